@@ -1,0 +1,1 @@
+"""Pure rules of imagedeploy: no I/O, no clocks, no network."""

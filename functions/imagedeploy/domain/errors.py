@@ -1,0 +1,58 @@
+"""The small error hierarchy every layer raises; the API maps these to HTTP in one place.
+
+Callers branch on the class (or on ``PullFailureReason``), never on message text. Messages say
+what is wrong and how to fix it, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ImagedeployError(Exception):
+    """Base class: something a user or operator can act on."""
+
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ImagedeployError):
+    """The request itself is wrong; retrying it unchanged will fail again."""
+
+    code = "invalid_input"
+
+
+class InvalidReference(InvalidInput):
+    """An image reference (or a digest) does not parse the way Docker parses it."""
+
+    code = "invalid_reference"
+
+
+class PullFailureReason(StrEnum):
+    """Why a preflight ("pull") failed; the reason of an ``image_pull_failed`` event."""
+
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
+    WRONG_PLATFORM = "wrong_platform"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MANIFEST = "unsupported_manifest"
+    INVALID_REFERENCE = "invalid_reference"
+    BLOCKED_HOST = "blocked_host"
+
+
+class ImagePullError(ImagedeployError):
+    """The registry could not give us a runnable linux/amd64 image; ``reason`` classifies why."""
+
+    code = "image_pull_failed"
+
+    def __init__(self, reason: PullFailureReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"ImagePullError({self.reason.value!r}, {self.message!r})"

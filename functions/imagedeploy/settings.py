@@ -1,0 +1,54 @@
+"""The one settings model. Built once by an entry point (CLI, handler) and passed down;
+nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Networks a local, single-machine installation may talk to: its own loopback registries.
+LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+# What "--allow-private-hosts" opens: loopback and private ranges, but never link-local
+# (169.254.169.254 is the cloud metadata service).
+PRIVATE_NETWORKS: tuple[IPNetwork, ...] = (
+    *LOOPBACK_NETWORKS,
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fc00::/7"),
+)
+
+
+class Settings(BaseSettings):
+    """Every tunable of imagedeploy. Environment variables are ``IMAGEDEPLOY_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEDEPLOY_", frozen=True, extra="ignore")
+
+    max_image_bytes: int = Field(
+        default=10_000_000_000,
+        gt=0,
+        description="Largest image (config + compressed layers) a deploy accepts.",
+    )
+    max_manifest_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest manifest body read."
+    )
+    registry_allowed_networks: tuple[IPNetwork, ...] = Field(
+        default=(),
+        description=(
+            "Non-public networks that registries, token realms and redirects may resolve to. "
+            "Empty: only public addresses (the AWS default)."
+        ),
+    )
+    registry_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    registry_retry_budget_seconds: float = Field(
+        default=30.0, gt=0, description="Total time one registry operation may spend retrying."
+    )
+    registry_max_attempts: int = Field(default=5, ge=1)
