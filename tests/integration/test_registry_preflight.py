@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -10,8 +12,9 @@ from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.registry import RegistryClient
+from imagedeploy.registry.manifest import OCI_MANIFEST
 from tests.integration.conftest import credential_for
-from tests.support.images import PushedImage, StandardImages
+from tests.support.images import Blob, ImagePusher, PushedImage, StandardImages
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
@@ -171,3 +174,32 @@ def test_credential_of_another_kind_is_refused_before_any_request(
     assert exc.value.reason is PullFailureReason.UNAUTHORIZED
     assert "AWS_ECR credential" in exc.value.message
     assert proxy.count() == 0  # type: ignore[attr-defined]
+
+
+def test_an_oci_artifact_is_an_unsupported_manifest(
+    anon_registry: RunningRegistry,
+    image_pusher: ImagePusher,
+    make_client: Callable[..., RegistryClient],
+) -> None:
+    # A Helm chart pushed as an OCI artifact: a valid manifest, but not a container image.
+    config = Blob("application/vnd.cncf.helm.config.v1+json", b'{"name":"chart","version":"1"}')
+    chart = Blob("application/vnd.cncf.helm.chart.content.v1.tar+gzip", b"not really a chart")
+    manifest = Blob(
+        OCI_MANIFEST,
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": config.descriptor(),
+                "layers": [chart.descriptor()],
+            }
+        ).encode(),
+    )
+    repo = f"scratch/{uuid.uuid4().hex[:12]}"
+    for blob in (config, chart):
+        image_pusher.push_blob(repo, blob)
+    image_pusher.push_manifest(repo, "1.0", manifest)
+    with pytest.raises(ImagePullError) as exc:
+        inspect(make_client(), anon_registry, f"{anon_registry.host}/{repo}:1.0")
+    assert exc.value.reason is PullFailureReason.UNSUPPORTED_MANIFEST
+    assert "not a container image" in exc.value.message
