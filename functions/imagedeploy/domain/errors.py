@@ -1,4 +1,5 @@
-"""The small error hierarchy every layer raises; the API maps these to HTTP in one place.
+"""The small error hierarchy every layer raises; the API maps these to HTTP in one place
+(``api/errors.py``).
 
 Callers branch on the class (or on ``PullFailureReason``), never on message text. Messages say
 what is wrong and how to fix it, and never contain a secret.
@@ -20,7 +21,7 @@ class ImagedeployError(Exception):
 
 
 class InvalidInput(ImagedeployError):
-    """The request itself is wrong; retrying it unchanged will fail again."""
+    """The request itself is wrong; retrying it unchanged will fail again (400)."""
 
     code = "invalid_input"
 
@@ -29,6 +30,43 @@ class InvalidReference(InvalidInput):
     """An image reference (or a digest) does not parse the way Docker parses it."""
 
     code = "invalid_reference"
+
+
+class NotFound(ImagedeployError):
+    """The resource does not exist, or the caller may not know that it does (404)."""
+
+    code = "not_found"
+
+
+class Conflict(ImagedeployError):
+    """The request contradicts the current state, e.g. deleting a credential in use (409)."""
+
+    code = "conflict"
+
+
+class ConcurrentUpdate(Conflict):
+    """A conditional write lost a race: someone else changed the record first. Use cases retry
+    these; one that escapes to the API is a 409."""
+
+    code = "concurrent_update"
+
+
+class RateLimited(ImagedeployError):
+    """Too many requests for one service in the current window (429)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, limit: int, remaining: int, reset_seconds: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_seconds = reset_seconds
+
+
+class Unauthenticated(ImagedeployError):
+    """No valid API key (401)."""
+
+    code = "unauthorized"
 
 
 class PullFailureReason(StrEnum):

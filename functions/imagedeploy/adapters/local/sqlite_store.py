@@ -1,0 +1,680 @@
+"""``SqliteStore``: the ``Store`` port on one SQLite file, for ``imagedeploy serve``.
+
+Why it looks the way it does:
+
+- **One connection per thread**, opened lazily: API threads, the deploy worker, the scheduler and
+  the runtime watcher all read and write at once, and a ``sqlite3.Connection`` must not be used by
+  two threads at the same time. WAL mode lets readers run while one writer writes; every write is
+  a ``BEGIN IMMEDIATE`` transaction, so a writer takes the write lock up front (waiting up to the
+  busy timeout) instead of failing halfway when a read snapshot cannot be upgraded.
+- **One table per entity kind**: the key, the columns lists and lookups filter or sort by, the
+  ``version`` that conditional writes compare, and the whole entity as JSON in ``data``
+  (``sqlite_codec``). Every list is an index range read with a keyset cursor; nothing scans a
+  table (a test checks ``EXPLAIN QUERY PLAN`` for every query).
+- **Cursors** are the sort key of the last item returned (plus the list they belong to),
+  urlsafe base64 of a JSON array. A keyset cursor stays correct when rows are inserted or
+  deleted between pages, unlike an offset.
+- The schema is versioned with ``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version n to
+  n + 1, and opening a file written by a newer schema is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from imagedeploy.adapters.local import sqlite_codec as codec
+from imagedeploy.adapters.local.sqlite_codec import EntityCodec, encode_datetime
+from imagedeploy.domain.accounts import (
+    ApiKey,
+    CredentialRecord,
+    NotificationOverride,
+    NotificationSettings,
+    Owner,
+    Webhook,
+    WebhookDelivery,
+)
+from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.deploys import Deploy
+from imagedeploy.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
+from imagedeploy.domain.events import Event
+from imagedeploy.domain.services import Service
+from imagedeploy.ports import Entity, Page
+
+if TYPE_CHECKING:
+    from imagedeploy.ports import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_LIMIT = 100
+_MAX_CURSOR_CHARS = 1024
+_EXPIRE_BATCH = 64  # expired rate-limit windows / claims deleted per call, to keep calls cheap
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1
+    (
+        """CREATE TABLE owners (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,
+            version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        """CREATE TABLE credentials (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            owner_id TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX credentials_by_owner ON credentials (owner_id, seq)",
+        """CREATE TABLE services (
+            id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, credential_id TEXT,
+            created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX services_by_owner ON services (owner_id, created_at, id)",
+        """CREATE INDEX services_by_credential ON services (credential_id, created_at, id)
+            WHERE credential_id IS NOT NULL""",
+        """CREATE TABLE deploys (
+            id TEXT PRIMARY KEY, service_id TEXT NOT NULL, created_at TEXT NOT NULL,
+            unfinished INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX deploys_by_service ON deploys (service_id, created_at, id)",
+        "CREATE INDEX deploys_unfinished ON deploys (created_at, id) WHERE unfinished = 1",
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY, service_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX events_by_service ON events (service_id, timestamp, id)",
+        """CREATE TABLE cron_runs (
+            id TEXT PRIMARY KEY, service_id TEXT NOT NULL, started_at TEXT NOT NULL,
+            version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX cron_runs_by_service ON cron_runs (service_id, started_at, id)",
+        """CREATE TABLE notification_settings (
+            owner_id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        """CREATE TABLE notification_overrides (
+            service_id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        """CREATE TABLE webhooks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            owner_id TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX webhooks_by_owner ON webhooks (owner_id, seq)",
+        """CREATE TABLE webhook_deliveries (
+            id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, sent_at TEXT NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, sent_at, id)",
+        """CREATE TABLE rate_limits (
+            key TEXT NOT NULL, window_start INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+            hits INTEGER NOT NULL, PRIMARY KEY (key, window_start))""",
+        "CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at)",
+        "CREATE TABLE claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+        "CREATE INDEX claims_by_expiry ON claims (expires_at)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Where one entity kind lives and which of its fields are columns."""
+
+    name: str
+    kind: str  # for messages: "service srv-... already exists"
+    codec: EntityCodec[Any]
+    key: str  # the key column, also the entity attribute holding the key
+    columns: Mapping[str, Callable[[Any], object]]  # queried columns besides the key
+    versioned: bool = True  # False: append-only (events, deliveries), no version column
+
+
+def _dt(field: str) -> Callable[[Any], object]:
+    return lambda entity: encode_datetime(getattr(entity, field))
+
+
+def _attr(field: str) -> Callable[[Any], object]:
+    return lambda entity: getattr(entity, field)
+
+
+_TABLES: dict[type, _Table] = {
+    Owner: _Table("owners", "owner", codec.OWNER, "id", {}),
+    ApiKey: _Table(
+        "api_keys",
+        "API key",
+        codec.API_KEY,
+        "id",
+        {"owner_id": _attr("owner_id"), "key_hash": _attr("key_hash")},
+    ),
+    CredentialRecord: _Table(
+        "credentials",
+        "registry credential",
+        codec.CREDENTIAL,
+        "id",
+        {"owner_id": _attr("owner_id")},
+    ),
+    Service: _Table(
+        "services",
+        "service",
+        codec.SERVICE,
+        "id",
+        {
+            "owner_id": _attr("owner_id"),
+            "credential_id": _attr("credential_id"),
+            "created_at": _dt("created_at"),
+        },
+    ),
+    Deploy: _Table(
+        "deploys",
+        "deploy",
+        codec.DEPLOY,
+        "id",
+        {
+            "service_id": _attr("service_id"),
+            "created_at": _dt("created_at"),
+            # Computed from the domain's own ``finished`` so the rule lives in one place.
+            "unfinished": lambda deploy: int(not deploy.status.finished),
+        },
+    ),
+    Event: _Table(
+        "events",
+        "event",
+        codec.EVENT,
+        "id",
+        {"service_id": _attr("service_id"), "timestamp": _dt("timestamp")},
+        versioned=False,
+    ),
+    CronRun: _Table(
+        "cron_runs",
+        "cron run",
+        codec.CRON_RUN,
+        "id",
+        {"service_id": _attr("service_id"), "started_at": _dt("started_at")},
+    ),
+    NotificationSettings: _Table(
+        "notification_settings",
+        "notification settings",
+        codec.NOTIFICATION_SETTINGS,
+        "owner_id",
+        {},
+    ),
+    NotificationOverride: _Table(
+        "notification_overrides",
+        "notification override",
+        codec.NOTIFICATION_OVERRIDE,
+        "service_id",
+        {},
+    ),
+    Webhook: _Table("webhooks", "webhook", codec.WEBHOOK, "id", {"owner_id": _attr("owner_id")}),
+    WebhookDelivery: _Table(
+        "webhook_deliveries",
+        "webhook delivery",
+        codec.WEBHOOK_DELIVERY,
+        "id",
+        {"webhook_id": _attr("webhook_id"), "sent_at": _dt("sent_at")},
+        versioned=False,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _List:
+    """One keyset-paginated list: a filter and a sort key (``seq`` = creation order)."""
+
+    name: str  # written into cursors, so a cursor of one list is refused by another
+    table: _Table
+    where: str  # "" or "<column> = ?" / a constant condition matching a partial index
+    order: tuple[str, ...]  # ("seq",) or (<time column>, "id")
+    descending: bool
+
+    @property
+    def start(self) -> tuple[object, ...]:
+        """The bound of the first page: before every row (so even page one is a range read)."""
+        if self.order == ("seq",):
+            return (0,)
+        return ("~", "") if self.descending else ("", "")  # "~" sorts after every ISO time
+
+    @property
+    def sql(self) -> str:
+        columns = ", ".join(self.order)
+        bound = ", ".join("?" for _ in self.order)
+        direction = " DESC" if self.descending else ""
+        order_by = ", ".join(column + direction for column in self.order)
+        where = f"{self.where} AND " if self.where else ""
+        comparison = "<" if self.descending else ">"
+        version = "version" if self.table.versioned else "0"
+        # Identifiers come from the constants in this module, never from input.
+        return (
+            f"SELECT {columns}, {version}, data FROM {self.table.name} "  # noqa: S608
+            f"WHERE {where}({columns}) {comparison} ({bound}) ORDER BY {order_by} LIMIT ?"
+        )
+
+
+_SEQ = ("seq",)
+_NEWEST_FIRST = True
+_OLDEST_FIRST = False
+_LISTS = {
+    lst.name: lst
+    for lst in (
+        _List("owners", _TABLES[Owner], "", _SEQ, _OLDEST_FIRST),
+        _List("credentials", _TABLES[CredentialRecord], "owner_id = ?", _SEQ, _OLDEST_FIRST),
+        _List("webhooks", _TABLES[Webhook], "owner_id = ?", _SEQ, _OLDEST_FIRST),
+        _List("services", _TABLES[Service], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST),
+        _List(
+            "services_by_credential",
+            _TABLES[Service],
+            "credential_id = ?",
+            ("created_at", "id"),
+            _OLDEST_FIRST,
+        ),
+        _List("deploys", _TABLES[Deploy], "service_id = ?", ("created_at", "id"), _NEWEST_FIRST),
+        _List(
+            "unfinished_deploys",
+            _TABLES[Deploy],
+            "unfinished = 1",  # exactly the partial index's condition, so it is used
+            ("created_at", "id"),
+            _NEWEST_FIRST,
+        ),
+        _List("events", _TABLES[Event], "service_id = ?", ("timestamp", "id"), _NEWEST_FIRST),
+        _List("runs", _TABLES[CronRun], "service_id = ?", ("started_at", "id"), _NEWEST_FIRST),
+        _List(
+            "deliveries",
+            _TABLES[WebhookDelivery],
+            "webhook_id = ?",
+            ("sent_at", "id"),
+            _NEWEST_FIRST,
+        ),
+    )
+}
+
+
+def encode_cursor(list_name: str, after: Sequence[object]) -> str:
+    raw = json.dumps([list_name, *after], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(lst: _List, cursor: str) -> tuple[object, ...]:
+    """The sort key a cursor points after; ``InvalidInput`` for anything we did not issue for
+    this list (garbage, truncation, another list's cursor)."""
+    problem = InvalidInput(
+        f"cursor {str(cursor)[:40]!r} is not a cursor of this list: pass the cursor returned with a "
+        "previous page of the same list unchanged, or omit it to start from the first page"
+    )
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= _MAX_CURSOR_CHARS:
+        raise problem
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+        value = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise problem from exc
+    if not isinstance(value, list) or len(value) != len(lst.order) + 1 or value[0] != lst.name:
+        raise problem
+    after = tuple(value[1:])
+    expected: type = int if lst.order == _SEQ else str
+    if not all(type(part) is expected for part in after):
+        raise problem
+    return after
+
+
+def check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
+
+
+class _Holder:
+    """A thread's connection; weak-referenceable (``sqlite3.Connection`` is not), so the store
+    can close the connections of live threads while those of finished threads go away with
+    their thread."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
+class SqliteStore:
+    """The ``Store`` port on one SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
+            raise ValueError("SqliteStore needs a file: each thread opens its own connection")
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout_seconds
+        self._clock = clock
+        self._local = threading.local()
+        self._holders: weakref.WeakSet[_Holder] = weakref.WeakSet()
+        self._holders_lock = threading.Lock()
+        self._closed = False
+        try:
+            self._open_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # -- connections and transactions ----------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # no implicit transactions: we BEGIN explicitly
+                check_same_thread=False,  # used by one thread only; closed by ``close``
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, much faster
+            holder = _Holder(conn)
+            self._local.holder = holder
+            with self._holders_lock:
+                self._holders.add(holder)
+        return holder.conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # a failed COMMIT may have rolled back already
+                conn.execute("ROLLBACK")
+            raise
+
+    def _open_schema(self) -> None:
+        conn = self._connection()
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(
+                f"{self.path}: SQLite could not use WAL mode (got {mode!r}); put the data "
+                "directory on a local filesystem"
+            )
+        with self._transaction() as tx:
+            version = tx.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}, newer than this imagedeploy "
+                    f"understands ({SCHEMA_VERSION}); upgrade imagedeploy or use another data dir"
+                )
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    tx.execute(statement)
+            if version < SCHEMA_VERSION:
+                tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                logger.info(
+                    "store schema migrated",
+                    extra={"path": str(self.path), "from": version, "to": SCHEMA_VERSION},
+                )
+
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        self._closed = True
+        with self._holders_lock:
+            holders = list(self._holders)
+        for holder in holders:
+            holder.conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write(self, put: Sequence[Entity] = (), delete: Sequence[Entity] = ()) -> list[Entity]:
+        """Apply puts and deletes in one transaction; any failed check rolls back them all."""
+        if not put and not delete:
+            return []
+        # Encode before taking the write lock: a bad entity fails without holding anyone up.
+        puts = [(_table_of(e), e) for e in put]
+        rows = [(table, entity, self._row(table, entity)) for table, entity in puts]
+        deletes = [(_table_of(e), e) for e in delete]
+        for table, entity in deletes:
+            if not table.versioned:
+                raise TypeError(f"{table.kind} {_key(table, entity)} is append-only")
+        stored: list[Entity] = []
+        with self._transaction() as tx:
+            for table, entity, row in rows:
+                stored.append(self._put(tx, table, entity, row))
+            for table, entity in deletes:
+                self._delete(tx, table, entity)
+        return stored
+
+    @staticmethod
+    def _row(table: _Table, entity: Entity) -> dict[str, object]:
+        row: dict[str, object] = {table.key: _key(table, entity)}
+        row.update({column: get(entity) for column, get in table.columns.items()})
+        row["data"] = table.codec.encode(entity)
+        return row
+
+    def _put(
+        self, tx: sqlite3.Connection, table: _Table, entity: Entity, row: dict[str, object]
+    ) -> Entity:
+        key = row[table.key]
+        version = getattr(entity, "version", 0) if table.versioned else 0
+        if version == 0:
+            if table.versioned:
+                row = {**row, "version": 1}
+            names = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            try:
+                inserted = tx.execute(
+                    f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "  # noqa: S608
+                    f"ON CONFLICT ({table.key}) DO NOTHING",
+                    tuple(row.values()),
+                ).rowcount
+            except sqlite3.IntegrityError as exc:  # another unique column, e.g. key_hash
+                raise Conflict(f"{table.kind} {key} clashes with a stored one: {exc}") from exc
+            if inserted != 1:
+                raise ConcurrentUpdate(f"{table.kind} {key} already exists")
+        else:
+            changes = {name: value for name, value in row.items() if name != table.key}
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            updated = tx.execute(
+                f"UPDATE {table.name} SET {assignments}, version = version + 1 "  # noqa: S608
+                f"WHERE {table.key} = ? AND version = ?",
+                (*changes.values(), key, version),
+            ).rowcount
+            if updated != 1:
+                raise self._stale(tx, table, key, version)
+        return dataclasses.replace(entity, version=version + 1) if table.versioned else entity  # type: ignore[arg-type]
+
+    def _delete(self, tx: sqlite3.Connection, table: _Table, entity: Entity) -> None:
+        key = _key(table, entity)
+        version: int = getattr(entity, "version", 0)
+        deleted = tx.execute(
+            f"DELETE FROM {table.name} WHERE {table.key} = ? AND version = ?",  # noqa: S608
+            (key, version),
+        ).rowcount
+        if deleted != 1:
+            raise self._stale(tx, table, key, version)
+
+    @staticmethod
+    def _stale(tx: sqlite3.Connection, table: _Table, key: object, version: int) -> Exception:
+        found = tx.execute(
+            f"SELECT version FROM {table.name} WHERE {table.key} = ?",  # noqa: S608
+            (key,),
+        ).fetchone()
+        if found is None:
+            return ConcurrentUpdate(
+                f"{table.kind} {key} does not exist (deleted, or never created: create it "
+                "with version 0)"
+            )
+        return ConcurrentUpdate(
+            f"{table.kind} {key} was changed by someone else (you have version {version}, the "
+            f"store has {found[0]}); read it again and retry"
+        )
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _get(self, entity_type: type[T], column: str, value: str) -> T | None:
+        table = _TABLES[entity_type]
+        version = "version" if table.versioned else "0"
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {version}, data FROM {table.name} WHERE {column} = ?",  # noqa: S608
+                (value,),
+            )
+            .fetchone()
+        )
+        return None if row is None else _decode(table, row[0], row[1])
+
+    def _page(
+        self, list_name: str, params: Sequence[object], limit: int, cursor: str | None
+    ) -> Page[Any]:
+        check_limit(limit)
+        lst = _LISTS[list_name]
+        after = lst.start if cursor is None else decode_cursor(lst, cursor)
+        rows = self._connection().execute(lst.sql, (*params, *after, limit + 1)).fetchall()
+        width = len(lst.order)
+        items = [_decode(lst.table, row[width], row[width + 1]) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(lst.name, rows[limit - 1][:width]) if more else None
+        return Page(items, next_cursor)
+
+    def get_owner(self, owner_id: str) -> Owner | None:
+        return self._get(Owner, "id", owner_id)
+
+    def list_owners(self, limit: int, cursor: str | None = None) -> Page[Owner]:
+        return self._page("owners", (), limit, cursor)
+
+    def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return self._get(ApiKey, "key_hash", key_hash)
+
+    def get_credential(self, credential_id: str) -> CredentialRecord | None:
+        return self._get(CredentialRecord, "id", credential_id)
+
+    def list_credentials(
+        self, owner_id: str, limit: int, cursor: str | None = None
+    ) -> Page[CredentialRecord]:
+        return self._page("credentials", (owner_id,), limit, cursor)
+
+    def get_service(self, service_id: str) -> Service | None:
+        return self._get(Service, "id", service_id)
+
+    def list_services(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[Service]:
+        return self._page("services", (owner_id,), limit, cursor)
+
+    def list_services_using_credential(self, credential_id: str, limit: int) -> list[Service]:
+        return self._page("services_by_credential", (credential_id,), limit, None).items
+
+    def get_deploy(self, deploy_id: str) -> Deploy | None:
+        return self._get(Deploy, "id", deploy_id)
+
+    def list_deploys(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Deploy]:
+        return self._page("deploys", (service_id,), limit, cursor)
+
+    def list_unfinished_deploys(self, limit: int, cursor: str | None = None) -> Page[Deploy]:
+        return self._page("unfinished_deploys", (), limit, cursor)
+
+    def get_event(self, event_id: str) -> Event | None:
+        return self._get(Event, "id", event_id)
+
+    def list_events(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Event]:
+        return self._page("events", (service_id,), limit, cursor)
+
+    def get_run(self, run_id: str) -> CronRun | None:
+        return self._get(CronRun, "id", run_id)
+
+    def list_runs(self, service_id: str, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        return self._page("runs", (service_id,), limit, cursor)
+
+    def get_notification_settings(self, owner_id: str) -> NotificationSettings | None:
+        return self._get(NotificationSettings, "owner_id", owner_id)
+
+    def get_notification_override(self, service_id: str) -> NotificationOverride | None:
+        return self._get(NotificationOverride, "service_id", service_id)
+
+    def get_webhook(self, webhook_id: str) -> Webhook | None:
+        return self._get(Webhook, "id", webhook_id)
+
+    def list_webhooks(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[Webhook]:
+        return self._page("webhooks", (owner_id,), limit, cursor)
+
+    def list_deliveries(
+        self, webhook_id: str, limit: int, cursor: str | None = None
+    ) -> Page[WebhookDelivery]:
+        return self._page("deliveries", (webhook_id,), limit, cursor)
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
+        """One upsert counts the hit; windows that ended before this one began are deleted a
+        few at a time (the caller's clock decides what "ended" means, as it does for windows)."""
+        if window_seconds <= 0:
+            raise ValueError(f"window_seconds must be positive, not {window_seconds}")
+        with self._transaction() as tx:
+            tx.execute(
+                "DELETE FROM rate_limits WHERE rowid IN (SELECT rowid FROM rate_limits "
+                "WHERE expires_at <= ? LIMIT ?)",
+                (window_start, _EXPIRE_BATCH),
+            )
+            hits: int = tx.execute(
+                "INSERT INTO rate_limits (key, window_start, expires_at, hits) "
+                "VALUES (?, ?, ?, 1) ON CONFLICT (key, window_start) "
+                "DO UPDATE SET hits = hits + 1 RETURNING hits",
+                (key, window_start, window_start + window_seconds),
+            ).fetchone()[0]
+        return hits
+
+    def claim_once(self, key: str, ttl_seconds: int) -> bool:
+        """Insert the claim, or take over an expired one, in one statement: ``RETURNING``
+        yields a row only when this call inserted or took over."""
+        if ttl_seconds < 0:
+            raise ValueError(f"ttl_seconds must not be negative, not {ttl_seconds}")
+        now = self._clock()
+        with self._transaction() as tx:
+            tx.execute(
+                "DELETE FROM claims WHERE rowid IN (SELECT rowid FROM claims "
+                "WHERE expires_at <= ? LIMIT ?)",
+                (now, _EXPIRE_BATCH),
+            )
+            won = tx.execute(
+                "INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET expires_at = excluded.expires_at WHERE claims.expires_at <= ? "
+                "RETURNING 1",
+                (key, now + ttl_seconds, now),
+            ).fetchone()
+        return won is not None
+
+
+def _table_of(entity: object) -> _Table:
+    table = _TABLES.get(type(entity))
+    if table is None:
+        raise TypeError(f"{type(entity).__name__} is not a stored entity")
+    return table
+
+
+def _key(table: _Table, entity: object) -> str:
+    key: str = getattr(entity, table.key)
+    return key
+
+
+def _decode(table: _Table, version: int, data: str) -> Any:
+    return (
+        table.codec.decode(data, version=version) if table.versioned else table.codec.decode(data)
+    )
+
+
+if TYPE_CHECKING:
+    _conforms: type[Store] = SqliteStore

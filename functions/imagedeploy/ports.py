@@ -1,0 +1,240 @@
+"""The ports: what use cases need from the outside world, as ``typing.Protocol``s.
+
+Adapters implement them: ``adapters/local`` (SQLite, an encrypted secret file, podman/docker, an
+in-process scheduler) and ``adapters/aws`` (DynamoDB, Secrets Manager, ECS Fargate, EventBridge
+Scheduler, SNS). Use cases take ports as arguments and never import an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from pydantic import SecretStr
+
+from imagedeploy.domain.accounts import (
+    ApiKey,
+    CredentialRecord,
+    NotificationOverride,
+    NotificationSettings,
+    Owner,
+    Webhook,
+    WebhookDelivery,
+)
+from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.deploys import Deploy
+from imagedeploy.domain.events import Event
+from imagedeploy.domain.reference import ImageReference
+from imagedeploy.domain.registries import RegistryCredential
+from imagedeploy.domain.services import Resources, Service
+
+if TYPE_CHECKING:  # the registry client pulls in httpx: keep it out of adapters' imports
+    from imagedeploy.registry.client import PreflightResult
+
+T = TypeVar("T")
+
+Entity = (
+    Owner
+    | ApiKey
+    | CredentialRecord
+    | Service
+    | Deploy
+    | Event
+    | CronRun
+    | NotificationSettings
+    | NotificationOverride
+    | Webhook
+    | WebhookDelivery
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; ``next_cursor`` is opaque and None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class Store(Protocol):
+    """State, with optimistic concurrency.
+
+    Every versioned entity carries ``version``: ``write`` stores an entity only if the stored
+    version equals the entity's (0 = must not exist yet) and stores it with version + 1; all puts
+    and deletes of one call happen atomically or not at all (``ConcurrentUpdate`` otherwise).
+    Events and webhook deliveries are append-only. Lists are key queries with a cursor, newest
+    first where the resource has a time order; nothing scans a whole table.
+    """
+
+    def write(self, put: Sequence[Entity] = (), delete: Sequence[Entity] = ()) -> list[Entity]:
+        """Apply the changes atomically; returns the stored puts with their new versions."""
+        ...
+
+    # owners and API keys
+    def get_owner(self, owner_id: str) -> Owner | None: ...
+    def list_owners(self, limit: int, cursor: str | None = None) -> Page[Owner]: ...
+    def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    # registry credentials
+    def get_credential(self, credential_id: str) -> CredentialRecord | None: ...
+    def list_credentials(
+        self, owner_id: str, limit: int, cursor: str | None = None
+    ) -> Page[CredentialRecord]: ...
+
+    # services
+    def get_service(self, service_id: str) -> Service | None: ...
+    def list_services(
+        self, owner_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Service]: ...
+    def list_services_using_credential(self, credential_id: str, limit: int) -> list[Service]: ...
+
+    # deploys
+    def get_deploy(self, deploy_id: str) -> Deploy | None: ...
+    def list_deploys(
+        self, service_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Deploy]: ...
+    def list_unfinished_deploys(self, limit: int, cursor: str | None = None) -> Page[Deploy]: ...
+
+    # events
+    def get_event(self, event_id: str) -> Event | None: ...
+    def list_events(
+        self, service_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Event]: ...
+
+    # cron runs
+    def get_run(self, run_id: str) -> CronRun | None: ...
+    def list_runs(
+        self, service_id: str, limit: int, cursor: str | None = None
+    ) -> Page[CronRun]: ...
+
+    # notifications
+    def get_notification_settings(self, owner_id: str) -> NotificationSettings | None: ...
+    def get_notification_override(self, service_id: str) -> NotificationOverride | None: ...
+    def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+    def list_webhooks(
+        self, owner_id: str, limit: int, cursor: str | None = None
+    ) -> Page[Webhook]: ...
+    def list_deliveries(
+        self, webhook_id: str, limit: int, cursor: str | None = None
+    ) -> Page[WebhookDelivery]: ...
+
+    # counters
+    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
+        """Count one hit in the window starting at ``window_start`` (epoch seconds) and return
+        the hits so far, atomically; old windows expire by themselves."""
+        ...
+
+    def claim_once(self, key: str, ttl_seconds: int) -> bool:
+        """True the first time ``key`` is claimed within ``ttl_seconds`` (idempotency of
+        at-least-once deliveries such as ECS events), False after."""
+        ...
+
+
+class SecretStore(Protocol):
+    """Registry tokens, write-only from the API's point of view."""
+
+    def put(self, credential_id: str, username: str, token: SecretStr) -> None: ...
+    def get(self, credential_id: str) -> SecretStr | None: ...
+    def delete(self, credential_id: str) -> None: ...
+
+
+class Registry(Protocol):
+    """The registry preflight (``imagedeploy.registry.RegistryClient`` implements it)."""
+
+    def inspect(
+        self, ref: ImageReference, credential: RegistryCredential | None = None
+    ) -> PreflightResult: ...
+
+    def check_digest_exists(
+        self, ref: ImageReference, credential: RegistryCredential | None = None
+    ) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything a runtime needs to start containers of one deploy, pre-deploy or cron run."""
+
+    service_id: str
+    deploy_id: str
+    image: str  # repository@<linux/amd64 manifest digest>, never a tag
+    command: tuple[str, ...] | None  # None: the image's CMD
+    env: Mapping[str, str]  # service env vars plus the injected platform variables
+    resources: Resources
+    port: int | None
+    health_check_path: str
+    num_instances: int
+    stop_timeout_seconds: int
+    credential: RegistryCredential | None
+
+
+class Runtime(Protocol):
+    """Runs containers. Every method returns quickly and is idempotent per deploy or run;
+    outcomes come back later as signals to the use cases, the same way from podman as from ECS
+    events. Every container pulls ``RunSpec.image`` (a digest) afresh."""
+
+    def allocate_port(self, service_id: str) -> int | None:
+        """A stable local port for a web service's route (embedded runtime); None where the
+        platform routes by host name (AWS)."""
+        ...
+
+    def start_pre_deploy(self, spec: RunSpec, execution_id: str) -> None: ...
+    def start_rollout(self, spec: RunSpec) -> None:
+        """Start ``spec.num_instances`` new instances; once all are healthy, switch traffic to
+        them, then stop the previous deploy's instances (SIGTERM, then SIGKILL after
+        ``spec.stop_timeout_seconds``)."""
+        ...
+
+    def cancel(self, service_id: str, deploy_id: str) -> None:
+        """Stop this deploy's pre-deploy task and new instances; the live version keeps serving."""
+        ...
+
+    def converge(self, spec: RunSpec) -> None:
+        """Make exactly ``spec.num_instances`` instances of the live deploy run (scale, resume,
+        replacing crashed instances)."""
+        ...
+
+    def restart(self, spec: RunSpec) -> None:
+        """Replace every instance of the live deploy with a fresh one, without downtime."""
+        ...
+
+    def suspend(self, service_id: str) -> None: ...
+    def remove(self, service_id: str) -> None: ...
+    def start_cron_run(self, spec: RunSpec, run_id: str) -> None: ...
+    def stop_cron_run(self, service_id: str, run_id: str) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Fires cron jobs: ``usecases.cron.tick`` at every time the schedule names (UTC)."""
+
+    def set_schedule(self, service_id: str, schedule: str) -> None: ...
+    def remove_schedule(self, service_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Slow work handed off by a request so the request never waits on a registry or a runtime:
+    ``kind`` names the use case (``usecases.worker.run_job`` dispatches), ``subject`` its id."""
+
+    kind: str
+    subject: str
+
+
+class Jobs(Protocol):
+    """An at-least-once queue of jobs (a worker thread locally, SQS on AWS)."""
+
+    def enqueue(self, job: Job) -> None: ...
+
+
+class Notifier(Protocol):
+    """Delivers notifications for events (webhooks, SNS). Best effort: it must never raise into
+    the caller, and slow destinations must not block a deploy."""
+
+    def notify(self, service: Service, event: Event) -> None: ...

@@ -1,0 +1,1 @@
+"""Use cases: plain functions taking the ports (``Ports``) as their first argument."""

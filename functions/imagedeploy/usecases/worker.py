@@ -1,0 +1,30 @@
+"""The job dispatcher: what a worker (a thread locally, an SQS-fed Lambda on AWS) runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from imagedeploy.domain import deploy_machine as machine
+from imagedeploy.ports import Job
+from imagedeploy.usecases import deploys
+from imagedeploy.usecases.context import Ports
+
+
+def _begin(ports: Ports, deploy_id: str) -> None:
+    deploys.handle_signal(ports, deploy_id, machine.Begin())
+
+
+HANDLERS: dict[str, Callable[[Ports, str], None]] = {
+    "begin": _begin,
+    "preflight": deploys.run_preflight,
+    "supersede": deploys.supersede,
+}
+
+
+def run_job(ports: Ports, job: Job) -> None:
+    """Run one job. Jobs are delivered at least once, so every handler is idempotent; an
+    exception means "retry later" to the queue."""
+    handler = HANDLERS.get(job.kind)
+    if handler is None:
+        raise ValueError(f"unknown job kind {job.kind!r}")
+    handler(ports, job.subject)
