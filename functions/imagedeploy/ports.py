@@ -173,6 +173,8 @@ class RunSpec:
     num_instances: int
     stop_timeout_seconds: int
     credential: RegistryCredential | None
+    internal_host: str = ""  # private services: the name other services reach it by
+    route_port: int | None = None  # web services on the embedded runtime: the stable local port
 
 
 class Runtime(Protocol):

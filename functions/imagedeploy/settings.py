@@ -52,3 +52,20 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Total time one registry operation may spend retrying."
     )
     registry_max_attempts: int = Field(default=5, ge=1)
+
+    # deploys
+    deploys_per_minute: int = Field(default=10, ge=1, description="Per service, hooks + API.")
+    deploy_timeout_seconds: int = Field(default=15 * 60, ge=1)
+    pre_deploy_timeout_seconds: int = Field(default=30 * 60, ge=1)
+    cron_run_timeout_seconds: int = Field(default=12 * 3600, ge=1)
+
+    # the embedded runtime (imagedeploy serve)
+    container_engine: str | None = Field(
+        default=None, description="podman or docker binary; auto-detected when unset."
+    )
+    container_limits: bool = Field(
+        default=True, description="Apply plan CPU/memory limits to containers."
+    )
+    apps_base_url: str | None = Field(
+        default=None, description="Public base URL of web services; default: their local port."
+    )

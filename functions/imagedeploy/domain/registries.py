@@ -8,6 +8,7 @@ host (a self-hosted registry, a self-managed GitLab) accepts the generic kinds, 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -105,3 +106,15 @@ def credential_mismatch(kind: RegistryKind, host: str) -> str | None:
 def api_host(registry: str) -> str:
     """The host that serves the registry API for a reference's registry (Docker Hub's differs)."""
     return DOCKER_HUB_API_HOST if registry in (DOCKER_HUB, "index.docker.io") else registry
+
+
+def uses_plain_http(host: str) -> bool:
+    """Like Docker's default insecure-registry range: only loopback registries speak plain
+    HTTP; everything else is HTTPS."""
+    name = _hostname(host).strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

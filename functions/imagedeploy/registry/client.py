@@ -8,7 +8,6 @@ platforms are cached by digest (content-addressed, so they never go stale) and t
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import threading
@@ -27,6 +26,7 @@ from imagedeploy.domain.registries import (
     RegistryKind,
     api_host,
     credential_mismatch,
+    uses_plain_http,
 )
 from imagedeploy.registry.auth import Authenticator, refused_message
 from imagedeploy.registry.challenge import parse_challenges
@@ -123,17 +123,6 @@ class _Call:
     @property
     def label(self) -> str:
         return self.ref.normalized
-
-
-def _uses_plain_http(host: str) -> bool:
-    # Like Docker's default insecure-registry range: only loopback registries speak plain HTTP.
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _content_digest(body: bytes, algorithm: str = "sha256") -> str:
@@ -259,7 +248,7 @@ class RegistryClient:
 
     def _call(self, ref: ImageReference, credential: RegistryCredential | None) -> _Call:
         host = api_host(ref.registry)
-        scheme = "http" if _uses_plain_http(host) else "https"
+        scheme = "http" if uses_plain_http(host) else "https"
         return _Call(
             ref=ref,
             host=host,

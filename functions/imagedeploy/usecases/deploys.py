@@ -20,7 +20,7 @@ from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, No
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.reference import ImageReference, parse_reference
-from imagedeploy.domain.service_rules import runtime_env, split_command
+from imagedeploy.domain.service_rules import internal_address, runtime_env, split_command
 from imagedeploy.domain.services import PLAN_RESOURCES, Service
 from imagedeploy.ports import Entity, Job, RunSpec
 from imagedeploy.usecases.common import (
@@ -269,6 +269,12 @@ def _run_commands(
             ports.runtime.cancel(service.id, deploy.id)
 
 
+def internal_host(service: Service) -> str:
+    """The host name of a private service on the platform's network (``host`` of its address)."""
+    address = internal_address(service)
+    return address.rsplit(":", 1)[0] if address else ""
+
+
 def pinned_image(deploy: Deploy) -> str:
     """``repository@<linux/amd64 digest>``: what every container of this deploy runs."""
     if deploy.platform_digest is None:
@@ -296,6 +302,8 @@ def run_spec(ports: Ports, service: Service, deploy: Deploy, command: str | None
         num_instances=service.num_instances,
         stop_timeout_seconds=service.max_shutdown_delay_seconds,
         credential=load_credential(ports, deploy.credential_id),
+        internal_host=internal_host(service),
+        route_port=service.local_port,
     )
 
 

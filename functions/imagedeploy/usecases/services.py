@@ -20,6 +20,7 @@ from imagedeploy.domain.service_rules import (
     delete_env_var,
     replace_env_vars,
     set_env_var,
+    unique_slug,
     validate_update,
 )
 from imagedeploy.domain.services import EnvVar, Service, ServiceType
@@ -67,7 +68,11 @@ def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
     service_id = new_id(spec.type.id_prefix)
     key = hooks.new_hook_key()
     service = spec.to_service(
-        id=service_id, owner_id=owner_id, hook_key_hash=hooks.hash_hook_key(key), now=now
+        id=service_id,
+        owner_id=owner_id,
+        hook_key_hash=hooks.hash_hook_key(key),
+        now=now,
+        slug=unique_slug(spec.slug, service_id),  # the private network host name: unique
     )
     if service.type is ServiceType.WEB_SERVICE:
         service = dataclasses.replace(service, local_port=ports.runtime.allocate_port(service_id))

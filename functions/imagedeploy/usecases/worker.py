@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.ports import Job
-from imagedeploy.usecases import deploys
+from imagedeploy.usecases import cron, deploys
 from imagedeploy.usecases.context import Ports
 
 
@@ -14,8 +14,13 @@ def _begin(ports: Ports, deploy_id: str) -> None:
     deploys.handle_signal(ports, deploy_id, machine.Begin())
 
 
+def _cron_tick(ports: Ports, service_id: str) -> None:
+    cron.tick(ports, service_id)
+
+
 HANDLERS: dict[str, Callable[[Ports, str], None]] = {
     "begin": _begin,
+    "cron_tick": _cron_tick,
     "preflight": deploys.run_preflight,
     "supersede": deploys.supersede,
 }

@@ -1,0 +1,511 @@
+"""``LocalRuntime``: the ``Runtime`` port on one machine, with podman or docker.
+
+Every operation returns at once and runs in a worker thread; outcomes go back to the use cases
+through ``RuntimeReports`` (the composition root wires it to ``usecases.deploys.handle_signal``
+and friends). Containers carry labels (service, deploy, role, run) so that a restarted ``serve``
+finds what it started, and so every operation is idempotent per deploy.
+
+Zero downtime: a rollout starts the new instances, waits until each is healthy (HTTP
+``healthCheckPath`` 2xx/3xx, else a TCP connect; workers: still running after a short grace),
+switches the router, reports the rollout healthy, then drains and stops the old instances with
+SIGTERM and ``maxShutdownDelaySeconds`` before SIGKILL. Any new instance that cannot pull, exits
+or is OOM-killed fails the rollout at once; the old version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from imagedeploy.adapters.local.engine import (
+    ContainerEngine,
+    ContainerSpec,
+    ContainerState,
+    EngineError,
+    EnginePullError,
+    PortBinding,
+    RegistryAuth,
+)
+from imagedeploy.adapters.local.health import wait_healthy
+from imagedeploy.adapters.local.router import Router
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploy_machine import (
+    InstanceFailed,
+    Phase,
+    PreDeployExited,
+    PullFailed,
+    RolloutHealthy,
+    Signal,
+)
+from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.reference import parse_reference
+from imagedeploy.domain.registries import uses_plain_http
+from imagedeploy.ports import RunSpec
+
+logger = logging.getLogger(__name__)
+
+NETWORK = "imagedeploy"
+MANAGED = "imagedeploy.managed"
+SERVICE = "imagedeploy.service"
+DEPLOY = "imagedeploy.deploy"
+ROLE = "imagedeploy.role"
+RUN = "imagedeploy.run"
+INSTANCE = "imagedeploy.instance"
+
+
+class RuntimeReports(Protocol):
+    """Where the runtime's outcomes go (the use cases, wired by ``serve``)."""
+
+    def deploy_signal(self, deploy_id: str, signal: Signal) -> None: ...
+    def run_ended(
+        self, run_id: str, status: RunStatus, exit_code: int | None, reason: str
+    ) -> None: ...
+    def instance_failed(
+        self, service_id: str, instance_id: str, failure: dict[str, Any]
+    ) -> None: ...
+    def instance_available(self, service_id: str) -> None: ...
+    def instance_pull_failed(
+        self, service_id: str, image: str, reason: PullFailureReason, message: str
+    ) -> None: ...
+
+
+@dataclass
+class _Live:
+    """What a service runs now: its spec and its instance containers."""
+
+    spec: RunSpec
+    instances: dict[str, int | None] = field(default_factory=dict)  # container id -> host port
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        engine: ContainerEngine,
+        router: Router,
+        reports: RuntimeReports,
+        logs_dir: Path,
+        *,
+        deploy_timeout_seconds: float = 15 * 60,
+        pre_deploy_timeout_seconds: float = 30 * 60,
+        cron_timeout_seconds: float = 12 * 3600,
+        worker_grace_seconds: float = 3.0,
+        monitor_interval_seconds: float = 2.0,
+        apply_limits: bool = True,
+        max_threads: int = 32,
+    ) -> None:
+        self._engine = engine
+        self._router = router
+        self._reports = reports
+        self._logs_dir = logs_dir
+        self._deploy_timeout = deploy_timeout_seconds
+        self._pre_deploy_timeout = pre_deploy_timeout_seconds
+        self._cron_timeout = cron_timeout_seconds
+        self._worker_grace = worker_grace_seconds
+        self._monitor_interval = monitor_interval_seconds
+        self._apply_limits = apply_limits
+        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="runtime")
+        self._lock = threading.RLock()
+        self._live: dict[str, _Live] = {}
+        self._canceled: set[str] = set()  # deploy ids
+        self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> LocalRuntime:
+        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        self._engine.ensure_network(NETWORK, labels={MANAGED: "1"})
+        self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
+        self._monitor.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching; containers keep running (a restarted ``serve`` adopts them)."""
+        self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def logs_path(self, subject_id: str) -> Path:
+        """Where the output of a pre-deploy (deploy id) or cron run (run id) is kept."""
+        return self._logs_dir / f"{subject_id}.log"
+
+    # -- Runtime port -------------------------------------------------------------------------
+    def allocate_port(self, service_id: str) -> int | None:
+        return self._router.add_route(service_id, 0)
+
+    def start_pre_deploy(self, spec: RunSpec, execution_id: str) -> None:
+        self._submit(spec.service_id, self._pre_deploy, spec)
+
+    def start_rollout(self, spec: RunSpec) -> None:
+        self._submit(spec.service_id, self._rollout, spec)
+
+    def cancel(self, service_id: str, deploy_id: str) -> None:
+        with self._lock:
+            self._canceled.add(deploy_id)
+        self._pool.submit(self._remove_deploy_containers, service_id, deploy_id)
+
+    def converge(self, spec: RunSpec) -> None:
+        self._submit(spec.service_id, self._converge, spec)
+
+    def restart(self, spec: RunSpec) -> None:
+        self._submit(spec.service_id, self._replace_all, spec, None)
+
+    def suspend(self, service_id: str) -> None:
+        self._submit(service_id, self._suspend, service_id)
+
+    def remove(self, service_id: str) -> None:
+        def remove() -> None:
+            self._suspend(service_id)
+            self._router.remove_route(service_id)
+
+        self._submit(service_id, remove)
+
+    def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
+        self._pool.submit(self._guard, self._cron_run, spec, run_id)
+
+    def stop_cron_run(self, service_id: str, run_id: str) -> None:
+        def stop() -> None:
+            for state in self._engine.list({RUN: run_id}):
+                self._engine.stop(state.id, 10)
+
+        self._pool.submit(self._guard, stop)
+
+    # -- operations (worker threads) ------------------------------------------------------------
+    def _submit(self, service_id: str, operation: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            lock = self._busy.setdefault(service_id, threading.Lock())
+
+        def serialized() -> None:
+            with lock:
+                self._guard(operation, *args)
+
+        self._pool.submit(serialized)
+
+    def _guard(self, operation: Callable[..., None], *args: Any) -> None:
+        try:
+            operation(*args)
+        except Exception:  # a runtime thread must never die silently
+            logger.exception("runtime operation failed", extra={"operation": operation.__name__})
+
+    def _rollout(self, spec: RunSpec) -> None:
+        started = self._start_healthy(spec, phase=Phase.ROLLOUT)
+        if started is None:
+            return
+        if self._is_canceled(spec.deploy_id):
+            self._stop_containers(list(started), spec.stop_timeout_seconds)
+            return
+        previous = self._live.get(spec.service_id)
+        self._switch(spec, started)
+        self._reports.deploy_signal(spec.deploy_id, RolloutHealthy())
+        self._retire(spec.service_id, previous, keep=set(started))
+
+    def _replace_all(self, spec: RunSpec, _: object) -> None:
+        """Restart: fresh instances of the same deploy, switched in once healthy."""
+        started = self._start_healthy(spec, phase=None)
+        if started is None:
+            return
+        previous = self._live.get(spec.service_id)
+        self._switch(spec, started)
+        self._retire(spec.service_id, previous, keep=set(started))
+
+    def _converge(self, spec: RunSpec) -> None:
+        """Adopt running instances of ``spec.deploy_id`` and start or stop to reach the count."""
+        running = {
+            s.id: s
+            for s in self._engine.list(
+                {SERVICE: spec.service_id, DEPLOY: spec.deploy_id, ROLE: "instance"}
+            )
+        }
+        alive = [s for s in running.values() if s.running]
+        for dead in (s for s in running.values() if not s.running):
+            self._engine.remove(dead.id)
+        instances = {s.id: self._port_of(s, spec) for s in alive}
+        missing = spec.num_instances - len(instances)
+        if missing > 0:
+            more = self._start_healthy(spec, phase=None, count=missing)
+            if more is None:
+                return
+            instances.update(more)
+        extra = list(instances)[spec.num_instances :]
+        for container_id in extra:
+            instances.pop(container_id)
+        self._switch(spec, instances)
+        self._stop_containers(extra, spec.stop_timeout_seconds)
+
+    def _suspend(self, service_id: str) -> None:
+        with self._lock:
+            live = self._live.pop(service_id, None)
+        self._router.set_backends(service_id, []) if self._has_route(service_id) else None
+        states = self._engine.list({SERVICE: service_id, ROLE: "instance"})
+        timeout = live.spec.stop_timeout_seconds if live else 30
+        self._stop_containers([s.id for s in states], timeout)
+
+    def _pre_deploy(self, spec: RunSpec) -> None:
+        existing = self._engine.list({DEPLOY: spec.deploy_id, ROLE: "pre_deploy"})
+        try:
+            container_id = existing[0].id if existing else self._run_container(spec, "pre_deploy")
+        except EnginePullError as exc:
+            self._reports.deploy_signal(
+                spec.deploy_id, PullFailed(Phase.PRE_DEPLOY, exc.reason, exc.message)
+            )
+            return
+        code = self._engine.wait(container_id, self._pre_deploy_timeout)
+        self._keep_logs(container_id, spec.deploy_id)
+        self._engine.remove(container_id)
+        if code is not None and not self._is_canceled(spec.deploy_id):
+            self._reports.deploy_signal(spec.deploy_id, PreDeployExited(code))
+        # None: the time limit passed; reconcile reports the timeout and cancels the deploy
+
+    def _cron_run(self, spec: RunSpec, run_id: str) -> None:
+        existing = self._engine.list({RUN: run_id})
+        try:
+            container_id = (
+                existing[0].id if existing else self._run_container(spec, "cron", run_id=run_id)
+            )
+        except EnginePullError as exc:
+            self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
+            self._reports.run_ended(
+                run_id, RunStatus.UNSUCCESSFUL, None, f"image pull failed: {exc.reason.value}"
+            )
+            return
+        code = self._engine.wait(container_id, self._cron_timeout)
+        state = self._engine.inspect(container_id)
+        self._keep_logs(container_id, run_id)
+        self._engine.remove(container_id)
+        if code is None:
+            self._reports.run_ended(run_id, RunStatus.UNSUCCESSFUL, None, "timed out")
+        elif code == 0:
+            self._reports.run_ended(run_id, RunStatus.SUCCESSFUL, 0, "")
+        else:
+            reason = "out of memory" if state is not None and state.oom_killed else ""
+            self._reports.run_ended(run_id, RunStatus.UNSUCCESSFUL, code, reason)
+
+    # -- building blocks ----------------------------------------------------------------------
+    def _start_healthy(
+        self, spec: RunSpec, *, phase: Phase | None, count: int | None = None
+    ) -> dict[str, int | None] | None:
+        """Start ``count`` (default: all) new instances and wait until each is healthy. On a
+        failure report it (as a deploy signal during a rollout), remove what was started and
+        return None."""
+        started: dict[str, int | None] = {}
+        try:
+            for _ in range(spec.num_instances if count is None else count):
+                container_id = self._run_container(spec, "instance")
+                state = self._engine.inspect(container_id)
+                started[container_id] = self._port_of(state, spec) if state else None
+            for container_id, port in started.items():
+                failure = self._wait_instance(spec, container_id, port)
+                if failure is not None:
+                    self._fail(spec, phase, InstanceFailed(failure))
+                    self._stop_containers(list(started), 0)
+                    return None
+        except EnginePullError as exc:
+            self._stop_containers(list(started), 0)
+            if phase is not None:
+                self._reports.deploy_signal(
+                    spec.deploy_id, PullFailed(phase, exc.reason, exc.message)
+                )
+            else:
+                self._reports.instance_pull_failed(
+                    spec.service_id, spec.image, exc.reason, exc.message
+                )
+            return None
+        except EngineError as exc:
+            self._stop_containers(list(started), 0)
+            self._fail(spec, phase, InstanceFailed({"unhealthy": exc.message}))
+            return None
+        return started
+
+    def _fail(self, spec: RunSpec, phase: Phase | None, signal: InstanceFailed) -> None:
+        if phase is not None:
+            self._reports.deploy_signal(spec.deploy_id, signal)
+        else:
+            self._reports.instance_failed(
+                spec.service_id, f"{spec.service_id}-replace", signal.failure
+            )
+
+    def _wait_instance(
+        self, spec: RunSpec, container_id: str, port: int | None
+    ) -> dict[str, Any] | None:
+        """None when healthy; else Render's failure reason."""
+        exited: list[ContainerState] = []
+
+        def gave_up() -> bool:
+            if self._is_canceled(spec.deploy_id) or self._stopping.is_set():
+                return True
+            state = self._engine.inspect(container_id)
+            if state is None or not state.running:
+                exited.append(state) if state else None
+                return True
+            return False
+
+        if port is None:  # a worker: healthy if it is still running after the grace period
+            deadline = time.monotonic() + self._worker_grace
+            while time.monotonic() < deadline and not gave_up():
+                time.sleep(0.25)
+            healthy = not exited and not self._is_canceled(spec.deploy_id)
+        else:
+            path = spec.health_check_path or None
+            healthy = wait_healthy("127.0.0.1", port, path, self._deploy_timeout, give_up=gave_up)
+        if healthy:
+            return None
+        if self._is_canceled(spec.deploy_id):
+            return {"unhealthy": "canceled"}
+        if exited:
+            return _exit_failure(exited[0], spec)
+        return {
+            "unhealthy": f"no healthy answer within {self._deploy_timeout:g} s",
+            "timedOutReason": "unhealthy",
+        }
+
+    def _run_container(self, spec: RunSpec, role: str, *, run_id: str | None = None) -> str:
+        suffix = secrets.token_hex(3)
+        instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
+        labels = {MANAGED: "1", SERVICE: spec.service_id, DEPLOY: spec.deploy_id, ROLE: role}
+        if run_id:
+            labels[RUN] = run_id
+        env = dict(spec.env)
+        publish: tuple[PortBinding, ...] = ()
+        if role == "instance":
+            labels[INSTANCE] = instance_id
+            env["RENDER_INSTANCE_ID"] = instance_id
+            if spec.port is not None:
+                publish = (PortBinding(spec.port),)  # loopback only: the router and health checks
+        ref = parse_reference(spec.image)
+        auth = None
+        if spec.credential is not None:
+            user = "AWS" if spec.credential.kind.value == "AWS_ECR" else spec.credential.username
+            auth = RegistryAuth(ref.registry, user, spec.credential.token)
+        container = ContainerSpec(
+            name=f"{spec.service_id}-{role.replace('_', '-')}-{suffix}",
+            image=spec.image,
+            command=spec.command if role != "pre_deploy" else spec.command or None,
+            env=env,
+            labels=labels,
+            network=NETWORK,
+            network_aliases=(spec.internal_host,)
+            if spec.internal_host and role == "instance"
+            else (),
+            publish=publish,
+            cpus=spec.resources.cpu if self._apply_limits else None,
+            memory_bytes=spec.resources.memory_mb * 1024 * 1024 if self._apply_limits else None,
+            stop_timeout_seconds=spec.stop_timeout_seconds,
+            auth=auth,
+            insecure_registry=uses_plain_http(ref.registry),
+        )
+        return self._engine.run(container)
+
+    def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
+        if spec.port is None:
+            return None
+        try:
+            return self._engine.host_port(state.id, spec.port)
+        except EngineError:
+            return None
+
+    def _has_route(self, service_id: str) -> bool:
+        try:
+            self._router.port(service_id)
+        except Exception:
+            return False
+        return True
+
+    def _switch(self, spec: RunSpec, instances: dict[str, int | None]) -> None:
+        if spec.route_port is not None:
+            if not self._has_route(spec.service_id):
+                self._router.add_route(spec.service_id, spec.route_port)
+            self._router.set_backends(
+                spec.service_id, [("127.0.0.1", p) for p in instances.values() if p is not None]
+            )
+        with self._lock:
+            self._live[spec.service_id] = _Live(spec, dict(instances))
+
+    def _retire(self, service_id: str, previous: _Live | None, keep: set[str]) -> None:
+        """Drain and stop every instance of the service but ``keep`` (the previous deploy's, and
+        any left over from before a restart of ``serve``)."""
+        states = self._engine.list({SERVICE: service_id, ROLE: "instance"})
+        old = [s for s in states if s.id not in keep]
+        if not old:
+            return
+        timeout = previous.spec.stop_timeout_seconds if previous else 30
+        if previous is not None:
+            backends = [
+                ("127.0.0.1", p) for c, p in previous.instances.items() if p and c not in keep
+            ]
+            self._router.drain(service_id, backends, timeout=timeout)
+        self._stop_containers([s.id for s in old], timeout)
+
+    def _stop_containers(self, container_ids: list[str], timeout: int) -> None:
+        for container_id in container_ids:
+            try:
+                self._engine.stop(container_id, timeout)
+            except EngineError:
+                logger.warning("stopping a container failed", extra={"container": container_id})
+            self._engine.remove(container_id)
+
+    def _remove_deploy_containers(self, service_id: str, deploy_id: str) -> None:
+        live = self._live.get(service_id)
+        if live is not None and live.spec.deploy_id == deploy_id:
+            return  # never take down what serves
+        states = self._engine.list({SERVICE: service_id, DEPLOY: deploy_id})
+        self._stop_containers([s.id for s in states], 10)
+
+    def _keep_logs(self, container_id: str, subject_id: str) -> None:
+        try:
+            output = self._engine.logs(container_id)
+        except EngineError:
+            output = "(output unavailable)\n"
+        self.logs_path(subject_id).write_text(output)
+
+    def _is_canceled(self, deploy_id: str) -> bool:
+        with self._lock:
+            return deploy_id in self._canceled
+
+    # -- monitor: replace crashed live instances ------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stopping.wait(self._monitor_interval):
+            with self._lock:
+                lives = list(self._live.values())
+            for live in lives:
+                self._guard(self._check_live, live)
+
+    def _check_live(self, live: _Live) -> None:
+        spec = live.spec
+        lock = self._busy.setdefault(spec.service_id, threading.Lock())
+        if not lock.acquire(blocking=False):
+            return  # a rollout or scale is in progress; it owns the instances
+        try:
+            if self._live.get(spec.service_id) is not live:
+                return
+            for container_id in list(live.instances):
+                state = self._engine.inspect(container_id)
+                if state is not None and state.running:
+                    continue
+                instance_id = state.labels.get(INSTANCE, container_id) if state else container_id
+                failure = _exit_failure(state, spec) if state else {"earlyExit": True}
+                self._reports.instance_failed(spec.service_id, instance_id, failure)
+                live.instances.pop(container_id, None)
+                if state is not None:
+                    self._engine.remove(container_id)
+            if len(live.instances) < spec.num_instances:
+                self._converge(spec)
+                if len(self._live.get(spec.service_id, live).instances) >= spec.num_instances:
+                    self._reports.instance_available(spec.service_id)
+        finally:
+            lock.release()
+
+
+def _exit_failure(state: ContainerState, spec: RunSpec) -> dict[str, Any]:
+    if state.oom_killed:
+        return {"oomKilled": {"memoryLimit": f"{spec.resources.memory_mb}Mi"}}
+    if state.exit_code:
+        return {"nonZeroExit": state.exit_code}
+    return {"earlyExit": True}

@@ -1,0 +1,216 @@
+"""``InProcessScheduler``: the ``Scheduler`` port in one process (DESIGN §2.10, §3.2).
+
+It keeps ``service_id -> schedule`` and the next time each schedule fires (``next_fire``, UTC).
+One background thread sleeps until the earliest of those times, calls ``on_fire(service_id)``
+for every schedule that is due (the composition root makes that enqueue a cron tick, so
+``on_fire`` must return quickly), plans each one's next time and sleeps again. ``set_schedule``
+and ``remove_schedule`` wake it to plan again.
+
+Clock rules:
+
+- A minute fires at most once per schedule: the next time is always planned strictly after both
+  the current time and the last minute fired, so a clock that steps back does not fire a minute
+  again (it waits until the clock passes the last fire, as Vixie cron does for small steps).
+- After a long sleep or a clock jump forward, a schedule whose time has passed fires **once**,
+  and its next time is planned from the current time: missed minutes are not replayed.
+- Sleeps are capped (``max_sleep``), so a wall-clock jump during a sleep is noticed within that
+  long, whatever the timer measured.
+
+The clock and the sleeping (``Waiter``) are injectable so tests drive the thread with a fake
+clock and no real waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from imagedeploy.domain.errors import ImagedeployError
+from imagedeploy.domain.schedules import next_fire, validate_schedule
+from imagedeploy.domain.services import Service, ServiceType
+from imagedeploy.ports import Clock
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SLEEP_SECONDS = 60.0
+
+
+class Waiter(Protocol):
+    """How the scheduler thread sleeps: ``wait`` returns when ``timeout`` seconds have passed
+    or ``wake`` was called (a ``wake`` before the ``wait`` makes the next ``wait`` return at
+    once: no wake-up is lost)."""
+
+    def wait(self, timeout: float) -> None: ...
+    def wake(self) -> None: ...
+
+
+class EventWaiter:
+    """The real ``Waiter``: a ``threading.Event``."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+        self._event.clear()  # a wake after this point makes the next wait return at once
+
+    def wake(self) -> None:
+        self._event.set()
+
+
+class UtcClock:
+    """The real ``Clock``: timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Plan:
+    schedule: str  # normalized
+    due: datetime  # the next time it fires
+
+
+class InProcessScheduler:
+    """Fires ``on_fire(service_id)`` at every minute each schedule names (UTC)."""
+
+    def __init__(
+        self,
+        on_fire: Callable[[str], None],
+        *,
+        clock: Clock | None = None,
+        waiter: Waiter | None = None,
+        max_sleep: float = DEFAULT_MAX_SLEEP_SECONDS,
+        name: str = "imagedeploy-scheduler",
+    ) -> None:
+        self._on_fire = on_fire
+        self._clock: Clock = clock or UtcClock()
+        self._waiter: Waiter = waiter or EventWaiter()
+        self._max_sleep = max_sleep
+        self._name = name
+        self._lock = threading.Lock()
+        self._plans: dict[str, _Plan] = {}
+        self._last_fired: dict[str, datetime] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    # -- the port -------------------------------------------------------------------------------
+
+    def set_schedule(self, service_id: str, schedule: str) -> None:
+        """Fire ``service_id`` on ``schedule`` from now on (``InvalidInput`` if it is not a
+        valid cron expression). Setting the same schedule again keeps the plan."""
+        normalized = validate_schedule(schedule)
+        with self._lock:
+            current = self._plans.get(service_id)
+            if current is not None and current.schedule == normalized:
+                return
+            self._plans[service_id] = _Plan(normalized, self._next(service_id, normalized))
+        logger.info("cron schedule set", extra={"service_id": service_id, "schedule": normalized})
+        self._waiter.wake()
+
+    def remove_schedule(self, service_id: str) -> None:
+        with self._lock:
+            removed = self._plans.pop(service_id, None)
+            # ``_last_fired`` stays: re-adding the schedule must not fire that minute again.
+        if removed is not None:
+            logger.info("cron schedule removed", extra={"service_id": service_id})
+            self._waiter.wake()
+
+    # -- startup --------------------------------------------------------------------------------
+
+    def load(self, services: Iterable[Service]) -> int:
+        """Register the schedule of every cron job that is not suspended (startup); the number
+        registered. A schedule that no longer validates is logged and skipped."""
+        count = 0
+        for service in services:
+            if service.type is not ServiceType.CRON_JOB or service.suspended:
+                continue
+            try:
+                self.set_schedule(service.id, service.schedule)
+            except ImagedeployError as exc:
+                logger.warning(
+                    "cron schedule not loaded",
+                    extra={"service_id": service.id, "error": exc.message},
+                )
+                continue
+            count += 1
+        return count
+
+    def schedules(self) -> dict[str, tuple[str, datetime]]:
+        """``service_id -> (schedule, next fire time)``."""
+        with self._lock:
+            return {sid: (plan.schedule, plan.due) for sid, plan in self._plans.items()}
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("InProcessScheduler.start called twice")
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the thread (a fire in progress completes); True once it has ended."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._waiter.wake()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    # -- the thread -----------------------------------------------------------------------------
+
+    def _next(self, service_id: str, schedule: str) -> datetime:
+        """The next fire strictly after now and after the last minute fired (lock held)."""
+        after = self._clock.now()
+        last = self._last_fired.get(service_id)
+        if last is not None and last > after:
+            after = last
+        return next_fire(schedule, after)
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                due = self._take_due()
+                timeout = self._sleep_seconds()
+            for service_id in due:
+                self._fire(service_id)
+            if not due:
+                self._waiter.wait(timeout)
+
+    def _take_due(self) -> list[str]:
+        """The schedules whose time has come, each re-planned from now (lock held)."""
+        now = self._clock.now()
+        due = [sid for sid, plan in self._plans.items() if plan.due <= now]
+        for service_id in due:
+            plan = self._plans[service_id]
+            self._last_fired[service_id] = plan.due
+            plan.due = self._next(service_id, plan.schedule)
+        return due
+
+    def _sleep_seconds(self) -> float:
+        """Until the earliest planned fire, at most ``max_sleep`` (lock held)."""
+        if not self._plans:
+            return self._max_sleep
+        earliest = min(plan.due for plan in self._plans.values())
+        seconds = (earliest - self._clock.now()).total_seconds()
+        return min(max(seconds, 0.0), self._max_sleep)
+
+    def _fire(self, service_id: str) -> None:
+        try:
+            self._on_fire(service_id)
+        except Exception as exc:  # the thread must outlive one bad fire
+            extra: dict[str, object] = {
+                "service_id": service_id,
+                "error_type": type(exc).__name__,
+            }
+            if isinstance(exc, ImagedeployError):
+                extra["error"] = exc.message
+            logger.warning("cron fire failed", extra=extra)

@@ -1,0 +1,46 @@
+"""Helpers shared by the routers: the authenticated owner, JSON responses, list parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from imagedeploy.domain.errors import NotFound
+from imagedeploy.domain.services import Service
+from imagedeploy.usecases.context import Ports
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
+Cursor = Annotated[str | None, Query(description="The cursor of the last item you have")]
+
+
+def owner_id(router: APIGatewayHttpRouter) -> str:
+    """The workspace the request's API key belongs to (set by the auth middleware)."""
+    value = router.context.get("owner_id")
+    assert isinstance(value, str), "the auth middleware runs before every /v1 route"
+    return value
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body),
+        headers=headers or {},
+    )
+
+
+def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, body="", headers=headers or {})
+
+
+def owned_service(ports: Ports, router: APIGatewayHttpRouter, service_id: str) -> Service:
+    """The service, if it belongs to the caller's workspace; else 404 (not 403: ids of other
+    workspaces are not confirmed)."""
+    service = ports.store.get_service(service_id)
+    if service is None or service.owner_id != owner_id(router):
+        raise NotFound(f"service {service_id} not found; list services with GET /v1/services")
+    return service

@@ -1,0 +1,124 @@
+"""Deploys: ``/v1/services/{id}/deploys``, rollback, cancel, logs, the deploy hook key, and the
+deploy hook itself (``/deploy/{serviceId}``, outside /v1, authenticated by its key only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from imagedeploy.api import wire
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
+from imagedeploy.api.schemas import RollbackPOST, TriggerDeployPOST
+from imagedeploy.domain import hooks
+from imagedeploy.domain.deploys import Deploy, DeployTrigger
+from imagedeploy.domain.errors import InvalidInput, NotFound
+from imagedeploy.usecases import deploys, services
+from imagedeploy.usecases.deploys import Triggered
+
+
+def _rate_headers(triggered: Triggered) -> dict[str, str]:
+    rate = triggered.rate
+    return hooks.rate_limit_headers(rate.limit, rate.remaining, rate.reset_seconds)
+
+
+def router(deps: ApiDeps) -> APIGatewayHttpRouter:
+    r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
+    ports = deps.ports
+
+    def deploy_body(deploy: Deploy) -> dict[str, object]:
+        credential = (
+            ports.store.get_credential(deploy.credential_id) if deploy.credential_id else None
+        )
+        return wire.deploy_json(deploy, credential=credential)
+
+    def accepted(triggered: Triggered) -> Response[str]:
+        # Render: 201 with the deploy when it starts, 202 (no body) when it waits in the queue
+        if triggered.queued:
+            return Response(status_code=202, body="", headers=_rate_headers(triggered))
+        return json_response(201, deploy_body(triggered.deploy), _rate_headers(triggered))
+
+    @r.get("/v1/services/<serviceId>/deploys", summary="List deploys")
+    def list_deploys(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        page, position = wire.read_page(
+            lambda n, c: ports.store.list_deploys(serviceId, n, c), cursor, limit
+        )
+        ids = {d.credential_id for d in page.items if d.credential_id}
+        records = {i: rec for i in ids if (rec := ports.store.get_credential(i)) is not None}
+        return json_response(200, wire.deploy_list_json(page, position, credentials=records))
+
+    @r.post("/v1/services/<serviceId>/deploys", summary="Trigger a deploy")
+    def trigger(
+        serviceId: str, body: Annotated[TriggerDeployPOST | None, Body()] = None
+    ) -> Response[str]:
+        service = owned_service(ports, r, serviceId)
+        image = None
+        if body is not None and body.image_url is not None:
+            try:
+                image = hooks.resolve_hook_image(service.image_path, body.image_url)
+            except NotFound as exc:  # the hook's 404 rule; in the API it is a bad request
+                raise InvalidInput(exc.message) from exc
+        triggered = deploys.trigger_deploy(
+            ports, serviceId, DeployTrigger.API, image=image, service=service
+        )
+        return accepted(triggered)
+
+    @r.get("/v1/services/<serviceId>/deploys/<deployId>", summary="Retrieve a deploy")
+    def get_deploy(serviceId: str, deployId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        return json_response(200, deploy_body(deploys.get_deploy(ports, serviceId, deployId)))
+
+    @r.post("/v1/services/<serviceId>/deploys/<deployId>/cancel", summary="Cancel a deploy")
+    def cancel(serviceId: str, deployId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        return json_response(200, deploy_body(deploys.cancel_deploy(ports, serviceId, deployId)))
+
+    @r.get("/v1/services/<serviceId>/deploys/<deployId>/logs", summary="Pre-deploy output")
+    def logs(serviceId: str, deployId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        deploys.get_deploy(ports, serviceId, deployId)
+        text = deps.read_logs(deployId)
+        return json_response(200, {"deployId": deployId, "preDeployOutput": text})
+
+    @r.post("/v1/services/<serviceId>/rollback", summary="Roll back to an earlier deploy")
+    def rollback(serviceId: str, body: Annotated[RollbackPOST, Body()]) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        triggered = deploys.rollback(ports, serviceId, body.deploy_id)
+        # Render answers a rollback with 201 and the deploy, queued or not
+        return json_response(201, deploy_body(triggered.deploy), _rate_headers(triggered))
+
+    @r.get("/v1/services/<serviceId>/deploy-hook", summary="The deploy hook (key not shown)")
+    def hook_info(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        return json_response(
+            200,
+            {
+                "serviceId": serviceId,
+                "url": f"{deps.base_url}/deploy/{serviceId}",
+                "key": None,  # stored hashed: regenerate to get a new one
+                "regenerate": f"{deps.base_url}/v1/services/{serviceId}/deploy-hook/regenerate",
+            },
+        )
+
+    @r.post("/v1/services/<serviceId>/deploy-hook/regenerate", summary="New deploy hook key")
+    def regenerate(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        key = services.regenerate_hook_key(ports, serviceId)
+        return json_response(
+            200, {"serviceId": serviceId, "url": f"{deps.base_url}/deploy/{serviceId}?key={key}"}
+        )
+
+    def hook(serviceId: str) -> Response[str]:
+        params = r.current_event.query_string_parameters or {}
+        triggered = services.deploy_hook(ports, serviceId, params.get("key"), params.get("imgURL"))
+        return json_response(
+            200, wire.deploy_hook_json(triggered.deploy.id), _rate_headers(triggered)
+        )
+
+    r.get("/deploy/<serviceId>", summary="Deploy hook (GET)")(hook)
+    r.post("/deploy/<serviceId>", summary="Deploy hook (POST)")(hook)
+    return r

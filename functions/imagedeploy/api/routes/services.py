@@ -1,0 +1,216 @@
+"""``/v1/services``: create, list, read, update, delete, suspend/resume/restart/scale, env vars."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from imagedeploy.api import wire
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
+from imagedeploy.api.schemas import (
+    EnvVarInput,
+    EnvVarValueInput,
+    ScalePOST,
+    ServicePATCH,
+    ServicePOST,
+)
+from imagedeploy.domain.accounts import CredentialRecord
+from imagedeploy.domain.errors import InvalidInput, NotFound
+from imagedeploy.domain.service_rules import UNSET, ServiceChanges, validate_create
+from imagedeploy.domain.services import EnvVar, Service
+from imagedeploy.ports import Page
+from imagedeploy.usecases import services
+
+
+def router(deps: ApiDeps) -> APIGatewayHttpRouter:
+    r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
+    ports = deps.ports
+
+    def credential_of(service: Service) -> CredentialRecord | None:
+        return ports.store.get_credential(service.credential_id) if service.credential_id else None
+
+    def service_body(service: Service) -> dict[str, object]:
+        live = ports.store.get_deploy(service.live_deploy_id) if service.live_deploy_id else None
+        return wire.service_json(
+            service,
+            base_url=deps.base_url,
+            credential=credential_of(service),
+            live_deploy=live,
+            apps_base_url=deps.apps_base_url,
+        )
+
+    @r.post("/v1/services", summary="Create a service (starts its first deploy)")
+    def create_service(body: Annotated[ServicePOST, Body()]) -> Response[str]:
+        if body.owner_id != owner_id(r):
+            raise NotFound(f"owner {body.owner_id} not found; list owners with GET /v1/owners")
+        d = body.service_details
+        spec = validate_create(
+            body.type,
+            body.name,
+            body.image.image_path,
+            body.credential_id,
+            [e.to_env_var() for e in body.env_vars],
+            d.plan,
+            d.region,
+            d.num_instances if body.type.long_running else None,
+            d.docker_command,
+            d.pre_deploy_command if body.type.long_running else None,
+            d.health_check_path or None,
+            d.max_shutdown_delay_seconds if body.type.long_running else None,
+            d.schedule or None,
+        )
+        created = services.create_service(ports, body.owner_id, spec)
+        payload = wire.service_and_deploy_json(
+            created.service,
+            created.deploy.id,
+            base_url=deps.base_url,
+            credential=credential_of(created.service),
+            apps_base_url=deps.apps_base_url,
+        )
+        # extension: the deploy hook URL, shown once (only the key's hash is stored)
+        payload["deployHookUrl"] = (
+            f"{deps.base_url}/deploy/{created.service.id}?key={created.hook_key}"
+        )
+        return json_response(201, payload)
+
+    @r.get("/v1/services", summary="List services")
+    def list_services(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+        page, position = wire.read_page(
+            lambda n, c: services.list_services(ports, owner_id(r), n, c), cursor, limit
+        )
+        ids = {s.credential_id for s in page.items if s.credential_id}
+        records = {i: rec for i in ids if (rec := ports.store.get_credential(i)) is not None}
+        return json_response(
+            200,
+            wire.service_list_json(
+                page,
+                position,
+                base_url=deps.base_url,
+                credentials=records,
+                apps_base_url=deps.apps_base_url,
+            ),
+        )
+
+    @r.get("/v1/services/<serviceId>", summary="Retrieve a service")
+    def get_service(serviceId: str) -> Response[str]:
+        return json_response(200, service_body(owned_service(ports, r, serviceId)))
+
+    @r.patch("/v1/services/<serviceId>", summary="Update a service (does not deploy)")
+    def update_service(serviceId: str, body: Annotated[ServicePATCH, Body()]) -> Response[str]:
+        service = owned_service(ports, r, serviceId)
+        changes = _changes(service, body)
+        return json_response(200, service_body(services.update_service(ports, serviceId, changes)))
+
+    @r.delete("/v1/services/<serviceId>", summary="Delete a service")
+    def delete_service(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.delete_service(ports, serviceId)
+        return Response(status_code=204, body="")
+
+    @r.post("/v1/services/<serviceId>/suspend", summary="Suspend a service")
+    def suspend(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.suspend(ports, serviceId)
+        return Response(status_code=202, body="")
+
+    @r.post("/v1/services/<serviceId>/resume", summary="Resume a service")
+    def resume(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.resume(ports, serviceId)
+        return Response(status_code=202, body="")
+
+    @r.post("/v1/services/<serviceId>/restart", summary="Restart a service")
+    def restart(serviceId: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.restart(ports, serviceId)
+        return Response(status_code=200, body="")
+
+    @r.post("/v1/services/<serviceId>/scale", summary="Scale a service")
+    def scale(serviceId: str, body: Annotated[ScalePOST, Body()]) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.scale(ports, serviceId, body.num_instances)
+        return Response(status_code=202, body="")
+
+    # -- env vars ----------------------------------------------------------------------------
+    def env_page(service: Service, limit: int, cursor: str | None) -> list[dict[str, object]]:
+        items = list(service.env_vars)
+
+        def fetch(n: int, store_cursor: str | None) -> Page[EnvVar]:
+            start = int(store_cursor or 0)
+            end = start + n
+            return Page(items[start:end], str(end) if end < len(items) else None)
+
+        page, position = wire.read_page(fetch, cursor, limit)
+        return wire.env_var_list_json(page, position)
+
+    @r.get("/v1/services/<serviceId>/env-vars", summary="List env vars")
+    def list_env_vars(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+        return json_response(200, env_page(owned_service(ports, r, serviceId), limit, cursor))
+
+    @r.put("/v1/services/<serviceId>/env-vars", summary="Replace all env vars")
+    def put_env_vars(serviceId: str, body: Annotated[list[EnvVarInput], Body()]) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        updated = services.put_env_vars(ports, serviceId, [e.to_env_var() for e in body])
+        return json_response(200, env_page(updated, 100, None))
+
+    @r.get("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Retrieve an env var")
+    def get_env_var(serviceId: str, envVarKey: str) -> Response[str]:
+        service = owned_service(ports, r, serviceId)
+        for env_var in service.env_vars:
+            if env_var.key == envVarKey:
+                return json_response(200, wire.env_var_json(env_var))
+        raise NotFound(f"env var {envVarKey} is not set on service {serviceId}")
+
+    @r.put("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Set one env var")
+    def put_env_var(
+        serviceId: str,
+        envVarKey: str,
+        body: Annotated[EnvVarValueInput, Body()],
+    ) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        env_var = body.to_env_var(envVarKey)
+        services.put_env_var(ports, serviceId, env_var.key, env_var.value)
+        return json_response(200, wire.env_var_json(env_var))
+
+    @r.delete("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Delete an env var")
+    def delete_env_var(serviceId: str, envVarKey: str) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        services.remove_env_var(ports, serviceId, envVarKey)
+        return Response(status_code=204, body="")
+
+    return r
+
+
+def _changes(service: Service, body: ServicePATCH) -> ServiceChanges:
+    details = body.details_for(service.type)
+    fields: dict[str, object] = {}
+    if body.name is not None:
+        fields["name"] = body.name
+    if body.image is not None:
+        if body.image.owner_id != service.owner_id:
+            raise InvalidInput("image.ownerId must be the service's ownerId")
+        fields["image_path"] = body.image.image_path
+        if "registry_credential_id" in body.image.model_fields_set:
+            fields["credential_id"] = body.image.registry_credential_id
+    if details is not None:
+        docker = details.env_specific_details
+        if docker is not None:
+            if docker.docker_command is not None:
+                fields["docker_command"] = docker.docker_command
+            if "registry_credential_id" in docker.model_fields_set:
+                fields["credential_id"] = docker.registry_credential_id
+        for name in (
+            "plan",
+            "health_check_path",
+            "pre_deploy_command",
+            "max_shutdown_delay_seconds",
+            "schedule",
+        ):
+            value = getattr(details, name)
+            if value is not None:
+                fields[name] = value
+    return ServiceChanges(**{k: v for k, v in fields.items() if v is not UNSET})  # type: ignore[arg-type]

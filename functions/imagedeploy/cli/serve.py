@@ -1,0 +1,47 @@
+"""``imagedeploy serve``: the embedded platform in one process (see ``imagedeploy.embedded``)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from imagedeploy.cli.main import Context
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "imagedeploy"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve", help="run the API, deploy worker, scheduler, router and runtime on this machine"
+    )
+    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="state and secrets")
+    serve.add_argument("--host", default="127.0.0.1", help="address for the API and web services")
+    serve.add_argument("--port", type=int, default=8080, help="API port (0: any free port)")
+    serve.add_argument("--engine", help="podman or docker binary (default: auto-detect)")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace, ctx: Context) -> int:
+    from imagedeploy.embedded import build
+
+    settings = ctx.settings
+    if args.engine:
+        settings = settings.model_copy(update={"container_engine": args.engine})
+    platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
+    out = ctx.stdout
+    out.write(f"imagedeploy is serving the API at {platform.base_url}\n")
+    if platform.api_key is not None:
+        out.write(f"API key (shown once, store it now): {platform.api_key}\n")
+    out.flush()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    out.write("stopping (containers keep running; the next serve adopts them)\n")
+    out.flush()
+    platform.stop()
+    return 0

@@ -1,0 +1,252 @@
+"""The composition root of the embedded default: everything ``imagedeploy serve`` runs in one
+process — the API over HTTP (waitress), the job worker, the cron scheduler, the web router and
+the container runtime — wired to the same use cases the AWS handlers use.
+
+Start order: store → router → runtime → jobs → scheduler → reconcile (adopt running containers,
+resume in-flight deploys) → HTTP. Stop is the reverse; containers keep running and a restarted
+``serve`` adopts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imagedeploy.adapters.local.engine import ContainerEngine
+from imagedeploy.adapters.local.jobs import ThreadJobs
+from imagedeploy.adapters.local.notifier import WebhookNotifier
+from imagedeploy.adapters.local.router import Router
+from imagedeploy.adapters.local.runtime import LocalRuntime
+from imagedeploy.adapters.local.scheduler import InProcessScheduler
+from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
+from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.api.app import build_resolver
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.wsgi import wsgi_app
+from imagedeploy.domain.accounts import ApiKey, Owner, hash_key, new_secret_key
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploy_machine import Signal
+from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.services import ServiceType
+from imagedeploy.ports import Job
+from imagedeploy.registry import RegistryClient
+from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
+from imagedeploy.usecases import cron, deploys, instances, reconcile
+from imagedeploy.usecases.context import Limits, Ports
+from imagedeploy.usecases.worker import run_job
+
+logger = logging.getLogger(__name__)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class _Reports:
+    """The runtime's outcomes, delivered to the use cases (``ports`` is set once built)."""
+
+    ports: Ports | None = None
+
+    def _ports(self) -> Ports:
+        assert self.ports is not None
+        return self.ports
+
+    def deploy_signal(self, deploy_id: str, signal: Signal) -> None:
+        deploys.handle_signal(self._ports(), deploy_id, signal)
+
+    def run_ended(self, run_id: str, status: RunStatus, exit_code: int | None, reason: str) -> None:
+        cron.run_ended(self._ports(), run_id, status, exit_code, reason)
+
+    def instance_failed(self, service_id: str, instance_id: str, failure: dict[str, Any]) -> None:
+        instances.instance_failed(self._ports(), service_id, instance_id, failure)
+
+    def instance_available(self, service_id: str) -> None:
+        instances.instance_available(self._ports(), service_id)
+
+    def instance_pull_failed(
+        self, service_id: str, image: str, reason: PullFailureReason, message: str
+    ) -> None:
+        instances.instance_pull_failed(self._ports(), service_id, image, reason, message)
+
+
+@dataclass
+class Embedded:
+    settings: Settings
+    data_dir: Path
+    host: str
+    port: int
+    store: SqliteStore
+    router: Router
+    runtime: LocalRuntime
+    jobs: ThreadJobs
+    scheduler: InProcessScheduler
+    notifier: WebhookNotifier
+    registry: RegistryClient
+    ports: Ports
+    api_key: str | None = None  # set when this start created the workspace's first key
+    _server: Any = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Embedded:
+        from waitress import create_server  # type: ignore[import-untyped]
+
+        self.router.start()
+        self.runtime.start()
+        self.jobs.start()
+        self.notifier.start()
+        self.api_key = ensure_workspace(self.ports)
+        self._resume()
+        self.scheduler.start()
+        deps = ApiDeps(
+            self.ports,
+            self.base_url,
+            apps_base_url=self.settings.apps_base_url,
+            read_logs=self._read_logs,
+        )
+        self._server = create_server(
+            wsgi_app(build_resolver(deps)), host=self.host, port=self.port, threads=8
+        )
+        self.port = self._server.effective_port
+        thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        reconciler = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
+        reconciler.start()
+        self._threads.append(reconciler)
+        logger.info("imagedeploy serve started", extra={"url": self.base_url})
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.close()
+        self.scheduler.stop()
+        self.jobs.stop(timeout=10)
+        self.notifier.stop(timeout=10)
+        self.runtime.stop()
+        self.router.stop()
+        self.registry.close()
+        self.store.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _resume(self) -> None:
+        """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys."""
+        for owner in self.store.list_owners(100).items:
+            cursor: str | None = None
+            while True:
+                page = self.store.list_services(owner.id, 100, cursor)
+                for service in page.items:
+                    if service.type is ServiceType.CRON_JOB and not service.suspended:
+                        self.scheduler.set_schedule(service.id, service.schedule)
+                    if (
+                        service.live_deploy_id
+                        and not service.suspended
+                        and service.type.long_running
+                    ):
+                        live = self.store.get_deploy(service.live_deploy_id)
+                        if live is not None and live.platform_digest:
+                            self.runtime.converge(deploys.run_spec(self.ports, service, live))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        reconcile.reconcile(self.ports, resume=True)
+
+    def _reconcile_loop(self) -> None:
+        while not self._stopping.wait(30):
+            try:
+                reconcile.reconcile(self.ports)
+            except Exception:
+                logger.exception("reconcile failed; retrying at the next interval")
+
+    def _read_logs(self, subject_id: str) -> str | None:
+        path = self.runtime.logs_path(subject_id)
+        return path.read_text(errors="replace") if path.exists() else None
+
+
+def ensure_workspace(ports: Ports) -> str | None:
+    """On the first start: create the workspace and its first API key, and return the key (it
+    is shown once; only its hash is stored). Later starts return None."""
+    if ports.store.list_owners(1).items:
+        return None
+    owner = Owner(new_id("tea"), "My Workspace", "owner@localhost")
+    key = "rnd_" + new_secret_key(32)
+    api_key = ApiKey(new_id("rnd"), owner.id, "first key", hash_key(key), ports.clock.now())
+    ports.store.write(put=[owner, api_key])
+    return key
+
+
+def build(
+    settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
+) -> Embedded:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.registry_allowed_networks:
+        # The local default talks to registries on this machine (DESIGN: tests and the local
+        # default allow loopback); AWS keeps the strict default.
+        settings = settings.model_copy(update={"registry_allowed_networks": LOOPBACK_NETWORKS})
+    clock = SystemClock()
+    store = SqliteStore(data_dir / "state.db")
+    reports = _Reports()
+    router = Router(host)
+    engine = ContainerEngine(settings.container_engine)
+    runtime = LocalRuntime(
+        engine,
+        router,
+        reports,
+        data_dir / "logs",
+        deploy_timeout_seconds=settings.deploy_timeout_seconds,
+        pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
+        cron_timeout_seconds=settings.cron_run_timeout_seconds,
+        apply_limits=settings.container_limits,
+    )
+    registry = RegistryClient(settings)
+    holder: dict[str, Ports] = {}
+    jobs = ThreadJobs(lambda job: run_job(holder["ports"], job), workers=4)
+    scheduler = InProcessScheduler(
+        lambda service_id: jobs.enqueue(Job("cron_tick", service_id)), clock=clock
+    )
+    notifier = WebhookNotifier(store, clock=clock, allow_loopback=True)
+    ports = Ports(
+        store=store,
+        secrets=EncryptedFileSecretStore(data_dir),
+        registry=registry,
+        runtime=runtime,
+        scheduler=scheduler,
+        notifier=notifier,
+        jobs=jobs,
+        clock=clock,
+        limits=Limits(
+            deploys_per_minute=settings.deploys_per_minute,
+            deploy_timeout_seconds=settings.deploy_timeout_seconds,
+            pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
+            cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
+        ),
+    )
+    holder["ports"] = ports
+    reports.ports = ports
+    return Embedded(
+        settings,
+        data_dir,
+        host,
+        port,
+        store,
+        router,
+        runtime,
+        jobs,
+        scheduler,
+        notifier,
+        registry,
+        ports,
+    )

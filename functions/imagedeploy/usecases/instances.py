@@ -1,0 +1,44 @@
+"""What the runtime reports about live instances, outside any deploy (DESIGN §2.9, §2.11): a
+crash (``server_failed``), its replacement (``server_available``), and a pull that failed when
+starting one (``image_pull_failed`` plus a notification, whether or not a deploy is running)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.ids import new_id
+from imagedeploy.usecases.common import notify_all
+from imagedeploy.usecases.context import Ports
+
+
+def _record(ports: Ports, service_id: str, type_: EventType, details: dict[str, Any]) -> None:
+    service = ports.store.get_service(service_id)
+    if service is None:
+        return
+    event = Event(new_id("evt"), service_id, type_, ports.clock.now(), details)
+    ports.store.write(put=[event])
+    notify_all(ports, service, [event])
+
+
+def instance_failed(ports: Ports, service_id: str, instance_id: str, failure: dict[str, Any]) -> None:
+    """A live instance exited or was OOM-killed; the runtime replaces it."""
+    details = {"instanceID": instance_id, "reason": {"evicted": False, **failure}}
+    _record(ports, service_id, EventType.SERVER_FAILED, details)
+
+
+def instance_available(ports: Ports, service_id: str) -> None:
+    _record(ports, service_id, EventType.SERVER_AVAILABLE, {})
+
+
+def instance_pull_failed(
+    ports: Ports, service_id: str, image: str, reason: PullFailureReason, message: str
+) -> None:
+    """Starting an instance (restart, scale-out, replacement) could not pull its digest."""
+    _record(
+        ports,
+        service_id,
+        EventType.IMAGE_PULL_FAILED,
+        {"imageURL": image, "message": f"{message} ({reason.value})"},
+    )

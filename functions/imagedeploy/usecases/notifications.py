@@ -1,0 +1,204 @@
+"""Notification settings and webhooks (Render's ``/v1/notification-settings`` and
+``/v1/webhooks``): the workspace setting (``failure`` until someone changes it), per-service
+overrides (``default`` until set), webhook CRUD with a fresh Standard Webhooks signing secret,
+and the delivery log. Every write is a read-modify-write settled by version checks
+(``retrying``); the rules themselves live in ``domain.notifications``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+from imagedeploy.domain.accounts import (
+    NotificationOverride,
+    NotificationSettings,
+    Webhook,
+    WebhookDelivery,
+)
+from imagedeploy.domain.errors import NotFound
+from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.notifications import (
+    new_webhook_secret,
+    parse_override_setting,
+    parse_workspace_setting,
+    validate_enabled,
+    validate_event_filter,
+    validate_webhook,
+    validate_webhook_name,
+    validate_webhook_url,
+)
+from imagedeploy.ports import Page
+from imagedeploy.usecases.common import get_service, retrying
+from imagedeploy.usecases.context import Ports
+
+logger = logging.getLogger(__name__)
+
+
+# -- workspace settings --------------------------------------------------------------------------
+
+
+def _check_owner(ports: Ports, owner_id: str) -> None:
+    if ports.store.get_owner(owner_id) is None:
+        raise NotFound(f"owner {owner_id} not found; list owners with GET /v1/owners")
+
+
+def get_notification_settings(ports: Ports, owner_id: str) -> NotificationSettings:
+    """The workspace's settings; ``failure`` (version 0) when none were ever stored."""
+    _check_owner(ports, owner_id)
+    stored = ports.store.get_notification_settings(owner_id)
+    return stored if stored is not None else NotificationSettings(owner_id)
+
+
+def patch_notification_settings(
+    ports: Ports, owner_id: str, *, notifications_to_send: str | None = None
+) -> NotificationSettings:
+    """Change what the workspace is notified of (``all``/``failure``/``none``); a field left
+    ``None`` keeps its value."""
+    wanted = (
+        None if notifications_to_send is None else parse_workspace_setting(notifications_to_send)
+    )
+
+    def attempt() -> NotificationSettings:
+        current = get_notification_settings(ports, owner_id)
+        if wanted is None or wanted is current.notifications_to_send:
+            return current
+        (stored,) = ports.store.write(
+            put=[dataclasses.replace(current, notifications_to_send=wanted)]
+        )
+        assert isinstance(stored, NotificationSettings)
+        return stored
+
+    return retrying(attempt)
+
+
+# -- per-service overrides -----------------------------------------------------------------------
+
+
+def get_notification_override(ports: Ports, service_id: str) -> NotificationOverride:
+    """The service's override; ``default`` (version 0) when none was ever stored. 404 for a
+    service that does not exist."""
+    get_service(ports, service_id)
+    stored = ports.store.get_notification_override(service_id)
+    return stored if stored is not None else NotificationOverride(service_id)
+
+
+def patch_notification_override(
+    ports: Ports, service_id: str, *, notifications_to_send: str | None = None
+) -> NotificationOverride:
+    """Change one service's override (``default``/``all``/``failure``/``none``)."""
+    wanted = (
+        None if notifications_to_send is None else parse_override_setting(notifications_to_send)
+    )
+
+    def attempt() -> NotificationOverride:
+        current = get_notification_override(ports, service_id)
+        if wanted is None or wanted is current.notifications_to_send:
+            return current
+        (stored,) = ports.store.write(
+            put=[dataclasses.replace(current, notifications_to_send=wanted)]
+        )
+        assert isinstance(stored, NotificationOverride)
+        return stored
+
+    return retrying(attempt)
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+def get_webhook(ports: Ports, webhook_id: str) -> Webhook:
+    webhook = ports.store.get_webhook(webhook_id)
+    if webhook is None:
+        raise NotFound(f"webhook {webhook_id} not found; list webhooks with GET /v1/webhooks")
+    return webhook
+
+
+def list_webhooks(
+    ports: Ports, owner_id: str, limit: int, cursor: str | None = None
+) -> Page[Webhook]:
+    """The workspace's webhooks, oldest first."""
+    return ports.store.list_webhooks(owner_id, limit, cursor)
+
+
+def create_webhook(
+    ports: Ports,
+    owner_id: str,
+    name: str,
+    url: str,
+    enabled: bool,
+    event_filter: Iterable[str],
+) -> Webhook:
+    """A new webhook with a fresh signing secret (``whsec_...``), returned to its owner as
+    Render returns it."""
+    spec = validate_webhook(name, url, enabled, event_filter)
+    _check_owner(ports, owner_id)
+    webhook = Webhook(
+        id=new_id("whk"),
+        owner_id=owner_id,
+        name=spec.name,
+        url=spec.url,
+        secret=new_webhook_secret(),
+        enabled=spec.enabled,
+        event_filter=spec.event_filter,
+    )
+    (stored,) = ports.store.write(put=[webhook])
+    assert isinstance(stored, Webhook)
+    logger.info(
+        "webhook created",
+        extra={"webhook_id": stored.id, "owner_id": owner_id, "enabled": stored.enabled},
+    )
+    return stored
+
+
+def update_webhook(
+    ports: Ports,
+    webhook_id: str,
+    *,
+    name: str | None = None,
+    url: str | None = None,
+    enabled: bool | None = None,
+    event_filter: Iterable[str] | None = None,
+) -> Webhook:
+    """Render's PATCH: each field given replaces the stored one; the secret never changes."""
+    new_name = None if name is None else validate_webhook_name(name)
+    new_url = None if url is None else validate_webhook_url(url)
+    new_enabled = None if enabled is None else validate_enabled(enabled)
+    new_filter = None if event_filter is None else validate_event_filter(event_filter)
+
+    def attempt() -> Webhook:
+        current = get_webhook(ports, webhook_id)
+        updated = dataclasses.replace(
+            current,
+            name=current.name if new_name is None else new_name,
+            url=current.url if new_url is None else new_url,
+            enabled=current.enabled if new_enabled is None else new_enabled,
+            event_filter=current.event_filter if new_filter is None else new_filter,
+        )
+        if updated == current:
+            return current
+        (stored,) = ports.store.write(put=[updated])
+        assert isinstance(stored, Webhook)
+        return stored
+
+    return retrying(attempt)
+
+
+def delete_webhook(ports: Ports, webhook_id: str) -> None:
+    """Delete the webhook (404 if it is gone); deliveries already queued for it may still be
+    attempted, and its delivery log stays in the store (append-only)."""
+
+    def attempt() -> None:
+        ports.store.write(delete=[get_webhook(ports, webhook_id)])
+
+    retrying(attempt)
+    logger.info("webhook deleted", extra={"webhook_id": webhook_id})
+
+
+def list_webhook_events(
+    ports: Ports, webhook_id: str, limit: int, cursor: str | None = None
+) -> Page[WebhookDelivery]:
+    """The delivery log of one webhook (Render's ``GET /v1/webhooks/{id}/events``), newest
+    first; 404 for an unknown webhook."""
+    get_webhook(ports, webhook_id)
+    return ports.store.list_deliveries(webhook_id, limit, cursor)

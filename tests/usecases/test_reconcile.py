@@ -1,0 +1,520 @@
+"""Reconcile: the periodic repair of lost jobs, lost runtime signals, timeouts and crashes —
+real SQLite store, fake registry, runtime and job queue (``world``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.domain.cron import CronRun, RunStatus
+from imagedeploy.domain.deploy_machine import RolloutHealthy
+from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
+from imagedeploy.domain.events import EventType
+from imagedeploy.domain.services import Service, ServiceType
+from imagedeploy.ports import Job, Page
+from imagedeploy.usecases import cron, deploys
+from imagedeploy.usecases.reconcile import (
+    LOST_JOB_GRACE_SECONDS,
+    PREFLIGHT_TIMEOUT_SECONDS,
+    ReconcileReport,
+    pending_runs,
+    reconcile,
+)
+from imagedeploy.usecases.worker import run_job
+from tests.usecases.conftest import World
+
+pytestmark = pytest.mark.unit
+
+DEPLOY_TIMEOUT = 15 * 60
+PRE_DEPLOY_TIMEOUT = 30 * 60
+RUN_TIMEOUT = 12 * 3600
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def deploy_of(world: World, deploy_id: str) -> Deploy:
+    deploy = world.store.get_deploy(deploy_id)
+    assert deploy is not None
+    return deploy
+
+
+def service_of(world: World, service_id: str) -> Service:
+    service = world.store.get_service(service_id)
+    assert service is not None
+    return service
+
+
+def run_next_job(world: World, kind: str) -> None:
+    job = world.jobs.queue.popleft()
+    assert job.kind == kind
+    run_job(world.ports, job)
+
+
+def lose_jobs(world: World) -> list[Job]:
+    lost = list(world.jobs.queue)
+    world.jobs.queue.clear()
+    return lost
+
+
+def in_preflight(world: World, name: str = "web") -> Deploy:
+    """A new service's first deploy, begun, whose preflight job was lost."""
+    created = world.create(name=name)
+    run_next_job(world, "begin")
+    assert [job.kind for job in lose_jobs(world)] == ["preflight"]
+    return deploy_of(world, created.deploy.id)
+
+
+def rolling_out(world: World, name: str = "web", **settings: object) -> Deploy:
+    """A new service's first deploy in its rollout (or pre-deploy) phase."""
+    created = world.create(ServiceType.WEB_SERVICE, name=name, **settings)
+    world.drain()
+    return deploy_of(world, created.deploy.id)
+
+
+def live_then_rolling(world: World) -> tuple[Deploy, Deploy]:
+    """A live deploy and a second one of the same service in its rollout."""
+    created = world.create()
+    world.go_live(created.deploy.id)
+    second = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API)
+    world.drain()
+    return deploy_of(world, created.deploy.id), deploy_of(world, second.deploy.id)
+
+
+def snapshot(world: World, *service_ids: str) -> dict[str, Any]:
+    """Everything a pass could change: deploys and runs (with versions), services, events,
+    queued jobs, runtime calls."""
+    state: dict[str, Any] = {
+        "jobs": list(world.jobs.queue),
+        "runtime": list(world.runtime.calls),
+        "notified": len(world.notifier.sent),
+    }
+    for service_id in service_ids:
+        state[service_id] = (
+            world.store.get_service(service_id),
+            world.store.list_deploys(service_id, 100).items,
+            world.store.list_runs(service_id, 100).items,
+            world.store.list_events(service_id, 100).items,
+        )
+    return state
+
+
+def assert_quiet(report: ReconcileReport) -> None:
+    assert not report.changed, report
+    assert report.failed == []
+
+
+# -- lost jobs ------------------------------------------------------------------------------------
+
+
+def test_lost_preflight_job_is_requeued_after_the_grace_period_and_the_deploy_completes(
+    world: World,
+) -> None:
+    deploy = in_preflight(world)
+    assert_quiet(reconcile(world.ports))  # it may still be queued or running
+    assert not world.jobs.queue
+
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
+    report = reconcile(world.ports)
+    assert report.requeued == [Job("preflight", deploy.id)]
+    assert list(world.jobs.queue) == [Job("preflight", deploy.id)]
+    assert_quiet(reconcile(world.ports))  # once per grace period
+    assert len(world.jobs.queue) == 1
+
+    world.drain()
+    assert deploy_of(world, deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
+    world.go_live(deploy.id)
+    assert deploy_of(world, deploy.id).status is DeployStatus.LIVE
+
+
+def test_a_preflight_job_lost_again_is_requeued_again_in_the_next_grace_window(
+    world: World,
+) -> None:
+    deploy = in_preflight(world)
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
+    assert reconcile(world.ports).requeued == [Job("preflight", deploy.id)]
+    lose_jobs(world)
+    world.clock.advance(LOST_JOB_GRACE_SECONDS / 2)
+    assert_quiet(reconcile(world.ports))
+    world.clock.advance(LOST_JOB_GRACE_SECONDS / 2)
+    assert reconcile(world.ports).requeued == [Job("preflight", deploy.id)]
+
+
+def test_a_preflight_stuck_past_its_limit_times_out(world: World) -> None:
+    deploy = in_preflight(world)
+    world.clock.advance(PREFLIGHT_TIMEOUT_SECONDS)
+    report = reconcile(world.ports)
+    assert report.timed_out == [deploy.id]
+    failed = deploy_of(world, deploy.id)
+    assert failed.status is DeployStatus.UPDATE_FAILED
+    assert failed.reason == {
+        "failure": {"evicted": False, "timedOutSeconds": PREFLIGHT_TIMEOUT_SECONDS}
+    }
+    assert service_of(world, deploy.service_id).active_deploy_id is None
+    assert_quiet(reconcile(world.ports))
+
+
+def test_lost_begin_job_of_the_active_deploy_is_requeued(world: World) -> None:
+    created = world.create()
+    assert [job.kind for job in lose_jobs(world)] == ["begin"]
+    assert_quiet(reconcile(world.ports))
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
+    assert reconcile(world.ports).requeued == [Job("begin", created.deploy.id)]
+    assert_quiet(reconcile(world.ports))
+    world.drain()
+    assert deploy_of(world, created.deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
+
+
+# -- timeouts -------------------------------------------------------------------------------------
+
+
+def test_lost_rollout_healthy_signal_never_makes_a_deploy_live_it_times_out(
+    world: World,
+) -> None:
+    live, rolling = live_then_rolling(world)
+    world.clock.advance(DEPLOY_TIMEOUT - 1)
+    assert_quiet(reconcile(world.ports))
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_IN_PROGRESS
+
+    world.clock.advance(1)
+    report = reconcile(world.ports)
+    assert report.timed_out == [rolling.id]
+    failed = deploy_of(world, rolling.id)
+    assert failed.status is DeployStatus.UPDATE_FAILED
+    assert failed.reason == {"failure": {"evicted": False, "timedOutSeconds": DEPLOY_TIMEOUT}}
+    assert ("cancel", rolling.id) in world.runtime.calls
+    service = service_of(world, live.service_id)
+    assert (service.live_deploy_id, service.active_deploy_id) == (live.id, None)
+    assert deploy_of(world, live.id).status is DeployStatus.LIVE  # the old version serves on
+    ended = world.store.list_events(live.service_id, 1).items[0]
+    assert ended.type is EventType.DEPLOY_ENDED
+    assert ended.details["deployStatus"] == "failed"
+
+    # the signal arriving late changes nothing any more
+    deploys.handle_signal(world.ports, rolling.id, RolloutHealthy())
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_FAILED
+    assert_quiet(reconcile(world.ports))
+
+
+def test_the_timeout_counts_from_entering_the_phase_not_from_creation(world: World) -> None:
+    created = world.create()
+    world.drain()  # first deploy rolling out
+    queued = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API)
+    world.clock.advance(DEPLOY_TIMEOUT - 60)  # the second waits all this time
+    world.go_live(created.deploy.id)  # promotes and rolls out the second
+    assert deploy_of(world, queued.deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
+    world.clock.advance(120)  # created more than 15 min ago, rolling out for 2 min
+    assert_quiet(reconcile(world.ports))
+    assert deploy_of(world, queued.deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
+
+
+def test_a_pre_deploy_command_past_its_limit_times_out(world: World) -> None:
+    deploy = rolling_out(world, pre_deploy_command="./migrate")
+    assert deploy.status is DeployStatus.PRE_DEPLOY_IN_PROGRESS
+    world.clock.advance(PRE_DEPLOY_TIMEOUT - 1)
+    assert_quiet(reconcile(world.ports))
+    world.clock.advance(1)
+    assert reconcile(world.ports).timed_out == [deploy.id]
+    failed = deploy_of(world, deploy.id)
+    assert failed.status is DeployStatus.PRE_DEPLOY_FAILED
+    assert failed.reason["failure"]["timedOutSeconds"] == PRE_DEPLOY_TIMEOUT
+    assert ("cancel", deploy.id) in world.runtime.calls
+    types = {event.type for event in world.store.list_events(deploy.service_id, 2).items}
+    assert types == {EventType.DEPLOY_ENDED, EventType.PRE_DEPLOY_ENDED}  # same timestamp
+    assert_quiet(reconcile(world.ports))
+
+
+# -- queued deploys -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slot", ["empty", "stale"])
+def test_a_queued_deploy_whose_service_has_nothing_in_progress_is_promoted(
+    world: World, slot: str
+) -> None:
+    created = world.create()
+    world.drain()
+    queued = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
+    # The first deploy ended without freeing the slot (a crash between writes of an older
+    # version, a bug): the queued deploy would wait forever.
+    first = deploy_of(world, created.deploy.id)
+    ended = dataclasses.replace(
+        first, status=DeployStatus.UPDATE_FAILED, finished_at=first.updated_at
+    )
+    service = service_of(world, created.service.id)
+    puts: list[Any] = [ended]
+    if slot == "empty":
+        puts.append(dataclasses.replace(service, active_deploy_id=None))
+    world.store.write(put=puts)
+
+    report = reconcile(world.ports)
+    assert report.promoted == [queued.id]
+    promoted = deploy_of(world, queued.id)
+    assert promoted.status is DeployStatus.CREATED and promoted.started_at is None
+    service = service_of(world, created.service.id)
+    assert (service.active_deploy_id, service.queued_deploy_id) == (queued.id, None)
+    assert list(world.jobs.queue) == [Job("begin", queued.id)]
+    assert_quiet(reconcile(world.ports))
+
+    world.go_live(queued.id)
+    assert deploy_of(world, queued.id).status is DeployStatus.LIVE
+
+
+def test_a_queued_deploy_behind_a_newer_one_is_canceled_when_its_supersede_job_is_lost(
+    world: World,
+) -> None:
+    created = world.create()
+    world.drain()  # first deploy rolling out
+    second = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
+    third = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
+    assert lose_jobs(world) == [Job("supersede", second.id)]
+
+    report = reconcile(world.ports)
+    assert report.canceled == [second.id]
+    canceled = deploy_of(world, second.id)
+    assert canceled.status is DeployStatus.CANCELED
+    assert canceled.reason == {"newDeploy": {"id": third.id}}
+    assert deploy_of(world, third.id).status is DeployStatus.QUEUED
+    assert service_of(world, created.service.id).queued_deploy_id == third.id
+    assert_quiet(reconcile(world.ports))
+
+
+def test_a_queued_deploy_waiting_its_turn_is_left_alone(world: World) -> None:
+    created = world.create()
+    world.drain()
+    deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API)
+    world.clock.advance(DEPLOY_TIMEOUT - 1)
+    before = snapshot(world, created.service.id)
+    assert_quiet(reconcile(world.ports))
+    assert snapshot(world, created.service.id) == before
+
+
+def test_a_waiting_deploy_no_slot_refers_to_is_queued_again(world: World) -> None:
+    created = world.create()
+    world.drain()
+    queued = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
+    service = service_of(world, created.service.id)
+    world.store.write(put=[dataclasses.replace(service, queued_deploy_id=None)])
+
+    assert reconcile(world.ports).requeued_slots == [queued.id]
+    assert service_of(world, created.service.id).queued_deploy_id == queued.id
+    assert_quiet(reconcile(world.ports))
+    world.go_live(created.deploy.id)  # the normal promotion now finds it
+    assert deploy_of(world, queued.id).status is DeployStatus.UPDATE_IN_PROGRESS
+
+
+# -- suspended and deleted services ---------------------------------------------------------------
+
+
+def test_deploys_of_a_suspended_service_are_canceled(world: World) -> None:
+    created = world.create()
+    world.drain()
+    queued = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
+    service = service_of(world, created.service.id)
+    # suspend wrote the flag, then the process died before it canceled the deploys
+    world.store.write(put=[dataclasses.replace(service, suspended=True)])
+    lose_jobs(world)
+
+    report = reconcile(world.ports)
+    assert sorted(report.canceled) == sorted([created.deploy.id, queued.id])
+    assert deploy_of(world, created.deploy.id).status is DeployStatus.CANCELED
+    assert deploy_of(world, queued.id).status is DeployStatus.CANCELED
+    assert ("cancel", created.deploy.id) in world.runtime.calls
+    service = service_of(world, created.service.id)
+    assert (service.active_deploy_id, service.queued_deploy_id) == (None, None)
+    assert not world.jobs.queue  # nothing was promoted on the suspended service
+    assert_quiet(reconcile(world.ports))
+
+
+def test_deploys_of_a_deleted_service_are_canceled(world: World) -> None:
+    deploy = rolling_out(world)
+    world.store.write(delete=[service_of(world, deploy.service_id)])
+    report = reconcile(world.ports)
+    assert report.canceled == [deploy.id]
+    assert deploy_of(world, deploy.id).status is DeployStatus.CANCELED
+    assert ("cancel", deploy.id) in world.runtime.calls
+    assert_quiet(reconcile(world.ports))
+
+
+# -- resume after a restart -----------------------------------------------------------------------
+
+
+def test_resume_reissues_runtime_commands_and_requeues_lost_jobs_at_once(world: World) -> None:
+    rolling = rolling_out(world, name="web")
+    pre = rolling_out(world, name="migrating", pre_deploy_command="./migrate")
+    preflight = in_preflight(world, name="resolving")
+    created = world.create(name="fresh")
+    lose_jobs(world)  # the old process took its queue with it
+    world.runtime.calls.clear()
+
+    report = reconcile(world.ports, resume=True)
+    assert sorted(report.resumed) == sorted([rolling.id, pre.id])
+    assert ("start_rollout", rolling.id) in world.runtime.calls
+    assert ("start_pre_deploy", pre.id) in world.runtime.calls
+    spec = next(s for s in world.runtime.specs if s.deploy_id == pre.id and s.command)
+    assert spec.command == ("./migrate",)
+    assert sorted(report.requeued, key=lambda job: job.kind) == [
+        Job("begin", created.deploy.id),
+        Job("preflight", preflight.id),
+    ]
+    assert not report.timed_out
+
+    # the periodic pass after it repeats none of it
+    assert_quiet(reconcile(world.ports))
+    world.drain()
+    for deploy_id in (rolling.id, preflight.id, created.deploy.id):
+        assert deploy_of(world, deploy_id).status is DeployStatus.UPDATE_IN_PROGRESS
+    assert deploy_of(world, pre.id).status is DeployStatus.PRE_DEPLOY_IN_PROGRESS
+
+
+def test_resume_times_out_what_outlived_its_limit_while_down(world: World) -> None:
+    deploy = rolling_out(world)
+    world.runtime.calls.clear()
+    world.clock.advance(DEPLOY_TIMEOUT)
+    report = reconcile(world.ports, resume=True)
+    assert (report.timed_out, report.resumed) == ([deploy.id], [])
+    assert ("start_rollout", deploy.id) not in world.runtime.calls
+
+
+# -- cron runs ------------------------------------------------------------------------------------
+
+
+def pending_run(world: World) -> CronRun:
+    created = world.create(ServiceType.CRON_JOB, name="nightly")
+    world.go_live(created.deploy.id)
+    run = cron.tick(world.ports, created.service.id)
+    assert run is not None and run.status is RunStatus.PENDING
+    return run
+
+
+def test_a_cron_run_past_its_limit_ends_unsuccessful_and_is_stopped(world: World) -> None:
+    run = pending_run(world)
+    world.clock.advance(RUN_TIMEOUT - 1)
+    report = reconcile(world.ports)
+    assert report.runs_examined == 1
+    assert_quiet(report)
+
+    world.clock.advance(1)
+    report = reconcile(world.ports)
+    assert report.runs_timed_out == [run.id]
+    ended = world.store.get_run(run.id)
+    assert ended is not None
+    assert (ended.status, ended.reason) == (RunStatus.UNSUCCESSFUL, "timed out")
+    assert ("stop_cron_run", run.id) in world.runtime.calls
+    assert service_of(world, run.service_id).active_run_id is None
+    event = world.store.list_events(run.service_id, 1).items[0]
+    assert event.type is EventType.CRON_JOB_RUN_ENDED
+    assert event.details["reason"]["timedOutSeconds"] == RUN_TIMEOUT
+
+    report = reconcile(world.ports)
+    assert report.runs_examined == 0
+    assert_quiet(report)
+
+
+def test_a_tick_that_waited_for_a_timed_out_run_starts_the_next_run(world: World) -> None:
+    run = pending_run(world)
+    assert cron.tick(world.ports, run.service_id) is None  # waits for the active run
+    world.clock.advance(RUN_TIMEOUT)
+    assert reconcile(world.ports).runs_timed_out == [run.id]
+    service = service_of(world, run.service_id)
+    assert service.active_run_id not in (None, run.id)
+    assert ("start_cron_run", service.active_run_id) in world.runtime.calls
+
+
+def test_resume_starts_pending_cron_runs_again(world: World) -> None:
+    run = pending_run(world)
+    world.runtime.calls.clear()
+    report = reconcile(world.ports, resume=True)
+    assert report.resumed == [run.id]
+    assert world.runtime.calls == [("start_cron_run", run.id)]
+    assert world.runtime.specs[-1].image == run.image
+
+
+class _StoreWithRunIndex(SqliteStore):
+    """A store that has the proposed ``list_unfinished_runs``."""
+
+    def __init__(self, inner: SqliteStore, service_id: str) -> None:
+        super().__init__(inner.path)
+        self.service_id = service_id
+        self.calls = 0
+
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        self.calls += 1
+        runs = self.list_runs(self.service_id, 100).items
+        return Page([run for run in runs if run.status is RunStatus.PENDING], None)
+
+
+def test_pending_runs_use_list_unfinished_runs_when_the_store_has_it(world: World) -> None:
+    run = pending_run(world)
+    store = _StoreWithRunIndex(world.store, run.service_id)
+    try:
+        ports = dataclasses.replace(world.ports, store=store)
+        assert [found.id for found in pending_runs(ports)] == [run.id]
+        assert store.calls == 1
+        assert [found.id for found in pending_runs(world.ports)] == [run.id]  # fallback
+    finally:
+        store.close()
+
+
+# -- the pass as a whole --------------------------------------------------------------------------
+
+
+def test_reconcile_walks_every_page(world: World) -> None:
+    ids = [rolling_out(world, name=f"web-{index}").id for index in range(5)]
+    world.clock.advance(DEPLOY_TIMEOUT)
+    report = reconcile(world.ports, page_size=2)
+    assert report.deploys_examined == 5
+    assert sorted(report.timed_out) == sorted(ids)
+
+
+def test_a_failing_repair_does_not_stop_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = rolling_out(world, name="one"), rolling_out(world, name="two")
+    real_start = world.runtime.start_rollout
+
+    def start_rollout(spec: Any) -> None:
+        if spec.deploy_id == first.id:
+            raise RuntimeError("engine unavailable")
+        real_start(spec)
+
+    monkeypatch.setattr(world.runtime, "start_rollout", start_rollout)
+    report = reconcile(world.ports, resume=True)
+    assert (report.failed, report.resumed) == ([first.id], [second.id])
+
+
+def test_running_reconcile_twice_changes_nothing_the_second_time(world: World) -> None:
+    # One of every repair at once.
+    stuck = in_preflight(world, name="stuck")
+    lost_begin = world.create(name="lost-begin")
+    lose_jobs(world)
+    _, rolling = live_then_rolling(world)
+    busy = world.create(name="busy")
+    world.drain()
+    older = deploys.trigger_deploy(world.ports, busy.service.id, DeployTrigger.API).deploy
+    deploys.trigger_deploy(world.ports, busy.service.id, DeployTrigger.API)
+    lose_jobs(world)  # the supersede job
+    run = pending_run(world)
+    world.clock.advance(RUN_TIMEOUT)
+
+    first = reconcile(world.ports)
+    assert first.changed and first.failed == []
+    assert stuck.id in first.timed_out and rolling.id in first.timed_out
+    assert busy.deploy.id in first.timed_out and older.id in first.canceled
+    assert first.runs_timed_out == [run.id]
+    assert lost_begin.deploy.id not in first.timed_out  # not begun: it gets begin again
+    assert Job("begin", lost_begin.deploy.id) in first.requeued
+
+    services = [
+        stuck.service_id,
+        lost_begin.service.id,
+        rolling.service_id,
+        busy.service.id,
+        run.service_id,
+    ]
+    before = snapshot(world, *services)
+    second = reconcile(world.ports)
+    assert_quiet(second)
+    assert snapshot(world, *services) == before
