@@ -109,16 +109,22 @@ class Embedded:
         self.api_key = ensure_workspace(self.ports)
         self._resume()
         self.scheduler.start()
+        # Bind first (port 0 picks one), then build the API with its real base URL.
+        app: dict[str, Any] = {}
+        self._server = create_server(
+            lambda environ, start_response: app["wsgi"](environ, start_response),
+            host=self.host,
+            port=self.port,
+            threads=8,
+        )
+        self.port = self._server.effective_port
         deps = ApiDeps(
             self.ports,
             self.base_url,
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
         )
-        self._server = create_server(
-            wsgi_app(build_resolver(deps)), host=self.host, port=self.port, threads=8
-        )
-        self.port = self._server.effective_port
+        app["wsgi"] = wsgi_app(build_resolver(deps))
         thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)

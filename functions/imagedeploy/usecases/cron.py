@@ -66,6 +66,7 @@ def trigger_run(ports: Ports, service_id: str) -> CronRun:
         if service.live_deploy_id is None:
             raise Conflict(f"cron job {service_id} has no live deploy yet; deploy it first")
         extra: list[Entity] = []
+        ended_events: list[Event] = []
         canceled = None
         if service.active_run_id is not None:
             active = ports.store.get_run(service.active_run_id)
@@ -73,9 +74,10 @@ def trigger_run(ports: Ports, service_id: str) -> CronRun:
                 canceled = _ended(
                     ports, active, RunStatus.CANCELED, None, "a manual run replaced it"
                 )
-                extra.append(canceled)
+                ended_events.append(_ended_event(ports, canceled))
+                extra += [canceled, *ended_events]
         run, events, stored_service = _start(ports, service, RunTrigger.MANUAL, extra)
-        return run, events, stored_service, canceled
+        return run, [*ended_events, *events], stored_service, canceled
 
     run, events, service, canceled = retrying(attempt)
     if canceled is not None:
@@ -109,12 +111,7 @@ def run_ended(
             return None, [], None, None
         service = ports.store.get_service(run.service_id)
         ended = _ended(ports, run, status, exit_code, reason)
-        details: dict[str, object] = {"cronJobRunId": run.id, "status": status.value}
-        if status is RunStatus.UNSUCCESSFUL:
-            details["reason"] = _failure_reason(exit_code, reason)
-        event = Event(
-            new_id("evt"), run.service_id, EventType.CRON_JOB_RUN_ENDED, ports.clock.now(), details
-        )
+        event = _ended_event(ports, ended)
         if service is None or service.active_run_id != run.id:
             ports.store.write(put=[ended, event])
             return ended, [event], service, None
@@ -131,6 +128,15 @@ def run_ended(
         if next_run is not None:
             ports.runtime.start_cron_run(_spec(ports, service), next_run.id)
     return ended
+
+
+def _ended_event(ports: Ports, run: CronRun) -> Event:
+    details: dict[str, object] = {"cronJobRunId": run.id, "status": run.status.value}
+    if run.status is RunStatus.UNSUCCESSFUL:
+        details["reason"] = _failure_reason(run.exit_code, run.reason)
+    return Event(
+        new_id("evt"), run.service_id, EventType.CRON_JOB_RUN_ENDED, ports.clock.now(), details
+    )
 
 
 def _failure_reason(exit_code: int | None, reason: str) -> dict[str, object]:

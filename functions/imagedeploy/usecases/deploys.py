@@ -264,7 +264,12 @@ def _run_commands(
             spec = run_spec(ports, service, deploy, deploy.settings.pre_deploy_command)
             ports.runtime.start_pre_deploy(spec, machine.pre_deploy_execution_id(deploy))
         elif command is Command.START_ROLLOUT:
-            ports.runtime.start_rollout(run_spec(ports, service, deploy))
+            if service.type.long_running:
+                ports.runtime.start_rollout(run_spec(ports, service, deploy))
+            else:
+                # A cron job's deploy starts nothing: its runs use the live digest. Verified
+                # and resolved is live.
+                handle_signal(ports, deploy.id, machine.RolloutHealthy())
         elif command is Command.STOP_RUNTIME:
             ports.runtime.cancel(service.id, deploy.id)
 

@@ -22,7 +22,9 @@ def _record(ports: Ports, service_id: str, type_: EventType, details: dict[str, 
     notify_all(ports, service, [event])
 
 
-def instance_failed(ports: Ports, service_id: str, instance_id: str, failure: dict[str, Any]) -> None:
+def instance_failed(
+    ports: Ports, service_id: str, instance_id: str, failure: dict[str, Any]
+) -> None:
     """A live instance exited or was OOM-killed; the runtime replaces it."""
     details = {"instanceID": instance_id, "reason": {"evicted": False, **failure}}
     _record(ports, service_id, EventType.SERVER_FAILED, details)

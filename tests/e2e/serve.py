@@ -1,0 +1,200 @@
+"""Run ``imagedeploy serve`` as a real process for end-to-end tests, and talk to it over HTTP.
+
+``ServeProcess.start(data_dir)`` launches the console script with the sandbox's container
+configuration, waits for the API, and reads the first API key from its output. ``stop()`` sends
+SIGINT (a clean shutdown); ``kill()`` sends SIGKILL (a crash). ``remove_containers`` deletes the
+containers of the services a test created (serve leaves containers running by design).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGEDEPLOY = str(Path(sys.executable).parent / "imagedeploy")
+ENV = {"CONTAINERS_CONF": str(REPO / "infra" / "containers.conf")}
+_URL = re.compile(r"serving the API at (http://\S+)")
+_KEY = re.compile(r"API key \(shown once, store it now\): (\S+)")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class ServeProcess:
+    data_dir: Path
+    process: subprocess.Popen[str]
+    url: str
+    api_key: str
+    output: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+
+    @classmethod
+    def start(
+        cls, data_dir: Path, api_key: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> ServeProcess:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = data_dir / f"serve-{time.monotonic_ns()}.log"
+        env = {**os.environ, **ENV, **(extra_env or {})}
+        process = subprocess.Popen(
+            [IMAGEDEPLOY, "-v", "serve", "--data-dir", str(data_dir), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("w"),
+            text=True,
+            env=env,
+        )
+        output: list[str] = []
+        found: dict[str, str] = {}
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def read() -> None:
+            for line in stdout:
+                output.append(line)
+                if m := _URL.search(line):
+                    found["url"] = m.group(1)
+                if m := _KEY.search(line):
+                    found["key"] = m.group(1)
+
+        threading.Thread(target=read, daemon=True).start()
+        wait_for(lambda: "url" in found or process.poll() is not None, 60, "serve to start")
+        if "url" not in found:
+            raise AssertionError(f"serve exited: {log_path.read_text()[-3000:]}")
+        if api_key is None:
+            wait_for(lambda: "key" in found, 10, "the API key line")
+        serve = cls(data_dir, process, found["url"], api_key or found["key"], output, log_path)
+        return serve
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def logs(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
+def remove_containers(service_ids: set[str]) -> None:
+    """Delete the containers of these services (podman, with the sandbox configuration)."""
+    env = {**os.environ, **ENV}
+    for service_id in service_ids:
+        ids = subprocess.run(
+            ["podman", "ps", "-aq", "--filter", f"label=imagedeploy.service={service_id}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        ).stdout.split()
+        if ids:
+            subprocess.run(
+                ["podman", "rm", "-f", "-t", "0", *ids], capture_output=True, env=env, check=False
+            )
+
+
+def containers_of(service_id: str, role: str = "instance") -> list[str]:
+    env = {**os.environ, **ENV}
+    return subprocess.run(
+        [
+            "podman",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=imagedeploy.service={service_id}",
+            "--filter",
+            f"label=imagedeploy.role={role}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    ).stdout.split()
+
+
+@dataclass
+class Platform:
+    """A running serve plus the helpers scenario tests share."""
+
+    serve: ServeProcess
+    http: httpx.Client
+    owner_id: str
+    created: set[str] = field(default_factory=set)
+
+    def create_service(self, type_: str, name: str, image: str, **details: Any) -> dict[str, Any]:
+        credential = details.pop("credential_id", None)
+        body = {
+            "type": type_,
+            "name": name,
+            "ownerId": self.owner_id,
+            "image": {
+                "ownerId": self.owner_id,
+                "imagePath": image,
+                **({"registryCredentialId": credential} if credential else {}),
+            },
+            "serviceDetails": {"runtime": "image", **details},
+        }
+        r = self.http.post("/v1/services", json=body)
+        assert r.status_code == 201, r.text
+        created: dict[str, Any] = r.json()
+        self.created.add(created["service"]["id"])
+        return created
+
+    def deploy(self, service_id: str, deploy_id: str) -> dict[str, Any]:
+        r = self.http.get(f"/v1/services/{service_id}/deploys/{deploy_id}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def wait_deploy(self, service_id: str, deploy_id: str, timeout: float = 120) -> str:
+        finished = {"live", "deactivated", "update_failed", "pre_deploy_failed", "canceled"}
+
+        def done() -> str | None:
+            status = self.deploy(service_id, deploy_id)["status"]
+            return status if status in finished else None
+
+        status: str = wait_for(done, timeout, f"deploy {deploy_id} to finish")
+        return status
+
+    def events(self, service_id: str) -> list[dict[str, Any]]:
+        r = self.http.get(f"/v1/services/{service_id}/events", params={"limit": 100})
+        assert r.status_code == 200, r.text
+        return [item["event"] for item in reversed(r.json())]
+
+    def event_types(self, service_id: str) -> list[str]:
+        return [e["type"] for e in self.events(service_id)]
+
+    def url_of(self, service_id: str) -> str:
+        body = self.http.get(f"/v1/services/{service_id}").json()
+        url: str = body["serviceDetails"]["url"]
+        return url
