@@ -4,7 +4,6 @@ over the use-case ``world`` (real SQLite store, fake registry and runtime)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,7 +59,13 @@ class Api:
             "headers": headers,
             "queryStringParameters": query or None,
             "requestContext": {
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "tests"},
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "tests",
+                },
                 "requestId": "test",
                 "stage": "$default",
                 "timeEpoch": 0,
@@ -69,10 +74,18 @@ class Api:
             "isBase64Encoded": False,
         }
         result = self.resolver.resolve(event, _LocalContext())
-        return Reply(result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, result.get("body") or "")
+        return Reply(
+            result["statusCode"],
+            {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+            result.get("body") or "",
+        )
 
 
 @pytest.fixture
-def api(world: World) -> Iterator[Api]:  # noqa: F811
-    world.store.write(put=[ApiKey("rnd-00000000000000000001", OWNER, "test", hash_key(API_KEY), datetime.now(UTC))])
-    yield Api(world, build_resolver(ApiDeps(world.ports, BASE)))
+def api(world: World) -> Api:  # noqa: F811
+    world.store.write(
+        put=[
+            ApiKey("rnd-00000000000000000001", OWNER, "test", hash_key(API_KEY), datetime.now(UTC))
+        ]
+    )
+    return Api(world, build_resolver(ApiDeps(world.ports, BASE)))

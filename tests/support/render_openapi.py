@@ -64,9 +64,7 @@ __all__ = [
 DOCUMENT_URI = "urn:render:openapi"
 _METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options"})
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-_CANDIDATES = (
-    _REPO_ROOT / "reference" / "render-openapi.json",
-)
+_CANDIDATES = (_REPO_ROOT / "reference" / "render-openapi.json",)
 
 _SERVICE_DETAILS = {
     "static_site": "staticSiteDetails",
