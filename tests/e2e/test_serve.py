@@ -368,3 +368,35 @@ def test_a_killed_serve_resumes_its_deploy_without_duplicates(
     finally:
         serve.stop()
         remove_containers(platform.created)
+
+
+def test_a_private_service_is_reachable_by_name_from_other_services(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    private = platform.create_service(
+        "private_service", "internal-api", test_images.demo.web_v2.ref_on(anon_registry.host)
+    )
+    private_id = private["service"]["id"]
+    assert platform.wait_deploy(private_id, private["deployId"]) == "live"
+    address = platform.http.get(f"/v1/services/{private_id}").json()["serviceDetails"]["url"]
+    assert address.endswith(":10000") and "://" not in address  # host:port on the private network
+    # a cron job (another service's container) fetches it by name and fails if it cannot
+    probe = platform.create_service(
+        "cron_job",
+        "probe",
+        test_images.demo.web_v1.ref_on(anon_registry.host),
+        schedule="0 3 1 1 *",
+        envSpecificDetails={
+            "dockerCommand": f"/bin/sh -c 'wget -qO- http://{address}/ | grep -q \"demo/web 2.0\"'"
+        },
+    )
+    probe_id = probe["service"]["id"]
+    assert platform.wait_deploy(probe_id, probe["deployId"]) == "live"
+    run = platform.http.post(f"/v1/cron-jobs/{probe_id}/runs").json()
+
+    def status() -> str | None:
+        items = platform.http.get(f"/v1/cron-jobs/{probe_id}/runs").json()
+        found = next(i["cronJobRun"]["status"] for i in items if i["cronJobRun"]["id"] == run["id"])
+        return None if found == "pending" else found
+
+    assert wait_for(status, 60, "the probe run") == "successful"

@@ -114,6 +114,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
+        self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
@@ -218,11 +219,14 @@ class LocalRuntime:
 
     def _converge(self, spec: RunSpec) -> None:
         """Adopt running instances of ``spec.deploy_id`` and start or stop to reach the count."""
+        with self._lock:
+            retiring = set(self._retiring)
         running = {
             s.id: s
             for s in self._engine.list(
                 {SERVICE: spec.service_id, DEPLOY: spec.deploy_id, ROLE: "instance"}
             )
+            if s.id not in retiring
         }
         alive = [s for s in running.values() if s.running]
         for dead in (s for s in running.values() if not s.running):
@@ -430,18 +434,31 @@ class LocalRuntime:
 
     def _retire(self, service_id: str, previous: _Live | None, keep: set[str]) -> None:
         """Drain and stop every instance of the service but ``keep`` (the previous deploy's, and
-        any left over from before a restart of ``serve``)."""
+        any left over from before a restart of ``serve``). Which containers go is decided now,
+        under the service's lock; the waiting (drain, SIGTERM, the shutdown delay) happens in
+        the background, so the next deploy need not wait for old instances to exit."""
         states = self._engine.list({SERVICE: service_id, ROLE: "instance"})
-        old = [s for s in states if s.id not in keep]
+        old = [s.id for s in states if s.id not in keep]
         if not old:
             return
         timeout = previous.spec.stop_timeout_seconds if previous else 30
+        backends = []
         if previous is not None:
-            backends = [
-                ("127.0.0.1", p) for c, p in previous.instances.items() if p and c not in keep
-            ]
-            self._router.drain(service_id, backends, timeout=timeout)
-        self._stop_containers([s.id for s in old], timeout)
+            backends = [("127.0.0.1", p) for c, p in previous.instances.items() if p and c in old]
+
+        def drain_and_stop() -> None:
+            try:
+                if backends:
+                    self._router.drain(service_id, backends, timeout=timeout)
+                self._stop_containers(old, timeout)
+            finally:
+                with self._lock:
+                    self._retiring.difference_update(old)
+
+        with self._lock:
+            self._retiring.update(old)
+
+        self._pool.submit(self._guard, drain_and_stop)
 
     def _stop_containers(self, container_ids: list[str], timeout: int) -> None:
         for container_id in container_ids:
