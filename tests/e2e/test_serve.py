@@ -21,7 +21,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    serve = ServeProcess.start(tmp_path_factory.mktemp("serve"))
+    # 60 deploys a minute per service, so the 50-hook test creates 50 deploys (the limit itself
+    # is tested in tests/api and tests/usecases)
+    serve = ServeProcess.start(
+        tmp_path_factory.mktemp("serve"), extra_env={"IMAGEDEPLOY_DEPLOYS_PER_MINUTE": "60"}
+    )
     http = serve.client()
     owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
     platform = Platform(serve, http, owner_id)
@@ -316,7 +320,7 @@ def test_fifty_concurrent_hooks_end_with_one_live_deploy(
         t.start()
     for t in threads:
         t.join()
-    assert statuses.count(200) == 10 and statuses.count(429) == 40  # 10 per minute per service
+    assert statuses.count(200) == 50
 
     def settled() -> list[dict[str, object]] | None:
         items = [
@@ -325,16 +329,16 @@ def test_fifty_concurrent_hooks_end_with_one_live_deploy(
                 f"/v1/services/{service_id}/deploys", params={"limit": 100}
             ).json()
         ]
-        unfinished = [
-            d
-            for d in items
-            if d["status"] not in ("live", "deactivated", "canceled", "update_failed")
-        ]
+        unfinished = [d for d in items if d["status"] not in ("live", "deactivated", "canceled")]
         return None if unfinished else items
 
     deploys = wait_for(settled, 180, "every deploy to finish")
-    assert len(deploys) == 11
-    assert [d["status"] for d in deploys].count("live") == 1
+    assert len(deploys) == 51  # the first deploy and all 50: no record lost
+    statuses_seen = [d["status"] for d in deploys]
+    assert statuses_seen.count("live") == 1
+    assert set(statuses_seen) <= {"live", "deactivated", "canceled"}
+    # "in order": the live deploy is the newest one that was not superseded
+    assert deploys[0]["status"] == "live"
     # the replaced instance ignores SIGTERM (PID 1 shell): it goes after the shutdown delay
     wait_for(lambda: len(containers_of(service_id)) == 1, 90, "old instances to stop")
 
