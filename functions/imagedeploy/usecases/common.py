@@ -4,6 +4,8 @@ recording events, and a service's registry credential."""
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TypeVar
@@ -23,7 +25,11 @@ MAX_ATTEMPTS = 50  # conditional-write retries before giving up with ConcurrentU
 
 
 def retrying(operation: Callable[[], T]) -> T:
-    """Run a read-modify-write until its conditional write wins (optimistic concurrency)."""
+    """Run a read-modify-write until its conditional write wins (optimistic concurrency).
+
+    Losers back off a little (full jitter, at most ~50 ms) so that many writers racing for one
+    record (50 hooks at once for one service) spread out instead of colliding again and again.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return operation()
@@ -31,6 +37,7 @@ def retrying(operation: Callable[[], T]) -> T:
             if attempt == MAX_ATTEMPTS:
                 raise
             logger.debug("conditional write lost a race, retrying", extra={"attempt": attempt})
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - jitter
     raise AssertionError("unreachable")
 
 
