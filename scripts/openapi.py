@@ -98,7 +98,9 @@ def _apply_api_conventions(document: dict[str, Any]) -> None:
                 responses["401"] = {"description": "No valid API key", "content": error}
             else:
                 operation["security"] = []  # the deploy hook: its key is in the query
-    _drop_unreferenced(document, ("HTTPValidationError", "ValidationError"))
+    _drop_unreferenced(
+        document, ("HTTPValidationError", "ResponseValidationError", "ValidationError")
+    )
 
 
 def _drop_unreferenced(document: dict[str, Any], names: tuple[str, ...]) -> None:

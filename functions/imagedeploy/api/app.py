@@ -1,45 +1,101 @@
 """The API: one powertools resolver (``enable_validation=True``) with a router per resource,
 Bearer API keys on ``/v1``, and one error mapping (``api.errors``). ``imagedeploy serve`` and
-``handlers.api`` both serve this resolver."""
+``handlers.api`` both serve this resolver.
+
+``ImagedeployResolver.resolve`` checks two things before powertools routes and validates, because
+powertools validates a request before any middleware runs: the API key (so an unauthenticated
+request is a 401 whatever its body), and that the body is UTF-8 JSON of the right kind (a body
+powertools cannot decode would otherwise be a 500, and a JSON array would be unwrapped into its
+first item).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from imagedeploy.api import errors
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes import deploys, notifications, resources, services
 from imagedeploy.domain.accounts import hash_key
-from imagedeploy.domain.errors import Unauthenticated
+from imagedeploy.domain.errors import ImagedeployError, InvalidInput, Unauthenticated
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# the only operation whose body is a JSON array (Render's envVarInputArray)
+_ARRAY_BODIES = re.compile(r"PUT /v1/services/[^/]+/env-vars")
 
 
-def _authenticate(
-    deps: ApiDeps,
-) -> Callable[[APIGatewayHttpResolver, NextMiddleware], Response[str]]:
-    def middleware(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
-        path = app.current_event.path
-        if not path.startswith("/v1/"):
-            return next_middleware(app)  # the deploy hook authenticates by its own key
-        header = app.current_event.headers.get("authorization") or ""
-        scheme, _, key = header.partition(" ")
+class ImagedeployResolver(APIGatewayHttpResolver):
+    def __init__(self, deps: ApiDeps) -> None:
+        super().__init__(enable_validation=True)
+        self._deps = deps
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            owner_id = self._authenticate(event)
+            _check_body(event)
+        except ImagedeployError as exc:
+            return _proxy_response(exc)
+        if owner_id is not None:
+            self.append_context(owner_id=owner_id)  # type: ignore[no-untyped-call]
+        return super().resolve(event, context)
+
+    def _authenticate(self, event: Mapping[str, Any]) -> str | None:
+        """The workspace of the request's API key; None for the deploy hook (its own key)."""
+        if not _path(event).startswith("/v1/"):
+            return None
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        scheme, _, key = str(headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
-        api_key = deps.ports.store.get_api_key_by_hash(hash_key(key.strip()))
+        api_key = self._deps.ports.store.get_api_key_by_hash(hash_key(key.strip()))
         if api_key is None:
             raise Unauthenticated("this API key is not valid; create one with imagedeploy")
-        app.append_context(owner_id=api_key.owner_id)  # type: ignore[no-untyped-call]
-        return next_middleware(app)
+        return api_key.owner_id
 
-    return middleware
+
+def _path(event: Mapping[str, Any]) -> str:
+    return str(event.get("rawPath") or event.get("path") or "/")
+
+
+def _check_body(event: Mapping[str, Any]) -> None:
+    body = event.get("body")
+    if not body:
+        return
+    raw = (
+        base64.b64decode(body)
+        if event.get("isBase64Encoded")
+        else str(body).encode("utf-8", "surrogatepass")
+    )
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidInput("the request body is not valid UTF-8 JSON") from None
+    method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
+    if isinstance(parsed, list) and not _ARRAY_BODIES.fullmatch(f"{method} {_path(event)}"):
+        raise InvalidInput("the request body must be a JSON object, not an array")
+
+
+def _proxy_response(exc: ImagedeployError) -> dict[str, Any]:
+    mapped = errors.error_response(exc)
+    return {
+        "statusCode": mapped.status,
+        "headers": {"Content-Type": "application/json", **dict(mapped.headers)},
+        "body": json.dumps(mapped.body),
+        "isBase64Encoded": False,
+    }
 
 
 def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = ImagedeployResolver(deps)
     errors.install(app)
-    app.use(middlewares=[_authenticate(deps)])
     for module in (services, deploys, resources, notifications):
         app.include_router(module.router(deps))
     return app

@@ -177,8 +177,8 @@ def _problem(error: Mapping[str, Any]) -> str:
         return "the request body is not valid JSON"
     if kind == "unsupported_content_type":
         return "the request body must be JSON (Content-Type: application/json)"
-    if kind == "missing" and loc == ("body",):
-        return "a JSON request body is required"
+    if kind == "missing" and loc == ("body",) and error.get("msg") == "Field required":
+        return "a JSON request body is required"  # powertools' own "no body at all" error
     where = _location(loc)
     message = str(error.get("msg", "is not valid"))
     return f"{where}: {message}" if where else message

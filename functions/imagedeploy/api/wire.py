@@ -101,6 +101,7 @@ def rfc3339(moment: datetime) -> str:
 # ``next_cursor`` with nothing to skip, which is what clients use almost always; the last item of
 # the last page gets a position that yields an empty list, so "page until empty" terminates.
 
+MAX_STORE_PAGE: Final = 100  # the store's own page limit
 MAX_SKIP: Final = 1_000  # bounds what one request reads (skip + limit items)
 _MAX_STORE_READS: Final = 20
 _CURSOR_PREFIX: Final = "c1."
@@ -160,7 +161,7 @@ def read_page(
     """
     position = decode_cursor(cursor)
     for _ in range(_MAX_STORE_READS):
-        page = fetch(position.skip + limit, position.base)
+        page = fetch(min(position.skip + limit, MAX_STORE_PAGE), position.base)
         if len(page.items) > position.skip or page.next_cursor is None:
             break
         position = ListPosition(page.next_cursor, position.skip - len(page.items))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -140,6 +141,8 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         items = list(service.env_vars)
 
         def fetch(n: int, store_cursor: str | None) -> Page[EnvVar]:
+            if store_cursor is not None and not re.fullmatch(r"[0-9]{1,6}", store_cursor):
+                raise InvalidInput("cursor is not one of this list's; pass it unchanged")
             start = int(store_cursor or 0)
             end = start + n
             return Page(items[start:end], str(end) if end < len(items) else None)

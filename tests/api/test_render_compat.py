@@ -1,0 +1,1967 @@
+"""The API is Render's public API v1, operation by operation.
+
+Every implemented operation is driven through the real resolver (``api.call``, or the WSGI app
+``serve`` runs when a test needs raw headers or a raw query string) over the use-case world, and
+every body is validated against Render's own OpenAPI document for that operation and status
+(``tests/support/render_openapi.py``). imagedeploy's extensions (``/v1/images/verify``, cron run
+lists, the deploy hook and its key, pre-deploy logs) are checked against the shapes we document.
+
+Error paths check the status, the ``{"id", "message"}`` body, and that the refused request
+changed nothing (``unchanged``). Every test of this module also checks, on the way out, that no
+response and no log record carried a registry token or the API key (``client``).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from pydantic import SecretStr
+
+from imagedeploy.adapters.local.secrets import SECRETS_FILE
+from imagedeploy.api.app import build_resolver
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.wsgi import wsgi_app
+from imagedeploy.domain.accounts import ApiKey, Owner, WebhookDelivery, hash_key
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploy_machine import InstanceFailed, PreDeployExited
+from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.errors import ImagePullError, PullFailureReason
+from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.registries import RegistryKind
+from imagedeploy.domain.service_rules import validate_create
+from imagedeploy.domain.services import ServiceType
+from imagedeploy.usecases import credentials, cron, deploys, instances, notifications, services
+from scripts import openapi
+from tests.api.conftest import API_KEY, BASE, Api, Reply
+from tests.support.render_openapi import (
+    operation,
+    validate_request,
+    validate_response,
+    validate_schema,
+)
+from tests.usecases.conftest import AMD1, AMD2, IMAGE, OWNER, SHA1, SHA2, World
+
+pytestmark = pytest.mark.unit
+
+TOKEN = "glpat-Zx9-very-secret-token"  # a registry token that must never leak
+OTHER_OWNER = "tea-0000000000000000000b"
+OTHER_KEY = "rnd_other_workspace_key_3d8e"
+NGINX = "docker.io/library/nginx"
+TYPES = [t.value for t in ServiceType]
+
+# Create bodies (Render ``servicePOST.serviceDetails``) setting every field each type takes.
+DETAILS: dict[str, dict[str, Any]] = {
+    "web_service": {
+        "runtime": "image",
+        "plan": "standard",
+        "region": "frankfurt",
+        "numInstances": 2,
+        "healthCheckPath": "/healthz",
+        "preDeployCommand": "./migrate --yes",
+        "maxShutdownDelaySeconds": 60,
+        "envSpecificDetails": {"dockerCommand": "serve --port 10000"},
+    },
+    "private_service": {
+        "runtime": "image",
+        "plan": "pro",
+        "region": "ohio",
+        "numInstances": 3,
+        "preDeployCommand": "./migrate",
+        "maxShutdownDelaySeconds": 45,
+        "envSpecificDetails": {"dockerCommand": "grpc-server"},
+    },
+    "background_worker": {
+        "runtime": "image",
+        "plan": "starter",
+        "region": "virginia",
+        "numInstances": 1,
+        "maxShutdownDelaySeconds": 120,
+        "envSpecificDetails": {"dockerCommand": "worker --queue default"},
+    },
+    "cron_job": {
+        "runtime": "image",
+        "plan": "standard",
+        "region": "singapore",
+        "schedule": "*/10 * * * *",
+        "envSpecificDetails": {"dockerCommand": "report --daily"},
+    },
+}
+# PATCH bodies (Render ``servicePATCH``) changing something every type has and what only it has.
+PATCHES: dict[str, dict[str, Any]] = {
+    "web_service": {"healthCheckPath": "/ready", "maxShutdownDelaySeconds": 90},
+    "private_service": {"preDeployCommand": "", "maxShutdownDelaySeconds": 10},
+    "background_worker": {"envSpecificDetails": {"dockerCommand": "worker --queue high"}},
+    "cron_job": {"schedule": "0 3 * * MON-FRI"},
+}
+
+
+# -- transport --------------------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    """``api.call`` and the WSGI transport, recording every reply for the leak check."""
+
+    api: Api
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def world(self) -> World:
+        return self.api.world
+
+    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        reply = self.api.call(method, path, body, **kwargs)
+        self.replies.append(reply)
+        return reply
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Reply:
+        """One request through ``api.wsgi`` (what ``imagedeploy serve`` runs): raw header
+        values and a raw, still URL-encoded query string."""
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ.update(
+            REQUEST_METHOD=method,
+            PATH_INFO=path,
+            QUERY_STRING=query,
+            CONTENT_TYPE="application/json",
+            CONTENT_LENGTH=str(len(body)),
+        )
+        environ["wsgi.input"] = io.BytesIO(body)
+        for name, value in (headers or {}).items():
+            environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, header_list: list[tuple[str, str]]) -> None:
+            started["status"] = int(status.split()[0])
+            started["headers"] = {k.lower(): v for k, v in header_list}
+
+        data = b"".join(wsgi_app(self.api.resolver)(environ, start_response))
+        reply = Reply(started["status"], started["headers"], data.decode())
+        self.replies.append(reply)
+        return reply
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        self.texts.append(f"{record.getMessage()} {record.__dict__!r} {exc}")
+
+
+@contextmanager
+def captured_logs() -> Iterator[_Records]:
+    """Every log record of the test, even when ``configure_logging`` stopped propagation."""
+    handler = _Records()
+    loggers = [logging.getLogger(), logging.getLogger("imagedeploy")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
+SECRETS = (TOKEN, "tok-s3cr3t", API_KEY, OTHER_KEY)  # tok-s3cr3t: World.credential()'s token
+HOOK_KEY = re.compile(r"[?&]key=([A-Za-z0-9_-]{43})")
+
+
+@pytest.fixture
+def client(api: Api) -> Iterator[Client]:
+    """The API of the test, and afterwards: no response and no log line held a secret."""
+    with captured_logs() as logs:
+        c = Client(api)
+        yield c
+    seen = [f"{r.status} {r.headers} {r.text}" for r in c.replies] + logs.texts
+    for secret in SECRETS:
+        leaks = [text[:300] for text in seen if secret in text]
+        assert not leaks, f"a secret ({secret[:6]}...) leaked into a response or log: {leaks}"
+    # deploy hook keys are shown once, in a response, and never logged
+    hook_keys = {key for r in c.replies for key in HOOK_KEY.findall(r.text)}
+    logged = [key[:6] for key in hook_keys if any(key in text for text in logs.texts)]
+    assert not logged, f"deploy hook keys were logged: {logged}"
+
+
+@dataclass
+class Workspace:
+    """Another workspace: its API key, a resource for each path parameter, its hook keys."""
+
+    key: str
+    ids: dict[str, str]
+    hook_keys: dict[str, str]
+
+
+@pytest.fixture
+def other(client: Client) -> Workspace:
+    """A second workspace with its own API key, a service of each type, deploys, events and a
+    credential: none of it may be visible with the first workspace's key."""
+    world = client.world
+    now = datetime.now(UTC)
+    world.store.write(
+        put=[
+            Owner(OTHER_OWNER, "Other team", "other@example.com"),
+            ApiKey("rnd-00000000000000000002", OTHER_OWNER, "other", hash_key(OTHER_KEY), now),
+        ]
+    )
+    credential = credentials.create_credential(
+        world.ports, OTHER_OWNER, "theirs", RegistryKind.GITHUB, "them", SecretStr(TOKEN)
+    )
+    created = {
+        t: services.create_service(
+            world.ports,
+            OTHER_OWNER,
+            validate_create(
+                t,
+                f"their-{t.value}",
+                f"{IMAGE}:1.0",
+                schedule="*/5 * * * *" if t is ServiceType.CRON_JOB else None,
+            ),
+        )
+        for t in ServiceType
+    }
+    for c in created.values():
+        go_live(world, c.deploy.id)
+    web = created[ServiceType.WEB_SERVICE]
+    services.put_env_var(world.ports, web.service.id, "THEIRS", "x")
+    webhook = notifications.create_webhook(
+        world.ports, OTHER_OWNER, "theirs", "https://hooks.example.com/x", True, []
+    )
+    return Workspace(
+        key=OTHER_KEY,
+        ids={
+            "ownerId": OTHER_OWNER,
+            "serviceId": web.service.id,
+            "deployId": web.deploy.id,
+            "cronJobId": created[ServiceType.CRON_JOB].service.id,
+            "eventId": world.store.list_events(web.service.id, 1).items[0].id,
+            "registryCredentialId": credential.id,
+            "envVarKey": "THEIRS",
+            "webhookId": webhook.id,
+        },
+        hook_keys={c.service.id: c.hook_key for c in created.values()},
+    )
+
+
+# -- assertions -------------------------------------------------------------------------------
+
+
+def ok(reply: Reply, method: str, template: str, status: int) -> Any:
+    """Assert the status and that the body is what Render documents for it; return the body."""
+    assert reply.status == status, f"{method} {template}: {reply.status} {reply.text[:500]}"
+    validate_response(method, template, status, reply.json)
+    return reply.json
+
+
+def error(
+    reply: Reply,
+    status: int,
+    error_id: str | None = None,
+    *,
+    render: tuple[str, str] | None = None,
+) -> str:
+    """Assert an error answer: ``status`` and exactly ``{"id", "message"}``, both non-empty
+    strings; with ``render=(method, template)`` also Render's documented body for the status
+    (or its generic ``error`` schema where Render does not document that status there).
+    Returns the message."""
+    assert reply.status == status, f"expected {status}, got {reply.status}: {reply.text[:500]}"
+    assert reply.headers.get("content-type") == "application/json"
+    body = reply.json
+    assert isinstance(body, dict)
+    assert set(body) == {"id", "message"}, body
+    assert isinstance(body["id"], str) and body["id"], body
+    assert isinstance(body["message"], str) and body["message"].strip(), body
+    if error_id is not None:
+        assert body["id"] == error_id, body
+    if render is not None:
+        method, template = render
+        if str(status) in operation(method, template)["responses"]:
+            validate_response(method, template, status, body)
+        else:
+            validate_schema("error", body)
+    message: str = body["message"]
+    return message
+
+
+def snapshot(world: World) -> dict[str, Any]:
+    """Everything a request could change: every store row, the encrypted secrets, queued jobs,
+    runtime calls and schedules."""
+    with closing(sqlite3.connect(f"file:{world.store.path}?mode=ro", uri=True)) as db:
+        tables = [
+            name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        rows = {t: sorted(map(repr, db.execute(f'SELECT * FROM "{t}"'))) for t in tables}  # noqa: S608
+    secrets_file = world.store.path.parent / SECRETS_FILE
+    return {
+        "rows": rows,
+        "secrets": secrets_file.read_bytes() if secrets_file.exists() else None,
+        "jobs": list(world.jobs.queue),
+        "runtime": list(world.runtime.calls),
+        "schedules": dict(world.scheduler.schedules),
+        "notified": len(world.notifier.sent),
+    }
+
+
+@contextmanager
+def unchanged(world: World) -> Iterator[None]:
+    """The block's requests (refused ones) change no state at all."""
+    before = snapshot(world)
+    yield
+    after = snapshot(world)
+    changed = {k for k in before if before[k] != after[k]}
+    if "rows" in changed:
+        changed |= {f"rows.{t}" for t in before["rows"] if before["rows"][t] != after["rows"][t]}
+    assert not changed, f"a refused request changed state: {sorted(changed)}"
+
+
+# -- building blocks --------------------------------------------------------------------------
+
+
+def service_body(
+    service_type: str,
+    image_path: str = f"{IMAGE}:1.0",
+    credential_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Render ``servicePOST`` body for ``service_type`` (checked against Render's schema: a
+    body a Render client would send)."""
+    image = {"ownerId": OWNER, "imagePath": image_path}
+    if credential_id is not None:
+        image["registryCredentialId"] = credential_id
+    body = {
+        "type": service_type,
+        "name": f"my-{service_type.replace('_', '-')}",
+        "ownerId": OWNER,
+        "image": image,
+        "serviceDetails": DETAILS[service_type],
+        **extra,
+    }
+    validate_request("POST", "/services", body)
+    return body
+
+
+def create(client: Client, service_type: str, **settings: Any) -> dict[str, Any]:
+    """POST /v1/services; returns Render's ``{service, deployId}`` (plus ``deployHookUrl``)."""
+    reply = client.call("POST", "/v1/services", service_body(service_type, **settings))
+    created: dict[str, Any] = ok(reply, "POST", "/services", 201)
+    return created
+
+
+def go_live(world: World, deploy_id: str) -> None:
+    """Run the deploy's jobs; a pre-deploy command exits 0; the rollout becomes healthy."""
+    world.drain()
+    deploy = world.store.get_deploy(deploy_id)
+    if deploy is not None and deploy.status is DeployStatus.PRE_DEPLOY_IN_PROGRESS:
+        deploys.handle_signal(world.ports, deploy_id, PreDeployExited(0))
+    world.go_live(deploy_id)
+    deploy = world.store.get_deploy(deploy_id)
+    assert deploy is not None and deploy.status is DeployStatus.LIVE, deploy
+
+
+def live(client: Client, service_type: str = "web_service", **extra: Any) -> tuple[str, str]:
+    """A service whose first deploy is live: ``(service id, deploy id)``."""
+    created = create(client, service_type, **extra)
+    go_live(client.world, created["deployId"])
+    return created["service"]["id"], created["deployId"]
+
+
+def walk(client: Client, path: str, wrapper: str, limit: int = 10) -> list[str]:
+    """Page through a Render list with ``limit`` until an empty page: every item's id, in order.
+    Each page is at most ``limit`` long and every item carries a cursor."""
+    ids: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        page = client.call("GET", path, query=query)
+        assert page.status == 200, page.text
+        items = page.json
+        assert len(items) <= limit
+        if not items:
+            return ids
+        for item in items:
+            assert set(item) == {wrapper, "cursor"}, item
+            ids.append(item[wrapper]["id"] if "id" in item[wrapper] else item[wrapper]["key"])
+        cursor = items[-1]["cursor"]
+    raise AssertionError(f"{path} did not end after 100 pages")
+
+
+def deploys_of(world: World, service_id: str) -> list[Any]:
+    return world.store.list_deploys(service_id, 100).items
+
+
+def deploy_now(client: Client, service_id: str, body: Any = None) -> Reply:
+    """POST /v1/services/{id}/deploys, after moving the clock to a fresh rate-limit window."""
+    client.world.clock.advance(60)
+    return client.call("POST", f"/v1/services/{service_id}/deploys", body)
+
+
+# -- owners -----------------------------------------------------------------------------------
+
+
+def test_owners_list_only_the_callers_workspace(client: Client, other: Workspace) -> None:
+    body = ok(client.call("GET", "/v1/owners"), "GET", "/owners", 200)
+    assert [item["owner"]["id"] for item in body] == [OWNER]
+    assert body[0]["owner"] == {
+        "id": OWNER,
+        "name": "Team",
+        "email": "team@example.com",
+        "type": "team",
+    }
+    theirs = ok(client.call("GET", "/v1/owners", key=other.key), "GET", "/owners", 200)
+    assert [item["owner"]["id"] for item in theirs] == [OTHER_OWNER]
+    assert walk(client, "/v1/owners", "owner", limit=1) == [OWNER]
+
+
+def test_owner_is_retrieved_by_id(client: Client) -> None:
+    body = ok(client.call("GET", f"/v1/owners/{OWNER}"), "GET", "/owners/{ownerId}", 200)
+    assert body["id"] == OWNER
+
+
+# -- services ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_create_service_answers_render_service_and_deploy(
+    client: Client, service_type: str
+) -> None:
+    created = create(client, service_type, envVars=[{"key": "GREETING", "value": "hi"}])
+    service, details = created["service"], created["service"]["serviceDetails"]
+    asked = DETAILS[service_type]
+    assert service["type"] == service_type
+    assert service["id"].startswith("crn-" if service_type == "cron_job" else "srv-")
+    assert service["imagePath"] == f"{IMAGE}:1.0"
+    assert (details["runtime"], details["plan"], details["region"]) == (
+        "image",
+        asked["plan"],
+        asked["region"],
+    )
+    docker = details["envSpecificDetails"]
+    assert docker["dockerCommand"] == asked["envSpecificDetails"]["dockerCommand"]
+    if service_type == "cron_job":
+        assert details["schedule"] == asked["schedule"]
+        assert "numInstances" not in details
+    else:
+        assert details["numInstances"] == asked["numInstances"]
+        assert details["maxShutdownDelaySeconds"] == asked["maxShutdownDelaySeconds"]
+    if service_type == "web_service":
+        assert details["healthCheckPath"] == "/healthz"
+        assert details["url"].startswith("http")
+    # the first deploy exists and is the one named
+    deploy = client.world.store.get_deploy(created["deployId"])
+    assert deploy is not None and deploy.service_id == service["id"]
+    # extension: the deploy hook URL with its key, shown once
+    assert created["deployHookUrl"].startswith(f"{BASE}/deploy/{service['id']}?key=")
+    env = client.call("GET", f"/v1/services/{service['id']}/env-vars").json
+    assert [e["envVar"] for e in env] == [{"key": "GREETING", "value": "hi"}]
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_retrieve_service(client: Client, service_type: str) -> None:
+    service_id, deploy_id = live(client, service_type)
+    body = ok(client.call("GET", f"/v1/services/{service_id}"), "GET", "/services/{serviceId}", 200)
+    assert body["id"] == service_id
+    assert body["liveDeploy"] == {
+        "id": deploy_id,
+        "image": {"ref": f"{IMAGE}:1.0", "sha": SHA1},
+    }  # extension
+
+
+def test_service_with_a_registry_credential(client: Client) -> None:
+    credential = ok(
+        client.call(
+            "POST",
+            "/v1/registrycredentials",
+            {
+                "registry": "GITLAB",
+                "name": "gitlab",
+                "username": "deployer",
+                "authToken": TOKEN,
+                "ownerId": OWNER,
+            },
+        ),
+        "POST",
+        "/registrycredentials",
+        200,
+    )
+    created = create(client, "web_service", credential_id=credential["id"])
+    service = created["service"]
+    assert service["registryCredential"] == {"id": credential["id"], "name": "gitlab"}
+    docker = service["serviceDetails"]["envSpecificDetails"]
+    assert docker["registryCredential"]["id"] == credential["id"]
+    go_live(client.world, created["deployId"])
+    deploy = ok(
+        client.call("GET", f"/v1/services/{service['id']}/deploys/{created['deployId']}"),
+        "GET",
+        "/services/{serviceId}/deploys/{deployId}",
+        200,
+    )
+    assert deploy["image"] == {"ref": f"{IMAGE}:1.0", "sha": SHA1, "registryCredential": "gitlab"}
+    # the preflight used the credential's username (and, unseen here, its token)
+    assert ("inspect", f"{IMAGE}:1.0", "deployer") in client.world.registry.calls
+
+
+def test_list_services_walks_25_with_limit_10(client: Client) -> None:
+    made = {client.world.create(name=f"svc-{i}").service.id for i in range(25)}
+    body = ok(client.call("GET", "/v1/services"), "GET", "/services", 200)
+    assert len(body) == 20  # Render's default limit
+    seen = walk(client, "/v1/services", "service")
+    assert len(seen) == 25 and set(seen) == made
+    page = ok(client.call("GET", "/v1/services", query={"limit": "10"}), "GET", "/services", 200)
+    assert len(page) == 10
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_update_service(client: Client, service_type: str) -> None:
+    service_id, _ = live(client, service_type)
+    deploys_before = len(deploys_of(client.world, service_id))
+    patch = {"name": "renamed", "serviceDetails": {"plan": "pro", **PATCHES[service_type]}}
+    validate_request("PATCH", "/services/{serviceId}", patch)
+    body = ok(
+        client.call("PATCH", f"/v1/services/{service_id}", patch),
+        "PATCH",
+        "/services/{serviceId}",
+        200,
+    )
+    details = body["serviceDetails"]
+    assert (body["name"], details["plan"]) == ("renamed", "pro")
+    for name, value in PATCHES[service_type].items():
+        if name == "envSpecificDetails":
+            assert details[name]["dockerCommand"] == value["dockerCommand"]
+        elif name == "preDeployCommand":  # Render shows it with the docker details
+            assert details["envSpecificDetails"][name] == value
+        else:
+            assert details[name] == value
+    assert len(deploys_of(client.world, service_id)) == deploys_before  # PATCH never deploys
+    again = client.call("GET", f"/v1/services/{service_id}").json
+    assert again["serviceDetails"] == details
+
+
+def test_update_image_is_preflighted_but_not_deployed(client: Client) -> None:
+    service_id, _ = live(client)
+    image = {"ownerId": OWNER, "imagePath": f"{IMAGE}:2.0"}
+    body = ok(
+        client.call("PATCH", f"/v1/services/{service_id}", {"image": image}),
+        "PATCH",
+        "/services/{serviceId}",
+        200,
+    )
+    assert body["imagePath"] == f"{IMAGE}:2.0"
+    assert ("inspect", f"{IMAGE}:2.0", None) in client.world.registry.calls
+    assert len(deploys_of(client.world, service_id)) == 1
+    missing = {"ownerId": OWNER, "imagePath": f"{IMAGE}:9.9"}
+    with unchanged(client.world):
+        message = error(
+            client.call("PATCH", f"/v1/services/{service_id}", {"image": missing}),
+            400,
+            render=("PATCH", "/services/{serviceId}"),
+        )
+    assert "9.9" in message
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_delete_service(client: Client, service_type: str) -> None:
+    service_id, _ = live(client, service_type)
+    reply = client.call("DELETE", f"/v1/services/{service_id}")
+    ok(reply, "DELETE", "/services/{serviceId}", 204)
+    assert reply.text == ""
+    error(client.call("GET", f"/v1/services/{service_id}"), 404, "not_found")
+    assert service_id not in walk(client, "/v1/services", "service")
+    assert ("remove", service_id) in client.world.runtime.calls
+    if service_type == "cron_job":
+        assert service_id not in client.world.scheduler.schedules
+
+
+VALID_WEB: dict[str, Any] = {
+    "type": "web_service",
+    "name": "web",
+    "ownerId": OWNER,
+    "image": {"ownerId": OWNER, "imagePath": f"{IMAGE}:1.0"},
+    "serviceDetails": {"runtime": "image"},
+}
+
+
+def _with(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``base`` with ``a.b.c`` set to ``value`` (``...`` removes it)."""
+    out = copy.deepcopy(base)
+    *parents, last = path.split(".")
+    node = out
+    for name in parents:
+        node = node.setdefault(name, {})
+    if value is ...:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return out
+
+
+BAD_CREATES = {
+    "wrong type: name is a number": (_with(VALID_WEB, "name", 5), "name"),
+    "wrong type: numInstances as a string": (
+        _with(VALID_WEB, "serviceDetails.numInstances", "3"),
+        "numInstances",
+    ),
+    "wrong type: body is a string": ("web_service", ""),
+    "unknown enum: type": (_with(VALID_WEB, "type", "database"), "type"),
+    "unknown enum: plan": (_with(VALID_WEB, "serviceDetails.plan", "huge"), "plan"),
+    "unknown enum: region": (_with(VALID_WEB, "serviceDetails.region", "mars"), "region"),
+    "render-only plan": (_with(VALID_WEB, "serviceDetails.plan", "free"), "free"),
+    "static_site": (_with(VALID_WEB, "type", "static_site"), "static site"),
+    "repo": (
+        _with(VALID_WEB, "repo", "https://github.com/render-examples/flask-hello-world"),
+        "repo",
+    ),
+    "runtime docker": (_with(VALID_WEB, "serviceDetails.runtime", "docker"), "runtime"),
+    "no runtime": (_with(VALID_WEB, "serviceDetails.runtime", ...), "runtime"),
+    "dockerfilePath": (
+        _with(VALID_WEB, "serviceDetails.envSpecificDetails", {"dockerfilePath": "./Dockerfile"}),
+        "dockerfilePath",
+    ),
+    "disk": (_with(VALID_WEB, "serviceDetails.disk", {"name": "d", "mountPath": "/d"}), "disk"),
+    "missing image": (_with(VALID_WEB, "image", ...), "image"),
+    "empty name": (_with(VALID_WEB, "name", ""), "name"),
+    "numInstances 0": (_with(VALID_WEB, "serviceDetails.numInstances", 0), "numInstances"),
+    "numInstances 101": (_with(VALID_WEB, "serviceDetails.numInstances", 101), "numInstances"),
+    "invalid image reference": (
+        _with(VALID_WEB, "image.imagePath", "Registry.example.com/UPPER/Case::"),
+        "",
+    ),
+    "cron without schedule": (_with(VALID_WEB, "type", "cron_job"), ""),  # see the xfail below
+    "invalid schedule": (
+        _with(_with(VALID_WEB, "type", "cron_job"), "serviceDetails.schedule", "61 * * * *"),
+        "schedule",
+    ),
+    "malformed credential id": (
+        _with(VALID_WEB, "image.registryCredentialId", "rgc-nope"),
+        "registryCredentialId",
+    ),
+    "unknown credential": (
+        _with(VALID_WEB, "image.registryCredentialId", "rgc-vvvvvvvvvvvvvvvvvvvv"),
+        "rgc-vvvvvvvvvvvvvvvvvvvv",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CREATES)
+def test_create_refuses_bad_input(client: Client, case: str) -> None:
+    body, mentions = BAD_CREATES[case]
+    with unchanged(client.world):
+        reply = client.call("POST", "/v1/services", body)
+        if case == "unknown credential":  # a reference to nothing: Render's 404
+            message = error(reply, 404, "not_found", render=("POST", "/services"))
+        else:
+            message = error(reply, 400, render=("POST", "/services"))
+    assert mentions in message
+
+
+@pytest.mark.parametrize(
+    "raw", ["{nope", "", "null", '"text"', "[1, 2", '{"type": "web_service",}', "\x00"]
+)
+def test_create_refuses_what_is_not_a_json_object(client: Client, raw: str) -> None:
+    with unchanged(client.world):
+        reply = client.call("POST", "/v1/services", raw_body=raw)
+        error(reply, 400, "invalid_input", render=("POST", "/services"))
+
+
+@pytest.mark.parametrize(
+    ("image_path", "stored"),
+    [
+        (f"https://{IMAGE}:1.0", f"{IMAGE}:1.0"),  # Render strips a scheme
+        (f"http://{IMAGE}:1.0", f"{IMAGE}:1.0"),
+        ("alpine", "docker.io/library/alpine:latest"),
+        ("index.docker.io/library/alpine:latest", "docker.io/library/alpine:latest"),
+    ],
+)
+def test_image_paths_are_normalized(client: Client, image_path: str, stored: str) -> None:
+    body = _with(VALID_WEB, "image.imagePath", image_path)
+    service = ok(client.call("POST", "/v1/services", body), "POST", "/services", 201)["service"]
+    assert service["imagePath"] == stored
+    patch = {"image": {"ownerId": OWNER, "imagePath": f"https://{IMAGE}:2.0"}}
+    patched = client.call("PATCH", f"/v1/services/{service['id']}", patch).json
+    assert patched["imagePath"] == f"{IMAGE}:2.0"
+
+
+def test_service_ignores_what_render_ignores(client: Client) -> None:
+    """Fields another type documents, unknown fields and build-only toggles are ignored."""
+    body = _with(VALID_WEB, "type", "background_worker")
+    body = _with(body, "serviceDetails.healthCheckPath", "/ignored")  # web only
+    body = _with(body, "autoDeploy", "yes")
+    body = _with(body, "somethingNew", {"x": 1})
+    reply = client.call("POST", "/v1/services", body)
+    service = ok(reply, "POST", "/services", 201)["service"]
+    assert "healthCheckPath" not in service["serviceDetails"]
+    assert service["autoDeploy"] == "no"
+
+
+BAD_PATCHES = {
+    "repo": ({"repo": "https://github.com/x/y"}, "repo"),
+    "wrong type": ({"name": 1}, "name"),
+    "unknown plan": ({"serviceDetails": {"plan": "huge"}}, "plan"),
+    "bad schedule": ({"serviceDetails": {"schedule": "every day"}}, "schedule"),
+    "image of another owner": (
+        {"image": {"ownerId": OTHER_OWNER, "imagePath": f"{IMAGE}:2.0"}},
+        "ownerId",
+    ),
+    "maxShutdownDelaySeconds 0": (
+        {"serviceDetails": {"maxShutdownDelaySeconds": 0}},
+        "maxShutdownDelaySeconds",
+    ),
+    "not an object": ("renamed", ""),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PATCHES)
+def test_update_refuses_bad_input(client: Client, case: str) -> None:
+    service_id = client.world.create(ServiceType.CRON_JOB).service.id
+    body, mentions = BAD_PATCHES[case]
+    with unchanged(client.world):
+        message = error(
+            client.call("PATCH", f"/v1/services/{service_id}", body),
+            400,
+            render=("PATCH", "/services/{serviceId}"),
+        )
+    assert mentions in message
+
+
+# -- suspend, resume, restart, scale ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_suspend_and_resume(client: Client, service_type: str) -> None:
+    service_id, _ = live(client, service_type)
+    reply = client.call("POST", f"/v1/services/{service_id}/suspend")
+    ok(reply, "POST", "/services/{serviceId}/suspend", 202)
+    service = client.call("GET", f"/v1/services/{service_id}").json
+    assert (service["suspended"], service["suspenders"]) == ("suspended", ["user"])
+    reply = client.call("POST", f"/v1/services/{service_id}/resume")
+    ok(reply, "POST", "/services/{serviceId}/resume", 202)
+    service = client.call("GET", f"/v1/services/{service_id}").json
+    assert service["suspended"] == "not_suspended"
+    latest = deploys_of(client.world, service_id)[0]
+    assert latest.trigger.value == "service_resumed"
+
+
+@pytest.mark.parametrize("service_type", ["web_service", "private_service", "background_worker"])
+def test_restart_and_scale(client: Client, service_type: str) -> None:
+    service_id, _ = live(client, service_type)
+    ok(
+        client.call("POST", f"/v1/services/{service_id}/restart"),
+        "POST",
+        "/services/{serviceId}/restart",
+        200,
+    )
+    body = {"numInstances": 4}
+    validate_request("POST", "/services/{serviceId}/scale", body)
+    reply = client.call("POST", f"/v1/services/{service_id}/scale", body)
+    ok(reply, "POST", "/services/{serviceId}/scale", 202)
+    assert (
+        client.call("GET", f"/v1/services/{service_id}").json["serviceDetails"]["numInstances"] == 4
+    )
+    events = [
+        e["event"]["type"] for e in client.call("GET", f"/v1/services/{service_id}/events").json
+    ]
+    assert {"server_restarted", "instance_count_changed"} <= set(events)
+
+
+@pytest.mark.parametrize(
+    ("service_type", "action", "body"),
+    [
+        (ServiceType.CRON_JOB, "restart", None),  # a cron job is not restarted: run it
+        (ServiceType.CRON_JOB, "scale", {"numInstances": 2}),  # one instance per run
+        (ServiceType.BACKGROUND_WORKER, "scale", {"numInstances": 0}),
+        (ServiceType.BACKGROUND_WORKER, "scale", {"numInstances": 101}),
+        (ServiceType.BACKGROUND_WORKER, "scale", {"numInstances": "2"}),
+        (ServiceType.BACKGROUND_WORKER, "scale", {}),
+    ],
+)
+def test_restart_and_scale_refuse_bad_requests(
+    client: Client, service_type: ServiceType, action: str, body: Any
+) -> None:
+    service_id = client.world.create(service_type).service.id
+    with unchanged(client.world):
+        reply = client.call("POST", f"/v1/services/{service_id}/{action}", body)
+        error(reply, 400, render=("POST", f"/services/{{serviceId}}/{action}"))
+
+
+def test_restart_and_deploy_need_a_running_service(client: Client) -> None:
+    never_live = client.world.create().service.id
+    with unchanged(client.world):
+        error(client.call("POST", f"/v1/services/{never_live}/restart"), 409, "conflict")
+    service_id, _ = live(client)
+    client.call("POST", f"/v1/services/{service_id}/suspend")
+    for action in ("restart", "deploys"):
+        with unchanged(client.world):
+            reply = client.call("POST", f"/v1/services/{service_id}/{action}")
+            assert "suspended" in error(reply, 409, "conflict")
+
+
+# -- env vars ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_env_vars(client: Client, service_type: str) -> None:
+    service_id = client.world.create(ServiceType(service_type)).service.id
+    base = f"/v1/services/{service_id}/env-vars"
+    body = [{"key": "A", "value": "1"}, {"key": "SECRET", "generateValue": True}]
+    validate_request("PUT", "/services/{serviceId}/env-vars", body)
+    put = ok(client.call("PUT", base, body), "PUT", "/services/{serviceId}/env-vars", 200)
+    assert [e["envVar"]["key"] for e in put] == ["A", "SECRET"]
+    generated = put[1]["envVar"]["value"]
+    assert len(generated) >= 32
+    listed = ok(client.call("GET", base), "GET", "/services/{serviceId}/env-vars", 200)
+    assert [e["envVar"] for e in listed] == [e["envVar"] for e in put]
+
+    one = ok(
+        client.call("GET", f"{base}/A"), "GET", "/services/{serviceId}/env-vars/{envVarKey}", 200
+    )
+    assert one == {"key": "A", "value": "1"}
+    set_one = client.call("PUT", f"{base}/B", {"value": "two"})
+    assert ok(set_one, "PUT", "/services/{serviceId}/env-vars/{envVarKey}", 200) == {
+        "key": "B",
+        "value": "two",
+    }
+    reply = client.call("DELETE", f"{base}/A")
+    ok(reply, "DELETE", "/services/{serviceId}/env-vars/{envVarKey}", 204)
+    keys = [e["envVar"]["key"] for e in client.call("GET", base).json]
+    assert keys == ["SECRET", "B"]
+    error(client.call("GET", f"{base}/A"), 404, "not_found")
+
+    replaced = client.call("PUT", base, [{"key": "ONLY", "value": "x"}]).json
+    assert [e["envVar"]["key"] for e in replaced] == ["ONLY"]
+    assert [d.status.value for d in deploys_of(client.world, service_id)] == ["created"]
+
+
+def test_env_vars_walk_25_with_limit_10(client: Client) -> None:
+    service_id = client.world.create().service.id
+    keys = [f"KEY_{i:02}" for i in range(25)]
+    client.call(
+        "PUT", f"/v1/services/{service_id}/env-vars", [{"key": k, "value": k} for k in keys]
+    )
+    assert walk(client, f"/v1/services/{service_id}/env-vars", "envVar") == keys
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("PUT", "", {"key": "A", "value": "1"}),  # not a list
+        ("PUT", "", [{"key": "A"}]),  # neither value nor generateValue
+        ("PUT", "", [{"key": "", "value": "1"}]),
+        ("PUT", "", [{"key": "A", "value": 1}]),
+        ("PUT", "", [{"key": "A", "generateValue": "yes"}]),
+        ("PUT", "", [{"key": "PORT=1", "value": "1"}]),
+        ("PUT", "/A", {}),
+        ("PUT", "/A", {"value": ["x"]}),
+    ],
+)
+def test_env_vars_refuse_bad_input(client: Client, method: str, suffix: str, body: Any) -> None:
+    service_id = client.world.create().service.id
+    services.put_env_vars(client.world.ports, service_id, [])
+    with unchanged(client.world):
+        reply = client.call(method, f"/v1/services/{service_id}/env-vars{suffix}", body)
+        template = "/services/{serviceId}/env-vars" + ("/{envVarKey}" if suffix else "")
+        error(reply, 400, render=(method, template))
+
+
+def test_deleting_an_unset_env_var_is_404(client: Client) -> None:
+    service_id = client.world.create().service.id
+    with unchanged(client.world):
+        error(client.call("DELETE", f"/v1/services/{service_id}/env-vars/NOPE"), 404, "not_found")
+
+
+# -- deploys ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_trigger_deploy_201_when_idle_202_when_busy(client: Client, service_type: str) -> None:
+    service_id, _ = live(client, service_type)
+    reply = deploy_now(client, service_id)
+    deploy = ok(reply, "POST", "/services/{serviceId}/deploys", 201)
+    assert (deploy["status"], deploy["trigger"]) == ("created", "api")
+    assert deploy["image"] == {"ref": f"{IMAGE}:1.0"}  # resolved by the preflight job
+    assert reply.headers["ratelimit-limit"] == "10"
+    assert reply.headers["ratelimit-remaining"] == "9"
+    queued = client.call("POST", f"/v1/services/{service_id}/deploys", {"imageUrl": f"{IMAGE}:2.0"})
+    ok(queued, "POST", "/services/{serviceId}/deploys", 202)
+    assert queued.text == ""
+    assert queued.headers["ratelimit-remaining"] == "8"
+    newest = deploys_of(client.world, service_id)[0]
+    assert (newest.status.value, newest.image_ref) == ("queued", f"{IMAGE}:2.0")
+
+
+def test_trigger_deploy_with_image_url_deploys_that_tag_once(client: Client) -> None:
+    service_id, _ = live(client)
+    body = {"imageUrl": f"https://{IMAGE}:2.0"}
+    validate_request("POST", "/services/{serviceId}/deploys", body)
+    deploy = ok(deploy_now(client, service_id, body), "POST", "/services/{serviceId}/deploys", 201)
+    go_live(client.world, deploy["id"])
+    got = client.call("GET", f"/v1/services/{service_id}/deploys/{deploy['id']}").json
+    assert got["image"] == {"ref": f"{IMAGE}:2.0", "sha": SHA2}
+    assert client.call("GET", f"/v1/services/{service_id}").json["imagePath"] == f"{IMAGE}:1.0"
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"imageUrl": "registry.example.com/other/repo:2.0"}, "repository"),
+        ({"imageUrl": f"{IMAGE}@1.24"}, "after '@'"),
+        ({"imageUrl": ""}, "imageUrl"),
+        ({"commitId": "abc123"}, "commit"),
+        ({"deployMode": "deploy_only", "imageUrl": f"{IMAGE}:2.0"}, "deployMode"),
+        ({"clearCache": "sometimes"}, "clearCache"),
+        ([], ""),
+    ],
+)
+def test_trigger_deploy_refuses_bad_input(client: Client, body: Any, mentions: str) -> None:
+    service_id, _ = live(client)
+    with unchanged(client.world):
+        message = error(
+            client.call("POST", f"/v1/services/{service_id}/deploys", body),
+            400,
+            render=("POST", "/services/{serviceId}/deploys"),
+        )
+    assert mentions in message
+
+
+def test_list_deploys_walks_25_with_limit_10(client: Client) -> None:
+    service_id, first = live(client)
+    made = [first]
+    for _ in range(24):
+        made.append(deploy_now(client, service_id).json["id"])
+        go_live(client.world, made[-1])
+    body = ok(
+        client.call("GET", f"/v1/services/{service_id}/deploys"),
+        "GET",
+        "/services/{serviceId}/deploys",
+        200,
+    )
+    assert len(body) == 20
+    assert walk(client, f"/v1/services/{service_id}/deploys", "deploy") == made[::-1]
+
+
+def test_retrieve_deploy_after_it_went_live(client: Client) -> None:
+    service_id, deploy_id = live(client)
+    deploy = ok(
+        client.call("GET", f"/v1/services/{service_id}/deploys/{deploy_id}"),
+        "GET",
+        "/services/{serviceId}/deploys/{deployId}",
+        200,
+    )
+    assert deploy["status"] == "live"
+    assert deploy["image"] == {"ref": f"{IMAGE}:1.0", "sha": SHA1}
+    assert {"startedAt", "finishedAt"} <= set(deploy)
+    newer = deploy_now(client, service_id).json["id"]
+    go_live(client.world, newer)
+    old = client.call("GET", f"/v1/services/{service_id}/deploys/{deploy_id}").json
+    assert old["status"] == "deactivated"
+
+
+def test_cancel_deploy(client: Client) -> None:
+    service_id, live_id = live(client)
+    running = deploy_now(client, service_id).json["id"]
+    client.world.drain()  # preflight done: update_in_progress
+    canceled = ok(
+        client.call("POST", f"/v1/services/{service_id}/deploys/{running}/cancel"),
+        "POST",
+        "/services/{serviceId}/deploys/{deployId}/cancel",
+        200,
+    )
+    assert (canceled["id"], canceled["status"]) == (running, "canceled")
+    deploy_now(client, service_id)
+    queued = client.call("POST", f"/v1/services/{service_id}/deploys")  # 202: it waits
+    queued_id = deploys_of(client.world, service_id)[0].id
+    assert queued.status == 202
+    reply = client.call("POST", f"/v1/services/{service_id}/deploys/{queued_id}/cancel")
+    assert ok(reply, "POST", "/services/{serviceId}/deploys/{deployId}/cancel", 200)["status"] == (
+        "canceled"
+    )
+    for finished in (running, live_id, queued_id):  # canceled or live: nothing to cancel
+        with unchanged(client.world):
+            message = error(
+                client.call("POST", f"/v1/services/{service_id}/deploys/{finished}/cancel"),
+                409,
+                "conflict",
+                render=("POST", "/services/{serviceId}/deploys/{deployId}/cancel"),
+            )
+        assert "cannot be canceled" in message
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_rollback_deploys_the_old_digest(client: Client, service_type: str) -> None:
+    service_id, first = live(client, service_type)
+    second = deploy_now(client, service_id, {"imageUrl": f"{IMAGE}:2.0"}).json["id"]
+    go_live(client.world, second)
+    body = {"deployId": first}
+    validate_request("POST", "/services/{serviceId}/rollback", body)
+    client.world.clock.advance(60)
+    reply = client.call("POST", f"/v1/services/{service_id}/rollback", body)
+    deploy = ok(reply, "POST", "/services/{serviceId}/rollback", 201)
+    assert deploy["trigger"] == "rollback"
+    assert deploy["image"]["ref"] == f"{IMAGE}@{SHA1}"
+    assert reply.headers["ratelimit-limit"] == "10"
+    go_live(client.world, deploy["id"])
+    rolled = client.world.store.get_deploy(deploy["id"])
+    assert rolled is not None and (rolled.image_sha, rolled.platform_digest) == (SHA1, AMD1)
+
+
+def test_rollback_refuses_what_cannot_be_rolled_back_to(client: Client) -> None:
+    service_id, _ = live(client)
+    failed = deploy_now(client, service_id, {"imageUrl": f"{IMAGE}:3.0"}).json["id"]
+    client.world.drain()  # not in the registry: the preflight fails
+    other_service = client.world.create(name="other").service.id
+    other_deploy = deploys_of(client.world, other_service)[0].id
+    for deploy_id, status in ((failed, 400), (other_deploy, 404), ("dep-nope", 404)):
+        with unchanged(client.world):
+            error(
+                client.call("POST", f"/v1/services/{service_id}/rollback", {"deployId": deploy_id}),
+                status,
+                render=("POST", "/services/{serviceId}/rollback"),
+            )
+    for body in ({}, {"deployId": ""}, {"deployId": 7}, None):
+        with unchanged(client.world):
+            error(client.call("POST", f"/v1/services/{service_id}/rollback", body), 400)
+
+
+def test_eleventh_deploy_in_a_minute_is_429(client: Client) -> None:
+    service_id, _ = live(client)
+    client.world.clock.advance(60)
+    for i in range(10):
+        reply = client.call("POST", f"/v1/services/{service_id}/deploys")
+        assert reply.status in (201, 202), reply.text
+        assert reply.headers["ratelimit-remaining"] == str(9 - i)
+    with unchanged(client.world):
+        reply = client.call("POST", f"/v1/services/{service_id}/deploys")
+        message = error(
+            reply, 429, "rate_limited", render=("POST", "/services/{serviceId}/deploys")
+        )
+    assert "10" in message
+    assert reply.headers["ratelimit-limit"] == "10"
+    assert reply.headers["ratelimit-remaining"] == "0"
+    assert 1 <= int(reply.headers["ratelimit-reset"]) <= 60
+    assert reply.headers["retry-after"] == reply.headers["ratelimit-reset"]
+    # hooks share the limit
+    key = _hook_key(client, service_id)
+    hook = client.call("POST", f"/deploy/{service_id}", key=None, query={"key": key})
+    error(hook, 429, "rate_limited")
+    client.world.clock.advance(60)
+    assert client.call("POST", f"/v1/services/{service_id}/deploys").status in (201, 202)
+
+
+def test_pre_deploy_logs(client: Client) -> None:
+    """Extension: ``GET .../deploys/{id}/logs`` -> ``{deployId, preDeployOutput}``."""
+    service_id, deploy_id = live(client)
+    plain = client.call("GET", f"/v1/services/{service_id}/deploys/{deploy_id}/logs")
+    assert plain.status == 200 and plain.json == {"deployId": deploy_id, "preDeployOutput": None}
+    logs = {deploy_id: "migrating...\ndone\n"}
+    resolver = build_resolver(ApiDeps(client.world.ports, BASE, read_logs=logs.get))
+    with_logs = Api(client.world, resolver).call(
+        "GET", f"/v1/services/{service_id}/deploys/{deploy_id}/logs"
+    )
+    assert with_logs.json == {"deployId": deploy_id, "preDeployOutput": "migrating...\ndone\n"}
+    error(client.call("GET", f"/v1/services/{service_id}/deploys/dep-nope/logs"), 404)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_events_match_render_per_type(client: Client, service_type: str) -> None:
+    """Every event type a service of this type can produce, listed and retrieved, in Render's
+    ``serviceEvent`` shape for its type (the details are checked per type)."""
+    world = client.world
+    service_id, _ = live(client, service_type)
+    pull_failed = deploy_now(client, service_id, {"imageUrl": f"{IMAGE}:3.0"}).json["id"]
+    world.drain()  # image_pull_failed, deploy_ended failed
+    failed = world.store.get_deploy(pull_failed)
+    assert failed is not None and failed.status is DeployStatus.UPDATE_FAILED
+    expected = {"deploy_started", "deploy_ended", "image_pull_failed"}
+    expected |= {"service_suspended", "service_resumed"}
+    if service_type == "cron_job":
+        client.call("POST", f"/v1/services/{service_id}/suspend")
+        client.call("POST", f"/v1/services/{service_id}/resume")
+        go_live(world, deploys_of(world, service_id)[0].id)
+        run = client.call("POST", f"/v1/cron-jobs/{service_id}/runs").json
+        cron.run_ended(world.ports, run["id"], RunStatus.UNSUCCESSFUL, 3)
+        client.call("POST", f"/v1/cron-jobs/{service_id}/runs")
+        client.call("DELETE", f"/v1/cron-jobs/{service_id}/runs")
+        expected |= {"cron_job_run_started", "cron_job_run_ended"}
+    else:
+        oom = InstanceFailed({"oomKilled": {"memoryLimit": "512Mi"}})
+        rollout_failed = deploy_now(client, service_id, {"imageUrl": f"{IMAGE}:2.0"}).json["id"]
+        world.drain()
+        deploys.handle_signal(world.ports, rollout_failed, oom)  # server_failed, deploy_ended
+        client.call("POST", f"/v1/services/{service_id}/suspend")
+        client.call("POST", f"/v1/services/{service_id}/resume")
+        go_live(world, deploys_of(world, service_id)[0].id)
+        client.call("POST", f"/v1/services/{service_id}/scale", {"numInstances": 5})
+        client.call("POST", f"/v1/services/{service_id}/restart")
+        instances.instance_failed(world.ports, service_id, "task-1", {"nonZeroExit": 137})
+        instances.instance_available(world.ports, service_id)
+        instances.instance_pull_failed(
+            world.ports, service_id, f"{IMAGE}@{SHA1}", PullFailureReason.UNAUTHORIZED, "denied"
+        )
+        expected |= {"instance_count_changed", "server_restarted", "server_available"}
+        expected |= {"server_failed"}
+        if DETAILS[service_type].get("preDeployCommand"):
+            expected |= {"pre_deploy_started", "pre_deploy_ended"}
+    listed = ok(
+        client.call("GET", f"/v1/services/{service_id}/events", query={"limit": "100"}),
+        "GET",
+        "/services/{serviceId}/events",
+        200,
+    )
+    assert {item["event"]["type"] for item in listed} == expected
+    for item in listed:
+        event = ok(
+            client.call("GET", f"/v1/events/{item['event']['id']}"),
+            "GET",
+            "/events/{eventId}",
+            200,
+        )
+        assert event == item["event"]
+
+
+def test_events_walk_25_with_limit_10(client: Client) -> None:
+    service_id, _ = live(client)
+    count = 1
+    while len(events := client.world.store.list_events(service_id, 100).items) < 25:
+        count += 1  # an instance_count_changed event each
+        client.call("POST", f"/v1/services/{service_id}/scale", {"numInstances": count})
+    assert walk(client, f"/v1/services/{service_id}/events", "event") == [e.id for e in events]
+
+
+# -- cron job runs ----------------------------------------------------------------------------
+
+
+def test_cron_job_runs(client: Client) -> None:
+    cron_id, _ = live(client, "cron_job")
+    run = ok(
+        client.call("POST", f"/v1/cron-jobs/{cron_id}/runs"),
+        "POST",
+        "/cron-jobs/{cronJobId}/runs",
+        200,
+    )
+    assert (run["status"], run["triggeredBy"]) == ("pending", "manual")
+    second = client.call("POST", f"/v1/cron-jobs/{cron_id}/runs").json  # replaces the first
+    reply = client.call("DELETE", f"/v1/cron-jobs/{cron_id}/runs")
+    ok(reply, "DELETE", "/cron-jobs/{cronJobId}/runs", 204)
+    # extension: GET lists runs, newest first, wrapped the Render way
+    runs = client.call("GET", f"/v1/cron-jobs/{cron_id}/runs")
+    assert runs.status == 200
+    assert [(r["cronJobRun"]["id"], r["cronJobRun"]["status"]) for r in runs.json] == [
+        (second["id"], "canceled"),
+        (run["id"], "canceled"),
+    ]
+    for item in runs.json:
+        assert set(item) == {"cronJobRun", "cursor"}
+        validate_schema("cronJobRun", item["cronJobRun"])
+    with unchanged(client.world):
+        error(client.call("DELETE", f"/v1/cron-jobs/{cron_id}/runs"), 409, "conflict")
+
+
+def test_cron_runs_refuse_what_cannot_run(client: Client) -> None:
+    web_id, _ = live(client)
+    not_live = client.world.create(ServiceType.CRON_JOB).service.id
+    with unchanged(client.world):
+        error(client.call("POST", f"/v1/cron-jobs/{web_id}/runs"), 404, "not_found")
+        error(client.call("GET", f"/v1/cron-jobs/{web_id}/runs"), 404, "not_found")
+        error(client.call("POST", f"/v1/cron-jobs/{not_live}/runs"), 409, "conflict")
+
+
+def test_cron_runs_walk_25_with_limit_10(client: Client) -> None:
+    cron_id, _ = live(client, "cron_job")
+    made = [client.call("POST", f"/v1/cron-jobs/{cron_id}/runs").json["id"] for _ in range(25)]
+    assert walk(client, f"/v1/cron-jobs/{cron_id}/runs", "cronJobRun") == made[::-1]
+
+
+# -- registry credentials ---------------------------------------------------------------------
+
+
+CREDENTIAL = {
+    "registry": "AWS_ECR",
+    "name": "ecr",
+    "username": "123456789012",
+    "authToken": TOKEN,
+    "ownerId": OWNER,
+}
+
+
+def test_registry_credentials_lifecycle(client: Client) -> None:
+    validate_request("POST", "/registrycredentials", CREDENTIAL)
+    created = ok(
+        client.call("POST", "/v1/registrycredentials", CREDENTIAL),
+        "POST",
+        "/registrycredentials",
+        200,
+    )
+    assert {k: created[k] for k in ("name", "registry", "username")} == {
+        "name": "ecr",
+        "registry": "AWS_ECR",
+        "username": "123456789012",
+    }
+    assert "authToken" not in created
+    path = f"/v1/registrycredentials/{created['id']}"
+    got = ok(client.call("GET", path), "GET", "/registrycredentials/{registryCredentialId}", 200)
+    assert got == created
+    listed = ok(client.call("GET", "/v1/registrycredentials"), "GET", "/registrycredentials", 200)
+    assert listed == [created]  # Render: a bare array
+
+    rotated = {
+        "registry": "AWS_ECR",
+        "name": "ecr-2",
+        "username": "123456789012",
+        "authToken": TOKEN + "2",
+    }
+    validate_request("PATCH", "/registrycredentials/{registryCredentialId}", rotated)
+    patched = ok(
+        client.call("PATCH", path, rotated),
+        "PATCH",
+        "/registrycredentials/{registryCredentialId}",
+        200,
+    )
+    assert patched["name"] == "ecr-2"
+    stored = client.world.ports.secrets.get(created["id"])
+    assert stored is not None and stored.get_secret_value() == TOKEN + "2"
+
+    assert TOKEN not in repr(snapshot(client.world)["rows"])  # the token lives in secrets only
+    reply = client.call("DELETE", path)
+    ok(reply, "DELETE", "/registrycredentials/{registryCredentialId}", 204)
+    error(client.call("GET", path), 404, "not_found")
+    assert client.world.ports.secrets.get(created["id"]) is None
+
+
+def test_registry_credentials_list_limit(client: Client) -> None:
+    """Render lists credentials as a bare array without cursors: ``limit`` bounds it."""
+    for i in range(25):
+        client.call("POST", "/v1/registrycredentials", {**CREDENTIAL, "name": f"c{i}"})
+    assert len(client.call("GET", "/v1/registrycredentials").json) == 20
+    assert len(client.call("GET", "/v1/registrycredentials", query={"limit": "10"}).json) == 10
+    everything = client.call("GET", "/v1/registrycredentials", query={"limit": "100"}).json
+    assert sorted(c["name"] for c in everything) == sorted(f"c{i}" for i in range(25))
+
+
+def test_deleting_a_credential_in_use_is_409(client: Client) -> None:
+    credential_id = client.world.credential()
+    service = client.world.create(name="uses-it", credential_id=credential_id).service
+    with unchanged(client.world):
+        message = error(
+            client.call("DELETE", f"/v1/registrycredentials/{credential_id}"),
+            409,
+            "conflict",
+            render=("DELETE", "/registrycredentials/{registryCredentialId}"),
+        )
+    assert service.id in message and "uses-it" in message
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "mentions"),
+    [
+        ("POST", {**CREDENTIAL, "registry": "QUAY"}, "registry"),
+        ("POST", {k: v for k, v in CREDENTIAL.items() if k != "authToken"}, "authToken"),
+        ("POST", {**CREDENTIAL, "authToken": ""}, "authToken"),
+        ("POST", {**CREDENTIAL, "username": 7}, "username"),
+        ("POST", {**CREDENTIAL, "name": "   "}, "name"),
+        ("PATCH", {"name": "only-a-name"}, "authToken"),
+        ("PATCH", {**CREDENTIAL, "registry": "docker"}, "registry"),
+    ],
+)
+def test_registry_credentials_refuse_bad_input(
+    client: Client, method: str, body: Any, mentions: str
+) -> None:
+    credential_id = client.world.credential()
+    path = "/v1/registrycredentials" + (f"/{credential_id}" if method == "PATCH" else "")
+    template = "/registrycredentials" + ("/{registryCredentialId}" if method == "PATCH" else "")
+    with unchanged(client.world):
+        message = error(client.call(method, path, body), 400, render=(method, template))
+    assert mentions in message
+    assert TOKEN not in message
+
+
+# -- images/verify (extension) ----------------------------------------------------------------
+
+
+def test_image_verify(client: Client) -> None:
+    good = client.call("POST", "/v1/images/verify", {"imageUrl": f"https://{IMAGE}:2.0"})
+    assert good.status == 200
+    assert good.json == {
+        "imageUrl": f"https://{IMAGE}:2.0",
+        "ok": True,
+        "reference": f"{IMAGE}:2.0",
+        "digest": SHA2,
+        "platformDigest": AMD2,
+        "platform": "linux/amd64",
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "sizeBytes": 1000,
+    }
+    for url, problem in ((f"{IMAGE}:9.9", "not_found"), ("UPPER::case", "invalid_reference")):
+        reply = client.call("POST", "/v1/images/verify", {"imageUrl": url})
+        assert reply.status == 200
+        body = reply.json
+        assert {k: body[k] for k in ("imageUrl", "ok", "problem")} == {
+            "imageUrl": url,
+            "ok": False,
+            "problem": problem,
+        }
+        assert body["message"]
+    client.world.registry.results[f"{IMAGE}:arm"] = ImagePullError(
+        PullFailureReason.WRONG_PLATFORM, "image has linux/arm64 only"
+    )
+    arm = client.call("POST", "/v1/images/verify", {"imageUrl": f"{IMAGE}:arm"}).json
+    assert (arm["ok"], arm["problem"]) == (False, "wrong_platform")
+
+
+def test_image_verify_with_a_credential(client: Client, other: Workspace) -> None:
+    mine = client.world.credential()
+    reply = client.call(
+        "POST", "/v1/images/verify", {"imageUrl": f"{IMAGE}:1.0", "registryCredentialId": mine}
+    )
+    assert reply.json["ok"] is True
+    assert ("inspect", f"{IMAGE}:1.0", "deployer") in client.world.registry.calls
+    theirs = other.ids["registryCredentialId"]
+    with unchanged(client.world):
+        reply = client.call(
+            "POST",
+            "/v1/images/verify",
+            {"imageUrl": f"{IMAGE}:1.0", "registryCredentialId": theirs},
+        )
+        error(reply, 404, "not_found")
+        error(client.call("POST", "/v1/images/verify", {}), 400, "invalid_input")
+        error(client.call("POST", "/v1/images/verify", {"imageUrl": 3}), 400, "invalid_input")
+
+
+# -- deploy hooks (extension routes, and the hook itself) -------------------------------------
+
+
+def _hook_key(client: Client, service_id: str) -> str:
+    reply = client.call("POST", f"/v1/services/{service_id}/deploy-hook/regenerate")
+    assert reply.status == 200, reply.text
+    url: str = reply.json["url"]
+    return url.split("key=", 1)[1]
+
+
+def test_deploy_hook_info_and_regenerate(client: Client) -> None:
+    created = create(client, "web_service")
+    service_id, old_key = created["service"]["id"], created["deployHookUrl"].split("key=")[1]
+    info = client.call("GET", f"/v1/services/{service_id}/deploy-hook")
+    assert info.status == 200
+    assert info.json == {
+        "serviceId": service_id,
+        "url": f"{BASE}/deploy/{service_id}",
+        "key": None,
+        "regenerate": f"{BASE}/v1/services/{service_id}/deploy-hook/regenerate",
+    }
+    regenerated = client.call("POST", f"/v1/services/{service_id}/deploy-hook/regenerate")
+    assert regenerated.status == 200
+    assert set(regenerated.json) == {"serviceId", "url"}
+    new_key = regenerated.json["url"].split("key=")[1]
+    assert regenerated.json["url"] == f"{BASE}/deploy/{service_id}?key={new_key}"
+    assert len(new_key) >= 43 and new_key != old_key
+    with unchanged(client.world):
+        error(client.http("GET", f"/deploy/{service_id}", query=f"key={old_key}"), 404)
+    assert client.http("GET", f"/deploy/{service_id}", query=f"key={new_key}").status == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("service_type", TYPES)
+def test_deploy_hook_starts_a_deploy(client: Client, method: str, service_type: str) -> None:
+    created = create(client, service_type)
+    service_id, url = created["service"]["id"], created["deployHookUrl"]
+    go_live(client.world, created["deployId"])
+    query = url.split("?", 1)[1]
+    reply = client.http(method, f"/deploy/{service_id}", query=query)  # no Authorization
+    assert reply.status == 200, reply.text
+    assert set(reply.json) == {"deploy"} and set(reply.json["deploy"]) == {"id"}
+    deploy = client.world.store.get_deploy(reply.json["deploy"]["id"])
+    assert deploy is not None
+    assert (deploy.trigger.value, deploy.image_ref) == ("deploy_hook", f"{IMAGE}:1.0")
+    assert reply.headers["ratelimit-remaining"] == "9"
+    # imgURL: another tag, this once (URL-encoded as Render documents it)
+    again = client.http(
+        method,
+        f"/deploy/{service_id}",
+        query=f"{query}&imgURL=registry.example.com%2Fteam%2Fweb%3A2.0",
+    )
+    assert again.status == 200, again.text
+    queued = client.world.store.get_deploy(again.json["deploy"]["id"])
+    assert queued is not None and queued.image_ref == f"{IMAGE}:2.0"
+    service = client.world.store.get_service(service_id)
+    assert service is not None and service.image_path == f"{IMAGE}:1.0"
+
+
+def test_deploy_hook_404s_reveal_nothing(client: Client, other: Workspace) -> None:
+    created = create(client, "web_service")
+    service_id, key = created["service"]["id"], created["deployHookUrl"].split("key=")[1]
+    theirs = other.ids["serviceId"]
+    attempts = {
+        "wrong key": (service_id, "key=" + "A" * 43),
+        "no key": (service_id, ""),
+        "empty key": (service_id, "key="),
+        "other service's key": (service_id, f"key={other.hook_keys[theirs]}"),
+        "my key on their service": (theirs, f"key={key}"),
+        "unknown service": ("srv-aaaaaaaaaaaaaaaaaaaa", f"key={key}"),
+        "non-ascii key": (service_id, "key=%C3%A9t%C3%A9"),
+    }
+    messages = set()
+    with unchanged(client.world):
+        for service, query in attempts.values():
+            for method in ("GET", "POST"):
+                reply = client.http(method, f"/deploy/{service}", query=query)
+                messages.add(error(reply, 404, "not_found"))
+    assert len(messages) == 1  # one answer: which part was wrong is not revealed
+
+
+@pytest.mark.parametrize(
+    ("img_url", "mentions"),
+    [
+        ("registry.example.com%2Fother%2Frepo%3A2.0", "repository"),
+        ("docker.io%2Flibrary%2Fweb%3A2.0", "repository"),
+        ("registry.example.com%2Fteam%2Fweb%401.24", "after '@'"),
+        ("", "empty"),
+        ("%3A%3A%3A", "not an image reference"),
+    ],
+)
+def test_deploy_hook_refuses_a_mismatched_img_url(
+    client: Client, img_url: str, mentions: str
+) -> None:
+    created = create(client, "web_service")
+    service_id, key = created["service"]["id"], created["deployHookUrl"].split("key=")[1]
+    with unchanged(client.world):
+        reply = client.http("GET", f"/deploy/{service_id}", query=f"key={key}&imgURL={img_url}")
+        message = error(reply, 404, "not_found")
+    assert mentions in message
+
+
+def test_deploy_hook_explains_renders_nginx_at_example(client: Client) -> None:
+    """Render's docs show ``imgURL=docker.io%2Flibrary%2Fnginx%401.24``: a tag after '@'."""
+    client.world.registry.add(f"{NGINX}:1.23", SHA1, AMD1)
+    client.world.registry.add(f"{NGINX}:1.24", SHA2, AMD2)
+    created = create(client, "web_service", image_path="nginx:1.23")
+    service_id, key = created["service"]["id"], created["deployHookUrl"].split("key=")[1]
+    with unchanged(client.world):
+        reply = client.http(
+            "POST",
+            f"/deploy/{service_id}",
+            query=f"key={key}&imgURL=docker.io%2Flibrary%2Fnginx%401.24",
+        )
+        message = error(reply, 404, "not_found")
+    assert "'1.24' after '@'" in message
+    assert f"{NGINX}:1.24" in message  # what to write instead
+    fixed = client.http(
+        "POST",
+        f"/deploy/{service_id}",
+        query=f"key={key}&imgURL=docker.io%2Flibrary%2Fnginx%3A1.24",
+    )
+    assert fixed.status == 200, fixed.text
+
+
+# -- notification settings and webhooks -------------------------------------------------------
+
+
+def test_workspace_notification_settings(client: Client) -> None:
+    path, template = (
+        f"/v1/notification-settings/owners/{OWNER}",
+        "/notification-settings/owners/{ownerId}",
+    )
+    settings = ok(client.call("GET", path), "GET", template, 200)
+    assert (settings["ownerId"], settings["notificationsToSend"]) == (OWNER, "failure")
+    body = {"notificationsToSend": "all", "emailEnabled": True}
+    validate_request("PATCH", template, body)
+    changed = ok(client.call("PATCH", path, body), "PATCH", template, 200)
+    assert changed["notificationsToSend"] == "all"
+    assert client.call("GET", path).json == changed
+    for bad in ({"notificationsToSend": "default"}, {"notificationsToSend": "some"}, ["all"]):
+        with unchanged(client.world):
+            error(client.call("PATCH", path, bad), 400, render=("PATCH", template))
+
+
+@pytest.mark.parametrize("service_type", TYPES)
+def test_service_notification_override(client: Client, service_type: str) -> None:
+    service_id = client.world.create(ServiceType(service_type)).service.id
+    path = f"/v1/notification-settings/overrides/services/{service_id}"
+    template = "/notification-settings/overrides/services/{serviceId}"
+    override = ok(client.call("GET", path), "GET", template, 200)
+    assert (override["serviceId"], override["notificationsToSend"]) == (service_id, "default")
+    body = {"notificationsToSend": "none", "previewNotificationsEnabled": "false"}
+    validate_request("PATCH", template, body)
+    assert ok(client.call("PATCH", path, body), "PATCH", template, 200)["notificationsToSend"] == (
+        "none"
+    )
+    with unchanged(client.world):
+        error(client.call("PATCH", path, {"notificationsToSend": "loud"}), 400)
+
+
+WEBHOOK = {
+    "ownerId": OWNER,
+    "name": "deploys",
+    "url": "https://hooks.example.com/render",
+    "enabled": True,
+    "eventFilter": ["deploy_ended", "image_pull_failed"],
+}
+
+
+def test_webhooks_lifecycle(client: Client) -> None:
+    validate_request("POST", "/webhooks", WEBHOOK)
+    created = ok(client.call("POST", "/v1/webhooks", WEBHOOK), "POST", "/webhooks", 201)
+    assert {k: created[k] for k in ("name", "url", "enabled", "eventFilter")} == {
+        k: WEBHOOK[k] for k in ("name", "url", "enabled", "eventFilter")
+    }
+    assert created["secret"].startswith("whsec_")  # shown to its owner, as Render does
+    path = f"/v1/webhooks/{created['id']}"
+    assert ok(client.call("GET", path), "GET", "/webhooks/{webhookId}", 200) == created
+    listed = ok(client.call("GET", "/v1/webhooks"), "GET", "/webhooks", 200)
+    assert [item["webhook"] for item in listed] == [created]
+    patch = {"enabled": False, "eventFilter": []}
+    validate_request("PATCH", "/webhooks/{webhookId}", patch)
+    patched = ok(client.call("PATCH", path, patch), "PATCH", "/webhooks/{webhookId}", 200)
+    assert (patched["enabled"], patched["eventFilter"], patched["secret"]) == (
+        False,
+        [],
+        created["secret"],
+    )
+    ok(client.call("DELETE", path), "DELETE", "/webhooks/{webhookId}", 204)
+    error(client.call("GET", path), 404, "not_found", render=("GET", "/webhooks/{webhookId}"))
+
+
+def test_webhooks_walk_25_with_limit_10(client: Client) -> None:
+    made = [
+        client.call("POST", "/v1/webhooks", {**WEBHOOK, "name": f"w{i}"}).json["id"]
+        for i in range(25)
+    ]
+    assert walk(client, "/v1/webhooks", "webhook") == made  # oldest first
+
+
+def test_webhook_delivery_log_walks_25_with_limit_10(client: Client) -> None:
+    webhook_id = client.call("POST", "/v1/webhooks", WEBHOOK).json["id"]
+    start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    deliveries = [
+        WebhookDelivery(
+            id=new_id("whe"),
+            webhook_id=webhook_id,
+            event_id=new_id("evt"),
+            event_type="deploy_ended",
+            sent_at=start + timedelta(seconds=i),
+            status_code=None if i % 5 == 0 else 200,
+            attempts=1,
+            delivered=i % 5 != 0,
+            error="connection refused" if i % 5 == 0 else "",
+        )
+        for i in range(25)
+    ]
+    client.world.store.write(put=deliveries)
+    path = f"/v1/webhooks/{webhook_id}/events"
+    ok(client.call("GET", path, query={"limit": "100"}), "GET", "/webhooks/{webhookId}/events", 200)
+    assert walk(client, path, "webhookEvent") == [d.id for d in reversed(deliveries)]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "mentions"),
+    [
+        ("POST", {**WEBHOOK, "eventFilter": ["deploy_exploded"]}, "deploy_exploded"),
+        ("POST", {**WEBHOOK, "url": "ftp://hooks.example.com/x"}, "url"),
+        ("POST", {**WEBHOOK, "url": "https://user:pw@hooks.example.com/x"}, "url"),
+        ("POST", {**WEBHOOK, "enabled": "yes"}, "enabled"),
+        ("POST", {k: v for k, v in WEBHOOK.items() if k != "eventFilter"}, "eventFilter"),
+        ("PATCH", {"url": "not a url"}, "url"),
+        ("PATCH", {"name": ""}, "name"),
+    ],
+)
+def test_webhooks_refuse_bad_input(client: Client, method: str, body: Any, mentions: str) -> None:
+    webhook_id = client.call("POST", "/v1/webhooks", WEBHOOK).json["id"]
+    path, template = "/v1/webhooks", "/webhooks"
+    if method == "PATCH":
+        path, template = f"{path}/{webhook_id}", "/webhooks/{webhookId}"
+    with unchanged(client.world):
+        message = error(client.call(method, path, body), 400, render=(method, template))
+    assert mentions in message
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    """One route: ``template`` uses OpenAPI placeholders; ``body`` is a valid request body."""
+
+    method: str
+    template: str
+    body: Any = None
+
+    def path(self, ids: Mapping[str, str]) -> str:
+        return self.template.format_map(ids)
+
+    extension: bool = False  # imagedeploy's own route, not in Render's document
+
+    @property
+    def render(self) -> tuple[str, str] | None:
+        """``(method, template)`` in Render's document; None for an extension."""
+        return None if self.extension else (self.method, self.template.removeprefix("/v1"))
+
+
+OPERATIONS = [
+    Op("GET", "/v1/owners"),
+    Op("GET", "/v1/owners/{ownerId}"),
+    Op("GET", "/v1/services"),
+    Op("POST", "/v1/services", VALID_WEB),
+    Op("GET", "/v1/services/{serviceId}"),
+    Op("PATCH", "/v1/services/{serviceId}", {"name": "x"}),
+    Op("DELETE", "/v1/services/{serviceId}"),
+    Op("GET", "/v1/services/{serviceId}/deploys"),
+    Op("POST", "/v1/services/{serviceId}/deploys", {}),
+    Op("GET", "/v1/services/{serviceId}/deploys/{deployId}"),
+    Op("POST", "/v1/services/{serviceId}/deploys/{deployId}/cancel"),
+    Op("GET", "/v1/services/{serviceId}/deploys/{deployId}/logs", extension=True),
+    Op("POST", "/v1/services/{serviceId}/rollback", {"deployId": "dep-x"}),
+    Op("POST", "/v1/services/{serviceId}/suspend"),
+    Op("POST", "/v1/services/{serviceId}/resume"),
+    Op("POST", "/v1/services/{serviceId}/restart"),
+    Op("POST", "/v1/services/{serviceId}/scale", {"numInstances": 2}),
+    Op("GET", "/v1/services/{serviceId}/env-vars"),
+    Op("PUT", "/v1/services/{serviceId}/env-vars", [{"key": "K", "value": "v"}]),
+    Op("GET", "/v1/services/{serviceId}/env-vars/{envVarKey}"),
+    Op("PUT", "/v1/services/{serviceId}/env-vars/{envVarKey}", {"value": "v"}),
+    Op("DELETE", "/v1/services/{serviceId}/env-vars/{envVarKey}"),
+    Op("GET", "/v1/services/{serviceId}/events"),
+    Op("GET", "/v1/events/{eventId}"),
+    Op("GET", "/v1/services/{serviceId}/deploy-hook", extension=True),
+    Op("POST", "/v1/services/{serviceId}/deploy-hook/regenerate", extension=True),
+    Op("GET", "/v1/cron-jobs/{cronJobId}/runs", extension=True),
+    Op("POST", "/v1/cron-jobs/{cronJobId}/runs"),
+    Op("DELETE", "/v1/cron-jobs/{cronJobId}/runs"),
+    Op("GET", "/v1/registrycredentials"),
+    Op("POST", "/v1/registrycredentials", CREDENTIAL),
+    Op("GET", "/v1/registrycredentials/{registryCredentialId}"),
+    Op(
+        "PATCH",
+        "/v1/registrycredentials/{registryCredentialId}",
+        {k: v for k, v in CREDENTIAL.items() if k != "ownerId"},
+    ),
+    Op("DELETE", "/v1/registrycredentials/{registryCredentialId}"),
+    Op("POST", "/v1/images/verify", {"imageUrl": f"{IMAGE}:1.0"}, extension=True),
+    Op("GET", "/v1/notification-settings/owners/{ownerId}"),
+    Op("PATCH", "/v1/notification-settings/owners/{ownerId}", {"notificationsToSend": "all"}),
+    Op("GET", "/v1/notification-settings/overrides/services/{serviceId}"),
+    Op(
+        "PATCH",
+        "/v1/notification-settings/overrides/services/{serviceId}",
+        {"notificationsToSend": "all"},
+    ),
+    Op("GET", "/v1/webhooks"),
+    Op("POST", "/v1/webhooks", WEBHOOK),
+    Op("GET", "/v1/webhooks/{webhookId}"),
+    Op("PATCH", "/v1/webhooks/{webhookId}", {"enabled": False}),
+    Op("DELETE", "/v1/webhooks/{webhookId}"),
+    Op("GET", "/v1/webhooks/{webhookId}/events"),
+    Op("GET", "/deploy/{serviceId}", extension=True),
+    Op("POST", "/deploy/{serviceId}", extension=True),
+]
+V1 = [op for op in OPERATIONS if op.template.startswith("/v1/")]
+WITH_IDS = [op for op in V1 if "{" in op.template]
+
+
+def _op_id(op: Op) -> str:
+    return f"{op.method} {op.template}"
+
+
+def test_every_route_is_covered_here() -> None:
+    """The operations above are exactly the resolver's routes: a new route needs tests."""
+    routes = {
+        (method.upper(), path)
+        for path, item in openapi.generate()["paths"].items()
+        for method in item
+    }
+    assert routes == {(op.method, op.template) for op in OPERATIONS}
+
+
+NOT_A_KEY = (
+    None,
+    "",
+    "Bearer",
+    "Bearer ",
+    f"Bearer {API_KEY}x",
+    f"Bearer {API_KEY.upper()}",
+    f"Basic {API_KEY}",
+    f"Token {API_KEY}",
+    API_KEY,
+    "Bearer \u00e9\u00e9",
+)
+
+
+@pytest.mark.parametrize("op", V1, ids=_op_id)
+def test_v1_needs_a_bearer_api_key(client: Client, op: Op) -> None:
+    service_id = client.world.create().service.id
+    ids = {
+        "ownerId": OWNER,
+        "serviceId": service_id,
+        "cronJobId": service_id,
+        "deployId": "dep-x",
+        "eventId": "evt-x",
+        "registryCredentialId": "rgc-x",
+        "envVarKey": "K",
+        "webhookId": "whk-x",
+    }
+    body = b"" if op.body is None else json.dumps(op.body).encode()
+    for authorization in NOT_A_KEY:
+        headers = {} if authorization is None else {"authorization": authorization}
+        with unchanged(client.world):
+            reply = client.http(op.method, op.path(ids), headers=headers, body=body)
+            error(reply, 401, "unauthorized", render=op.render)
+        assert reply.headers.get("www-authenticate") == "Bearer", authorization
+    # the scheme is case-insensitive, the key is not
+    reply = client.http(
+        op.method, op.path(ids), headers={"authorization": f"bearer {API_KEY}"}, body=body
+    )
+    assert reply.status != 401, reply.text
+
+
+@pytest.mark.parametrize("op", WITH_IDS, ids=_op_id)
+def test_unknown_ids_are_404(client: Client, op: Op) -> None:
+    unknown = {
+        "ownerId": "tea-vvvvvvvvvvvvvvvvvvvv",
+        "serviceId": "srv-vvvvvvvvvvvvvvvvvvvv",
+        "cronJobId": "crn-vvvvvvvvvvvvvvvvvvvv",
+        "deployId": "dep-vvvvvvvvvvvvvvvvvvvv",
+        "eventId": "evt-vvvvvvvvvvvvvvvvvvvv",
+        "registryCredentialId": "rgc-vvvvvvvvvvvvvvvvvvvv",
+        "envVarKey": "NOPE",
+        "webhookId": "whk-vvvvvvvvvvvvvvvvvvvv",
+    }
+    with unchanged(client.world):
+        error(client.call(op.method, op.path(unknown), op.body), 404, "not_found", render=op.render)
+    upsert = op.method == "PUT" and op.template.endswith("{envVarKey}")  # sets a new key: 200
+    if ("{deployId}" in op.template or "{envVarKey}" in op.template) and not upsert:
+        unknown["serviceId"] = client.world.create().service.id  # only the inner id is unknown
+        with unchanged(client.world):
+            reply = client.call(op.method, op.path(unknown), op.body)
+            error(reply, 404, "not_found", render=op.render)
+
+
+@pytest.mark.parametrize("op", WITH_IDS, ids=_op_id)
+def test_other_workspaces_resources_are_404(client: Client, other: Workspace, op: Op) -> None:
+    body = op.body
+    if op.template.endswith("/rollback"):
+        body = {"deployId": other.ids["deployId"]}
+    with unchanged(client.world):
+        reply = client.call(op.method, op.path(other.ids), body)
+        message = error(reply, 404, "not_found", render=op.render)
+    assert "their-" not in message and "Other team" not in message  # nothing of theirs shown
+    # the same request with their key is not a 404: the resource exists
+    theirs = client.call(op.method, op.path(other.ids), body, key=other.key)
+    assert theirs.status != 404, theirs.text
+
+
+def test_other_workspaces_are_invisible_in_lists_and_bodies(
+    client: Client, other: Workspace
+) -> None:
+    mine = client.world.create().service.id
+    assert walk(client, "/v1/services", "service") == [mine]
+    assert client.call("GET", "/v1/registrycredentials").json == []
+    with unchanged(client.world):
+        for path, body in (
+            (
+                "/v1/services",
+                _with(_with(VALID_WEB, "ownerId", OTHER_OWNER), "image.ownerId", OTHER_OWNER),
+            ),
+            ("/v1/registrycredentials", {**CREDENTIAL, "ownerId": OTHER_OWNER}),
+            ("/v1/webhooks", {**WEBHOOK, "ownerId": OTHER_OWNER}),
+        ):
+            error(client.call("POST", path, body), 404, "not_found")
+        # their credential on my service
+        image = {**VALID_WEB["image"], "registryCredentialId": other.ids["registryCredentialId"]}
+        error(client.call("POST", "/v1/services", {**VALID_WEB, "image": image}), 404)
+        patch = {"image": image}
+        error(client.call("PATCH", f"/v1/services/{mine}", patch), 404)
+
+
+def test_unknown_routes_and_methods_answer_render_errors(client: Client) -> None:
+    for method, path in (
+        ("GET", "/v1/nothing-here"),
+        ("GET", "/v1/services/srv-x/unknown"),
+        ("PUT", "/v1/services"),
+        ("GET", "/"),
+    ):
+        reply = client.call(method, path)
+        assert reply.status in (404, 405), reply.text
+        error(reply, reply.status)
+
+
+@pytest.mark.parametrize(
+    ("query", "mentions"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "c1.!!!"}, "cursor"),
+    ],
+)
+def test_list_parameters_are_checked(client: Client, query: dict[str, str], mentions: str) -> None:
+    service_id = client.world.create().service.id
+    for path in (
+        "/v1/services",
+        f"/v1/services/{service_id}/deploys",
+        f"/v1/services/{service_id}/events",
+        f"/v1/services/{service_id}/env-vars",
+        "/v1/owners",
+    ):
+        message = error(client.call("GET", path, query=query), 400, "invalid_input")
+        assert mentions in message
+
+
+def test_errors_never_echo_the_token(client: Client) -> None:
+    """A refused credential body names the field, never the value (pydantic's ``input``)."""
+    for body in (
+        {**CREDENTIAL, "registry": "NOPE"},
+        {**CREDENTIAL, "authToken": [TOKEN]},
+        {**CREDENTIAL, "authToken": {"token": TOKEN}},
+    ):
+        reply = client.call("POST", "/v1/registrycredentials", body)
+        assert TOKEN not in error(reply, 400)
+    # the client fixture checks every reply and log line of the test, too
+
+
+def test_wire_timestamps_and_ids_follow_the_conventions(client: Client) -> None:
+    created = create(client, "cron_job")
+    service = created["service"]
+    assert re.fullmatch(r"crn-[0-9a-v]{20}", service["id"]), service["id"]
+    assert re.fullmatch(r"dep-[0-9a-v]{20}", created["deployId"])
+    for stamp in (service["createdAt"], service["updatedAt"]):
+        assert stamp.endswith("Z")
+
+
+# -- regression tests of bugs found by this suite; the last one is a known gap -----------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/services", [VALID_WEB]),
+        ("PATCH", "/v1/services/{id}", [{"name": "renamed"}]),
+        ("PUT", "/v1/services/{id}/env-vars/A", [{"value": "1"}]),
+        ("POST", "/v1/services/{id}/scale", [{"numInstances": 3}]),
+    ],
+)
+def test_an_array_is_not_an_object_body(client: Client, method: str, path: str, body: Any) -> None:
+    service_id = client.world.create().service.id
+    with unchanged(client.world):
+        reply = client.call(method, path.format(id=service_id), body)
+        error(reply, 400, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "mentions"),
+    [
+        ("POST", "/v1/services", _with(VALID_WEB, "type", "cron_job"), "schedule"),
+        ("PUT", "/v1/services/{id}/env-vars/A", {}, "value"),
+    ],
+)
+def test_a_missing_field_is_named(
+    client: Client, method: str, path: str, body: Any, mentions: str
+) -> None:
+    service_id = client.world.create().service.id
+    message = error(client.call(method, path.format(id=service_id), body), 400)
+    assert mentions in message
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "query"),
+    [
+        ("POST", "/v1/services", {"type": 5}, None),
+        ("GET", "/v1/services", None, {"limit": "0"}),
+        ("PUT", "/v1/services/srv-x/env-vars", {"not": "a list"}, None),
+    ],
+)
+def test_authentication_comes_before_validation(
+    client: Client, method: str, path: str, body: Any, query: dict[str, str] | None
+) -> None:
+    error(client.call(method, path, body, query=query, key=None), 401, "unauthorized")
+
+
+def test_env_var_list_refuses_another_lists_cursor(client: Client) -> None:
+    service_id = client.world.create().service.id
+    client.world.create(name="second")
+    services_cursor = client.call("GET", "/v1/services", query={"limit": "1"}).json[0]["cursor"]
+    reply = client.call(
+        "GET", f"/v1/services/{service_id}/env-vars", query={"cursor": services_cursor}
+    )
+    assert "cursor" in error(reply, 400, "invalid_input")
+
+
+@pytest.mark.parametrize("raw", ["[" * 100_000, '{"a":' * 50_000])
+def test_deeply_nested_json_is_400(client: Client, raw: str) -> None:
+    with unchanged(client.world):
+        error(client.call("POST", "/v1/services", raw_body=raw), 400, "invalid_input")
+
+
+def test_a_body_that_is_not_utf8_is_400(client: Client) -> None:
+    service_id = client.world.create().service.id
+    with unchanged(client.world):
+        reply = client.http(
+            "PUT",
+            f"/v1/services/{service_id}/env-vars",
+            headers={"authorization": f"Bearer {API_KEY}"},
+            body=b'[{"key": "A", "value": "\xff"}]',
+        )
+        error(reply, 400, "invalid_input")
+
+
+def test_any_item_cursor_works_with_the_largest_limit(client: Client) -> None:
+    made = [client.world.create(name=f"svc-{i}").service.id for i in range(30)]
+    first = client.call("GET", "/v1/services", query={"limit": "10"}).json
+    reply = client.call("GET", "/v1/services", query={"limit": "100", "cursor": first[4]["cursor"]})
+    assert reply.status == 200, reply.text
+    rest = walk(client, "/v1/services", "service", limit=100)  # sanity: all 30 from the start
+    assert [item["service"]["id"] for item in reply.json] == rest[5:] and len(rest) == len(made)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the list routes ignore the filters Render documents (services: name, type, region, "
+    "suspended...; deploys: status...; events: type...), so a Render script that finds a "
+    "service by name (GET /v1/services?name=web) gets every service and may act on the wrong one",
+)
+@pytest.mark.parametrize(
+    ("path", "query", "wrapper", "field", "wanted"),
+    [
+        ("/v1/services", {"name": "cron"}, "service", "name", "cron"),
+        ("/v1/services", {"type": "cron_job"}, "service", "type", "cron_job"),
+        ("/v1/services/{web}/deploys", {"status": "live"}, "deploy", "status", "live"),
+        (
+            "/v1/services/{web}/events",
+            {"type": "deploy_started"},
+            "event",
+            "type",
+            "deploy_started",
+        ),
+    ],
+)
+def test_list_filters_render_documents_are_applied(
+    client: Client, path: str, query: dict[str, str], wrapper: str, field: str, wanted: str
+) -> None:
+    web, _ = live(client)
+    deploy_now(client, web)  # a second deploy, not live
+    client.world.create(ServiceType.CRON_JOB, name="cron")
+    items = client.call("GET", path.format(web=web), query=query).json
+    assert items and all(item[wrapper][field] == wanted for item in items), items
