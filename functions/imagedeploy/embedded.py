@@ -149,11 +149,20 @@ class Embedded:
             thread.join(timeout=5)
 
     def _resume(self) -> None:
-        """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys."""
+        """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys,
+        and remove containers nothing accounts for."""
+        keep: set[str] = set()
+        cursor: str | None = None
+        while True:
+            unfinished = self.store.list_unfinished_deploys(100, cursor)
+            keep.update(d.id for d in unfinished.items)
+            cursor = unfinished.next_cursor
+            if cursor is None:
+                break
         for owner in self.store.list_owners(100).items:
-            cursor: str | None = None
+            services_cursor: str | None = None
             while True:
-                page = self.store.list_services(owner.id, 100, cursor)
+                page = self.store.list_services(owner.id, 100, services_cursor)
                 for service in page.items:
                     if service.type is ServiceType.CRON_JOB and not service.suspended:
                         self.scheduler.set_schedule(service.id, service.schedule)
@@ -164,10 +173,12 @@ class Embedded:
                     ):
                         live = self.store.get_deploy(service.live_deploy_id)
                         if live is not None and live.platform_digest:
+                            keep.add(live.id)
                             self.runtime.converge(deploys.run_spec(self.ports, service, live))
-                cursor = page.next_cursor
-                if cursor is None:
+                services_cursor = page.next_cursor
+                if services_cursor is None:
                     break
+        self.runtime.remove_orphans(keep)
         reconcile.reconcile(self.ports, resume=True)
 
     def _reconcile_loop(self) -> None:
@@ -194,6 +205,15 @@ def ensure_workspace(ports: Ports) -> str | None:
     return key
 
 
+def installation_id(data_dir: Path) -> str:
+    """A stable id for this data directory, labelled on every container it starts, so two
+    ``serve`` processes on one machine never adopt or remove each other's containers."""
+    path = data_dir / "installation-id"
+    if not path.exists():
+        path.write_text(new_id("ins") + "\n")
+    return path.read_text().strip()
+
+
 def build(
     settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
 ) -> Embedded:
@@ -216,6 +236,7 @@ def build(
         pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
         cron_timeout_seconds=settings.cron_run_timeout_seconds,
         apply_limits=settings.container_limits,
+        installation=installation_id(data_dir),
     )
     registry = RegistryClient(settings)
     holder: dict[str, Ports] = {}

@@ -58,6 +58,7 @@ DEPLOY = "imagedeploy.deploy"
 ROLE = "imagedeploy.role"
 RUN = "imagedeploy.run"
 INSTANCE = "imagedeploy.instance"
+INSTALLATION = "imagedeploy.installation"  # which serve (data directory) owns the container
 
 
 class RuntimeReports(Protocol):
@@ -99,7 +100,9 @@ class LocalRuntime:
         monitor_interval_seconds: float = 2.0,
         apply_limits: bool = True,
         max_threads: int = 32,
+        installation: str = "default",
     ) -> None:
+        self._installation = installation
         self._engine = engine
         self._router = router
         self._reports = reports
@@ -133,6 +136,19 @@ class LocalRuntime:
         if self._monitor is not None:
             self._monitor.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def remove_orphans(self, keep_deploys: set[str]) -> list[str]:
+        """At start-up: remove managed instance containers of deploys that are neither live nor
+        in progress (a deleted service's, or a deploy that ended while ``serve`` was down)."""
+        removed = []
+        mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
+        for state in self._engine.list(mine):
+            if state.labels.get(DEPLOY) not in keep_deploys:
+                self._engine.remove(state.id)
+                removed.append(state.id)
+        if removed:
+            logger.info("orphan containers removed", extra={"count": len(removed)})
+        return removed
 
     def logs_path(self, subject_id: str) -> Path:
         """Where the output of a pre-deploy (deploy id) or cron run (run id) is kept."""
@@ -373,7 +389,13 @@ class LocalRuntime:
     def _run_container(self, spec: RunSpec, role: str, *, run_id: str | None = None) -> str:
         suffix = secrets.token_hex(3)
         instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
-        labels = {MANAGED: "1", SERVICE: spec.service_id, DEPLOY: spec.deploy_id, ROLE: role}
+        labels = {
+            MANAGED: "1",
+            INSTALLATION: self._installation,
+            SERVICE: spec.service_id,
+            DEPLOY: spec.deploy_id,
+            ROLE: role,
+        }
         if run_id:
             labels[RUN] = run_id
         env = dict(spec.env)
