@@ -5,6 +5,7 @@ back into HTTP. ``imagedeploy serve`` runs it on waitress."""
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
@@ -103,6 +104,12 @@ def to_event(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
 def wsgi_app(
     resolver: APIGatewayHttpResolver,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app. Requests go through the resolver one at a time: powertools keeps the
+    current request in shared state (``BaseRouter.current_event``, the resolver's context), which
+    is right for a Lambda handling one event at a time and wrong for concurrent threads. The
+    resolver's own work is well under a millisecond; reading bodies and writing answers stay
+    concurrent."""
+    lock = threading.Lock()
     context = _LocalContext()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -111,7 +118,9 @@ def wsgi_app(
             start_response("413 Payload Too Large", [("Content-Type", "application/json")])
             return [b'{"id":"payload_too_large","message":"request body over 6 MB"}']
         body = environ["wsgi.input"].read(length) if length else b""
-        result = resolver.resolve(to_event(environ, body), cast("LambdaContext", context))
+        event = to_event(environ, body)
+        with lock:
+            result = resolver.resolve(event, cast("LambdaContext", context))
         status = int(result.get("statusCode", 500))
         headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
         for key, values in (result.get("multiValueHeaders") or {}).items():
