@@ -6,8 +6,8 @@ store and cleans up after itself, and add it as one line, e.g. for the DynamoDB 
 
     STORE_FACTORIES = {"sqlite": sqlite_store, "dynamodb": dynamodb_store}
 
-where ``dynamodb_store(tmp_path)`` enters ``moto.mock_aws()``, creates the table from
-``template.yaml`` and yields ``DynamoStore(...)``.
+where ``dynamodb_store(directory)`` enters ``moto.mock_aws()``, creates the table from
+``TABLE_DEFINITION`` (which ``template.yaml`` must equal) and yields ``DynamoStore(...)``.
 
 ``store_contract.py`` is not named ``test_*.py`` because it is a reusable suite rather than a
 test of one module; ``pytest_collect_file`` below collects it all the same.
@@ -16,9 +16,11 @@ test of one module; ``pytest_collect_file`` below collects it all the same.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,8 +39,54 @@ def sqlite_store(directory: Path) -> Iterator[Store]:
         store.close()
 
 
+class OneRequestAtATime:
+    """A boto3 client whose requests run one at a time.
+
+    moto gap: moto 5.2's DynamoDB backend is not thread-safe. A request is not atomic there:
+    ``transact_write_items`` deep-copies the table, applies its items one by one and, when a
+    condition fails, puts the copy back, undoing every write other threads made meanwhile (the
+    contract's racing read-modify-write test then loses updates); conditional puts check and
+    write in two steps. Real DynamoDB applies each request atomically (transactions are
+    serializable), which is exactly what a lock around each request gives back. Everything else
+    (conditions, transactions, indexes) is still moto's own; threads still interleave between
+    requests, so the races the contract tests (read, then conditional write) are still real.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute  # meta (events), exceptions, ...
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+@contextmanager
+def dynamodb_store(directory: Path) -> Iterator[Store]:
+    """A ``DynamoStore`` on a fresh moto table (one table per store: stores made in one test
+    share the nested ``mock_aws`` state, so each gets a table of its own)."""
+    import boto3
+    from moto import mock_aws
+
+    from imagedeploy.adapters.aws.dynamodb_store import DynamoStore, create_table
+
+    with mock_aws():
+        client = OneRequestAtATime(boto3.client("dynamodb", region_name="us-east-1"))
+        table_name = f"imagedeploy-{directory.name}"
+        create_table(client, table_name)
+        yield DynamoStore(table_name, client=client)
+
+
 STORE_FACTORIES: dict[str, Callable[[Path], AbstractContextManager[Store]]] = {
     "sqlite": sqlite_store,
+    "dynamodb": dynamodb_store,
 }
 
 
