@@ -1,0 +1,1 @@
+"""Tests of the AWS deployment: template.yaml and infra/*.yaml."""
