@@ -173,6 +173,7 @@ class RunSpec:
     num_instances: int
     stop_timeout_seconds: int
     credential: RegistryCredential | None
+    credential_id: str | None = None  # the stored credential (AWS: its secret for ECS pulls)
     internal_host: str = ""  # private services: the name other services reach it by
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
 

@@ -307,6 +307,7 @@ def run_spec(ports: Ports, service: Service, deploy: Deploy, command: str | None
         num_instances=service.num_instances,
         stop_timeout_seconds=service.max_shutdown_delay_seconds,
         credential=load_credential(ports, deploy.credential_id),
+        credential_id=deploy.credential_id,
         internal_host=internal_host(service),
         route_port=service.local_port,
     )
