@@ -21,7 +21,19 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from imagedeploy.api import errors
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes import deploys, notifications, resources, services
+from imagedeploy.api.routes import (
+    credentials,
+    cron_jobs,
+    deploy_hooks,
+    deploys,
+    env_vars,
+    events,
+    images,
+    notifications,
+    owners,
+    services,
+    webhooks,
+)
 from imagedeploy.domain.accounts import hash_key
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, Unauthenticated
 
@@ -96,6 +108,18 @@ def _proxy_response(exc: ImagedeployError) -> dict[str, Any]:
 def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
     app = ImagedeployResolver(deps)
     errors.install(app)
-    for module in (services, deploys, resources, notifications):
+    for module in (
+        owners,
+        services,
+        env_vars,
+        deploys,
+        deploy_hooks,
+        events,
+        cron_jobs,
+        credentials,
+        images,
+        notifications,
+        webhooks,
+    ):
         app.include_router(module.router(deps))
     return app

@@ -44,3 +44,16 @@ def owned_service(ports: Ports, router: APIGatewayHttpRouter, service_id: str) -
     if service is None or service.owner_id != owner_id(router):
         raise NotFound(f"service {service_id} not found; list services with GET /v1/services")
     return service
+
+
+def owned_credential(ports: Ports, router: APIGatewayHttpRouter, credential_id: str) -> None:
+    """404 unless the registry credential belongs to the caller's workspace."""
+    record = ports.store.get_credential(credential_id)
+    if record is None or record.owner_id != owner_id(router):
+        raise NotFound(f"registry credential {credential_id} not found")
+
+
+def own_owner(router: APIGatewayHttpRouter, owner: str) -> None:
+    """404 unless ``owner`` is the caller's workspace (ids of others are not confirmed)."""
+    if owner != owner_id(router):
+        raise NotFound(f"owner {owner} not found; list owners with GET /v1/owners")

@@ -1,5 +1,4 @@
-"""Deploys: ``/v1/services/{id}/deploys``, rollback, cancel, logs, the deploy hook key, and the
-deploy hook itself (``/deploy/{serviceId}``, outside /v1, authenticated by its key only)."""
+"""Deploys: ``/v1/services/{id}/deploys``, trigger, cancel, rollback, and the pre-deploy output."""
 
 from __future__ import annotations
 
@@ -16,11 +15,11 @@ from imagedeploy.api.schemas import RollbackPOST, TriggerDeployPOST
 from imagedeploy.domain import hooks
 from imagedeploy.domain.deploys import Deploy, DeployTrigger
 from imagedeploy.domain.errors import InvalidInput, NotFound
-from imagedeploy.usecases import deploys, services
+from imagedeploy.usecases import deploys
 from imagedeploy.usecases.deploys import Triggered
 
 
-def _rate_headers(triggered: Triggered) -> dict[str, str]:
+def rate_headers(triggered: Triggered) -> dict[str, str]:
     rate = triggered.rate
     return hooks.rate_limit_headers(rate.limit, rate.remaining, rate.reset_seconds)
 
@@ -38,8 +37,8 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     def accepted(triggered: Triggered) -> Response[str]:
         # Render: 201 with the deploy when it starts, 202 (no body) when it waits in the queue
         if triggered.queued:
-            return Response(status_code=202, body="", headers=_rate_headers(triggered))
-        return json_response(201, deploy_body(triggered.deploy), _rate_headers(triggered))
+            return Response(status_code=202, body="", headers=rate_headers(triggered))
+        return json_response(201, deploy_body(triggered.deploy), rate_headers(triggered))
 
     @r.get("/v1/services/<serviceId>/deploys", summary="List deploys")
     def list_deploys(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
@@ -89,36 +88,6 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         owned_service(ports, r, serviceId)
         triggered = deploys.rollback(ports, serviceId, body.deploy_id)
         # Render answers a rollback with 201 and the deploy, queued or not
-        return json_response(201, deploy_body(triggered.deploy), _rate_headers(triggered))
+        return json_response(201, deploy_body(triggered.deploy), rate_headers(triggered))
 
-    @r.get("/v1/services/<serviceId>/deploy-hook", summary="The deploy hook (key not shown)")
-    def hook_info(serviceId: str) -> Response[str]:
-        owned_service(ports, r, serviceId)
-        return json_response(
-            200,
-            {
-                "serviceId": serviceId,
-                "url": f"{deps.base_url}/deploy/{serviceId}",
-                "key": None,  # stored hashed: regenerate to get a new one
-                "regenerate": f"{deps.base_url}/v1/services/{serviceId}/deploy-hook/regenerate",
-            },
-        )
-
-    @r.post("/v1/services/<serviceId>/deploy-hook/regenerate", summary="New deploy hook key")
-    def regenerate(serviceId: str) -> Response[str]:
-        owned_service(ports, r, serviceId)
-        key = services.regenerate_hook_key(ports, serviceId)
-        return json_response(
-            200, {"serviceId": serviceId, "url": f"{deps.base_url}/deploy/{serviceId}?key={key}"}
-        )
-
-    def hook(serviceId: str) -> Response[str]:
-        params = r.current_event.query_string_parameters or {}
-        triggered = services.deploy_hook(ports, serviceId, params.get("key"), params.get("imgURL"))
-        return json_response(
-            200, wire.deploy_hook_json(triggered.deploy.id), _rate_headers(triggered)
-        )
-
-    r.get("/deploy/<serviceId>", summary="Deploy hook (GET)")(hook)
-    r.post("/deploy/<serviceId>", summary="Deploy hook (POST)")(hook)
     return r

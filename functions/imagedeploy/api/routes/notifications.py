@@ -1,4 +1,4 @@
-"""``/v1/notification-settings`` and ``/v1/webhooks``."""
+"""``/v1/notification-settings``: the workspace setting and per-service overrides."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
+from imagedeploy.api.routes.common import json_response, own_owner, owned_service
 from imagedeploy.api.schemas import (
     OwnerNotificationSettingsPATCH,
     ServiceNotificationOverridePATCH,
-    WebhookPATCH,
-    WebhookPOST,
 )
-from imagedeploy.domain.errors import NotFound
 from imagedeploy.usecases import notifications
 
 
@@ -25,13 +22,9 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
     ports = deps.ports
 
-    def own_owner(owner: str) -> None:
-        if owner != owner_id(r):
-            raise NotFound(f"owner {owner} not found; list owners with GET /v1/owners")
-
     @r.get("/v1/notification-settings/owners/<ownerId>", summary="Workspace notifications")
     def get_settings(ownerId: str) -> Response[str]:
-        own_owner(ownerId)
+        own_owner(r, ownerId)
         settings = notifications.get_notification_settings(ports, ownerId)
         return json_response(200, wire.notification_settings_json(settings))
 
@@ -39,7 +32,7 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     def patch_settings(
         ownerId: str, body: Annotated[OwnerNotificationSettingsPATCH, Body()]
     ) -> Response[str]:
-        own_owner(ownerId)
+        own_owner(r, ownerId)
         wanted = body.notifications_to_send.value if body.notifications_to_send else None
         settings = notifications.patch_notification_settings(
             ports, ownerId, notifications_to_send=wanted
@@ -68,58 +61,5 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             ports, serviceId, notifications_to_send=wanted
         )
         return json_response(200, wire.notification_override_json(override))
-
-    def owned_webhook(webhook_id: str) -> None:
-        if notifications.get_webhook(ports, webhook_id).owner_id != owner_id(r):
-            raise NotFound(f"webhook {webhook_id} not found")
-
-    @r.get("/v1/webhooks", summary="List webhooks")
-    def list_webhooks(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
-        page, position = wire.read_page(
-            lambda n, c: notifications.list_webhooks(ports, owner_id(r), n, c), cursor, limit
-        )
-        return json_response(200, wire.webhook_list_json(page, position))
-
-    @r.post("/v1/webhooks", summary="Create a webhook")
-    def create_webhook(body: Annotated[WebhookPOST, Body()]) -> Response[str]:
-        own_owner(body.owner_id)
-        webhook = notifications.create_webhook(
-            ports, body.owner_id, body.name, body.url, body.enabled, body.event_filter
-        )
-        return json_response(201, wire.webhook_json(webhook))
-
-    @r.get("/v1/webhooks/<webhookId>", summary="Retrieve a webhook")
-    def get_webhook(webhookId: str) -> Response[str]:
-        owned_webhook(webhookId)
-        return json_response(200, wire.webhook_json(notifications.get_webhook(ports, webhookId)))
-
-    @r.patch("/v1/webhooks/<webhookId>", summary="Update a webhook")
-    def update_webhook(webhookId: str, body: Annotated[WebhookPATCH, Body()]) -> Response[str]:
-        owned_webhook(webhookId)
-        webhook = notifications.update_webhook(
-            ports,
-            webhookId,
-            name=body.name,
-            url=body.url,
-            enabled=body.enabled,
-            event_filter=body.event_filter,
-        )
-        return json_response(200, wire.webhook_json(webhook))
-
-    @r.delete("/v1/webhooks/<webhookId>", summary="Delete a webhook")
-    def delete_webhook(webhookId: str) -> Response[str]:
-        owned_webhook(webhookId)
-        notifications.delete_webhook(ports, webhookId)
-        return Response(status_code=204, body="")
-
-    @r.get("/v1/webhooks/<webhookId>/events", summary="A webhook's delivery log")
-    def list_webhook_events(
-        webhookId: str, limit: Limit = 20, cursor: Cursor = None
-    ) -> Response[str]:
-        owned_webhook(webhookId)
-        page, position = wire.read_page(
-            lambda n, c: notifications.list_webhook_events(ports, webhookId, n, c), cursor, limit
-        )
-        return json_response(200, wire.webhook_event_list_json(page, position))
 
     return r

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,19 +10,23 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
+from imagedeploy.api.routes.common import (
+    Cursor,
+    Limit,
+    json_response,
+    own_owner,
+    owned_service,
+    owner_id,
+)
 from imagedeploy.api.schemas import (
-    EnvVarInput,
-    EnvVarValueInput,
     ScalePOST,
     ServicePATCH,
     ServicePOST,
 )
 from imagedeploy.domain.accounts import CredentialRecord
-from imagedeploy.domain.errors import InvalidInput, NotFound
+from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.service_rules import UNSET, ServiceChanges, validate_create
-from imagedeploy.domain.services import EnvVar, Service
-from imagedeploy.ports import Page
+from imagedeploy.domain.services import Service
 from imagedeploy.usecases import services
 
 
@@ -46,8 +49,7 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
 
     @r.post("/v1/services", summary="Create a service (starts its first deploy)")
     def create_service(body: Annotated[ServicePOST, Body()]) -> Response[str]:
-        if body.owner_id != owner_id(r):
-            raise NotFound(f"owner {body.owner_id} not found; list owners with GET /v1/owners")
+        own_owner(r, body.owner_id)
         d = body.service_details
         spec = validate_create(
             body.type,
@@ -135,55 +137,6 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         owned_service(ports, r, serviceId)
         services.scale(ports, serviceId, body.num_instances)
         return Response(status_code=202, body="")
-
-    # -- env vars ----------------------------------------------------------------------------
-    def env_page(service: Service, limit: int, cursor: str | None) -> list[dict[str, object]]:
-        items = list(service.env_vars)
-
-        def fetch(n: int, store_cursor: str | None) -> Page[EnvVar]:
-            if store_cursor is not None and not re.fullmatch(r"[0-9]{1,6}", store_cursor):
-                raise InvalidInput("cursor is not one of this list's; pass it unchanged")
-            start = int(store_cursor or 0)
-            end = start + n
-            return Page(items[start:end], str(end) if end < len(items) else None)
-
-        page, position = wire.read_page(fetch, cursor, limit)
-        return wire.env_var_list_json(page, position)
-
-    @r.get("/v1/services/<serviceId>/env-vars", summary="List env vars")
-    def list_env_vars(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
-        return json_response(200, env_page(owned_service(ports, r, serviceId), limit, cursor))
-
-    @r.put("/v1/services/<serviceId>/env-vars", summary="Replace all env vars")
-    def put_env_vars(serviceId: str, body: Annotated[list[EnvVarInput], Body()]) -> Response[str]:
-        owned_service(ports, r, serviceId)
-        updated = services.put_env_vars(ports, serviceId, [e.to_env_var() for e in body])
-        return json_response(200, env_page(updated, 100, None))
-
-    @r.get("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Retrieve an env var")
-    def get_env_var(serviceId: str, envVarKey: str) -> Response[str]:
-        service = owned_service(ports, r, serviceId)
-        for env_var in service.env_vars:
-            if env_var.key == envVarKey:
-                return json_response(200, wire.env_var_json(env_var))
-        raise NotFound(f"env var {envVarKey} is not set on service {serviceId}")
-
-    @r.put("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Set one env var")
-    def put_env_var(
-        serviceId: str,
-        envVarKey: str,
-        body: Annotated[EnvVarValueInput, Body()],
-    ) -> Response[str]:
-        owned_service(ports, r, serviceId)
-        env_var = body.to_env_var(envVarKey)
-        services.put_env_var(ports, serviceId, env_var.key, env_var.value)
-        return json_response(200, wire.env_var_json(env_var))
-
-    @r.delete("/v1/services/<serviceId>/env-vars/<envVarKey>", summary="Delete an env var")
-    def delete_env_var(serviceId: str, envVarKey: str) -> Response[str]:
-        owned_service(ports, r, serviceId)
-        services.remove_env_var(ports, serviceId, envVarKey)
-        return Response(status_code=204, body="")
 
     return r
 

@@ -1,0 +1,34 @@
+"""``/v1/services/{id}/events`` and ``/v1/events/{id}``: a service's timeline."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from imagedeploy.api import wire
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
+from imagedeploy.domain.errors import NotFound
+
+
+def router(deps: ApiDeps) -> APIGatewayHttpRouter:
+    r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
+    ports = deps.ports
+
+    @r.get("/v1/services/<serviceId>/events", summary="List a service's events")
+    def list_events(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+        owned_service(ports, r, serviceId)
+        page, position = wire.read_page(
+            lambda n, c: ports.store.list_events(serviceId, n, c), cursor, limit
+        )
+        return json_response(200, wire.event_list_json(page, position))
+
+    @r.get("/v1/events/<eventId>", summary="Retrieve an event")
+    def get_event(eventId: str) -> Response[str]:
+        event = ports.store.get_event(eventId)
+        if event is None:
+            raise NotFound(f"event {eventId} not found")
+        owned_service(ports, r, event.service_id)
+        return json_response(200, wire.event_json(event))
+
+    return r

@@ -1,0 +1,36 @@
+"""``/v1/owners``: the workspace an API key belongs to."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from imagedeploy.api import wire
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, owner_id
+from imagedeploy.domain.errors import NotFound
+from imagedeploy.ports import Page
+
+
+def router(deps: ApiDeps) -> APIGatewayHttpRouter:
+    r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
+    ports = deps.ports
+
+    @r.get("/v1/owners", summary="List workspaces")
+    def list_owners(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+        mine = ports.store.get_owner(owner_id(r))
+
+        def fetch(n: int, c: str | None) -> Page[object]:
+            return Page([mine] if mine is not None and c is None else [], None)
+
+        page, position = wire.read_page(fetch, cursor, limit)
+        return json_response(200, wire.owner_list_json(page, position))  # type: ignore[arg-type]
+
+    @r.get("/v1/owners/<ownerId>", summary="Retrieve a workspace")
+    def get_owner(ownerId: str) -> Response[str]:
+        owner = ports.store.get_owner(ownerId)
+        if owner is None or owner.id != owner_id(r):
+            raise NotFound(f"owner {ownerId} not found; list owners with GET /v1/owners")
+        return json_response(200, wire.owner_json(owner))
+
+    return r
