@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,3 +69,40 @@ class Settings(BaseSettings):
     apps_base_url: str | None = Field(
         default=None, description="Public base URL of web services; default: their local port."
     )
+
+    # AWS: what template.yaml tells every function (its header lists them). Empty on one
+    # machine; ``aws_bootstrap.build`` refuses to start without the ones it needs.
+    aws_region: str = Field(
+        default="", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region")
+    )
+    table_name: str = ""
+    jobs_queue_url: str = ""
+    topic_arn: str = ""
+    secret_prefix: str = "imagedeploy"  # noqa: S105 - a name prefix, not a secret
+    base_domain: str = ""
+    api_base_url: str = ""  # "" = from the request (https://<domainName>)
+    cluster: str = ""
+    vpc_id: str = ""
+    subnets: str = ""  # comma-separated
+    assign_public_ip: str = "DISABLED"
+    security_group_web: str = ""
+    security_group_private: str = ""
+    security_group_worker: str = ""
+    task_execution_role_arn: str = ""
+    task_role_arn: str = ""
+    name_prefix: str = "imagedeploy"
+    listener_arn: str = ""
+    target_group_prefix: str = "imgd"
+    cloudmap_namespace_id: str = ""
+    log_group_prefix: str = "/imagedeploy/services"
+    log_retention_days: int = 30
+    scheduler_group: str = ""
+    scheduler_role_arn: str = ""
+    cron_function_arn: str = ""
+    scheduler_dlq_arn: str = ""
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 3
+    webhook_budget_seconds: float = 60.0
+    # Non-public networks webhook receivers may be on (default: public addresses only).
+    webhook_allowed_networks: tuple[IPNetwork, ...] = ()
+    ecs_event_ttl_seconds: int = 7 * 24 * 3600

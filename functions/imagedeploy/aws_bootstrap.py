@@ -1,0 +1,314 @@
+"""The composition root on AWS: the ``Ports`` every Lambda handler runs the use cases with
+(the counterpart of ``embedded.build``).
+
+- Settings: the one ``Settings`` model (``IMAGEDEPLOY_*``; ``template.yaml`` sets the AWS
+  ones), read once per cold start by ``app()``, never at import time.
+- Adapters: ``DynamoStore``, ``SecretsManagerSecretStore``, ``EcrAwareRegistry(RegistryClient)``,
+  ``EcsRuntime``, ``EventBridgeScheduler`` (functions without the scheduler variables get one
+  that refuses: only the API and reconcile functions manage schedules), ``SqsJobs`` and
+  ``CompositeNotifier(QueuedWebhooks, SnsNotifier)``.
+- Webhooks never block a Lambda: ``QueuedWebhooks.notify`` only enqueues a ``notify`` job
+  (when the workspace has webhooks at all); the worker delivers it synchronously with short
+  timeouts (``deliver_webhooks``) and the delivery log records the outcome. SNS publishes
+  directly (one short call with tight botocore timeouts).
+- boto3 clients are made once per cold start, lazily, by ``Clients``; tests pass their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from imagedeploy.adapters.aws.clients import Clients
+from imagedeploy.domain.events import Event
+from imagedeploy.domain.services import Service
+from imagedeploy.ports import Job, Jobs, Registry, Scheduler, Store
+from imagedeploy.settings import Settings
+from imagedeploy.usecases.context import Limits, Ports
+
+if TYPE_CHECKING:
+    from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
+    from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AwsApp",
+    "Clients",
+    "QueuedWebhooks",
+    "UtcClock",
+    "app",
+    "build",
+    "build_ports",
+    "configure",
+    "deliver_webhooks",
+    "reset",
+]
+
+NOTIFY_JOB = "notify"
+
+
+class UtcClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class UnavailableScheduler:
+    """The scheduler of a function the stack gives no scheduler settings (worker, cron,
+    ECS events): none of their use cases manages schedules, so a call is a wiring bug."""
+
+    def set_schedule(self, service_id: str, schedule: str) -> None:
+        raise RuntimeError("this function has no scheduler configured (IMAGEDEPLOY_SCHEDULER_*)")
+
+    def remove_schedule(self, service_id: str) -> None:
+        raise RuntimeError("this function has no scheduler configured (IMAGEDEPLOY_SCHEDULER_*)")
+
+
+class QueuedWebhooks:
+    """The webhook half of the notifier on Lambda: when the notification settings let the
+    event out and a webhook of the workspace wants it, enqueue a ``notify`` job (the event
+    id); the worker delivers it. Never raises."""
+
+    def __init__(self, store: Store, jobs: Jobs) -> None:
+        self._store = store
+        self._jobs = jobs
+
+    def notify(self, service: Service, event: Event) -> None:
+        try:
+            if self._wanted(service, event):
+                self._jobs.enqueue(Job(NOTIFY_JOB, event.id))
+        except Exception:
+            logger.exception(
+                "could not queue webhook deliveries",
+                extra={"service_id": service.id, "event_id": event.id},
+            )
+
+    def _wanted(self, service: Service, event: Event) -> bool:
+        from imagedeploy.domain.accounts import NotificationsToSend
+        from imagedeploy.domain.notifications import should_notify, webhooks_to_notify
+
+        settings = self._store.get_notification_settings(service.owner_id)
+        override = self._store.get_notification_override(service.id)
+        workspace = settings.notifications_to_send if settings else NotificationsToSend.FAILURE
+        own = override.notifications_to_send if override else NotificationsToSend.DEFAULT
+        if not should_notify(event, workspace, own):
+            return False
+        cursor: str | None = None
+        while True:
+            page = self._store.list_webhooks(service.owner_id, 100, cursor)
+            if webhooks_to_notify(event, workspace, own, page.items):
+                return True
+            cursor = page.next_cursor
+            if cursor is None:
+                return False
+
+
+@dataclass
+class AwsApp:
+    """What a cold start builds: the settings, the ports and the ECS runtime (the ECS events
+    handler matches tasks and deployments through it)."""
+
+    settings: Settings
+    ports: Ports
+    ecs: EcsRuntime
+    secrets: SecretsManagerSecretStore
+    clients: Clients
+    resolver: Any = None  # the API's, built on its first request
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ecs_config(settings: Settings) -> Any:
+    from imagedeploy.adapters.aws.ecs_runtime import EcsConfig
+
+    def groups(*ids: str) -> tuple[str, ...]:
+        return tuple(i for i in ids if i)
+
+    return EcsConfig(
+        cluster=settings.cluster,
+        region=settings.aws_region,
+        subnets=tuple(s.strip() for s in settings.subnets.split(",") if s.strip()),
+        # EcsConfig has one group for web services, workers and one-off tasks: the web group
+        # (ingress from the ALB only); the worker group is used when there is no web group.
+        security_groups=groups(settings.security_group_web or settings.security_group_worker),
+        execution_role_arn=settings.task_execution_role_arn,
+        task_role_arn=settings.task_role_arn,
+        vpc_id=settings.vpc_id,
+        listener_arn=settings.listener_arn,
+        base_domain=settings.base_domain,
+        private_security_groups=groups(settings.security_group_private),
+        namespace_id=settings.cloudmap_namespace_id,
+        name_prefix=settings.name_prefix,
+        target_group_prefix=settings.target_group_prefix,
+        log_group_prefix=settings.log_group_prefix,
+        log_retention_days=settings.log_retention_days,
+        assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    clients: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+    clock: Any = None,
+) -> AwsApp:
+    """Wire the adapters. ``clients`` (service name -> boto3 client) and ``registry`` replace
+    the defaults (tests); nothing talks to AWS until a port is used."""
+    from imagedeploy.adapters.aws.dynamodb_store import DynamoStore
+    from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
+    from imagedeploy.adapters.aws.jobs import SqsJobs
+    from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
+    from imagedeploy.adapters.aws.sns_notifier import CompositeNotifier, SnsNotifier
+
+    missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
+    if missing:
+        raise RuntimeError(
+            "the AWS functions need IMAGEDEPLOY_"
+            + ", IMAGEDEPLOY_".join(m.upper() for m in missing)
+            + " (template.yaml sets them)"
+        )
+    make = Clients(settings.aws_region, clients)
+    store = DynamoStore(settings.table_name, client=_lazy(make, "dynamodb"))
+    secrets = SecretsManagerSecretStore(
+        settings.secret_prefix, client=_lazy(make, "secretsmanager")
+    )
+    ecs = EcsRuntime(
+        _ecs_config(settings),
+        ecs=_lazy(make, "ecs"),
+        elbv2=_lazy(make, "elbv2"),
+        servicediscovery=_lazy(make, "servicediscovery"),
+        logs=_lazy(make, "logs"),
+        secret_arn=secrets.arn_of,
+    )
+    jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
+    scheduler: Scheduler = UnavailableScheduler()
+    if settings.scheduler_group and settings.cron_function_arn:
+        from imagedeploy.adapters.aws.scheduler import EventBridgeScheduler
+
+        scheduler = EventBridgeScheduler(
+            settings.scheduler_group,
+            settings.scheduler_role_arn,
+            settings.cron_function_arn,
+            client=_lazy(make, "scheduler"),
+            dead_letter_arn=settings.scheduler_dlq_arn or None,
+        )
+    notifiers: list[Any] = [QueuedWebhooks(store, jobs)]
+    if settings.topic_arn:
+        notifiers.append(
+            SnsNotifier(
+                settings.topic_arn,
+                store,
+                client=_lazy(make, "sns"),
+                api_base_url=settings.api_base_url,
+            )
+        )
+    ports = Ports(
+        store=store,
+        secrets=secrets,
+        registry=registry or _registry(settings, make),
+        runtime=ecs,
+        scheduler=scheduler,
+        notifier=CompositeNotifier(*notifiers),
+        jobs=jobs,
+        clock=clock or UtcClock(),
+        limits=Limits(
+            deploys_per_minute=settings.deploys_per_minute,
+            deploy_timeout_seconds=settings.deploy_timeout_seconds,
+            pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
+            cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
+        ),
+    )
+    return AwsApp(settings, ports, ecs, secrets, make)
+
+
+def build_ports(settings: Settings, **kwargs: Any) -> Ports:
+    return build(settings, **kwargs).ports
+
+
+class _LazyClient:
+    """A client made only when first used (the ECS runtime's ELB, Cloud Map and Logs clients
+    are needed by a few operations only)."""
+
+    def __init__(self, make: Callable[[str], Any], name: str) -> None:
+        self._make = make
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._make(self._name), attribute)
+
+
+def _lazy(make: Clients, name: str) -> Any:
+    return _LazyClient(make, name)
+
+
+def _registry(settings: Settings, make: Clients) -> Registry:
+    from imagedeploy.adapters.aws.ecr_auth import EcrAuthorizer, EcrAwareRegistry
+    from imagedeploy.registry import RegistryClient
+
+    return EcrAwareRegistry(RegistryClient(settings), EcrAuthorizer(_lazy(make, "ecr")))
+
+
+def deliver_webhooks(app_: AwsApp, event_id: str) -> None:
+    """The worker's ``notify`` job: deliver one event to the workspace's webhooks, in this
+    invocation, with short timeouts and a bounded total time (the delivery log keeps the
+    outcome; a receiver that is down does not make the job fail)."""
+    from imagedeploy.adapters.local.notifier import WebhookNotifier
+
+    store = app_.ports.store
+    event = store.get_event(event_id)
+    service = store.get_service(event.service_id) if event else None
+    if event is None or service is None:
+        return
+    notifier = WebhookNotifier(
+        store,
+        clock=app_.ports.clock,
+        timeout=app_.settings.webhook_timeout_seconds,
+        max_attempts=app_.settings.webhook_max_attempts,
+        workers=2,
+        allowed_networks=app_.settings.webhook_allowed_networks,
+    )
+    notifier.start()
+    try:
+        notifier.notify(service, event)
+    finally:
+        notifier.stop(timeout=app_.settings.webhook_budget_seconds)
+
+
+# -- once per cold start ------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    app: AwsApp | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_state = _State()
+
+
+def app() -> AwsApp:
+    """The cold start's ``AwsApp``: settings read and adapters wired on the first call."""
+    if _state.app is None:
+        with _state.lock:
+            if _state.app is None:
+                overrides = dict(_state.overrides)
+                settings = overrides.pop("settings", None) or Settings()
+                _state.app = build(settings, **overrides)
+    return _state.app
+
+
+def configure(**overrides: Any) -> None:
+    """Tests: what the next ``app()`` builds with (``settings``, ``clients``,
+    ``registry``, ``clock``); forgets the current one."""
+    with _state.lock:
+        _state.overrides = overrides
+        _state.app = None
+
+
+def reset() -> None:
+    configure()

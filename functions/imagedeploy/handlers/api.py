@@ -1,0 +1,35 @@
+"""API Gateway HTTP API (payload v2) → the same powertools resolver ``imagedeploy serve`` uses:
+``/v1/...`` and the deploy hook ``/deploy/{serviceId}`` (GET and POST). Requests only write
+state and enqueue jobs (SQS); they never wait on a registry or ECS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagedeploy.handlers._common import logger
+
+
+def _base_url(event: dict[str, Any], configured: str) -> str:
+    if configured:
+        return configured.rstrip("/")
+    domain = (event.get("requestContext") or {}).get("domainName") or ""
+    return f"https://{domain}" if domain else ""
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from imagedeploy import aws_bootstrap
+
+    app = aws_bootstrap.app()
+    if app.resolver is None:
+        from imagedeploy.api.app import build_resolver
+        from imagedeploy.api.deps import ApiDeps
+
+        deps = ApiDeps(
+            app.ports,
+            _base_url(event, app.settings.api_base_url),
+            apps_base_url=app.settings.apps_base_url,
+        )
+        app.resolver = build_resolver(deps)
+    result: dict[str, Any] = app.resolver.resolve(event, context)
+    return result

@@ -1,0 +1,298 @@
+"""The Lambda handlers end to end under moto: the real handlers, the real bootstrap wiring the
+AWS adapters (DynamoDB, Secrets Manager, ECS, ELB, Cloud Map, EventBridge Scheduler, SNS, SQS),
+driven with API Gateway v2 events, SQS records, EventBridge ECS events and scheduler payloads.
+
+Fakes, where moto cannot stand in: the registry preflight is ``tests.fakes.FakeRegistry`` (no
+network registry for ``ghcr.io``), and the clock is ``tests.fakes.FakeClock`` (reconcile
+timeouts). ECS outcomes are fed as the EventBridge events ECS would send (``events/*.json``,
+shaped like the AWS documentation's samples); moto runs no containers.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from imagedeploy import aws_bootstrap
+from imagedeploy.adapters.aws.dynamodb_store import create_table
+from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime, RolloutRef
+from imagedeploy.aws_bootstrap import AwsApp
+from imagedeploy.cli.main import main as cli_main
+from imagedeploy.settings import Settings
+from tests.aws.conftest import (  # noqa: F401 - fixtures
+    ACCOUNT,
+    REGION,
+    Alb,
+    Aws,
+    Network,
+    Topic,
+    alb,
+    aws,
+    cluster,
+    namespace,
+    network,
+    schedule_group,
+    topic,
+)
+from tests.fakes import FakeClock, FakeRegistry
+
+EVENTS = Path(__file__).parent / "events"
+TABLE = "imagedeploy-test"
+DIGEST1 = "sha256:" + "11" * 32
+PLATFORM1 = "sha256:" + "a1" * 32
+DIGEST2 = "sha256:" + "22" * 32
+PLATFORM2 = "sha256:" + "a2" * 32
+IMAGE = "ghcr.io/acme/shop"
+ECR_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/acme/jobs"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "imagedeploy-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imagedeploy-test"
+    aws_request_id: str = "req-0001"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+@dataclass
+class Stack:
+    aws: Aws
+    app: AwsApp
+    registry: FakeRegistry
+    clock: FakeClock
+    queue_url: str
+    topic: Topic
+    api_key: str
+    owner_id: str
+    handled: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ecs(self) -> EcsRuntime:
+        return self.app.ecs
+
+    # -- API Gateway v2 -----------------------------------------------------------------------
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        key: str | None = "default",
+    ) -> Reply:
+        from imagedeploy.handlers import api
+
+        headers = {"content-type": "application/json", "user-agent": "tests"}
+        if key is not None:
+            headers["authorization"] = f"Bearer {self.api_key if key == 'default' else key}"
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": urlencode(query or {}),
+            "headers": headers,
+            "queryStringParameters": query or None,
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.7",
+                    "userAgent": "tests",
+                },
+                "requestId": "req",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "01/Jan/2026:12:00:00 +0000",
+                "timeEpoch": 1767268800000,
+            },
+            "body": None if body is None else json.dumps(body),
+            "isBase64Encoded": False,
+        }
+        result = api.lambda_handler(event, LambdaContext())
+        return Reply(
+            result["statusCode"],
+            {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+            result.get("body") or "",
+        )
+
+    def ok(self, reply: Reply, status: int = 200) -> Any:
+        assert reply.status == status, reply
+        return reply.json
+
+    def hook(self, hook_url: str, method: str = "GET", **params: str) -> Reply:
+        parts = urlsplit(hook_url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()} | params
+        return self.call(method, parts.path, query=query, key=None)
+
+    # -- SQS → worker -------------------------------------------------------------------------
+    def drain(self, limit: int = 50) -> list[str]:
+        """Run every queued job through the worker handler; returns the jobs' kinds."""
+        from imagedeploy.handlers import worker
+
+        sqs = self.aws.client("sqs")
+        kinds: list[str] = []
+        for _ in range(limit):
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0
+            ).get("Messages", [])
+            if not got:
+                return kinds
+            message = got[0]
+            record = {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs",
+                "awsRegion": REGION,
+            }
+            answer = worker.lambda_handler({"Records": [record]}, LambdaContext())
+            assert answer == {"batchItemFailures": []}, (message["Body"], answer)
+            sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            kinds.append(json.loads(message["Body"])["kind"])
+        raise AssertionError("the jobs queue never drained")
+
+    # -- EventBridge → ecs_events ---------------------------------------------------------------
+    def ecs_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        from imagedeploy.handlers import ecs_events
+
+        result: dict[str, Any] = ecs_events.lambda_handler(copy.deepcopy(event), LambdaContext())
+        self.handled.append(result)
+        return result
+
+    def ref(self, service_id: str) -> RolloutRef:
+        ref = self.ecs.rollout_ref(service_id)
+        assert ref is not None
+        return ref
+
+    def deployment_event(
+        self, service_id: str, completed: bool = True, deployment_id: str | None = None
+    ) -> dict[str, Any]:
+        name = "deployment_completed.json" if completed else "deployment_failed.json"
+        event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+        service_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/imagedeploy/imagedeploy-{service_id}"
+        event["resources"] = [service_arn]
+        event["detail"]["deploymentId"] = deployment_id or self.ref(service_id).deployment_id
+        return event
+
+    def task_event(
+        self,
+        sample: str,
+        *,
+        started_by: str,
+        task_definition_arn: str,
+        exit_code: int | None = None,
+        event_id: str | None = None,
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads((EVENTS / sample).read_text())
+        detail = event["detail"]
+        detail["startedBy"] = started_by
+        detail["taskDefinitionArn"] = task_definition_arn
+        if exit_code is not None:
+            detail["containers"][0]["exitCode"] = exit_code
+        if event_id:
+            event["id"] = event_id
+        return event
+
+    def ecs_service(self, service_id: str) -> dict[str, Any] | None:
+        found = self.aws.client("ecs").describe_services(
+            cluster="imagedeploy", services=[f"imagedeploy-{service_id}"]
+        )["services"]
+        active = [s for s in found if s.get("status") == "ACTIVE"]
+        return active[0] if active else None
+
+    def tasks_started_by(self, started_by: str) -> list[str]:
+        ecs = self.aws.client("ecs")
+        arns: list[str] = []
+        for status in ("RUNNING", "STOPPED"):
+            arns += ecs.list_tasks(
+                cluster="imagedeploy", startedBy=started_by, desiredStatus=status
+            )["taskArns"]
+        return arns
+
+
+@pytest.fixture
+def stack(
+    aws: Aws,  # noqa: F811
+    network: Network,  # noqa: F811
+    cluster: str,  # noqa: F811
+    alb: Alb,  # noqa: F811
+    namespace: str,  # noqa: F811
+    topic: Topic,  # noqa: F811
+    schedule_group: str,  # noqa: F811
+) -> Iterator[Stack]:
+    create_table(aws.client("dynamodb"), TABLE)
+    queue_url = aws.client("sqs").create_queue(QueueName="jobs")["QueueUrl"]
+    # The first API key, the way docs/aws.md says: the admin command, with the caller's AWS
+    # credentials, straight into the table.
+    out = io.StringIO()
+    assert cli_main(["admin", "create-api-key", "--table", TABLE], stdout=out) == 0
+    printed = out.getvalue()
+    api_key = printed.rsplit(": ", 1)[-1].strip()
+    owner_id = printed.split()[1]
+    assert api_key.startswith("rnd_") and owner_id.startswith("tea-")
+    settings = Settings.model_validate(
+        {
+            "aws_region": REGION,
+            "table_name": TABLE,
+            "jobs_queue_url": queue_url,
+            "topic_arn": topic.arn,
+            "secret_prefix": "imagedeploy/test",
+            "base_domain": "apps.example.com",
+            "cluster": cluster,
+            "vpc_id": network.vpc_id,
+            "subnets": ",".join(network.subnets),
+            "security_group_web": network.tasks_sg,
+            "security_group_private": network.private_sg,
+            "security_group_worker": network.tasks_sg,
+            "task_execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-execution",
+            "task_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-task",
+            "listener_arn": alb.listener_arn,
+            "cloudmap_namespace_id": namespace,
+            "scheduler_group": schedule_group,
+            "scheduler_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-scheduler",
+            "cron_function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imagedeploy-cron",
+        }
+    )
+    registry = FakeRegistry()
+    registry.add(f"{IMAGE}:1.0", DIGEST1, PLATFORM1)
+    registry.add(f"{IMAGE}:2.0", DIGEST2, PLATFORM2)
+    registry.add(f"{ECR_IMAGE}:1.0", DIGEST1, PLATFORM1)
+    clock = FakeClock()
+    names = ("dynamodb", "secretsmanager", "ecs", "elbv2", "servicediscovery", "logs", "sqs")
+    aws_bootstrap.configure(
+        settings=settings,
+        clients={n: aws.client(n) for n in (*names, "scheduler", "sns")},
+        registry=registry,
+        clock=clock,
+    )
+    try:
+        yield Stack(aws, aws_bootstrap.app(), registry, clock, queue_url, topic, api_key, owner_id)
+    finally:
+        aws_bootstrap.reset()
