@@ -131,9 +131,11 @@ def _ecs_config(settings: Settings) -> Any:
         cluster=settings.cluster,
         region=settings.aws_region,
         subnets=tuple(s.strip() for s in settings.subnets.split(",") if s.strip()),
-        # EcsConfig has one group for web services, workers and one-off tasks: the web group
-        # (ingress from the ALB only); the worker group is used when there is no web group.
+        # Web services: the web group (ingress from the ALB only), or the worker group when
+        # there is no web group. Workers, cron runs and pre-deploy tasks: the worker group (no
+        # inbound traffic), or the web group when there is no worker group.
         security_groups=groups(settings.security_group_web or settings.security_group_worker),
+        worker_security_groups=groups(settings.security_group_worker),
         execution_role_arn=settings.task_execution_role_arn,
         task_role_arn=settings.task_role_arn,
         vpc_id=settings.vpc_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -31,6 +31,7 @@ from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Resources, Service
 
 if TYPE_CHECKING:  # the registry client pulls in httpx: keep it out of adapters' imports
+    from imagedeploy.domain.deploy_machine import Signal
     from imagedeploy.registry.client import PreflightResult
 
 T = TypeVar("T")
@@ -212,6 +213,22 @@ class Runtime(Protocol):
     def remove(self, service_id: str) -> None: ...
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None: ...
     def stop_cron_run(self, service_id: str, run_id: str) -> None: ...
+
+
+@runtime_checkable
+class DescribesDeploys(Protocol):
+    """An optional capability of a ``Runtime``: reading back what the platform says about one
+    deploy, so that the reconcile step repairs a lost outcome signal (a lost ECS event) instead
+    of letting the deploy time out. Runtimes whose signals cannot be lost (the local one) do not
+    implement it; use cases check with ``isinstance(runtime, DescribesDeploys)``."""
+
+    def describe_deploy(self, service_id: str, deploy_id: str) -> Signal | None:
+        """The signal the platform's current state implies for the deploy's current phase: a
+        completed rollout ``RolloutHealthy``, a failed one ``InstanceFailed`` or ``PullFailed``,
+        a stopped pre-deploy task ``PreDeployExited`` or ``PullFailed``. None while the phase is
+        still in progress, or when the platform cannot tell (the deploy machine ignores a signal
+        that does not apply to the deploy's phase)."""
+        ...
 
 
 class Scheduler(Protocol):

@@ -61,18 +61,22 @@ def test_switch_under_traffic_loses_no_request(
     port = router.add_route("srv-e2e")
     router.set_backends("srv-e2e", [("127.0.0.1", a_port)])
 
-    results: list[str | Exception] = []
+    # (did the request start after the switch?, answer): an answer to a request that started
+    # before the switch may be recorded after it, so order of recording proves nothing
+    results: list[tuple[bool, str | Exception]] = []
     lock = threading.Lock()
     stop = threading.Event()
+    switched = threading.Event()
 
     def client() -> None:
         while not stop.is_set():
+            after = switched.is_set()
             try:
                 answer: str | Exception = fetch(port)
             except Exception as exc:  # every failure counts
                 answer = exc
             with lock:
-                results.append(answer)
+                results.append((after, answer))
 
     clients = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for thread in clients:
@@ -80,21 +84,21 @@ def test_switch_under_traffic_loses_no_request(
     try:
         wait_until(lambda: len(results) >= 40)
         router.set_backends("srv-e2e", [("127.0.0.1", b_port)])
+        switched.set()
         assert router.drain("srv-e2e", [("127.0.0.1", a_port)], timeout=30)
-        with lock:
-            mark = len(results)
         containers.engine.stop(a_id, 1)  # A is gone from here on
-        wait_until(lambda: len(results) >= mark + 40)
+        wait_until(lambda: sum(after for after, _ in results) >= 40)
     finally:
         stop.set()
         for thread in clients:
             thread.join(30)
 
-    failures = [r for r in results if isinstance(r, Exception)]
+    failures = [r for _, r in results if isinstance(r, Exception)]
     assert failures == []
-    assert set(results[:mark]) <= {a_text, b_text}
-    assert a_text in results[:mark]
-    assert set(results[mark:]) == {b_text}
+    before = [r for after, r in results if not after]
+    assert set(before) <= {a_text, b_text}
+    assert a_text in before
+    assert {r for after, r in results if after} == {b_text}
 
 
 def test_no_backend_answers_503(router: Router) -> None:

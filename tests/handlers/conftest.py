@@ -3,8 +3,9 @@ AWS adapters (DynamoDB, Secrets Manager, ECS, ELB, Cloud Map, EventBridge Schedu
 driven with API Gateway v2 events, SQS records, EventBridge ECS events and scheduler payloads.
 
 Fakes, where moto cannot stand in: the registry preflight is ``tests.fakes.FakeRegistry`` (no
-network registry for ``ghcr.io``), and the clock is ``tests.fakes.FakeClock`` (reconcile
-timeouts). ECS outcomes are fed as the EventBridge events ECS would send (``events/*.json``,
+network registry for ``ghcr.io``; the rollback test swaps in a real ``RegistryClient`` on the
+local registry of ``tests/support`` with ``Stack.rebuild``), and the clock is
+``tests.fakes.FakeClock`` (reconcile timeouts). ECS outcomes are fed as the EventBridge events ECS would send (``events/*.json``,
 shaped like the AWS documentation's samples); moto runs no containers.
 """
 
@@ -84,10 +85,19 @@ class Stack:
     api_key: str
     owner_id: str
     handled: list[dict[str, Any]] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # what ``configure`` was given
 
     @property
     def ecs(self) -> EcsRuntime:
         return self.app.ecs
+
+    def rebuild(self, **changes: Any) -> AwsApp:
+        """A new cold start with some of the bootstrap's overrides replaced (``settings``,
+        ``registry``, ...); the AWS state (moto) stays."""
+        self.overrides = {**self.overrides, **changes}
+        aws_bootstrap.configure(**self.overrides)
+        self.app = aws_bootstrap.app()
+        return self.app
 
     # -- API Gateway v2 -----------------------------------------------------------------------
     def call(
@@ -286,13 +296,24 @@ def stack(
     registry.add(f"{ECR_IMAGE}:1.0", DIGEST1, PLATFORM1)
     clock = FakeClock()
     names = ("dynamodb", "secretsmanager", "ecs", "elbv2", "servicediscovery", "logs", "sqs")
-    aws_bootstrap.configure(
-        settings=settings,
-        clients={n: aws.client(n) for n in (*names, "scheduler", "sns")},
-        registry=registry,
-        clock=clock,
-    )
+    overrides: dict[str, Any] = {
+        "settings": settings,
+        "clients": {n: aws.client(n) for n in (*names, "scheduler", "sns")},
+        "registry": registry,
+        "clock": clock,
+    }
+    aws_bootstrap.configure(**overrides)
     try:
-        yield Stack(aws, aws_bootstrap.app(), registry, clock, queue_url, topic, api_key, owner_id)
+        yield Stack(
+            aws,
+            aws_bootstrap.app(),
+            registry,
+            clock,
+            queue_url,
+            topic,
+            api_key,
+            owner_id,
+            overrides=overrides,
+        )
     finally:
         aws_bootstrap.reset()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -13,9 +14,10 @@ import pytest
 
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
-from imagedeploy.settings import LOOPBACK_NETWORKS
-from tests.aws.conftest import published
+from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
+from tests.aws.conftest import ACCOUNT, REGION, Network, published, record
 from tests.handlers.conftest import (
     ECR_IMAGE,
     IMAGE,
@@ -25,6 +27,8 @@ from tests.handlers.conftest import (
     Stack,
 )
 from tests.support._httpserver import LoopbackHTTPServer
+from tests.support.images import ImagePusher
+from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -427,3 +431,365 @@ def test_webhooks_are_queued_and_delivered_by_the_worker(stack: Stack) -> None:
         assert created["service"]["id"] in json.dumps([r["body"] for r in received])
     finally:
         server.stop()
+
+
+# -- reconcile repairs lost ECS events ----------------------------------------------------------
+
+
+def test_reconcile_handler_completes_a_deploy_whose_completed_event_was_lost(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagedeploy.handlers import reconcile as reconcile_handler
+
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")  # moto: new deployments are COMPLETED
+    created = create_service(stack, "web_service", WEB_DETAILS)
+    service_id, deploy_id = created["service"]["id"], created["deployId"]
+    stack.drain()
+    assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_IN_PROGRESS
+    completed = stack.deployment_event(service_id)  # never delivered
+
+    report = reconcile_handler.lambda_handler({}, LambdaContext())
+    assert (report["timedOut"], report["failed"]) == ([], [])
+    assert deploy_status(stack, deploy_id) is DeployStatus.LIVE
+    service = stack.app.ports.store.get_service(service_id)
+    assert service is not None and service.live_deploy_id == deploy_id
+    assert EventType.DEPLOY_ENDED in event_types(stack, service_id)
+
+    # the event turning up late changes nothing
+    events_before = event_types(stack, service_id)
+    stack.ecs_event(completed)
+    assert deploy_status(stack, deploy_id) is DeployStatus.LIVE
+    assert event_types(stack, service_id) == events_before
+
+
+def stop_task_with_exit(stack: Stack, task_arn: str, exit_code: int, reason: str) -> None:
+    """Stop a task the way ECS reports a container that exited. moto gap: its containers always
+    exit 0 and ``StopTask`` sets no exit code, so the exit code is set on moto's own model."""
+    from moto.ecs.models import ecs_backends
+
+    stack.aws.client("ecs").stop_task(cluster="imagedeploy", task=task_arn, reason=reason)
+    task = ecs_backends[ACCOUNT][REGION].tasks["imagedeploy"][task_arn]
+    for moto_container in task.containers:
+        moto_container.exitCode = exit_code
+
+
+def test_reconcile_handler_fails_a_deploy_whose_pre_deploy_exit_event_was_lost(
+    stack: Stack,
+) -> None:
+    from imagedeploy.handlers import reconcile as reconcile_handler
+
+    details = dict(WEB_DETAILS, preDeployCommand="./migrate --yes")
+    created = create_service(stack, "web_service", details)
+    service_id, deploy_id = created["service"]["id"], created["deployId"]
+    stack.drain()
+    assert deploy_status(stack, deploy_id) is DeployStatus.PRE_DEPLOY_IN_PROGRESS
+    quiet = reconcile_handler.lambda_handler({}, LambdaContext())  # still running
+    assert quiet["timedOut"] == [] and deploy_status(stack, deploy_id) is (
+        DeployStatus.PRE_DEPLOY_IN_PROGRESS
+    )
+    (task_arn,) = stack.tasks_started_by(deploy_id)
+    stop_task_with_exit(stack, task_arn, 1, "Essential container in task exited")
+
+    report = reconcile_handler.lambda_handler({}, LambdaContext())
+    assert (report["timedOut"], report["failed"]) == ([], [])
+    deploy = stack.app.ports.store.get_deploy(deploy_id)
+    assert deploy is not None and deploy.status is DeployStatus.PRE_DEPLOY_FAILED
+    assert deploy.reason == {"failure": {"evicted": False, "nonZeroExit": 1}}
+    assert EventType.PRE_DEPLOY_ENDED in event_types(stack, service_id)
+    assert stack.ecs_service(service_id) is None  # the rollout never started
+
+
+# -- the real local registry --------------------------------------------------------------------
+
+
+def test_rollback_to_a_digest_deleted_from_the_registry_fails_and_keeps_the_live_version(
+    stack: Stack, anon_registry: RunningRegistry, image_pusher: ImagePusher
+) -> None:
+    """The one handler test on the real local registry (``tests/support``) instead of
+    ``FakeRegistry``: the worker's preflight asks the registry whether the digest a rollback
+    goes back to still exists."""
+    from imagedeploy.registry import RegistryClient
+
+    settings = Settings.model_validate(
+        {
+            "registry_allowed_networks": LOOPBACK_NETWORKS,
+            "registry_request_timeout_seconds": 5.0,
+            "registry_retry_budget_seconds": 20.0,
+        }
+    )
+    registry = RegistryClient(settings)
+    stack.rebuild(registry=registry)
+    try:
+        repo = f"scratch/{uuid.uuid4().hex[:12]}"
+        first = image_pusher.push_docker_image(repo, "1.0", "rollback 1.0")
+        second = image_pusher.push_docker_image(repo, "2.0", "rollback 2.0")
+        created = create_service(
+            stack, "web_service", WEB_DETAILS, image=first.ref_on(anon_registry.host)
+        )
+        service_id, deploy1 = created["service"]["id"], created["deployId"]
+        stack.drain()
+        stack.ecs_event(stack.deployment_event(service_id))
+        assert deploy_status(stack, deploy1) is DeployStatus.LIVE
+        live1 = stack.app.ports.store.get_deploy(deploy1)
+        assert live1 is not None and live1.platform_digest == first.amd64_digest
+
+        reply = stack.hook(created["deployHookUrl"], imgURL=second.ref_on(anon_registry.host))
+        assert reply.status in (200, 202), reply
+        deploy2 = stack.app.ports.store.list_deploys(service_id, 1).items[0].id
+        stack.drain()
+        stack.ecs_event(stack.deployment_event(service_id))
+        assert deploy_status(stack, deploy2) is DeployStatus.LIVE
+        live_ref = stack.ref(service_id)
+        app = container(stack, live_ref.task_definition_arn)
+        assert app["image"] == second.pinned_on(anon_registry.host)
+
+        image_pusher.delete_manifest(first.reference)  # by digest: tag 1.0 goes with it
+        published(stack.aws, stack.topic)  # forget what was published so far
+        rolled = stack.ok(
+            stack.call("POST", f"/v1/services/{service_id}/rollback", {"deployId": deploy1}), 201
+        )
+        rollback_id = rolled["id"]
+        assert rolled["trigger"] == "rollback"
+        stack.drain()
+
+        failed = stack.app.ports.store.get_deploy(rollback_id)
+        assert failed is not None and failed.status is DeployStatus.UPDATE_FAILED
+        pulls = [
+            e
+            for e in stack.app.ports.store.list_events(service_id, 100).items
+            if e.type is EventType.IMAGE_PULL_FAILED
+        ]
+        assert len(pulls) == 1
+        pinned = f"{anon_registry.host}/{repo}@{first.digest}"  # what the rollback goes back to
+        assert pulls[0].details["imageURL"] == pinned
+        assert failed.reason["imagePullFailed"]["reason"] == PullFailureReason.NOT_FOUND.value
+        messages = published(stack.aws, stack.topic)
+        pulled = [m for m in messages if m["Subject"].endswith(": image pull failed")]
+        assert len(pulled) == 1, [m["Subject"] for m in messages]
+        assert json.loads(pulled[0]["Message"])["service"]["id"] == service_id
+        # ECS was never touched: the service still runs tag 2.0's task definition
+        assert stack.ref(service_id) == live_ref
+        ecs_service = stack.ecs_service(service_id)
+        assert ecs_service is not None
+        assert ecs_service["taskDefinition"] == live_ref.task_definition_arn
+        assert deploy_status(stack, deploy2) is DeployStatus.LIVE
+        service = stack.app.ports.store.get_service(service_id)
+        assert service is not None and service.live_deploy_id == deploy2
+    finally:
+        registry.close()
+
+
+# -- security groups ----------------------------------------------------------------------------
+
+
+def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group(
+    stack: Stack, network: Network
+) -> None:
+    from imagedeploy.handlers import cron as cron_handler
+
+    ec2 = stack.aws.client("ec2")
+    worker_sg = ec2.create_security_group(
+        GroupName="worker", Description="no inbound traffic", VpcId=network.vpc_id
+    )["GroupId"]
+    settings = stack.app.settings.model_copy(update={"security_group_worker": worker_sg})
+    stack.rebuild(settings=settings)  # IMAGEDEPLOY_SECURITY_GROUP_WORKER, as template.yaml sets it
+    calls = record(stack.aws.client("ecs"))
+
+    def groups(request: dict[str, Any]) -> list[str]:
+        return list(request["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"])
+
+    def created_service(service_id: str) -> dict[str, Any]:
+        (request,) = [
+            c for c in calls.of("CreateService") if c["serviceName"] == f"imagedeploy-{service_id}"
+        ]
+        return request
+
+    # a background worker's ECS service
+    worker = create_service(
+        stack,
+        "background_worker",
+        {
+            "runtime": "image",
+            "plan": "starter",
+            "numInstances": 1,
+            "envSpecificDetails": {"dockerCommand": "worker"},
+        },
+    )
+    stack.drain()
+    assert groups(created_service(worker["service"]["id"])) == [worker_sg]
+
+    # a web service's pre-deploy task, then its ECS service in the web group
+    details = dict(WEB_DETAILS, preDeployCommand="./migrate --yes")
+    web = create_service(stack, "web_service", details)
+    web_id, deploy_id = web["service"]["id"], web["deployId"]
+    stack.drain()
+    (pre_deploy,) = [c for c in calls.of("RunTask") if c["startedBy"] == deploy_id]
+    assert groups(pre_deploy) == [worker_sg]
+    (task_arn,) = stack.tasks_started_by(deploy_id)
+    task = stack.aws.client("ecs").describe_tasks(cluster="imagedeploy", tasks=[task_arn])
+    exited = stack.task_event(
+        "task_stopped_essential_exit.json",
+        started_by=deploy_id,
+        task_definition_arn=task["tasks"][0]["taskDefinitionArn"],
+        exit_code=0,
+    )
+    stack.ecs_event(exited)
+    stack.drain()
+    assert groups(created_service(web_id)) == [network.tasks_sg]  # ingress from the ALB
+
+    # a cron run
+    cron_job = create_service(
+        stack,
+        "cron_job",
+        {
+            "runtime": "image",
+            "plan": "starter",
+            "schedule": "*/10 * * * *",
+            "envSpecificDetails": {"dockerCommand": "report"},
+        },
+    )
+    stack.drain()
+    payload = {"serviceId": cron_job["service"]["id"], "scheduledTime": "2026-01-01T12:00:00Z"}
+    run_id = cron_handler.lambda_handler(payload, LambdaContext())["runId"]
+    (run,) = [c for c in calls.of("RunTask") if c["startedBy"] == run_id]
+    assert groups(run) == [worker_sg]
+
+
+# -- more ECS outcomes --------------------------------------------------------------------------
+
+
+def pull_failures(stack: Stack, service_id: str) -> list[Any]:
+    return [
+        e
+        for e in stack.app.ports.store.list_events(service_id, 100).items
+        if e.type is EventType.IMAGE_PULL_FAILED
+    ]
+
+
+def test_a_pre_deploy_task_that_cannot_pull_its_image_fails_the_deploy(stack: Stack) -> None:
+    details = dict(WEB_DETAILS, preDeployCommand="./migrate --yes")
+    created = create_service(stack, "web_service", details)
+    service_id, deploy_id = created["service"]["id"], created["deployId"]
+    stack.drain()
+    assert deploy_status(stack, deploy_id) is DeployStatus.PRE_DEPLOY_IN_PROGRESS
+    (task_arn,) = stack.tasks_started_by(deploy_id)
+    task = stack.aws.client("ecs").describe_tasks(cluster="imagedeploy", tasks=[task_arn])
+    published(stack.aws, stack.topic)  # forget what was published so far
+    event = stack.task_event(
+        "task_stopped_cannot_pull.json",
+        started_by=deploy_id,
+        task_definition_arn=task["tasks"][0]["taskDefinitionArn"],
+    )
+    assert stack.ecs_event(event)["outcome"] == f"pre-deploy {deploy_id}: PullFailed"
+
+    deploy = stack.app.ports.store.get_deploy(deploy_id)
+    assert deploy is not None and deploy.status is DeployStatus.PRE_DEPLOY_FAILED
+    assert deploy.reason["imagePullFailed"]["reason"] == PullFailureReason.UNAUTHORIZED.value
+    (pull,) = pull_failures(stack, service_id)
+    assert pull.details["imageURL"] == f"{IMAGE}@{PLATFORM1}"  # the pinned digest
+    assert EventType.PRE_DEPLOY_ENDED in event_types(stack, service_id)
+    subjects = [m["Subject"] for m in published(stack.aws, stack.topic)]
+    assert any(s.endswith(": image pull failed") for s in subjects), subjects
+    assert stack.ecs_service(service_id) is None  # the rollout never started
+
+
+def test_a_resource_initialization_error_during_a_rollout_fails_it_as_a_pull_failure(
+    stack: Stack,
+) -> None:
+    """ECS could not read the registry credential's secret (or authenticate to the registry)
+    before starting a task of the rollout: a pull failure (unauthorized); ECS goes back to the
+    live version."""
+    created, _, first = live_web_service(stack)
+    service_id = created["service"]["id"]
+    live_ref = stack.ref(service_id)
+    reply = stack.hook(created["deployHookUrl"], imgURL=f"{IMAGE}:2.0")
+    assert reply.status in (200, 202), reply
+    second = stack.app.ports.store.list_deploys(service_id, 1).items[0].id
+    stack.drain()
+    ref = stack.ref(service_id)
+    assert ref.deploy_id == second
+    secret_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:imagedeploy/test/cred-x"
+    reason = (
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution "
+        "resource retrieval failed: unable to retrieve secret from asm: service call has been "
+        f"retried 1 time(s): failed to fetch secret {secret_arn} from secrets manager: "
+        "AccessDeniedException: User is not authorized to perform: "
+        "secretsmanager:GetSecretValue on resource"
+    )
+    event = stack.task_event(
+        "task_stopped_cannot_pull.json",
+        started_by=ref.deployment_id,
+        task_definition_arn=ref.task_definition_arn,
+    )
+    event["detail"]["stoppedReason"] = reason
+    event["detail"]["containers"][0].pop("reason")  # the container was never created
+    published(stack.aws, stack.topic)
+    assert stack.ecs_event(event)["outcome"] == f"rollout {second}: PullFailed"
+
+    failed = stack.app.ports.store.get_deploy(second)
+    assert failed is not None and failed.status is DeployStatus.UPDATE_FAILED
+    assert failed.reason["imagePullFailed"]["reason"] == PullFailureReason.UNAUTHORIZED.value
+    (pull,) = pull_failures(stack, service_id)
+    assert pull.details["imageURL"] == f"{IMAGE}@{PLATFORM2}"
+    subjects = [m["Subject"] for m in published(stack.aws, stack.topic)]
+    assert any(s.endswith(": image pull failed") for s in subjects), subjects
+    # the live version serves on: ECS is rolled back to its task definition
+    assert deploy_status(stack, first) is DeployStatus.LIVE
+    ecs_service = stack.ecs_service(service_id)
+    assert ecs_service is not None
+    assert ecs_service["taskDefinition"] == live_ref.task_definition_arn
+
+
+def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_nothing(
+    stack: Stack,
+) -> None:
+    from imagedeploy.handlers import cron as cron_handler
+
+    created = create_service(
+        stack,
+        "cron_job",
+        {
+            "runtime": "image",
+            "plan": "starter",
+            "schedule": "*/10 * * * *",
+            "envSpecificDetails": {"dockerCommand": "report"},
+        },
+    )
+    service_id = created["service"]["id"]
+    stack.drain()
+    payload = {"serviceId": service_id, "scheduledTime": "2026-01-01T12:00:00Z"}
+    run_id = cron_handler.lambda_handler(payload, LambdaContext())["runId"]
+    ecs = stack.aws.client("ecs")
+    running = ecs.list_tasks(cluster="imagedeploy", startedBy=run_id, desiredStatus="RUNNING")
+    (task_arn,) = running["taskArns"]
+
+    reply = stack.call("DELETE", f"/v1/cron-jobs/{service_id}/runs")
+    assert reply.status == 204, reply
+    run = stack.app.ports.store.get_run(run_id)
+    assert run is not None and run.status is RunStatus.CANCELED
+    # the task was stopped (moto: desired status STOPPED)
+    assert not ecs.list_tasks(cluster="imagedeploy", startedBy=run_id, desiredStatus="RUNNING")[
+        "taskArns"
+    ]
+    task = ecs.describe_tasks(cluster="imagedeploy", tasks=[task_arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"
+    events_before = event_types(stack, service_id)
+    assert events_before.count(EventType.CRON_JOB_RUN_ENDED) == 1
+
+    # ECS then reports the task stopped by the user (SIGTERM: exit 143)
+    stopped = stack.task_event(
+        "task_stopped_essential_exit.json",
+        started_by=run_id,
+        task_definition_arn=task["taskDefinitionArn"],
+        exit_code=143,
+    )
+    stopped["detail"]["stopCode"] = "UserInitiated"
+    stopped["detail"]["stoppedReason"] = "cron run stopped"
+    assert stack.ecs_event(stopped)["outcome"] == f"cron run {run_id}: canceled"
+    assert stack.app.ports.store.get_run(run_id) == run  # ended once, by the user
+    assert event_types(stack, service_id) == events_before
+    service = stack.app.ports.store.get_service(service_id)
+    assert service is not None and service.active_run_id is None
+    # with the run gone, the next tick starts a new one
+    later = {"serviceId": service_id, "scheduledTime": "2026-01-01T12:10:00Z"}
+    assert cron_handler.lambda_handler(later, LambdaContext())["runId"] not in (None, run_id)

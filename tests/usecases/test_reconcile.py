@@ -10,11 +10,19 @@ import pytest
 
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.cron import CronRun, RunStatus
-from imagedeploy.domain.deploy_machine import RolloutHealthy
+from imagedeploy.domain.deploy_machine import (
+    InstanceFailed,
+    Phase,
+    PreDeployExited,
+    PullFailed,
+    RolloutHealthy,
+    Signal,
+)
 from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
+from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.services import Service, ServiceType
-from imagedeploy.ports import Job, Page
+from imagedeploy.ports import DescribesDeploys, Job, Page
 from imagedeploy.usecases import cron, deploys
 from imagedeploy.usecases.reconcile import (
     LOST_JOB_GRACE_SECONDS,
@@ -24,6 +32,7 @@ from imagedeploy.usecases.reconcile import (
     reconcile,
 )
 from imagedeploy.usecases.worker import run_job
+from tests.fakes import FakeRuntime
 from tests.usecases.conftest import World
 
 pytestmark = pytest.mark.unit
@@ -225,6 +234,149 @@ def test_a_pre_deploy_command_past_its_limit_times_out(world: World) -> None:
     types = {event.type for event in world.store.list_events(deploy.service_id, 2).items}
     assert types == {EventType.DEPLOY_ENDED, EventType.PRE_DEPLOY_ENDED}  # same timestamp
     assert_quiet(reconcile(world.ports))
+
+
+# -- lost runtime signals, from a runtime that describes deploys ---------------------------------
+
+
+@dataclasses.dataclass
+class DescribingRuntime(FakeRuntime):
+    """A runtime that can say what the platform's state implies (``ports.DescribesDeploys``,
+    like the ECS runtime): ``signals`` per deploy id, None (or absent) = still in progress."""
+
+    signals: dict[str, Signal | None] = dataclasses.field(default_factory=dict)
+    broken: bool = False
+
+    def describe_deploy(self, service_id: str, deploy_id: str) -> Signal | None:
+        self.calls.append(("describe_deploy", deploy_id))
+        if self.broken:
+            raise RuntimeError("ECS throttled the request")
+        return self.signals.get(deploy_id)
+
+
+@pytest.fixture
+def describing(world: World) -> DescribingRuntime:
+    """Make ``world`` run on a runtime that describes deploys."""
+    runtime = DescribingRuntime()
+    world.runtime = runtime
+    world.ports = dataclasses.replace(world.ports, runtime=runtime)
+    return runtime
+
+
+def test_only_runtimes_that_describe_deploys_are_asked() -> None:
+    assert isinstance(DescribingRuntime(), DescribesDeploys)
+    assert not isinstance(FakeRuntime(), DescribesDeploys)  # the local runtime's behaviour
+
+
+def test_a_lost_rollout_completed_signal_makes_the_deploy_live(
+    world: World, describing: DescribingRuntime
+) -> None:
+    live, rolling = live_then_rolling(world)
+    assert_quiet(reconcile(world.ports))  # still in progress: nothing to repair
+    assert ("describe_deploy", rolling.id) in describing.calls
+
+    describing.signals[rolling.id] = RolloutHealthy()
+    report = reconcile(world.ports)
+    assert report.recovered == [rolling.id] and report.timed_out == []
+    assert deploy_of(world, rolling.id).status is DeployStatus.LIVE
+    assert deploy_of(world, live.id).status is DeployStatus.DEACTIVATED
+    service = service_of(world, live.service_id)
+    assert (service.live_deploy_id, service.active_deploy_id) == (rolling.id, None)
+    ended = world.store.list_events(live.service_id, 1).items[0]
+    assert ended.type is EventType.DEPLOY_ENDED
+    assert ended.details["deployStatus"] == "succeeded"
+
+    # the event arriving late changes nothing; neither does a second pass
+    before = snapshot(world, live.service_id)
+    deploys.handle_signal(world.ports, rolling.id, RolloutHealthy())
+    assert_quiet(reconcile(world.ports))
+    assert snapshot(world, live.service_id) == before
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        InstanceFailed({"unhealthy": "the ECS deployment failed"}),
+        PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "manifest unknown"),
+    ],
+    ids=["instance_failed", "pull_failed"],
+)
+def test_a_lost_rollout_failure_fails_the_deploy(
+    world: World, describing: DescribingRuntime, signal: Signal
+) -> None:
+    live, rolling = live_then_rolling(world)
+    describing.signals[rolling.id] = signal
+    report = reconcile(world.ports)
+    assert report.recovered == [rolling.id]
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_FAILED
+    assert ("cancel", rolling.id) in describing.calls
+    assert deploy_of(world, live.id).status is DeployStatus.LIVE  # the old version serves on
+    assert service_of(world, live.service_id).live_deploy_id == live.id
+    assert_quiet(reconcile(world.ports))
+
+
+def test_an_undecided_rollout_is_left_alone_until_its_timeout(
+    world: World, describing: DescribingRuntime
+) -> None:
+    _, rolling = live_then_rolling(world)
+    describing.signals[rolling.id] = None
+    world.clock.advance(DEPLOY_TIMEOUT - 1)
+    assert_quiet(reconcile(world.ports))
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_IN_PROGRESS
+    # a signal that does not apply to the phase changes nothing either
+    describing.signals[rolling.id] = PreDeployExited(1)
+    assert_quiet(reconcile(world.ports))
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_IN_PROGRESS
+
+    world.clock.advance(1)
+    report = reconcile(world.ports)
+    assert (report.timed_out, report.recovered) == ([rolling.id], [])
+    assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_FAILED
+
+
+def test_a_runtime_that_cannot_describe_now_does_not_keep_the_timeout_away(
+    world: World, describing: DescribingRuntime
+) -> None:
+    _, rolling = live_then_rolling(world)
+    describing.broken = True
+    assert_quiet(reconcile(world.ports))
+    world.clock.advance(DEPLOY_TIMEOUT)
+    report = reconcile(world.ports)
+    assert (report.timed_out, report.failed) == ([rolling.id], [])
+
+
+def test_a_lost_pre_deploy_exit_fails_the_deploy(
+    world: World, describing: DescribingRuntime
+) -> None:
+    deploy = rolling_out(world, pre_deploy_command="./migrate")
+    assert deploy.status is DeployStatus.PRE_DEPLOY_IN_PROGRESS
+    describing.signals[deploy.id] = PreDeployExited(1)
+    report = reconcile(world.ports)
+    assert report.recovered == [deploy.id]
+    failed = deploy_of(world, deploy.id)
+    assert failed.status is DeployStatus.PRE_DEPLOY_FAILED
+    assert failed.reason == {"failure": {"evicted": False, "nonZeroExit": 1}}
+    assert ("start_rollout", deploy.id) not in describing.calls
+    assert EventType.PRE_DEPLOY_ENDED in {
+        event.type for event in world.store.list_events(deploy.service_id, 10).items
+    }
+    assert_quiet(reconcile(world.ports))
+
+
+def test_a_lost_pre_deploy_success_starts_the_rollout(
+    world: World, describing: DescribingRuntime
+) -> None:
+    deploy = rolling_out(world, pre_deploy_command="./migrate")
+    describing.signals[deploy.id] = PreDeployExited(0)
+    report = reconcile(world.ports)
+    assert report.recovered == [deploy.id]
+    assert deploy_of(world, deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
+    world.drain()
+    assert ("start_rollout", deploy.id) in describing.calls
+    # the rollout, in turn, completes through the runtime's description
+    describing.signals[deploy.id] = RolloutHealthy()
+    assert reconcile(world.ports).recovered == [deploy.id]
+    assert deploy_of(world, deploy.id).status is DeployStatus.LIVE
 
 
 # -- queued deploys -------------------------------------------------------------------------------

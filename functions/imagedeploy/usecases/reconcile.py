@@ -6,8 +6,14 @@ a crash left behind:
 
 - a deploy in the preflight whose ``preflight`` job was lost gets it again once it is older than
   a short grace period (at most once per grace period), and times out after a limit;
-- a deploy whose pre-deploy command or rollout outlives its limit times out (``TimedOut``): a
-  lost "rollout healthy" signal never makes a deploy live by itself;
+- a deploy in its pre-deploy command or rollout whose outcome signal was lost gets it from the
+  runtime, when the runtime can tell (``ports.DescribesDeploys``, the ECS runtime): the signal
+  the platform's current state implies goes through ``deploys.handle_signal`` like the lost one
+  would have (a completed rollout goes live, a failed one or a pre-deploy task that exited
+  fails the deploy);
+- a deploy whose pre-deploy command or rollout outlives its limit times out (``TimedOut``):
+  without a runtime that describes deploys, a lost "rollout healthy" signal never makes a
+  deploy live by itself;
 - a deploy created but never begun that holds its service's slot gets its ``begin`` job again;
 - a queued deploy whose service has nothing in progress is promoted (or canceled, when a newer
   deploy exists); a waiting deploy that no slot refers to is queued again;
@@ -43,7 +49,7 @@ from imagedeploy.domain.deploy_machine import Phase
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.errors import ImagedeployError
 from imagedeploy.domain.services import Service, ServiceType
-from imagedeploy.ports import Job, Page
+from imagedeploy.ports import DescribesDeploys, Job, Page
 from imagedeploy.usecases import cron, deploys
 from imagedeploy.usecases.common import retrying
 from imagedeploy.usecases.context import Ports
@@ -80,6 +86,7 @@ class ReconcileReport:
     requeued_slots: list[str] = field(default_factory=list)  # waiting deploys put back in line
     canceled: list[str] = field(default_factory=list)  # superseded, orphaned, suspended
     timed_out: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # lost outcome signals re-derived
     resumed: list[str] = field(default_factory=list)  # runtime commands issued again
     runs_timed_out: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # repairs that raised; retried next pass
@@ -94,6 +101,7 @@ class ReconcileReport:
                 self.requeued_slots,
                 self.canceled,
                 self.timed_out,
+                self.recovered,
                 self.resumed,
                 self.runs_timed_out,
             )
@@ -139,6 +147,7 @@ def reconcile(
             "requeued_slots": len(report.requeued_slots),
             "canceled": len(report.canceled),
             "timed_out": len(report.timed_out),
+            "recovered": len(report.recovered),
             "resumed": len(report.resumed),
             "runs_timed_out": len(report.runs_timed_out),
             "failed": len(report.failed),
@@ -209,6 +218,8 @@ class _Pass:
                 self._signal(deploy.id, machine.TimedOut(phase, limit), self.report.timed_out)
             else:
                 self._requeue_if_lost("preflight", deploy, age)
+        elif self._recover_lost_signal(deploy, phase):
+            return
         elif phase is Phase.PRE_DEPLOY:
             limit = limits.pre_deploy_timeout_seconds
             if age >= limit:
@@ -221,6 +232,40 @@ class _Pass:
                 self._signal(deploy.id, machine.TimedOut(phase, limit), self.report.timed_out)
             elif self.resume:
                 self._resume(deploy.id, phase)
+
+    def _recover_lost_signal(self, deploy: Deploy, phase: Phase) -> bool:
+        """Ask a runtime that can describe deploys what the platform says about a deploy in
+        its pre-deploy or rollout phase, and apply that signal (a lost event's). True when the
+        deploy has left the phase (then nothing else applies to it in this pass). A runtime
+        that cannot answer now does not keep the timeout from applying."""
+        runtime = self.ports.runtime
+        if not isinstance(runtime, DescribesDeploys):
+            return False
+        try:
+            signal = runtime.describe_deploy(deploy.service_id, deploy.id)
+        except Exception as exc:
+            logger.warning(
+                "could not describe the deploy; its timeout still applies",
+                extra={
+                    "deploy_id": deploy.id,
+                    "service_id": deploy.service_id,
+                    "error_type": type(exc).__name__,
+                },
+            )
+            return False
+        if signal is None:
+            return False
+        before = self.ports.store.get_deploy(deploy.id)  # fresh: an event may have moved it on
+        if before is None or machine.phase_of(before) is not phase:
+            return True
+        after = deploys.handle_signal(self.ports, deploy.id, signal)
+        if after is None:
+            return True
+        if after.version == before.version:
+            return False  # the signal did not apply: the deploy is still where it was
+        self.report.recovered.append(deploy.id)
+        _log_repair(f"recover_{type(signal).__name__}", after)
+        return after.status.finished or machine.phase_of(after) is not phase
 
     def _signal(self, deploy_id: str, signal: machine.Signal, outcome: list[str]) -> None:
         """Send a signal that ends the deploy; counted in ``outcome`` when it did."""

@@ -15,9 +15,11 @@ What it creates, per imagedeploy service ``<id>`` (``<p>`` = ``EcsConfig.name_pr
   rollback. Web: behind the stack's shared ALB through a target group (``ip`` targets) and a
   listener rule (host ``<slug>.<base domain>``, or the path ``/<slug>/*`` without a base domain).
   Private: Cloud Map service discovery (A records ``<slug>.<namespace>``), in the security group
-  open to the VPC only. Worker: no load balancer.
+  open to the VPC only. Worker: no load balancer, in the worker security group (no inbound
+  traffic; ``EcsConfig.worker_groups``).
 - **RunTask** tasks for pre-deploy commands (``startedBy`` = the deploy id) and cron runs
-  (``startedBy`` = the run id), with the command as a container override.
+  (``startedBy`` = the run id), with the command as a container override, in the worker
+  security group.
 
 Matching ECS back to deploys (the ``handlers.ecs_events`` and reconcile side):
 
@@ -156,7 +158,7 @@ class EcsConfig:
     cluster: str
     region: str
     subnets: tuple[str, ...]
-    security_groups: tuple[str, ...]  # web services (ingress from the ALB), workers, tasks
+    security_groups: tuple[str, ...]  # web services (ingress from the ALB)
     execution_role_arn: str  # pulls ECR images, reads registry secrets, writes logs
     task_role_arn: str  # what the containers themselves may do (nothing, by default)
     vpc_id: str = ""  # web services: their target groups
@@ -172,6 +174,14 @@ class EcsConfig:
     platform_version: str = "LATEST"
     health_check_grace_seconds: int = 60
     deregistration_delay_seconds: int = 30
+    #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
+    worker_security_groups: tuple[str, ...] = ()
+
+    @property
+    def worker_groups(self) -> tuple[str, ...]:
+        """The groups of background workers and one-off tasks (cron runs, pre-deploy
+        commands): ``worker_security_groups``, or ``security_groups`` without them."""
+        return self.worker_security_groups or self.security_groups
 
 
 class ServiceKind(StrEnum):
@@ -754,6 +764,17 @@ class EcsRuntime:
             memory_mb=memory,
         )
 
+    def describe_deploy(self, service_id: str, deploy_id: str) -> Signal | None:
+        """``ports.DescribesDeploys``: the signal ECS's current state implies for the deploy
+        (the reconcile step applies it when the event that carried it was lost). Once the
+        service's latest rollout is this deploy's, its rollout decides
+        (``EcsStatus.rollout_signal``); before that, its pre-deploy task
+        (``EcsStatus.pre_deploy_signal``). None while either is undecided."""
+        status = self.describe(service_id, deploy_id)
+        if status.is_current_rollout:
+            return status.rollout_signal()
+        return status.pre_deploy_signal()
+
     # -- task definitions ------------------------------------------------------------------
     def task_definition_body(self, spec: RunSpec) -> dict[str, Any]:
         """The ``RegisterTaskDefinition`` request for ``spec`` (without tags)."""
@@ -957,7 +978,7 @@ class EcsRuntime:
                 "networkConfiguration": self._network(self._config.private_security_groups),
                 "serviceRegistries": [{"registryArn": self._ensure_discovery(spec)}],
             }
-        return {"networkConfiguration": self._network(self._config.security_groups)}
+        return {"networkConfiguration": self._network(self._config.worker_groups)}
 
     # -- web: target group and listener rule ---------------------------------------------------
     def _health_check(self, path: str) -> dict[str, Any]:
@@ -1136,18 +1157,14 @@ class EcsRuntime:
         tags = {TAG_SERVICE: spec.service_id, TAG_DEPLOY: spec.deploy_id, TAG_ROLE: role}
         if run_id:
             tags[TAG_RUN] = run_id
-        security_groups = (
-            self._config.private_security_groups
-            if service_kind(spec) is ServiceKind.PRIVATE and self._config.private_security_groups
-            else self._config.security_groups
-        )
         answer = self._ecs.run_task(
             cluster=self._config.cluster,
             taskDefinition=task_definition,
             count=1,
             launchType="FARGATE",
             platformVersion=self._config.platform_version,
-            networkConfiguration=self._network(security_groups),
+            # one-off tasks take no inbound traffic, whatever kind of service runs them
+            networkConfiguration=self._network(self._config.worker_groups),
             startedBy=started_by,
             overrides={"containerOverrides": [override]},
             enableECSManagedTags=True,
