@@ -793,3 +793,31 @@ def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_not
     # with the run gone, the next tick starts a new one
     later = {"serviceId": service_id, "scheduledTime": "2026-01-01T12:10:00Z"}
     assert cron_handler.lambda_handler(later, LambdaContext())["runId"] not in (None, run_id)
+
+
+def test_a_private_service_registers_in_cloud_map_without_a_load_balancer(stack: Stack) -> None:
+    created = create_service(
+        stack,
+        "private_service",
+        {"runtime": "image", "plan": "standard", "numInstances": 2},
+    )
+    service_id = created["service"]["id"]
+    stack.drain()
+    service = stack.ecs_service(service_id)
+    assert service is not None
+    assert service.get("serviceRegistries"), "reachable by name through Cloud Map"
+    assert not service.get("loadBalancers")
+    assert service["desiredCount"] == 2
+    ref = stack.ref(service_id)
+    definition = stack.aws.client("ecs").describe_task_definition(
+        taskDefinition=ref.task_definition_arn
+    )["taskDefinition"]
+    assert definition["runtimePlatform"] == {
+        "operatingSystemFamily": "LINUX",
+        "cpuArchitecture": "X86_64",
+    }
+    assert (definition["cpu"], definition["memory"]) == ("1024", "2048")  # standard: 1 vCPU/2 GB
+    stack.ecs_event(stack.deployment_event(service_id))
+    assert deploy_status(stack, created["deployId"]) is DeployStatus.LIVE
+    address = stack.call("GET", f"/v1/services/{service_id}").json["serviceDetails"]["url"]
+    assert address.endswith(":10000")
