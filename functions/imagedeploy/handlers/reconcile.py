@@ -6,20 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagedeploy.handlers._common import logger
+from imagedeploy.handlers._common import logger, metrics
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
     from imagedeploy.usecases.reconcile import reconcile
 
     report = reconcile(aws_bootstrap.app().ports)
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric("ReconcileTimedOut", MetricUnit.Count, len(report.timed_out))
+    metrics.add_metric("ReconcileRecovered", MetricUnit.Count, len(report.recovered))
+    metrics.add_metric("ReconcileFailedRepairs", MetricUnit.Count, len(report.failed))
     return {
         "deploysExamined": report.deploys_examined,
         "runsExamined": report.runs_examined,
         "timedOut": report.timed_out,
         "runsTimedOut": report.runs_timed_out,
         "requeued": [f"{job.kind}:{job.subject}" for job in report.requeued],
+        "recovered": report.recovered,
         "failed": report.failed,
     }

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagedeploy.handlers._common import logger
+from imagedeploy.handlers._common import logger, metrics
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
@@ -30,4 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception:
             logger.exception("job failed; SQS retries it", extra={"message_id": message_id})
             failures.append({"itemIdentifier": message_id})
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric("JobsFailed", MetricUnit.Count, len(failures))
     return {"batchItemFailures": failures}
