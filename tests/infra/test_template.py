@@ -55,6 +55,8 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "elasticloadbalancing:DescribeTargetGroups": "Describe* have no resource type",
     "servicediscovery:ListServices": "no resource type",
     "servicediscovery:TagResource": "no resource type; CreateService with Tags authorizes it",
+    "xray:PutTraceSegments": "no resource type",
+    "xray:PutTelemetryRecords": "no resource type",
 }
 # Of those, the ones AWS's authorization data lists a resource type for (kept on "*" on purpose,
 # see the reasons above). Any other allow-listed action must have no resource type in that data.

@@ -1,10 +1,11 @@
-"""What every handler shares: the powertools Logger and Metrics (CloudWatch embedded metric
-format, flushed by ``@metrics.log_metrics``; no extra dependency). The Tracer is not used: it
-needs the X-Ray SDK in the bundle and active tracing in the template, for a cold-start cost."""
+"""What every handler shares: the powertools Logger, Tracer and Metrics (CloudWatch embedded
+metric format, flushed by ``@metrics.log_metrics``). The Tracer never records a handler's
+response (an API response can carry a deploy hook key); it is off outside Lambda."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger(service="imagedeploy")
+tracer = Tracer(service="imagedeploy")
 metrics = Metrics(namespace="imagedeploy", service="imagedeploy")
