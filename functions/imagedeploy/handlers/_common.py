@@ -1,11 +1,38 @@
 """What every handler shares: the powertools Logger, Tracer and Metrics (CloudWatch embedded
-metric format, flushed by ``@metrics.log_metrics``). The Tracer never records a handler's
-response (an API response can carry a deploy hook key); it is off outside Lambda."""
+metric format, flushed by ``@metrics.log_metrics``).
+
+The Tracer is made on the first invocation (``@traced``), not at import: it loads the X-Ray
+SDK and botocore, which would make importing a handler ~8x slower. It never records a handler's
+response (an API response can carry a deploy hook key), and it is off outside Lambda.
+"""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="imagedeploy")
-tracer = Tracer(service="imagedeploy")
 metrics = Metrics(namespace="imagedeploy", service="imagedeploy")
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def traced(handler: Handler) -> Handler:
+    """``Tracer.capture_lambda_handler(capture_response=False)``, with the Tracer created on the
+    first call."""
+    wrapped: Handler | None = None
+
+    @functools.wraps(handler)
+    def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        nonlocal wrapped
+        if wrapped is None:
+            from aws_lambda_powertools import Tracer
+
+            tracer = Tracer(service="imagedeploy")
+            wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
+        return wrapped(event, context)
+
+    return run

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagedeploy.handlers._common import logger, tracer
+from imagedeploy.handlers._common import logger, traced
 
 
 def _base_url(event: dict[str, Any], configured: str) -> str:
@@ -17,7 +17,7 @@ def _base_url(event: dict[str, Any], configured: str) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
 

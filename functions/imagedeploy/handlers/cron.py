@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagedeploy.handlers._common import logger, tracer
+from imagedeploy.handlers._common import logger, traced
 
 TICK_CLAIM_TTL_SECONDS = 24 * 3600
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
     from imagedeploy.usecases import cron

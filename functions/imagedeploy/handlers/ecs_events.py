@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from imagedeploy.handlers._common import logger, tracer
+from imagedeploy.handlers._common import logger, traced
 
 if TYPE_CHECKING:
     from imagedeploy.aws_bootstrap import AwsApp
@@ -37,7 +37,7 @@ DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagedeploy.handlers._common import logger, metrics, tracer
+from imagedeploy.handlers._common import logger, metrics, traced
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
     from imagedeploy.adapters.aws.jobs import job_from_body
