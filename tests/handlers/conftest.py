@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -44,6 +44,7 @@ from tests.aws.conftest import (  # noqa: F401 - fixtures
     topic,
 )
 from tests.fakes import FakeClock, FakeRegistry
+from tests.support.apigw import Reply, http_api_event
 
 EVENTS = Path(__file__).parent / "events"
 TABLE = "imagedeploy-test"
@@ -61,17 +62,6 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imagedeploy-test"
     aws_request_id: str = "req-0001"
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.text) if self.text else None
 
 
 @dataclass
@@ -111,43 +101,11 @@ class Stack:
     ) -> Reply:
         from imagedeploy.handlers import api
 
-        headers = {"content-type": "application/json", "user-agent": "tests"}
-        if key is not None:
-            headers["authorization"] = f"Bearer {self.api_key if key == 'default' else key}"
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": urlencode(query or {}),
-            "headers": headers,
-            "queryStringParameters": query or None,
-            "requestContext": {
-                "accountId": ACCOUNT,
-                "apiId": "abc123",
-                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-                "domainPrefix": "abc123",
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.7",
-                    "userAgent": "tests",
-                },
-                "requestId": "req",
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "01/Jan/2026:12:00:00 +0000",
-                "timeEpoch": 1767268800000,
-            },
-            "body": None if body is None else json.dumps(body),
-            "isBase64Encoded": False,
-        }
-        result = api.lambda_handler(event, LambdaContext())
-        return Reply(
-            result["statusCode"],
-            {k.lower(): v for k, v in (result.get("headers") or {}).items()},
-            result.get("body") or "",
+        bearer = None if key is None else (self.api_key if key == "default" else key)
+        event = http_api_event(
+            method, path, body, query=query, bearer=bearer, source_ip="203.0.113.7"
         )
+        return Reply.of(api.lambda_handler(event, LambdaContext()))
 
     def ok(self, reply: Reply, status: int = 200) -> Any:
         assert reply.status == status, reply
