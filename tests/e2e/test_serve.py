@@ -122,7 +122,9 @@ def test_mismatched_img_url_is_404_and_starts_nothing(
     assert "demo/web" in other.json()["message"]  # names the repository the service uses
     malformed = httpx.get(with_img(created["deployHookUrl"], "nginx@1.24"))  # Render's own example
     assert malformed.status_code == 404
-    assert "@" in malformed.json()["message"] and ":" in malformed.json()["message"]
+    # it says the tag was written after '@' and how to write it
+    assert "has the tag '1.24' after '@'" in malformed.json()["message"]
+    assert "docker.io/library/nginx:1.24" in malformed.json()["message"]
     assert platform.http.get(f"/v1/services/{service_id}/deploys").json() == before
 
 

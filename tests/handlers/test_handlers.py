@@ -97,6 +97,20 @@ def container(stack: Stack, task_definition_arn: str) -> dict[str, Any]:
     return dict(definition["containerDefinitions"][0])
 
 
+def create_cron_job(stack: Stack) -> dict[str, Any]:
+    """A cron job every 10 minutes running ``report``."""
+    return create_service(
+        stack,
+        "cron_job",
+        {
+            "runtime": "image",
+            "plan": "starter",
+            "schedule": "*/10 * * * *",
+            "envSpecificDetails": {"dockerCommand": "report"},
+        },
+    )
+
+
 def live_web_service(stack: Stack) -> tuple[dict[str, Any], str, str]:
     """A web service pulling through a stored credential, its first deploy live."""
     credential = create_credential(stack)
@@ -224,16 +238,7 @@ def test_pre_deploy_exit_1_fails_the_deploy_and_leaves_ecs_untouched(stack: Stac
 def test_cron_handler_honours_the_single_run_rule(stack: Stack) -> None:
     from imagedeploy.handlers import cron as cron_handler
 
-    created = create_service(
-        stack,
-        "cron_job",
-        {
-            "runtime": "image",
-            "plan": "starter",
-            "schedule": "*/10 * * * *",
-            "envSpecificDetails": {"dockerCommand": "report"},
-        },
-    )
+    created = create_cron_job(stack)
     service_id = created["service"]["id"]
     stack.drain()
     schedules = stack.aws.client("scheduler").list_schedules(GroupName="imagedeploy")
@@ -745,16 +750,7 @@ def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_not
 ) -> None:
     from imagedeploy.handlers import cron as cron_handler
 
-    created = create_service(
-        stack,
-        "cron_job",
-        {
-            "runtime": "image",
-            "plan": "starter",
-            "schedule": "*/10 * * * *",
-            "envSpecificDetails": {"dockerCommand": "report"},
-        },
-    )
+    created = create_cron_job(stack)
     service_id = created["service"]["id"]
     stack.drain()
     payload = {"serviceId": service_id, "scheduledTime": "2026-01-01T12:00:00Z"}

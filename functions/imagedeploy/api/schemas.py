@@ -76,7 +76,6 @@ __all__ = [
 
 UNSUPPORTED: Final = "unsupported"  # the pydantic error type of a refused field
 
-StrictInt = Annotated[int, Field(strict=True)]
 StrictBool = Annotated[bool, Field(strict=True)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 NumInstances = Annotated[int, Field(strict=True, ge=1, le=100)]

@@ -105,16 +105,16 @@ def list_services(ports: Ports, owner_id: str, limit: int, cursor: str | None) -
 def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Service:
     """PATCH: validates (an image change is preflighted) but does not deploy."""
 
+    preflighted: set[tuple[str, str | None]] = set()  # a lost write race retries without I/O
+
     def attempt() -> Service:
         service = get_service(ports, service_id)
         updated = validate_update(service, changes, now=ports.clock.now())
         touched = []
         if updated.credential_id != service.credential_id:
             touched = _owned_credential(ports, service.owner_id, updated.credential_id)
-        if (
-            updated.image_path != service.image_path
-            or updated.credential_id != service.credential_id
-        ):
+        source = (updated.image_path, updated.credential_id)
+        if source != (service.image_path, service.credential_id) and source not in preflighted:
             try:
                 ports.registry.inspect(
                     parse_reference(updated.image_path),
@@ -122,6 +122,7 @@ def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Se
                 )
             except ImagePullError as exc:
                 raise InvalidInput(f"image {updated.image_path}: {exc.message}") from exc
+            preflighted.add(source)
         (stored, *_) = ports.store.write(put=[updated, *touched])
         assert isinstance(stored, Service)
         return stored

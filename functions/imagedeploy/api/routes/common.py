@@ -33,10 +33,6 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status_code=status, body="", headers=headers or {})
-
-
 def owned_service(ports: Ports, router: APIGatewayHttpRouter, service_id: str) -> Service:
     """The service, if it belongs to the caller's workspace; else 404 (not 403: ids of other
     workspaces are not confirmed)."""
