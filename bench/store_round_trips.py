@@ -69,7 +69,7 @@ SHA1, AMD1 = "sha256:" + "1" * 64, "sha256:" + "a" * 64
 SHA2, AMD2 = "sha256:" + "2" * 64, "sha256:" + "b" * 64
 API_KEY = "rnd_bench_key_0123456789abcdef"
 BASE = "http://imagedeploy.bench"
-TARGET = 2  # DESIGN §5: one or two store round trips per hook / API request
+TARGET = 2  # docs/architecture.md §16: one or two store round trips per hook / API request
 
 
 def _port_methods(protocol: type) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""imagedeploy's own OpenAPI document, generated from the code (DESIGN §2.12).
+"""imagedeploy's own OpenAPI document, generated from the code (docs/architecture.md §13).
 
     .venv/bin/python -m scripts.openapi           # (re)write reference/imagedeploy-openapi.json
     .venv/bin/python -m scripts.openapi --check   # exit 1 if the committed file is stale

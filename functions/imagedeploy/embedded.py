@@ -219,8 +219,8 @@ def build(
 ) -> Embedded:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.registry_allowed_networks:
-        # The local default talks to registries on this machine (DESIGN: tests and the local
-        # default allow loopback); AWS keeps the strict default.
+        # The local default talks to registries on this machine, so it allows loopback; AWS
+        # keeps the strict default (docs/architecture.md §12, §14).
         settings = settings.model_copy(update={"registry_allowed_networks": LOOPBACK_NETWORKS})
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")

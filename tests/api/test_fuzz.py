@@ -1,4 +1,4 @@
-"""Bad input never causes a 500 and never changes state (DESIGN §2.12).
+"""Bad input never causes a 500 and never changes state (docs/architecture.md §13).
 
 Two fuzzers call the real resolver in-process, through ``api.wsgi`` (what ``imagedeploy serve``
 runs), over the use-case world of one test:

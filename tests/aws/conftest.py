@@ -108,7 +108,7 @@ class Network:
 def network(aws: Aws) -> Network:
     ec2 = aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
-    # moto quirk (DESIGN §4): awsvpc tasks need a VPC with DNS hostnames enabled.
+    # moto quirk (docs/architecture.md §15): awsvpc tasks need a VPC with DNS hostnames enabled.
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
     subnets = tuple(

@@ -1,5 +1,6 @@
 """The AWS stack's contract: template.yaml (+ infra/network.yaml) is lint-clean and says what the
-code and DESIGN.md §3.1 rely on. No AWS, no network, no subprocess: cfn-lint runs in-process."""
+code and docs/architecture.md §2.2 rely on. No AWS, no network, no subprocess: cfn-lint runs
+in-process."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def test_cold_and_warm_request_counts_on_a_token_registry(
     client = make_client()
 
     cold = client.inspect(ref, cred)
-    # challenge (401), token, index, linux/amd64 manifest: DESIGN §5's budget of 4
+    # challenge (401), token, index, linux/amd64 manifest: the budget of 4
+    # (docs/architecture.md §16)
     assert [(r.method, r.status) for r in proxy.requests] == [
         ("GET", 401),
         ("GET", 200),

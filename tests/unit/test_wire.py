@@ -359,7 +359,7 @@ DEPLOY_ID = new_id("dep")
 RUN_ID = new_id("run")
 EXECUTION_ID = new_id("exe")
 
-# (type, details as the use cases store them, per DESIGN 2.3/2.5/2.6/2.10/2.11)
+# (type, details as the use cases store them, per docs/architecture.md §4.3, §9.3, §10)
 REALISTIC_EVENTS: list[tuple[EventType, dict[str, Any]]] = [
     (EventType.DEPLOY_STARTED, {"deployId": DEPLOY_ID, "trigger": "api"}),
     (EventType.DEPLOY_STARTED, {"deployId": DEPLOY_ID, "trigger": "api", "firstBuild": True}),

@@ -1,4 +1,4 @@
-"""The deploy state machine (DESIGN §2.5, §2.6), pure: ``advance(deploy, signal, now)``.
+"""The deploy state machine (docs/architecture.md §4), pure: ``advance(deploy, signal, now)``.
 
 A deploy moves ``queued → created → pre_deploy_in_progress → update_in_progress → live`` (the
 pre-deploy step only when the service has a pre-deploy command), or ends ``pre_deploy_failed``,

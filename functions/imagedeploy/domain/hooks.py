@@ -1,4 +1,5 @@
-"""Deploy hook rules (DESIGN §2.7): the ``imgURL`` override, hook keys, the shared rate limit.
+"""Deploy hook rules (docs/architecture.md §7.1): the ``imgURL`` override, hook keys, the shared
+rate limit.
 
 ``GET|POST /deploy/{serviceId}?key=KEY[&imgURL=REF]`` starts a deploy. ``imgURL`` (already
 URL-decoded by the web layer) may change only the tag and/or digest of the service's image: its

@@ -1,5 +1,6 @@
-"""Notification rules (DESIGN §2.11): which events are failures, whether a service's settings
-let an event out, which webhooks want it, the webhook payload, and webhook input validation.
+"""Notification rules (docs/architecture.md §10): which events are failures, whether a
+service's settings let an event out, which webhooks want it, the webhook payload, and webhook
+input validation.
 
 - A **failure** is a deploy that ended ``failed`` (for any reason: pull, pre-deploy, rollout,
   timeout), an ``image_pull_failed``, a ``server_failed``, or a cron run that ended

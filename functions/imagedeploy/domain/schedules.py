@@ -1,4 +1,4 @@
-"""Cron job schedules: standard 5-field Unix cron, evaluated in UTC (DESIGN §2.10).
+"""Cron job schedules: standard 5-field Unix cron, evaluated in UTC (docs/architecture.md §9.1).
 
 The fields are ``minute hour day-of-month month day-of-week``. Evaluation is cronsim's (the
 library Healthchecks.io uses), which follows Debian/Vixie cron, including its extensions ``L``

@@ -1,4 +1,5 @@
-"""5-field Unix cron → EventBridge Scheduler ``cron(...)`` expressions (DESIGN §2.10). Pure.
+"""5-field Unix cron → EventBridge Scheduler ``cron(...)`` expressions (docs/architecture.md
+§9.2). Pure.
 
 EventBridge (Quartz-like) cron has six fields, ``minutes hours day-of-month month day-of-week
 year``, and differs from Unix cron in ways that change meaning if copied naively:

@@ -1,4 +1,5 @@
-"""The rules a service's settings obey (DESIGN §2.4), for create, PATCH and the env-var endpoints.
+"""The rules a service's settings obey (docs/architecture.md §6.1), for create, PATCH and the
+env-var endpoints.
 
 ``validate_create`` turns the settings of Render's ``servicePOST`` into a typed ``ServiceSpec``
 with Render's defaults; ``validate_update`` applies a PATCH (``ServiceChanges``) to a ``Service``

@@ -1,8 +1,9 @@
 """``RegistryClient``: the preflight ("pull") of a deploy, and the rollback exists-check.
 
-Request budget (DESIGN §5): a cold multi-arch preflight on a token registry is challenge, token,
-index, linux/amd64 manifest; a repeat of an unchanged tag is one HEAD, because manifests and config
-platforms are cached by digest (content-addressed, so they never go stale) and tokens until expiry.
+Request budget (docs/architecture.md §16): a cold multi-arch preflight on a token registry is
+challenge, token, index, linux/amd64 manifest; a repeat of an unchanged tag is one HEAD, because
+manifests and config platforms are cached by digest (content-addressed, so they never go stale)
+and tokens until expiry.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Cron job runs (DESIGN §2.10): at most one run at a time; a scheduled tick while a run is active
-waits for it (it is not lost), a manual trigger cancels the active run and starts a new one, and
-runs are stopped after 12 hours. Each run pulls the live deploy's digest afresh."""
+"""Cron job runs (docs/architecture.md §9.3): at most one run at a time; a scheduled tick while a
+run is active waits for it (it is not lost), a manual trigger cancels the active run and starts a
+new one, and runs are stopped after 12 hours. Each run pulls the live deploy's digest afresh."""
 
 from __future__ import annotations
 

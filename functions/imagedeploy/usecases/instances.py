@@ -1,6 +1,7 @@
-"""What the runtime reports about live instances, outside any deploy (DESIGN §2.9, §2.11): a
-crash (``server_failed``), its replacement (``server_available``), and a pull that failed when
-starting one (``image_pull_failed`` plus a notification, whether or not a deploy is running)."""
+"""What the runtime reports about live instances, outside any deploy (docs/architecture.md
+§5.3, §6.3, §10): a crash (``server_failed``), its replacement (``server_available``), and a
+pull that failed when starting one (``image_pull_failed`` plus a notification, whether or not a
+deploy is running)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The periodic repair step (DESIGN §3): correctness never depends on one event arriving.
+"""The periodic repair step (docs/architecture.md §8): correctness never depends on one event
+arriving.
 
 ``reconcile(ports)`` walks the unfinished deploys page by page (a key query on a sparse index,
 never a scan) and the pending cron runs, and repairs what a lost job, a lost runtime signal or

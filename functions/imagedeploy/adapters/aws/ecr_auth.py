@@ -1,6 +1,6 @@
 """ECR through IAM: ``EcrAuthorizer`` gets registry logins with ``ecr:GetAuthorizationToken``
-and ``EcrAwareRegistry`` uses them in the preflight (DESIGN §2.2: "an ``AWS_ECR`` image can be
-pulled with no stored token at all").
+and ``EcrAwareRegistry`` uses them in the preflight: an ``AWS_ECR`` image can be pulled with no
+stored token at all (docs/architecture.md §5.1).
 
 The rule, for an image on an ECR host (``<account>.dkr.ecr.<region>.amazonaws.com``):
 

@@ -1,4 +1,4 @@
-"""``EcsRuntime``: the ``Runtime`` port on ECS Fargate (linux/amd64), DESIGN §3.1.
+"""``EcsRuntime``: the ``Runtime`` port on ECS Fargate (linux/amd64), docs/architecture.md §2.2.
 
 What it creates, per imagedeploy service ``<id>`` (``<p>`` = ``EcsConfig.name_prefix``):
 
@@ -983,8 +983,9 @@ class EcsRuntime:
     # -- web: target group and listener rule ---------------------------------------------------
     def _health_check(self, path: str) -> dict[str, Any]:
         """An ALB target group only has HTTP health checks. With a path: 2xx/3xx within 5 s.
-        Without one, DESIGN asks for a TCP connect; the nearest an ALB can do is GET / and
-        accept any HTTP answer (200-499): the port is open and speaks HTTP."""
+        Without one, the rule is a TCP connect (docs/architecture.md §6.2, §17); the nearest an
+        ALB can do is GET / and accept any HTTP answer (200-499): the port is open and speaks
+        HTTP."""
         return {
             "HealthCheckEnabled": True,
             "HealthCheckProtocol": "HTTP",

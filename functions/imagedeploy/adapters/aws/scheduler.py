@@ -1,4 +1,5 @@
-"""``EventBridgeScheduler``: the ``Scheduler`` port on EventBridge Scheduler (DESIGN §2.10).
+"""``EventBridgeScheduler``: the ``Scheduler`` port on EventBridge Scheduler
+(docs/architecture.md §9.2).
 
 One schedule per cron job, named after the service id, in the stack's schedule group; two
 (``<id>-dom`` and ``<id>-dow``) when the Unix expression restricts both day-of-month and

@@ -4,7 +4,8 @@ The local runtime runs every container through this class, so it carries the rul
 local container behave like its Fargate twin and keep secrets safe:
 
 - Always ``linux/amd64``, always the pinned ``repository@digest`` pulled fresh right before the
-  container is created (DESIGN §2.9); the container itself is created with ``--pull never``.
+  container is created (docs/architecture.md §5.3); the container itself is created with
+  ``--pull never``.
 - Secrets never reach an argv or a log: registry credentials go through a 0600 auth file in a
   private temporary directory (``--authfile`` for podman, ``DOCKER_CONFIG`` for docker), env
   values through a 0600 ``--env-file`` (multi-line values, which that format cannot carry,

@@ -1,5 +1,5 @@
-"""Health checks of web service instances (DESIGN §2.4): the local runtime's equivalent of the
-ALB target group health check.
+"""Health checks of web service instances (docs/architecture.md §6.2): the local runtime's
+equivalent of the ALB target group health check.
 
 - With a ``healthCheckPath``: an HTTP/1.1 ``GET`` whose status line arrives within the timeout
   with a 2xx or 3xx status is healthy. Redirects are not followed (a 3xx *is* healthy), the body

@@ -1,5 +1,5 @@
 """The router of web services on one machine: a stable local address per service that forwards
-each TCP connection to one of the service's current backends (DESIGN §3.2).
+each TCP connection to one of the service's current backends (docs/architecture.md §6.2).
 
 - ``add_route(service_id, listen_port)`` listens on ``host:listen_port`` (``127.0.0.1`` by
   default; port 0 picks one, and the caller stores it so the address stays stable).

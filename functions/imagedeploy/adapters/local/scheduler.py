@@ -1,4 +1,5 @@
-"""``InProcessScheduler``: the ``Scheduler`` port in one process (DESIGN §2.10, §3.2).
+"""``InProcessScheduler``: the ``Scheduler`` port in one process (docs/architecture.md §9.2,
+§2.1).
 
 It keeps ``service_id -> schedule`` and the next time each schedule fires (``next_fire``, UTC).
 One background thread sleeps until the earliest of those times, calls ``on_fire(service_id)``
