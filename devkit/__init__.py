@@ -1,11 +1,5 @@
-"""Test infrastructure for real-registry tests (see README.md in this folder).
-
-Modules:
-- ``images``: build small, runnable images offline and push them through the registry HTTP API.
-- ``registry``: start/stop CNCF distribution (``docker-registry``) in three auth flavours.
-- ``token_server``: a Docker token-protocol server whose JWTs the token-auth registry trusts.
-- ``fault_proxy``: a counting reverse proxy that can inject 429/5xx, dropped connections, delays.
-- ``regclient``: a tiny test-only HTTP client factory with Basic/Bearer challenge handling.
-- ``skopeo``: skopeo inspect/copy helpers that never put credentials in error messages.
-- ``stack``: the whole stack as one context manager, for benchmarks and scripts.
+"""The development kit ``tests/``, ``bench/`` and ``scripts/`` share (see README.md in this
+folder): local registries, a token server, offline images, a fault proxy, skopeo helpers, fakes of
+the ports, the use-case world, API Gateway events, the moto AWS stack, containers and the
+``imagedeploy serve`` driver. It never imports ``tests``.
 """
