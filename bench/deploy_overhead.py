@@ -53,13 +53,14 @@ from urllib.parse import quote
 import httpx
 
 from bench.hooks import machine_note, start_serve
+from devkit.containers import ENGINE_ENV
+from devkit.images import DEFAULT_PORT, PushedImage
+from devkit.serve import Platform, remove_containers, wait_for
+from devkit.stack import registry_stack
 from imagedeploy.adapters.local.engine import PLATFORM, ContainerEngine, ContainerSpec, PortBinding
 from imagedeploy.adapters.local.health import probe
 from imagedeploy.adapters.local.runtime import DEPLOY, NETWORK, ROLE, SERVICE
 from imagedeploy.domain.services import PLAN_RESOURCES, Plan
-from tests.e2e.serve import ENV, Platform, remove_containers, wait_for
-from tests.support.images import DEFAULT_PORT, PushedImage
-from tests.support.stack import registry_stack
 
 SHUTDOWN_DELAY = 1  # seconds: the retired container is killed quickly between rounds
 
@@ -77,7 +78,7 @@ def _podman(args: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
         ["podman", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENGINE_ENV},
         timeout=300,
         check=False,
     )
@@ -158,7 +159,7 @@ def baseline(
         subprocess.run(
             ["podman", "rm", "-f", "-t", "0", container_id],
             capture_output=True,
-            env={**os.environ, **ENV},
+            env={**os.environ, **ENGINE_ENV},
             check=False,
         )
     return Baseline(pull_s, run_s, ready_s)
@@ -273,7 +274,7 @@ def instance_containers(service_id: str) -> list[str]:
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENGINE_ENV},
         check=False,
     )
     return result.stdout.split()
@@ -350,7 +351,7 @@ def main() -> None:
             created = platform.created
             service_id, hook_url = c["service"]["id"], c["deployHookUrl"]
             assert platform.wait_deploy(service_id, c["deployId"], timeout=180) == "live"
-            engine = ContainerEngine(env=ENV)
+            engine = ContainerEngine(env=ENGINE_ENV)
             assert serve.log_path is not None
             with httpx.Client(timeout=30) as hooks:
                 hooks.get(serve.url + "/v1/owners")  # open the connection (401, no matter)

@@ -1,9 +1,9 @@
 """Benchmark: AWS calls per API request and per deploy hook on the Lambda stack, under moto.
 
 The real ``imagedeploy.handlers.api.lambda_handler`` with API Gateway HTTP API (payload v2)
-events, over the real bootstrap wiring the AWS adapters, exactly as ``tests/handlers`` builds it
-(``tests.handlers.conftest.stack``: moto's ``mock_aws`` with the VPC, cluster, ALB, Cloud Map
-namespace, SNS topic and Scheduler group of ``tests/aws/conftest.py``; ``FakeRegistry`` for the
+events, over the real bootstrap wiring the AWS adapters, exactly as the handler tests build it
+(``devkit.lambda_stack``: moto's ``mock_aws`` with the VPC, cluster, ALB, Cloud Map
+namespace, SNS topic and Scheduler group of ``devkit.moto_aws``; ``FakeRegistry`` for the
 registry preflight, ``FakeClock``). Every boto3 client injected into the bootstrap gets a
 ``before-call`` hook on ``client.meta.events``; only calls made while a measured request is in
 the handler are counted (one botocore API call = one round trip; moto answers it). Registry
@@ -112,42 +112,14 @@ class Counting:
             self.active = False
 
 
-def unwrap(fixture: Any) -> Callable[..., Any]:
-    wrapped: Callable[..., Any] = getattr(fixture, "__wrapped__", fixture)
-    return wrapped
-
-
 @contextmanager
 def build_stack() -> Iterator[Any]:
-    """``tests.handlers.conftest.stack`` outside pytest (same fixtures, same order)."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[key] = value
-    os.environ.pop("AWS_PROFILE", None)
-    from moto import mock_aws
+    """The handler tests' ``stack`` fixture outside pytest (``devkit.lambda_stack``)."""
+    from devkit.lambda_stack import lambda_stack
+    from devkit.moto_aws import create_network, mocked_aws
 
-    import tests.aws.conftest as awsfx
-    import tests.handlers.conftest as handlerfx
-
-    with mock_aws():
-        aws = awsfx.Aws()
-        network = unwrap(awsfx.network)(aws)
-        cluster = unwrap(awsfx.cluster)(aws)
-        alb = unwrap(awsfx.alb)(aws, network)
-        namespace = unwrap(awsfx.namespace)(aws, network)
-        topic = unwrap(awsfx.topic)(aws)
-        group = unwrap(awsfx.schedule_group)(aws)
-        gen = unwrap(handlerfx.stack)(aws, network, cluster, alb, namespace, topic, group)
-        stack = next(gen)
-        try:
-            yield stack
-        finally:
-            gen.close()
+    with mocked_aws() as aws, lambda_stack(aws, create_network(aws)) as stack:
+        yield stack
 
 
 def main() -> None:
@@ -155,8 +127,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
 
-    from tests.handlers import test_handlers as th
-    from tests.handlers.conftest import IMAGE
+    from devkit.lambda_stack import IMAGE, WEB_DETAILS, create_service, live_web_service
 
     with build_stack() as stack:
         counting = Counting()
@@ -181,10 +152,10 @@ def main() -> None:
             stack.drain()
             stack.clock.advance(120)
 
-        created, _, _ = th.live_web_service(stack)  # with a registry credential
+        created, _, _ = live_web_service(stack)  # with a registry credential
         service_id = created["service"]["id"]
         hook_url = created["deployHookUrl"]
-        plain = th.create_service(stack, "web_service", th.WEB_DETAILS, name="plain-web")
+        plain = create_service(stack, "web_service", WEB_DETAILS, name="plain-web")
         plain_id = plain["service"]["id"]
         settle(plain_id)
         settle(service_id)
@@ -275,7 +246,7 @@ def main() -> None:
                     "name": f"bench-{len(made)}",
                     "ownerId": stack.owner_id,
                     "image": {"ownerId": stack.owner_id, "imagePath": f"{IMAGE}:1.0"},
-                    "serviceDetails": th.WEB_DETAILS,
+                    "serviceDetails": WEB_DETAILS,
                 },
             )
             made.append(reply.json["service"]["id"] if reply.status == 201 else "")

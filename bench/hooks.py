@@ -49,8 +49,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.serve import ENV, IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
-from tests.support.stack import registry_stack
+from devkit.containers import ENGINE_ENV
+from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
+from devkit.stack import registry_stack
 
 _URL = re.compile(r"serving the API at (http://\S+)")
 _KEY = re.compile(r"API key \(shown once, store it now\): (\S+)")
@@ -63,7 +64,7 @@ FINISHED = {"live", "deactivated", "update_failed", "pre_deploy_failed", "cancel
 def start_serve(
     data_dir: Path, *, verbosity: int = 0, extra_env: dict[str, str] | None = None
 ) -> ServeProcess:
-    """``imagedeploy serve`` as a child process, like ``tests.e2e.serve.ServeProcess.start`` but
+    """``imagedeploy serve`` as a child process, like ``devkit.serve.ServeProcess.start`` but
     with the log level chosen (0: warnings only, as a user runs it; 2: debug, with every engine
     command's duration)."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,7 @@ def start_serve(
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),
         text=True,
-        env={**os.environ, **ENV, **(extra_env or {})},
+        env={**os.environ, **ENGINE_ENV, **(extra_env or {})},
     )
     assert process.stdout is not None
     stdout = process.stdout

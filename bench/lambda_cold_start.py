@@ -127,7 +127,7 @@ def http_event(
 
 
 def ecs_deployment_event() -> dict[str, Any]:
-    sample = ROOT / "tests/handlers/events/deployment_completed.json"
+    sample = ROOT / "devkit/ecs_events/deployment_completed.json"
     event: dict[str, Any] = json.loads(sample.read_text())
     event["resources"] = [
         f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/imagedeploy/imagedeploy-srv-0000000000000000000b"

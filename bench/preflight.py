@@ -27,14 +27,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from devkit import skopeo
+from devkit.fault_proxy import FaultProxy
+from devkit.images import PushedImage
+from devkit.stack import RegistryStack, registry_stack
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
-from tests.support import skopeo
-from tests.support.fault_proxy import FaultProxy
-from tests.support.images import PushedImage
-from tests.support.stack import RegistryStack, registry_stack
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 In-process, no podman: the real WSGI app ``imagedeploy serve`` runs (``api.wsgi.wsgi_app`` over
 ``build_resolver``) on a real ``SqliteStore`` in a temporary directory, with the fakes of
-``tests/fakes.py`` for the registry, runtime, scheduler, notifier, job queue and clock. A counting
+``devkit/fakes.py`` for the registry, runtime, scheduler, notifier, job queue and clock. A counting
 proxy around the store counts every call of a ``Store`` port method made by the request's own
 thread — one call is one round trip (``write`` with several entities is one transaction, so one
 round trip); the secret store is counted the same way. The fake registry and runtime record
@@ -42,6 +42,14 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
+from devkit.fakes import (
+    FakeClock,
+    FakeNotifier,
+    FakeRegistry,
+    FakeRuntime,
+    FakeScheduler,
+    QueuedJobs,
+)
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.api.app import build_resolver
@@ -55,14 +63,6 @@ from imagedeploy.ports import SecretStore, Store
 from imagedeploy.usecases import credentials, deploys
 from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
-from tests.fakes import (
-    FakeClock,
-    FakeNotifier,
-    FakeRegistry,
-    FakeRuntime,
-    FakeScheduler,
-    QueuedJobs,
-)
 
 IMAGE = "registry.example.com/team/web"
 SHA1, AMD1 = "sha256:" + "1" * 64, "sha256:" + "a" * 64

@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from tests.e2e.serve import ENV, Platform, ServeProcess, remove_containers, wait_for
-from tests.support.stack import registry_stack
+from devkit.containers import ENGINE_ENV
+from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.stack import registry_stack
 
 
 def say(text: str) -> None:
@@ -37,7 +38,10 @@ def show(label: str, value: Any) -> None:
 
 
 def main() -> None:
-    for key, value in ENV.items():  # the sandbox's podman settings, unless the user has theirs
+    for (
+        key,
+        value,
+    ) in ENGINE_ENV.items():  # the sandbox's podman settings, unless the user has theirs
         os.environ.setdefault(key, value)
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None and stack.token.credentials is not None

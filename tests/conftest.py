@@ -1,6 +1,6 @@
-"""Shared pytest fixtures.
+"""Shared pytest fixtures (the helpers behind them are in ``devkit``).
 
-Real-registry fixtures (see tests/support/README.md) are lazy: nothing starts unless a test
+Real-registry fixtures (see devkit/README.md) are lazy: nothing starts unless a test
 asks for it, so unit tests stay fast. Expensive processes are session-scoped; per-test state
 (token server knobs, proxies) is reset or torn down per test.
 """
@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from devkit.world import World, open_world
+
 if TYPE_CHECKING:
-    from tests.support.fault_proxy import FaultProxy
-    from tests.support.images import ImagePusher, StandardImages
-    from tests.support.registry import RunningRegistry
-    from tests.support.token_server import TokenServer
+    from devkit.fault_proxy import FaultProxy
+    from devkit.images import ImagePusher, StandardImages
+    from devkit.registry import RunningRegistry
+    from devkit.token_server import TokenServer
 
 _REGISTRY_FIXTURES = ("anon_registry", "basic_registry", "token_registry")
 
@@ -39,7 +41,7 @@ def registry_storage(registry_workdir: Path) -> Path:
 @pytest.fixture(scope="session")
 def anon_registry(registry_storage: Path, registry_workdir: Path) -> Iterator[RunningRegistry]:
     """Anonymous read/write registry."""
-    from tests.support.registry import start_registry
+    from devkit.registry import start_registry
 
     registry = start_registry("anonymous", registry_storage, registry_workdir)
     yield registry
@@ -49,7 +51,7 @@ def anon_registry(registry_storage: Path, registry_workdir: Path) -> Iterator[Ru
 @pytest.fixture(scope="session")
 def basic_registry(registry_storage: Path, registry_workdir: Path) -> Iterator[RunningRegistry]:
     """htpasswd (Basic) registry; ``credentials`` is the test user."""
-    from tests.support.registry import TEST_USER, start_registry
+    from devkit.registry import TEST_USER, start_registry
 
     registry = start_registry("basic", registry_storage, registry_workdir, credentials=TEST_USER)
     yield registry
@@ -59,8 +61,8 @@ def basic_registry(registry_storage: Path, registry_workdir: Path) -> Iterator[R
 @pytest.fixture(scope="session")
 def token_server_session(registry_workdir: Path) -> Iterator[TokenServer]:
     """The session's token server, without per-test reset (prefer ``token_server``)."""
-    from tests.support.registry import TEST_USER
-    from tests.support.token_server import TokenServer
+    from devkit.registry import TEST_USER
+    from devkit.token_server import TokenServer
 
     server = TokenServer(registry_workdir, users={TEST_USER.username: TEST_USER.password}).start()
     yield server
@@ -81,7 +83,7 @@ def token_registry(
     registry_storage: Path, registry_workdir: Path, token_server_session: TokenServer
 ) -> Iterator[RunningRegistry]:
     """Bearer-token registry trusting ``token_server``; ``credentials`` is the test user."""
-    from tests.support.registry import TEST_USER, TokenAuth, start_registry
+    from devkit.registry import TEST_USER, TokenAuth, start_registry
 
     auth = TokenAuth(
         realm=token_server_session.realm,
@@ -99,8 +101,8 @@ def token_registry(
 @pytest.fixture(scope="session")
 def image_pusher(anon_registry: RunningRegistry) -> Iterator[ImagePusher]:
     """Pushes (and deletes) through the anonymous registry; visible on all three flavours."""
-    from tests.support.images import ImagePusher
-    from tests.support.regclient import registry_client
+    from devkit.images import ImagePusher
+    from devkit.regclient import registry_client
 
     with registry_client(anon_registry.base_url) as client:
         yield ImagePusher(client)
@@ -112,7 +114,7 @@ def test_images(image_pusher: ImagePusher) -> StandardImages:
 
     Never delete or overwrite these; push throwaway images with ``image_pusher`` instead.
     """
-    from tests.support.images import push_standard_images
+    from devkit.images import push_standard_images
 
     return push_standard_images(image_pusher)
 
@@ -120,7 +122,7 @@ def test_images(image_pusher: ImagePusher) -> StandardImages:
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[[RunningRegistry | str], FaultProxy]]:
     """Factory: ``fault_proxy(registry_or_base_url)`` -> a started proxy, stopped after the test."""
-    from tests.support.fault_proxy import FaultProxy
+    from devkit.fault_proxy import FaultProxy
 
     proxies: list[FaultProxy] = []
 
@@ -133,6 +135,13 @@ def fault_proxy() -> Iterator[Callable[[RunningRegistry | str], FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """The use-case world (``devkit.world``): real SQLite store, fake registry and runtime."""
+    with open_world(tmp_path) as made:
+        yield made
 
 
 @pytest.hookimpl(wrapper=True)

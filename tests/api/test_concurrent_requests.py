@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from devkit.apigw import API_KEY, Api
+from devkit.world import IMAGE, OWNER
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.accounts import ApiKey, Owner, hash_key
-from tests.api.conftest import API_KEY, Api
-from tests.usecases.conftest import IMAGE, OWNER
 
 pytestmark = pytest.mark.unit
 

@@ -31,13 +31,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devkit.apigw import API_KEY, Api
+from devkit.world import IMAGE, OWNER, World
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.usecases import notifications, services
 from scripts import openapi
-from tests.api.conftest import API_KEY, Api
 from tests.api.test_render_compat import DETAILS, VALID_WEB, Client, go_live, snapshot
-from tests.usecases.conftest import IMAGE, OWNER, World
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 Every implemented operation is driven through the real resolver (``api.call``, or the WSGI app
 ``serve`` runs when a test needs raw headers or a raw query string) over the use-case world, and
 every body is validated against Render's own OpenAPI document for that operation and status
-(``tests/support/render_openapi.py``). imagedeploy's extensions (``/v1/images/verify``, cron run
+(``devkit/render_openapi.py``). imagedeploy's extensions (``/v1/images/verify``, cron run
 lists, the deploy hook and its key, pre-deploy logs) are checked against the shapes we document.
 
 Error paths check the status, the ``{"id", "message"}`` body, and that the refused request
@@ -29,6 +29,14 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from pydantic import SecretStr
 
+from devkit.apigw import API_KEY, BASE, Api, Reply
+from devkit.render_openapi import (
+    operation,
+    validate_request,
+    validate_response,
+    validate_schema,
+)
+from devkit.world import AMD1, AMD2, IMAGE, OWNER, SHA1, SHA2, World
 from imagedeploy.adapters.local.secrets import SECRETS_FILE
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
@@ -44,14 +52,6 @@ from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.usecases import credentials, cron, deploys, instances, notifications, services
 from scripts import openapi
-from tests.api.conftest import API_KEY, BASE, Api, Reply
-from tests.support.render_openapi import (
-    operation,
-    validate_request,
-    validate_response,
-    validate_schema,
-)
-from tests.usecases.conftest import AMD1, AMD2, IMAGE, OWNER, SHA1, SHA2, World
 
 pytestmark = pytest.mark.unit
 

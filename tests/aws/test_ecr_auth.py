@@ -16,12 +16,12 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import SecretStr
 
+from devkit.moto_aws import ACCOUNT, REGION, Aws, record
 from imagedeploy.adapters.aws.ecr_auth import EcrAuthorizer, EcrAwareRegistry, ecr_region
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import ImageReference, parse_reference
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind
 from imagedeploy.registry.client import PreflightResult
-from tests.aws.conftest import ACCOUNT, REGION, Aws, record
 
 pytestmark = pytest.mark.integration
 

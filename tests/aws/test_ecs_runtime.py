@@ -21,6 +21,18 @@ from typing import Any
 
 import pytest
 
+from devkit.moto_aws import (
+    ACCOUNT,
+    DIGEST,
+    REGION,
+    Alb,
+    Aws,
+    Network,
+    ghcr_credential,
+    make_service,
+    make_spec,
+    record,
+)
 from imagedeploy.adapters.aws.ecs_runtime import (
     CONTAINER,
     DEPLOYMENT_CONFIGURATION,
@@ -33,18 +45,6 @@ from imagedeploy.domain.deploy_machine import Phase, PullFailed, RolloutHealthy
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind
 from imagedeploy.domain.services import Plan, ServiceType
-from tests.aws.conftest import (
-    ACCOUNT,
-    DIGEST,
-    REGION,
-    Alb,
-    Aws,
-    Network,
-    ghcr_credential,
-    make_service,
-    make_spec,
-    record,
-)
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from devkit.moto_aws import ACCOUNT, REGION, Aws
 from imagedeploy.adapters.aws.scheduler import EventBridgeScheduler, schedule_names
 from imagedeploy.domain.errors import InvalidInput
-from tests.aws.conftest import ACCOUNT, REGION, Aws
 
 pytestmark = pytest.mark.integration
 

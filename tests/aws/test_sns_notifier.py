@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from devkit.fakes import FakeNotifier
+from devkit.moto_aws import OWNER, Aws, Topic, make_service, published
 from imagedeploy.adapters.aws.sns_notifier import (
     MAX_SUBJECT,
     CompositeNotifier,
@@ -32,8 +34,6 @@ from imagedeploy.domain.accounts import (
 )
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.services import Service
-from tests.aws.conftest import OWNER, Aws, Topic, make_service, published
-from tests.fakes import FakeNotifier
 
 pytestmark = pytest.mark.integration
 

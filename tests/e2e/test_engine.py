@@ -25,9 +25,9 @@ from imagedeploy.adapters.local.engine import (
 from imagedeploy.domain.errors import PullFailureReason
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import Containers, RecordingRunner
-    from tests.support.images import ImagePusher, StandardImages
-    from tests.support.registry import RunningRegistry
+    from devkit.containers import Containers, RecordingRunner
+    from devkit.images import ImagePusher, StandardImages
+    from devkit.registry import RunningRegistry
 
 pytestmark = pytest.mark.e2e
 

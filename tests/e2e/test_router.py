@@ -16,9 +16,9 @@ import pytest
 from imagedeploy.adapters.local.router import Router
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import Containers
-    from tests.support.images import StandardImages
-    from tests.support.registry import RunningRegistry
+    from devkit.containers import Containers
+    from devkit.images import StandardImages
+    from devkit.registry import RunningRegistry
 
 pytestmark = pytest.mark.e2e
 

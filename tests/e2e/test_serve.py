@@ -12,9 +12,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.e2e.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
-from tests.support.images import ImagePusher, StandardImages
-from tests.support.registry import RunningRegistry
+from devkit.images import ImagePusher, StandardImages
+from devkit.registry import RunningRegistry
+from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
 
 pytestmark = pytest.mark.e2e
 

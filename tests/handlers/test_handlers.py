@@ -1,4 +1,5 @@
-"""The Lambda handlers end to end under moto (see conftest for what is real and what is fake)."""
+"""The Lambda handlers end to end under moto (see ``devkit.lambda_stack`` for what is real and
+what is fake)."""
 
 from __future__ import annotations
 
@@ -12,75 +13,29 @@ from typing import Any
 
 import pytest
 
+from devkit.httpserver import LoopbackHTTPServer
+from devkit.images import ImagePusher
+from devkit.lambda_stack import (
+    ECR_IMAGE,
+    IMAGE,
+    PLATFORM1,
+    PLATFORM2,
+    WEB_DETAILS,
+    LambdaContext,
+    Stack,
+    create_service,
+    deploy_status,
+    live_web_service,
+)
+from devkit.moto_aws import ACCOUNT, REGION, Network, published, record
+from devkit.registry import RunningRegistry
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
 from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
-from tests.aws.conftest import ACCOUNT, REGION, Network, published, record
-from tests.handlers.conftest import (
-    ECR_IMAGE,
-    IMAGE,
-    PLATFORM1,
-    PLATFORM2,
-    LambdaContext,
-    Stack,
-)
-from tests.support._httpserver import LoopbackHTTPServer
-from tests.support.images import ImagePusher
-from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
-
-WEB_DETAILS = {
-    "runtime": "image",
-    "plan": "standard",
-    "region": "oregon",
-    "numInstances": 2,
-    "healthCheckPath": "/healthz",
-    "envSpecificDetails": {"dockerCommand": "serve --port 10000"},
-}
-
-
-def create_credential(stack: Stack) -> dict[str, Any]:
-    body = {
-        "registry": "GITHUB",
-        "name": "ghcr",
-        "username": "octocat",
-        "authToken": "ghp_s3cr3t_token",
-        "ownerId": stack.owner_id,
-    }
-    created: dict[str, Any] = stack.ok(stack.call("POST", "/v1/registrycredentials", body))
-    return created
-
-
-def create_service(
-    stack: Stack,
-    service_type: str,
-    details: dict[str, Any],
-    *,
-    image: str = f"{IMAGE}:1.0",
-    credential_id: str | None = None,
-    name: str | None = None,
-) -> dict[str, Any]:
-    image_body: dict[str, Any] = {"ownerId": stack.owner_id, "imagePath": image}
-    if credential_id:
-        image_body["registryCredentialId"] = credential_id
-    body = {
-        "type": service_type,
-        "name": name or f"my-{service_type.replace('_', '-')}",
-        "ownerId": stack.owner_id,
-        "image": image_body,
-        "serviceDetails": details,
-    }
-    created: dict[str, Any] = stack.ok(stack.call("POST", "/v1/services", body), 201)
-    return created
-
-
-def deploy_status(stack: Stack, deploy_id: str) -> DeployStatus:
-    deploy = stack.app.ports.store.get_deploy(deploy_id)
-    assert deploy is not None
-    return deploy.status
 
 
 def event_types(stack: Stack, service_id: str) -> list[EventType]:
@@ -109,18 +64,6 @@ def create_cron_job(stack: Stack) -> dict[str, Any]:
             "envSpecificDetails": {"dockerCommand": "report"},
         },
     )
-
-
-def live_web_service(stack: Stack) -> tuple[dict[str, Any], str, str]:
-    """A web service pulling through a stored credential, its first deploy live."""
-    credential = create_credential(stack)
-    created = create_service(stack, "web_service", WEB_DETAILS, credential_id=credential["id"])
-    service_id, deploy_id = created["service"]["id"], created["deployId"]
-    stack.drain()
-    assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_IN_PROGRESS
-    stack.ecs_event(stack.deployment_event(service_id))
-    assert deploy_status(stack, deploy_id) is DeployStatus.LIVE
-    return created, credential["id"], deploy_id
 
 
 def test_deploy_through_api_worker_and_ecs_events(stack: Stack) -> None:
@@ -510,7 +453,7 @@ def test_reconcile_handler_fails_a_deploy_whose_pre_deploy_exit_event_was_lost(
 def test_rollback_to_a_digest_deleted_from_the_registry_fails_and_keeps_the_live_version(
     stack: Stack, anon_registry: RunningRegistry, image_pusher: ImagePusher
 ) -> None:
-    """The one handler test on the real local registry (``tests/support``) instead of
+    """The one handler test on the real local registry (``devkit``) instead of
     ``FakeRegistry``: the worker's preflight asks the registry whether the digest a rollback
     goes back to still exists."""
     from imagedeploy.registry import RegistryClient

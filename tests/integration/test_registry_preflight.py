@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
+from devkit.images import Blob, ImagePusher, PushedImage, StandardImages
+from devkit.registry import RunningRegistry
+from devkit.registry_client import credential_for
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.registry import RegistryClient
 from imagedeploy.registry.manifest import OCI_MANIFEST
-from tests.integration.conftest import credential_for
-from tests.support.images import Blob, ImagePusher, PushedImage, StandardImages
-from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +145,7 @@ def test_wrong_password_is_unauthorized_with_a_fix(
     test_images: StandardImages,
     make_client: Callable[..., RegistryClient],
 ) -> None:
-    from tests.support.regclient import Credentials
+    from devkit.regclient import Credentials
 
     registry: RunningRegistry = request.getfixturevalue(flavour)
     assert registry.credentials is not None

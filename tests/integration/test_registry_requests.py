@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from devkit.fault_proxy import Fault, FaultProxy
+from devkit.images import ImagePusher, StandardImages
+from devkit.registry import RunningRegistry, TokenAuth, start_registry
+from devkit.registry_client import credential_for
+from devkit.token_server import TokenServer
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.registry import RegistryClient
-from tests.integration.conftest import credential_for
-from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.images import ImagePusher, StandardImages
-from tests.support.registry import RunningRegistry, TokenAuth, start_registry
-from tests.support.token_server import TokenServer
 
 pytestmark = pytest.mark.integration
 
@@ -285,7 +285,7 @@ def test_rate_limit_that_outlasts_the_budget_is_rate_limited(
 
 
 def test_a_closed_port_is_registry_unavailable(make_client: Callable[..., RegistryClient]) -> None:
-    from tests.support.registry import free_port
+    from devkit.registry import free_port
 
     client = make_client(registry_retry_budget_seconds=2.0)
     with pytest.raises(ImagePullError) as exc:

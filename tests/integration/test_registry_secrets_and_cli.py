@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from devkit.images import StandardImages
+from devkit.regclient import Credentials
+from devkit.registry import RunningRegistry
+from devkit.registry_client import credential_for
+from devkit.token_server import TokenServer
 from imagedeploy.domain.errors import ImagePullError
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.logs import configure_logging
 from imagedeploy.registry import RegistryClient
-from tests.integration.conftest import credential_for
-from tests.support.images import StandardImages
-from tests.support.regclient import Credentials
-from tests.support.registry import RunningRegistry
-from tests.support.token_server import TokenServer
 
 pytestmark = pytest.mark.integration
 

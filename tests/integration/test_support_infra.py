@@ -1,4 +1,4 @@
-"""Tests of the real-registry test infrastructure itself (tests/support/).
+"""Tests of the real-registry test infrastructure itself (devkit/).
 
 They prove that the fixtures behave as the README promises, against the REAL registry
 (distribution 2.8) and skopeo/umoci, so later tests can rely on them.
@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import skopeo
-from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.images import (
+from devkit import skopeo
+from devkit.fault_proxy import Fault, FaultProxy
+from devkit.images import (
     ACCEPT_ALL_MANIFESTS,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -36,9 +36,9 @@ from tests.support.images import (
     build_image,
     sha256_digest,
 )
-from tests.support.regclient import Credentials, parse_challenge, registry_client
-from tests.support.registry import BASIC_REALM, TEST_USER, RunningRegistry, free_port
-from tests.support.token_server import Scope, TokenServer
+from devkit.regclient import Credentials, parse_challenge, registry_client
+from devkit.registry import BASIC_REALM, TEST_USER, RunningRegistry, free_port
+from devkit.token_server import Scope, TokenServer
 
 pytestmark = pytest.mark.integration
 

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devkit.httpserver import LoopbackHTTPServer
 from imagedeploy.adapters.local.notifier import Backoff, WebhookNotifier
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.accounts import (
@@ -44,7 +45,6 @@ from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.notifications import new_webhook_secret, webhook_payload
 from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import Service, ServiceType
-from tests.support._httpserver import LoopbackHTTPServer
 
 pytestmark = pytest.mark.integration
 

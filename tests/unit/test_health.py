@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from devkit.httpserver import LoopbackHTTPServer
 from imagedeploy.adapters.local.health import probe, wait_healthy
-from tests.support._httpserver import LoopbackHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from devkit.render_openapi import document, validate_request, validate_response
 from imagedeploy.api import errors, schemas
 from imagedeploy.api.schemas import (
     EnvVarInput,
@@ -34,7 +35,6 @@ from imagedeploy.api.schemas import (
 from imagedeploy.domain.accounts import NotificationsToSend
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import Plan, Region, ServiceType
-from tests.support.render_openapi import document, validate_request, validate_response
 
 pytestmark = pytest.mark.unit
 

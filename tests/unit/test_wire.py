@@ -11,6 +11,12 @@ from typing import Any
 
 import pytest
 
+from devkit.render_openapi import (
+    operation,
+    response_schema,
+    validate_response,
+    validate_schema,
+)
 from imagedeploy.api import errors, wire
 from imagedeploy.domain.accounts import (
     CredentialRecord,
@@ -39,12 +45,6 @@ from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
 from imagedeploy.ports import Page
-from tests.support.render_openapi import (
-    operation,
-    response_schema,
-    validate_response,
-    validate_schema,
-)
 
 pytestmark = pytest.mark.unit
 

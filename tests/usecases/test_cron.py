@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.world import AMD1, IMAGE, World
 from imagedeploy.domain.cron import RunStatus, RunTrigger
 from imagedeploy.domain.errors import Conflict, NotFound
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.usecases import cron
-from tests.usecases.conftest import AMD1, IMAGE, World
 
 pytestmark = pytest.mark.unit
 

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from devkit.world import AMD1, IMAGE, SHA1, SHA2, World
 from imagedeploy.domain.deploy_machine import Phase, PreDeployExited, PullFailed
 from imagedeploy.domain.deploys import DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import (
@@ -20,7 +21,6 @@ from imagedeploy.domain.errors import (
 from imagedeploy.domain.events import EventType
 from imagedeploy.usecases import credentials, deploys, services
 from imagedeploy.usecases.context import Limits
-from tests.usecases.conftest import AMD1, IMAGE, SHA1, SHA2, World
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devkit.world import OWNER, World
 from imagedeploy.domain.accounts import (
     NotificationOverride,
     NotificationSettings,
@@ -24,7 +25,6 @@ from imagedeploy.ports import Entity
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases import notifications as n
 from imagedeploy.usecases.common import MAX_ATTEMPTS
-from tests.usecases.conftest import OWNER, World
 
 pytestmark = pytest.mark.unit
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from devkit.fakes import FakeRuntime
+from devkit.world import World
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploy_machine import (
@@ -32,8 +34,6 @@ from imagedeploy.usecases.reconcile import (
     reconcile,
 )
 from imagedeploy.usecases.worker import run_job
-from tests.fakes import FakeRuntime
-from tests.usecases.conftest import World
 
 pytestmark = pytest.mark.unit
 

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from tests.support._httpserver import LoopbackHTTPServer
+from devkit.httpserver import LoopbackHTTPServer
 
 FaultKind = Literal["respond", "drop", "delay", "pass"]
 

@@ -5,7 +5,7 @@ on all of them:
 
 - ``anonymous``: no auth, read/write (fixtures push the test images through it);
 - ``basic``: htpasswd with a bcrypt entry for :data:`TEST_USER`;
-- ``token``: Bearer tokens from :class:`tests.support.token_server.TokenServer`.
+- ``token``: Bearer tokens from :class:`devkit.token_server.TokenServer`.
 
 Sharing storage safely needs: no in-memory blob descriptor cache (omit ``storage.cache``; with
 it, one process would keep serving a blob or manifest that another process deleted), the same
@@ -17,7 +17,7 @@ Each process writes its stdout and stderr (application log + access log) to
 ``127.0.0.1 - - [..] "GET /v2/demo/web/manifests/1.0 HTTP/1.1" 200 1234 "" "ua"``; parse them
 with :meth:`RunningRegistry.access_log`. They are written just after the response, so poll
 (:meth:`RunningRegistry.wait_for_access_log`) rather than read once; to count a client's
-requests exactly, prefer a :class:`tests.support.fault_proxy.FaultProxy` in front.
+requests exactly, prefer a :class:`devkit.fault_proxy.FaultProxy` in front.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, Literal
 import bcrypt
 import httpx
 
-from tests.support.regclient import Credentials
+from devkit.regclient import Credentials
 
 REGISTRY_BINARY = "docker-registry"
 Flavour = Literal["anonymous", "basic", "token"]
@@ -46,7 +46,7 @@ Flavour = Literal["anonymous", "basic", "token"]
 TEST_USER = Credentials("imagedeploy-tester", "imagedeploy-test-password-9f3c2e71")
 BASIC_REALM = "imagedeploy-test-basic"
 #: Shared by all processes: upload state is HMAC'd with it (not a real secret).
-HTTP_SECRET = "imagedeploy-tests-upload-state"
+HTTP_SECRET = "imagedeploy-tests-upload-state"  # noqa: S105 - see above
 
 START_TIMEOUT = 20.0
 _ACCESS_LINE = re.compile(

@@ -1,15 +1,23 @@
-"""A ``Ports`` of a real SQLite store and secret store (in a temporary directory) with fakes
-for the registry, runtime, scheduler, notifier, job queue and clock."""
+"""The use-case world: a ``Ports`` of a real SQLite store and secret store (in a directory) with
+fakes for the registry, runtime, scheduler, notifier, job queue and clock."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
+from devkit.fakes import (
+    FakeClock,
+    FakeNotifier,
+    FakeRegistry,
+    FakeRuntime,
+    FakeScheduler,
+    QueuedJobs,
+)
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.accounts import Owner
@@ -20,14 +28,6 @@ from imagedeploy.domain.services import ServiceType
 from imagedeploy.usecases import credentials, deploys, services
 from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
-from tests.fakes import (
-    FakeClock,
-    FakeNotifier,
-    FakeRegistry,
-    FakeRuntime,
-    FakeScheduler,
-    QueuedJobs,
-)
 
 OWNER = "tea-0000000000000000000a"
 IMAGE = "registry.example.com/team/web"
@@ -73,9 +73,11 @@ class World:
         return record.id
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    store = SqliteStore(tmp_path / "state.db")
+@contextmanager
+def open_world(directory: Path) -> Iterator[World]:
+    """A fresh world with its state in ``directory``: ``OWNER`` exists, and the fake registry
+    knows ``IMAGE:1.0`` (``SHA1``, amd64 ``AMD1``) and ``IMAGE:2.0`` (``SHA2``, ``AMD2``)."""
+    store = SqliteStore(directory / "state.db")
     store.write(put=[Owner(OWNER, "Team", "team@example.com")])
     registry = FakeRegistry()
     registry.add(f"{IMAGE}:1.0", SHA1, AMD1)
@@ -89,7 +91,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     )
     ports = Ports(
         store=store,
-        secrets=EncryptedFileSecretStore(tmp_path),
+        secrets=EncryptedFileSecretStore(directory),
         registry=registry,
         runtime=runtime,
         scheduler=scheduler,
@@ -98,5 +100,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         clock=clock,
         limits=Limits(deploys_per_minute=10),
     )
-    yield World(ports, store, registry, runtime, scheduler, notifier, jobs, clock)
-    store.close()
+    try:
+        yield World(ports, store, registry, runtime, scheduler, notifier, jobs, clock)
+    finally:
+        store.close()

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.support.regclient import Credentials
+from devkit.regclient import Credentials
 
 SKOPEO_TIMEOUT = 60.0
 

@@ -1,6 +1,6 @@
 """The whole registry stack in one context manager, for code that runs outside pytest.
 
-Benchmarks and demo scripts use this; tests use the fixtures in tests/conftest.py instead
+Benchmarks and the demo use this; tests use the fixtures in tests/conftest.py instead
 (they start each piece lazily). Example::
 
     with registry_stack(Path(tmp)) as stack:
@@ -16,10 +16,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.images import ImagePusher, StandardImages, push_standard_images
-from tests.support.regclient import registry_client
-from tests.support.registry import TEST_USER, RunningRegistry, TokenAuth, start_registry
-from tests.support.token_server import TokenServer
+from devkit.images import ImagePusher, StandardImages, push_standard_images
+from devkit.regclient import registry_client
+from devkit.registry import TEST_USER, RunningRegistry, TokenAuth, start_registry
+from devkit.token_server import TokenServer
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support._httpserver import LoopbackHTTPServer
+from devkit.httpserver import LoopbackHTTPServer
 
 DEFAULT_ISSUER = "imagedeploy-test-token-issuer"
 DEFAULT_SERVICE = "imagedeploy-test-registry"

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from devkit.containers import ENGINE_ENV
+
 IMAGEDEPLOY = str(Path(sys.executable).parent / "imagedeploy")
-ENV = {"CONTAINERS_CONF": str(REPO / "infra" / "containers.conf")}
 _URL = re.compile(r"serving the API at (http://\S+)")
 _KEY = re.compile(r"API key \(shown once, store it now\): (\S+)")
 
@@ -54,7 +54,7 @@ class ServeProcess:
     ) -> ServeProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         log_path = data_dir / f"serve-{time.monotonic_ns()}.log"
-        env = {**os.environ, **ENV, **(extra_env or {})}
+        env = {**os.environ, **ENGINE_ENV, **(extra_env or {})}
         process = subprocess.Popen(
             [IMAGEDEPLOY, "-v", "serve", "--data-dir", str(data_dir), "--port", "0"],
             stdout=subprocess.PIPE,
@@ -108,7 +108,7 @@ class ServeProcess:
 
 def remove_containers(service_ids: set[str]) -> None:
     """Delete the containers of these services (podman, with the sandbox configuration)."""
-    env = {**os.environ, **ENV}
+    env = {**os.environ, **ENGINE_ENV}
     for service_id in service_ids:
         ids = subprocess.run(
             ["podman", "ps", "-aq", "--filter", f"label=imagedeploy.service={service_id}"],
@@ -124,7 +124,7 @@ def remove_containers(service_ids: set[str]) -> None:
 
 
 def containers_of(service_id: str, role: str = "instance") -> list[str]:
-    env = {**os.environ, **ENV}
+    env = {**os.environ, **ENGINE_ENV}
     return subprocess.run(
         [
             "podman",

@@ -1,14 +1,24 @@
 """API Gateway HTTP API (payload format 2.0) events for tests, and the replies they produce:
-the same shape reaches the resolver from ``serve``'s WSGI adapter and from the API Lambda."""
+the same shape reaches the resolver from ``serve``'s WSGI adapter and from the API Lambda.
+``Api`` calls the real resolver with them over the use-case world (``devkit.world``)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from devkit.world import OWNER, World
+from imagedeploy.api.app import build_resolver
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.wsgi import _LocalContext
+from imagedeploy.domain.accounts import ApiKey, hash_key
+
 ACCOUNT = "123456789012"
+API_KEY = "rnd_test_key_7f1c2e9a4b"
+BASE = "http://imagedeploy.test"
 
 
 @dataclass
@@ -71,3 +81,32 @@ def http_api_event(
         "body": text,
         "isBase64Encoded": False,
     }
+
+
+@dataclass
+class Api:
+    world: World
+    resolver: Any
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, str] | None = None,
+        key: str | None = API_KEY,
+        raw_body: str | None = None,
+    ) -> Reply:
+        event = http_api_event(method, path, body, query=query, bearer=key, raw_body=raw_body)
+        return Reply.of(self.resolver.resolve(event, _LocalContext()))
+
+
+def api_over(world: World) -> Api:
+    """The resolver over ``world``, with ``API_KEY`` stored for ``OWNER``."""
+    world.store.write(
+        put=[
+            ApiKey("rnd-00000000000000000001", OWNER, "test", hash_key(API_KEY), datetime.now(UTC))
+        ]
+    )
+    return Api(world, build_resolver(ApiDeps(world.ports, BASE)))

@@ -311,7 +311,7 @@ def _config(platform: Platform, layers: Sequence[Layer], text: str) -> dict[str,
                 "Labels": {"org.opencontainers.image.version": text},
             },
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-            "history": [
+            "history": [  # the old path, kept: it is part of every digest
                 {"created": CREATED, "created_by": "tests/support/images.py"} for _ in layers
             ],
         }
@@ -430,7 +430,7 @@ def _check(response: httpx.Response, *expected: int) -> httpx.Response:
 class ImagePusher:
     """Pushes built images through ``client`` (an ``httpx.Client`` whose base_url is a registry).
 
-    Use :func:`tests.support.regclient.registry_client` to get a client with the right auth.
+    Use :func:`devkit.regclient.registry_client` to get a client with the right auth.
     Remembers which repository holds which blob so shared layers are uploaded once and mounted
     into further repositories (``POST ...?mount=<digest>&from=<repo>``).
     """

@@ -63,7 +63,7 @@ __all__ = [
 
 DOCUMENT_URI = "urn:render:openapi"
 _METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options"})
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 _CANDIDATES = (_REPO_ROOT / "reference" / "render-openapi.json",)
 
 _SERVICE_DETAILS = {
@@ -191,7 +191,7 @@ def _add_event_discriminators(doc: dict[str, Any]) -> None:
 
 
 def _any_of(
-    validator: Validator, subschemas: list[Any], instance: Any, schema: dict[str, Any]
+    validator: Draft202012Validator, subschemas: list[Any], instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     """``oneOf`` checked as ``anyOf`` (see the module docstring)."""
     errors: list[ValidationError] = []
@@ -218,7 +218,7 @@ def _nullable(keyword: str) -> Any:
     return check
 
 
-_OpenApi30Validator = extend(
+_OpenApi30Validator = extend(  # type: ignore[no-untyped-call]  # unannotated in types-jsonschema
     Draft202012Validator,
     validators={"oneOf": _any_of, "type": _nullable("type"), "enum": _nullable("enum")},
 )

@@ -1,0 +1,125 @@
+"""Real containers for tests and benchmarks: the engine's sandbox settings, per-session labels,
+a runner that records every command, and a helper that starts labelled test containers.
+
+- ``ENGINE_ENV``: ``CONTAINERS_CONF=infra/containers.conf``, which the sandbox needs (runc,
+  ulimits) and a normal host ignores.
+- Every container and network a test makes carries ``imagedeploy.test=1`` and a per-session
+  label (``TEST_LABELS``), so two sessions on one machine never remove each other's containers.
+- ``RecordingRunner``: wraps the real runner and records every argv and environment, to prove
+  that no secret reaches a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import stat
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagedeploy.adapters.local.engine import (
+    CommandResult,
+    ContainerEngine,
+    ContainerSpec,
+    EngineError,
+    PortBinding,
+    subprocess_runner,
+)
+from imagedeploy.adapters.local.health import wait_healthy
+
+REPO = Path(__file__).resolve().parents[1]
+CONTAINERS_CONF = REPO / "infra" / "containers.conf"
+ENGINE_ENV = {"CONTAINERS_CONF": str(CONTAINERS_CONF)}
+SESSION = uuid.uuid4().hex[:10]
+TEST_LABELS = {"imagedeploy.test": "1", "imagedeploy.test.session": SESSION}
+_SESSION_FILTER = {"imagedeploy.test.session": SESSION}
+
+
+def remove_session_leftovers(engine: ContainerEngine) -> None:
+    """Remove every container and network this session labelled."""
+    for state in engine.list(_SESSION_FILTER):
+        with contextlib.suppress(EngineError):
+            engine.remove(state.id)
+    for network in engine.list_networks(_SESSION_FILTER):
+        with contextlib.suppress(EngineError):
+            engine.remove_network(network)
+
+
+@dataclass
+class Call:
+    argv: tuple[str, ...]
+    env: dict[str, str]
+
+
+@dataclass
+class RecordingRunner:
+    """Wraps the real runner; keeps every argv and the environment it ran with, and the path
+    and mode of each private file (auth file, env file) as it was while the command ran."""
+
+    calls: list[Call] = field(default_factory=list)
+    private_files: list[tuple[str, int]] = field(default_factory=list)
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        timeout: float,
+        merge_stderr: bool = False,
+    ) -> CommandResult:
+        self.calls.append(Call(tuple(argv), dict(env)))
+        paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--authfile", "--env-file")]
+        if "DOCKER_CONFIG" in env and argv[1] == "pull":
+            paths.append(f"{env['DOCKER_CONFIG']}/config.json")
+        self.private_files += [(p, stat.S_IMODE(os.stat(p).st_mode)) for p in paths]
+        return subprocess_runner(argv, env=env, timeout=timeout, merge_stderr=merge_stderr)
+
+    def argv_text(self) -> str:
+        return "\n".join(" ".join(call.argv) for call in self.calls)
+
+
+_names = itertools.count(1)
+
+
+@dataclass
+class Containers:
+    """Starts test containers (labelled, removed after the test)."""
+
+    engine: ContainerEngine
+    created: list[str] = field(default_factory=list)
+
+    def spec(self, image: str, **overrides: object) -> ContainerSpec:
+        values: dict[str, object] = {
+            "name": f"idtest-{SESSION}-{next(_names)}",
+            "image": image,
+            "labels": TEST_LABELS,
+            "insecure_registry": True,
+            "stop_timeout_seconds": 1,
+        }
+        values.update(overrides)
+        return ContainerSpec(**values)  # type: ignore[arg-type]
+
+    def run(self, spec: ContainerSpec, engine: ContainerEngine | None = None) -> str:
+        container_id = (engine or self.engine).run(spec)
+        self.created.append(container_id)
+        return container_id
+
+    def web(self, image: str, *, port: int = 8080, **overrides: object) -> tuple[str, int]:
+        """Run the test web image serving on ``port``, published on a free 127.0.0.1 port;
+        return (container id, host port) once it answers HTTP."""
+        env = {"PORT": str(port), **dict(overrides.pop("env", {}))}  # type: ignore[call-overload]
+        spec = self.spec(image, env=env, publish=(PortBinding(port),), **overrides)
+        container_id = self.run(spec)
+        host_port = self.engine.host_port(container_id, port)
+        assert wait_healthy("127.0.0.1", host_port, "/index.html", 20, 0.05), self.engine.logs(
+            container_id
+        )
+        return container_id, host_port
+
+    def remove_all(self) -> None:
+        for container_id in self.created:
+            with contextlib.suppress(EngineError):
+                self.engine.remove(container_id)
