@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.services import Service
+from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job, Jobs, Registry, Scheduler, Store
 from imagedeploy.settings import Settings
 from imagedeploy.usecases.context import Limits, Ports
@@ -215,6 +216,7 @@ def build(
         runtime=ecs,
         scheduler=scheduler,
         notifier=CompositeNotifier(*notifiers),
+        webhook_targets=webhook_egress(settings, Home.AWS),
         jobs=jobs,
         clock=clock or UtcClock(),
         limits=Limits(
@@ -251,7 +253,8 @@ def _registry(settings: Settings, make: Clients) -> Registry:
     from imagedeploy.adapters.aws.ecr_auth import EcrAuthorizer, EcrAwareRegistry
     from imagedeploy.registry import RegistryClient
 
-    return EcrAwareRegistry(RegistryClient(settings), EcrAuthorizer(_lazy(make, "ecr")))
+    client = RegistryClient(settings, egress=registry_egress(settings, Home.AWS))
+    return EcrAwareRegistry(client, EcrAuthorizer(_lazy(make, "ecr")))
 
 
 def deliver_webhooks(app_: AwsApp, event_id: str) -> None:
@@ -271,7 +274,7 @@ def deliver_webhooks(app_: AwsApp, event_id: str) -> None:
         timeout=app_.settings.webhook_timeout_seconds,
         max_attempts=app_.settings.webhook_max_attempts,
         workers=2,
-        allowed_networks=app_.settings.webhook_allowed_networks,
+        egress=webhook_egress(app_.settings, Home.AWS),
     )
     notifier.start()
     try:

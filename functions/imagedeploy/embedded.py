@@ -33,9 +33,10 @@ from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.services import ServiceType
+from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job
 from imagedeploy.registry import RegistryClient
-from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
+from imagedeploy.settings import Settings
 from imagedeploy.usecases import cron, deploys, instances, reconcile
 from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
@@ -218,10 +219,6 @@ def build(
     settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
 ) -> Embedded:
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.registry_allowed_networks:
-        # The local default talks to registries on this machine, so it allows loopback; AWS
-        # keeps the strict default (docs/architecture.md §12, §14).
-        settings = settings.model_copy(update={"registry_allowed_networks": LOOPBACK_NETWORKS})
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
@@ -238,13 +235,14 @@ def build(
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
     )
-    registry = RegistryClient(settings)
+    registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
+    webhook_targets = webhook_egress(settings, Home.SERVE)
     holder: dict[str, Ports] = {}
     jobs = ThreadJobs(lambda job: run_job(holder["ports"], job), workers=4)
     scheduler = InProcessScheduler(
         lambda service_id: jobs.enqueue(Job("cron_tick", service_id)), clock=clock
     )
-    notifier = WebhookNotifier(store, clock=clock, allow_loopback=True)
+    notifier = WebhookNotifier(store, clock=clock, egress=webhook_targets)
     ports = Ports(
         store=store,
         secrets=EncryptedFileSecretStore(data_dir),
@@ -252,6 +250,7 @@ def build(
         runtime=runtime,
         scheduler=scheduler,
         notifier=notifier,
+        webhook_targets=webhook_targets,
         jobs=jobs,
         clock=clock,
         limits=Limits(

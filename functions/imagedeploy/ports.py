@@ -258,3 +258,12 @@ class Notifier(Protocol):
     the caller, and slow destinations must not block a deploy."""
 
     def notify(self, service: Service, event: Event) -> None: ...
+
+
+class WebhookTargets(Protocol):
+    """Which URLs may receive webhooks: the egress policy the notifier delivers with
+    (``imagedeploy.net.EgressPolicy``), asked when a webhook is created or its URL changed."""
+
+    def refusal(self, url: str) -> str | None:
+        """Why ``url`` may not receive webhooks (a message saying how to fix it), or None."""
+        ...

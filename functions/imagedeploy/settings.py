@@ -40,11 +40,13 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest manifest body read."
     )
-    registry_allowed_networks: tuple[IPNetwork, ...] = Field(
-        default=(),
+    registry_allowed_networks: tuple[IPNetwork, ...] | None = Field(
+        default=None,
         description=(
-            "Non-public networks that registries, token realms and redirects may resolve to. "
-            "Empty: only public addresses (the AWS default)."
+            "Non-public networks that registries, token realms and redirects may resolve to, "
+            "besides public addresses. Unset: the home's default (AWS: none; serve: loopback). "
+            "[]: none, public addresses only. Link-local (169.254.0.0/16, fe80::/10, the "
+            "metadata service) is never contacted (imagedeploy.net.egress)."
         ),
     )
     registry_request_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -103,6 +105,18 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 3
     webhook_budget_seconds: float = 60.0
-    # Non-public networks webhook receivers may be on (default: public addresses only).
-    webhook_allowed_networks: tuple[IPNetwork, ...] = ()
+    webhook_allowed_networks: tuple[IPNetwork, ...] | None = Field(
+        default=None,
+        description=(
+            "Non-public networks webhook receivers may be on, besides public addresses. Unset: "
+            "the home's default (AWS: none; serve: loopback). []: public addresses only."
+        ),
+    )
+    webhook_allow_http_loopback: bool | None = Field(
+        default=None,
+        description=(
+            "Accept http:// webhook URLs for loopback hosts (development); every other URL "
+            "needs https://. Unset: the home's default (AWS: no; serve: yes)."
+        ),
+    )
     ecs_event_ttl_seconds: int = 7 * 24 * 3600

@@ -8,6 +8,7 @@ and tokens until expiry.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,6 +30,8 @@ from imagedeploy.domain.registries import (
     credential_mismatch,
     uses_plain_http,
 )
+from imagedeploy.net.egress import EgressPolicy, Home, Resolver, registry_egress
+from imagedeploy.net.pinned import pinned_client
 from imagedeploy.registry.auth import Authenticator, refused_message
 from imagedeploy.registry.challenge import parse_challenges
 from imagedeploy.registry.manifest import (
@@ -44,7 +47,7 @@ from imagedeploy.registry.manifest import (
     require_linux_amd64,
     require_size_within,
 )
-from imagedeploy.registry.transport import Budget, RegistryHttp, Reply, Resolver
+from imagedeploy.registry.transport import Budget, RegistryHttp, Reply
 from imagedeploy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -158,33 +161,34 @@ class RegistryClient:
         self,
         settings: Settings,
         *,
+        egress: EgressPolicy | None = None,
         http_client: httpx.Client | None = None,
         resolver: Resolver | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
+        """``egress``: where registries may be (default: the strict AWS policy; the
+        composition root passes its home's). ``http_client`` replaces the pinned client
+        (tests; it then decides where it connects). ``resolver`` replaces DNS."""
         self._settings = settings
+        egress = egress or registry_egress(settings, Home.AWS)
+        if resolver is not None:
+            egress = dataclasses.replace(egress, resolver=resolver)
         self._owns_client = http_client is None
-        self._client = http_client or httpx.Client(
+        self._client = http_client or pinned_client(
+            egress,
             timeout=settings.registry_request_timeout_seconds,
-            follow_redirects=False,  # RegistryHttp follows them itself, through the SSRF guard
-            trust_env=False,  # no proxy from the environment between us and the guard's check
             headers={"User-Agent": f"imagedeploy/{__version__}"},
         )
         optional: dict[str, Any] = {
             k: v
-            for k, v in {
-                "resolver": resolver,
-                "sleep": sleep,
-                "clock": clock,
-                "jitter": jitter,
-            }.items()
+            for k, v in {"sleep": sleep, "clock": clock, "jitter": jitter}.items()
             if v is not None
         }
         self._http = RegistryHttp(
             self._client,
-            allowed_networks=settings.registry_allowed_networks,
+            egress=egress,
             max_attempts=settings.registry_max_attempts,
             **optional,
         )

@@ -1,5 +1,7 @@
-"""HTTP for registry calls: the SSRF guard, redirects, retries with backoff inside a time budget,
-and capped bodies. Everything the registry client sends goes through ``RegistryHttp.send``.
+"""HTTP for registry calls: redirects, retries with backoff inside a time budget, capped bodies,
+and where credentials may go. Everything the registry client sends goes through
+``RegistryHttp.send``; where it may connect is the egress policy's decision, enforced when the
+connection is opened (``imagedeploy.net.pinned``).
 
 Retries follow go-containerregistry: 408, 429, 5xx and connection errors/timeouts are retried
 with exponential backoff and full jitter, honouring ``Retry-After``; the whole operation shares
@@ -8,30 +10,25 @@ one budget.
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import logging
 import random
-import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
-from imagedeploy.settings import IPNetwork
+from imagedeploy.net.egress import EgressPolicy, EgressRefused, Unresolvable
+from imagedeploy.net.retry_after import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-
-Resolver = Callable[..., Sequence[tuple[Any, ...]]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Budget:
@@ -57,13 +54,16 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc
 
 
-def _is_blocked(ip: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if any(ip.version == net.version and ip in net for net in allowed):
-        return False
-    # Loopback, private, link-local (instance metadata), CGNAT, reserved, unspecified: not global.
-    return not ip.is_global or ip.is_multicast
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what must stay the same for ``Authorization`` to follow a
+    redirect (a same-host https→http redirect changes the origin too)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 class RegistryHttp:
@@ -71,9 +71,8 @@ class RegistryHttp:
         self,
         client: httpx.Client,
         *,
-        allowed_networks: Sequence[IPNetwork],
+        egress: EgressPolicy,
         max_attempts: int,
-        resolver: Resolver = socket.getaddrinfo,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
@@ -81,9 +80,8 @@ class RegistryHttp:
         backoff_cap: float = 8.0,
     ) -> None:
         self._client = client
-        self._allowed = tuple(allowed_networks)
+        self.egress = egress
         self._max_attempts = max_attempts
-        self._resolve = resolver
         self._sleep = sleep
         self.clock = clock
         self._jitter = jitter
@@ -93,43 +91,20 @@ class RegistryHttp:
     def budget(self, seconds: float) -> Budget:
         return Budget(seconds, self.clock)
 
-    # -- SSRF guard -----------------------------------------------------------------------------
-    def _blocked_error(self, host: str, ip: IPAddress) -> ImagePullError:
-        return ImagePullError(
-            PullFailureReason.BLOCKED_HOST,
-            f"{host} resolves to {ip}, a loopback, private, link-local or multicast address, "
-            "which imagedeploy does not contact; allow that network with "
-            "IMAGEDEPLOY_REGISTRY_ALLOWED_NETWORKS if this registry is yours",
-        )
-
-    def check_host(self, url: str) -> None:
-        """Refuse a URL whose host resolves to a non-public address that is not allowed."""
+    def _check_credentials(self, url: str, headers: dict[str, str]) -> None:
+        """Credentials (and tokens made from them) travel over https only, or to loopback."""
         parts = urlsplit(url)
-        hostname = parts.hostname or ""
-        try:
-            addresses: list[IPAddress] = [ipaddress.ip_address(hostname)]
-        except ValueError:
-            try:
-                infos = self._resolve(hostname, parts.port or 443, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:
-                raise ImagePullError(
-                    PullFailureReason.REGISTRY_UNAVAILABLE,
-                    f"cannot resolve the registry host {hostname!r}; check the image URL",
-                ) from exc
-            addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        for ip in addresses:
-            if _is_blocked(ip, self._allowed):
-                raise self._blocked_error(parts.netloc, ip)
-
-    def _check_peer(self, response: httpx.Response, url: str) -> None:
-        """Re-check the address actually connected to: DNS may answer differently a second time."""
-        stream = response.extensions.get("network_stream")
-        peer = stream.get_extra_info("server_addr") if stream is not None else None
-        if not peer:
-            return
-        ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-        if _is_blocked(ip, self._allowed):
-            raise self._blocked_error(host_of(url), ip)
+        if (
+            "Authorization" in headers
+            and parts.scheme != "https"
+            and not self.egress.plain_http_allowed(parts.hostname or "")
+        ):
+            raise ImagePullError(
+                PullFailureReason.BLOCKED_HOST,
+                f"{host_of(url)} is reached over plain http://, and imagedeploy sends registry "
+                "credentials only over https:// (or to a registry on this machine); the "
+                "registry or its token service must use https",
+            )
 
     # -- sending ----------------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
@@ -146,13 +121,15 @@ class RegistryHttp:
         max_body: int | None = None,
         what: str = "response",
     ) -> Reply:
-        """Send one logical request: follows redirects (dropping ``Authorization`` when the host
-        changes), retries transient failures, and raises ``ImagePullError`` once it gives up."""
+        """Send one logical request: follows redirects (dropping ``Authorization`` when the
+        scheme, host or port changes), retries transient failures, and raises
+        ``ImagePullError`` once it gives up."""
         headers = dict(headers or {})
-        origin = host_of(url)
+        origin = origin_of(url)
         for _ in range(MAX_REDIRECTS + 1):
-            if host_of(url) != origin:
+            if origin_of(url) != origin:
                 headers.pop("Authorization", None)
+            self._check_credentials(url, headers)
             reply = self._send_with_retries(method, url, headers, budget, max_body, what)
             location = reply.headers.get("location")
             if reply.status not in REDIRECT_STATUS or not location:
@@ -160,7 +137,7 @@ class RegistryHttp:
             url = urljoin(url, location)
         raise ImagePullError(
             PullFailureReason.REGISTRY_UNAVAILABLE,
-            f"{origin} redirected more than {MAX_REDIRECTS} times; the registry is misconfigured",
+            f"{host_of(url)} redirected more than {MAX_REDIRECTS} times; the registry is misconfigured",
         )
 
     def _send_with_retries(
@@ -176,19 +153,32 @@ class RegistryHttp:
         attempt = 0
         while True:
             attempt += 1
-            self.check_host(url)
             failure: str
             delay: float
             try:
                 reply = self._send_once(method, url, headers, budget, max_body, what)
+            except EgressRefused as exc:
+                raise ImagePullError(PullFailureReason.BLOCKED_HOST, str(exc)) from None
+            except Unresolvable:
+                raise ImagePullError(
+                    PullFailureReason.REGISTRY_UNAVAILABLE,
+                    f"cannot resolve the registry host {urlsplit(url).hostname!r}; check the "
+                    "image URL",
+                ) from None
             except httpx.TransportError as exc:
-                failure = f"could not reach {host} ({type(exc).__name__})"
+                # One text for a closed port, a reset, a timeout or a non-HTTP answer: what
+                # failed would tell which ports are open (logged for the operator only).
+                failure = f"could not reach {host}"
+                detail = type(exc).__name__
                 delay = self._backoff(attempt)
             else:
                 if reply.status not in RETRYABLE_STATUS:
                     return reply
                 failure = f"{host} answered HTTP {reply.status}"
-                retry_after = _retry_after(reply.headers.get("retry-after"))
+                detail = failure
+                retry_after = retry_after_seconds(
+                    reply.headers.get("retry-after"), datetime.now(UTC)
+                )
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 if reply.status == 429 and (
                     attempt >= self._max_attempts or delay > budget.remaining()
@@ -200,10 +190,13 @@ class RegistryHttp:
                         + "); try again later, or use a credential with a higher pull limit",
                     )
             if attempt >= self._max_attempts or delay > budget.remaining():
+                logger.warning(
+                    "registry request failed, giving up",
+                    extra={"host": host, "attempts": attempt, "why": detail},
+                )
                 raise ImagePullError(
                     PullFailureReason.REGISTRY_UNAVAILABLE,
-                    f"{failure}; gave up after {attempt} attempt(s). The registry may be down: "
-                    "try again later",
+                    f"{failure}; the registry may be down: try again later",
                 )
             logger.warning(
                 "registry request failed, retrying",
@@ -211,7 +204,7 @@ class RegistryHttp:
                     "host": host,
                     "attempt": attempt,
                     "delay_s": round(delay, 3),
-                    "why": failure,
+                    "why": detail,
                 },
             )
             self._sleep(delay)
@@ -232,7 +225,6 @@ class RegistryHttp:
         request = self._client.build_request(method, url, headers=headers, timeout=timeout)
         response = self._client.send(request, stream=True)
         try:
-            self._check_peer(response, url)
             if method == "HEAD" or response.status_code in REDIRECT_STATUS:
                 return Reply(response.status_code, response.headers, b"", url)
             declared = response.headers.get("content-length", "")
@@ -255,17 +247,3 @@ def _too_large(what: str, host: str, limit: int) -> ImagePullError:
         PullFailureReason.UNSUPPORTED_MANIFEST,
         f"the {what} from {host} is larger than {limit:,} bytes, more than any image needs",
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -13,6 +13,7 @@ from imagedeploy.ports import (
     Scheduler,
     SecretStore,
     Store,
+    WebhookTargets,
 )
 
 
@@ -34,6 +35,7 @@ class Ports:
     runtime: Runtime
     scheduler: Scheduler
     notifier: Notifier
+    webhook_targets: WebhookTargets
     jobs: Jobs
     clock: Clock
     limits: Limits = Limits()

@@ -16,7 +16,7 @@ from imagedeploy.domain.accounts import (
     Webhook,
     WebhookDelivery,
 )
-from imagedeploy.domain.errors import NotFound
+from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.notifications import (
     new_webhook_secret,
@@ -107,6 +107,13 @@ def patch_notification_override(
 # -- webhooks ------------------------------------------------------------------------------------
 
 
+def _check_target(ports: Ports, url: str) -> None:
+    """Refuse now a URL the notifier would refuse at every delivery (the egress policy)."""
+    why = ports.webhook_targets.refusal(url)
+    if why is not None:
+        raise InvalidInput(f"url: webhooks cannot be sent to this URL: {why}")
+
+
 def get_webhook(ports: Ports, webhook_id: str) -> Webhook:
     webhook = ports.store.get_webhook(webhook_id)
     if webhook is None:
@@ -132,6 +139,7 @@ def create_webhook(
     """A new webhook with a fresh signing secret (``whsec_...``), returned to its owner as
     Render returns it."""
     spec = validate_webhook(name, url, enabled, event_filter)
+    _check_target(ports, spec.url)
     _check_owner(ports, owner_id)
     webhook = Webhook(
         id=new_id("whk"),
@@ -163,6 +171,8 @@ def update_webhook(
     """Render's PATCH: each field given replaces the stored one; the secret never changes."""
     new_name = None if name is None else validate_webhook_name(name)
     new_url = None if url is None else validate_webhook_url(url)
+    if new_url is not None:
+        _check_target(ports, new_url)
     new_enabled = None if enabled is None else validate_enabled(enabled)
     new_filter = None if event_filter is None else validate_event_filter(event_filter)
 

@@ -10,10 +10,12 @@
   own timestamp. Network errors, timeouts, 408, 429 and 5xx are retried with exponential
   backoff and full jitter, honouring ``Retry-After``; anything else non-2xx is final. One
   ``WebhookDelivery`` per event and webhook records the outcome (no secret, no URL path).
-- SSRF: a webhook URL is user input. Its host is resolved and every address checked (loopback,
-  private, link-local, CGNAT, multicast... are refused unless a network is allowed), then the
-  request is sent to the checked address itself (``Host`` header and TLS SNI/certificate name
-  kept), so a second DNS answer cannot redirect it. Redirects are not followed.
+- SSRF: a webhook URL is user input. The egress policy (``imagedeploy.net.egress``, the same
+  one the API checks new URLs with) decides the scheme and the addresses; requests go through
+  ``imagedeploy.net.pinned``, which connects only to the address it resolved and checked
+  (``Host`` header and TLS name kept), so a second DNS answer cannot redirect them. Redirects
+  are not followed. Every failure to get an HTTP answer is recorded with one text, so the
+  delivery log does not tell a closed port from an open one.
 - ``stop(timeout)`` stops accepting, lets queued and in-flight deliveries run until the timeout,
   then interrupts backoff waits and records whatever is left as not delivered.
 """
@@ -21,18 +23,15 @@
 from __future__ import annotations
 
 import collections
-import email.utils
-import ipaddress
 import logging
 import math
 import random
-import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,18 +42,13 @@ from imagedeploy.domain.events import Event
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.notifications import should_notify, webhook_body, webhooks_to_notify
 from imagedeploy.domain.services import Service
+from imagedeploy.net.egress import EgressPolicy, EgressRefused, Unresolvable
+from imagedeploy.net.pinned import pinned_client
+from imagedeploy.net.retry_after import retry_after_seconds
 from imagedeploy.ports import Clock, Store
 
 logger = logging.getLogger(__name__)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[..., Sequence[tuple[Any, ...]]]
-
-LOOPBACK: Final[tuple[IPNetwork, ...]] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
 RETRYABLE_STATUS: Final = frozenset({408, 429, *range(500, 600)})
 USER_AGENT: Final = "imagedeploy-webhooks/1"
 _WEBHOOK_PAGE: Final = 100
@@ -92,22 +86,6 @@ class _Attempt:
     retry_after: float | None = None
 
 
-class _Refused(Exception):
-    """The target may not be contacted, or cannot be resolved."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-def _is_blocked(ip: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if any(ip.version == net.version and ip in net for net in allowed):
-        return False
-    return not ip.is_global or ip.is_multicast
-
-
 def _host_label(url: str) -> str:
     """``host[:port]`` of a URL, without user info, path or query: safe to log and record."""
     parts = urlsplit(url)
@@ -125,28 +103,25 @@ class WebhookNotifier:
     docstring). Call ``start()`` once; ``stop()`` at shutdown.
 
     ``clock`` stamps deliveries and signatures (receivers reject timestamps more than 5 min
-    off, so give it the real time). ``http_client`` is used as given (not closed by ``stop``);
-    by default the notifier makes its own, ignoring proxy variables. ``timeout`` is httpx's
-    per-phase timeout (connect, write, wait for the answer). ``workers`` threads share one
-    queue of ``queue_size`` deliveries. ``allowed_networks`` (and ``allow_loopback``) open
-    non-public addresses; ``resolver`` is ``socket.getaddrinfo``-shaped. ``sleep`` waits out
-    a backoff (default: an ``Event.wait`` that ``stop`` interrupts), ``jitter`` draws from
-    [0, 1)."""
+    off, so give it the real time). ``egress`` decides which URLs and addresses may receive
+    webhooks. ``http_client`` is used as given (not closed by ``stop``; give it a
+    ``net.pinned`` transport on the same policy); by default the notifier makes a pinned one.
+    ``timeout`` is httpx's per-phase timeout (connect, write, wait for the answer). ``workers``
+    threads share one queue of ``queue_size`` deliveries. ``sleep`` waits out a backoff
+    (default: an ``Event.wait`` that ``stop`` interrupts), ``jitter`` draws from [0, 1)."""
 
     def __init__(
         self,
         store: Store,
         *,
         clock: Clock,
+        egress: EgressPolicy,
         http_client: httpx.Client | None = None,
         max_attempts: int = 5,
         backoff: Backoff = Backoff(),  # frozen: one shared default is safe
         timeout: float = 15.0,
         workers: int = 4,
         queue_size: int = 1000,
-        allowed_networks: Sequence[IPNetwork] = (),
-        allow_loopback: bool = False,
-        resolver: Resolver = socket.getaddrinfo,
         sleep: Callable[[float], None] | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -155,18 +130,15 @@ class WebhookNotifier:
         self._store = store
         self._clock = clock
         self._owns_client = http_client is None
-        self._client = http_client or httpx.Client(
-            trust_env=False,
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
+        self._egress = egress
+        self._client = http_client or pinned_client(
+            egress, limits=httpx.Limits(max_keepalive_connections=0)
         )
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._timeout = timeout
         self._workers_wanted = workers
         self._queue_size = queue_size
-        self._allowed = tuple(allowed_networks) + (LOOPBACK if allow_loopback else ())
-        self._resolve = resolver
         self._jitter = jitter
         self._aborted = threading.Event()  # stop() ran out of time: give up waiting and retrying
         self._sleep = sleep or self._interruptible_sleep
@@ -376,38 +348,43 @@ class WebhookNotifier:
         url = job.webhook.url
         label = _host_label(url)
         moment = now.astimezone(UTC)
-        try:
-            target, extensions = self._pinned(url)
-        except _Refused as exc:
-            return _Attempt(False, None, str(exc), retryable=exc.retryable)
+        if refused := self._egress.scheme_refusal(url):
+            return _Attempt(False, None, f"{label}: {refused}", retryable=False)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "Host": _netloc(url),
-            "Connection": "close",  # a connection pinned to one host's address is not reused
             "webhook-id": job.delivery_id,
             "webhook-timestamp": str(math.floor(moment.timestamp())),
             "webhook-signature": signer.sign(job.delivery_id, moment, body),
         }
-        request = self._client.build_request(
-            "POST",
-            target,
-            content=body.encode("ascii"),
-            headers=headers,
-            timeout=httpx.Timeout(self._timeout),
-            extensions=extensions,
-        )
+        try:
+            request = self._client.build_request(
+                "POST",
+                url,
+                content=body.encode("ascii"),
+                headers=headers,
+                timeout=httpx.Timeout(self._timeout),
+            )
+        except httpx.InvalidURL:
+            return _Attempt(False, None, f"the webhook URL for {label} is not valid", False)
         try:
             response = self._client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            why = f"timed out after {self._timeout:g} s waiting for {label} ({type(exc).__name__})"
-            return _Attempt(False, None, why, retryable=True)
+        except EgressRefused as exc:
+            return _Attempt(False, None, str(exc), retryable=False)
+        except Unresolvable:
+            return _Attempt(False, None, f"cannot resolve {label}", retryable=True)
         except Exception as exc:  # httpx.TransportError, or the client closed by stop()
-            why = f"could not reach {label} ({type(exc).__name__})"
+            # One text for refused, reset, timed out or not HTTP: which one it was would tell
+            # a port scanner which ports are open.
+            logger.info(
+                "webhook receiver unreachable",
+                extra={**_job_fields(job), "why": type(exc).__name__},
+            )
+            why = f"no HTTP answer from {label} within {self._timeout:g} s"
             return _Attempt(False, None, why, retryable=True)
         try:
             status = response.status_code
-            retry_after = _retry_after(response.headers.get("retry-after"), now)
+            retry_after = retry_after_seconds(response.headers.get("retry-after"), now)
         finally:
             response.close()  # the body is not needed: never read a hostile receiver's bytes
         if 200 <= status < 300:
@@ -419,36 +396,6 @@ class WebhookNotifier:
             retryable=status in RETRYABLE_STATUS,
             retry_after=retry_after if status in RETRYABLE_STATUS else None,
         )
-
-    def _pinned(self, url: str) -> tuple[httpx.URL, dict[str, Any]]:
-        """The URL with its host replaced by a checked address, and the TLS name to verify."""
-        label = _host_label(url)
-        try:
-            parsed = httpx.URL(url)
-            host = parsed.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS want it
-        except (httpx.InvalidURL, UnicodeError) as exc:
-            raise _Refused(f"the webhook URL for {label} is not valid", retryable=False) from exc
-        try:
-            addresses: list[IPAddress] = [ipaddress.ip_address(host)]
-        except ValueError:
-            try:
-                port = parsed.port or (443 if parsed.scheme == "https" else 80)
-                infos = self._resolve(host, port, type=socket.SOCK_STREAM)
-                addresses = [ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]) for i in infos]
-            except (OSError, UnicodeError, ValueError) as exc:
-                raise _Refused(f"cannot resolve {label}", retryable=True) from exc
-        if not addresses:
-            raise _Refused(f"cannot resolve {label}", retryable=True)
-        for ip in addresses:
-            if _is_blocked(ip, self._allowed):
-                raise _Refused(
-                    f"{label} resolves to {ip}, a loopback, private, link-local or other "
-                    "non-public address, which imagedeploy does not send webhooks to",
-                    retryable=False,
-                )
-        target = parsed.copy_with(host=str(addresses[0]))
-        extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-        return target, extensions
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self._aborted.wait(seconds)
@@ -490,27 +437,6 @@ def _job_fields(job: _Job) -> dict[str, object]:
         "event_type": job.event.type.value,
         "target": _host_label(job.webhook.url),
     }
-
-
-def _netloc(url: str) -> str:
-    """The ``Host`` header: host and port as written in the URL, no user info."""
-    return urlsplit(url).netloc.rpartition("@")[2]
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 __all__ = ["Backoff", "WebhookNotifier"]
