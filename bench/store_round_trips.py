@@ -49,6 +49,7 @@ from devkit.fakes import (
     FakeRuntime,
     FakeScheduler,
     QueuedJobs,
+    aws_webhook_targets,
 )
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
@@ -257,6 +258,7 @@ def build(tmp: Path) -> Bench:
         runtime=runtime,
         scheduler=FakeScheduler(),
         notifier=FakeNotifier(),
+        webhook_targets=aws_webhook_targets(),
         jobs=jobs,
         clock=FakeClock(),
         limits=Limits(deploys_per_minute=1_000_000),

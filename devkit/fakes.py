@@ -5,6 +5,8 @@ SQLite in a temporary directory."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,8 +16,10 @@ from imagedeploy.domain.events import Event
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Service
+from imagedeploy.net.egress import EgressPolicy, Home, webhook_egress
 from imagedeploy.ports import Job, RunSpec
 from imagedeploy.registry.client import PreflightResult
+from imagedeploy.settings import Settings
 
 
 class FakeClock:
@@ -139,3 +143,30 @@ class QueuedJobs:
 
     def enqueue(self, job: Job) -> None:
         self.queue.append(job)
+
+
+@dataclass
+class FakeDns:
+    """A ``socket.getaddrinfo``-shaped resolver over a table (name -> addresses); an unknown
+    name does not resolve. ``lookups`` records every question, in order."""
+
+    table: dict[str, list[str]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
+
+    def __call__(
+        self, host: str, port: int, *args: object, **kwargs: object
+    ) -> list[tuple[object, ...]]:
+        self.lookups.append(host)
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, f"unknown host {host}")
+        out: list[tuple[object, ...]] = []
+        for text in self.table[host]:
+            family = socket.AF_INET6 if ipaddress.ip_address(text).version == 6 else socket.AF_INET
+            out.append((family, socket.SOCK_STREAM, 6, "", (text, port)))
+        return out
+
+
+def aws_webhook_targets(dns: FakeDns | None = None, **settings: object) -> EgressPolicy:
+    """The webhook egress policy AWS runs with (public https only by default), on fake DNS."""
+    policy = webhook_egress(Settings.model_validate(settings), Home.AWS)
+    return dataclasses.replace(policy, resolver=dns or FakeDns())

@@ -17,6 +17,7 @@ from devkit.fakes import (
     FakeRuntime,
     FakeScheduler,
     QueuedJobs,
+    aws_webhook_targets,
 )
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
@@ -96,6 +97,7 @@ def open_world(directory: Path) -> Iterator[World]:
         runtime=runtime,
         scheduler=scheduler,
         notifier=notifier,
+        webhook_targets=aws_webhook_targets(),
         jobs=jobs,
         clock=clock,
         limits=Limits(deploys_per_minute=10),
