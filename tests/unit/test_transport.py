@@ -1,17 +1,20 @@
-"""Retry, budget, redirect and SSRF rules of RegistryHttp, driven by an in-memory HTTP fake and a
-fake clock (the fault-proxy integration tests prove the same against a real registry)."""
+"""Retry, budget, redirect and credential rules of RegistryHttp, driven by an in-memory HTTP fake
+and a fake clock (the fault-proxy integration tests prove the same against a real registry;
+where it may connect is tested in tests/unit/test_egress.py and tests/integration/test_egress.py)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
-from imagedeploy.registry.transport import RegistryHttp, _retry_after
-from imagedeploy.settings import LOOPBACK_NETWORKS
+from imagedeploy.net.egress import Home, registry_egress
+from imagedeploy.net.retry_after import retry_after_seconds
+from imagedeploy.registry.transport import RegistryHttp
+from imagedeploy.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -29,16 +32,11 @@ class FakeClock:
         self.now += seconds
 
 
-def public_resolver(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
-    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
-
-
 def make_http(
     responses: Iterator[httpx.Response | Exception] | Callable[[httpx.Request], httpx.Response],
     clock: FakeClock,
     *,
     attempts: int = 5,
-    resolver: Callable[..., list[tuple[object, ...]]] = public_resolver,
     seen: list[httpx.Request] | None = None,
 ) -> RegistryHttp:
     def handler(request: httpx.Request) -> httpx.Response:
@@ -54,9 +52,8 @@ def make_http(
     client = httpx.Client(transport=httpx.MockTransport(handler), timeout=5)
     return RegistryHttp(
         client,
-        allowed_networks=(),
+        egress=registry_egress(Settings(), Home.AWS),
         max_attempts=attempts,
-        resolver=resolver,
         sleep=clock.sleep,
         clock=clock,
         jitter=lambda: 1.0,  # deterministic: always the full backoff
@@ -102,7 +99,8 @@ def test_connection_errors_exhaust_attempts_as_unavailable() -> None:
     with pytest.raises(ImagePullError) as exc:
         http.send("GET", URL, budget=http.budget(60), headers={"Authorization": "Bearer s3cr3t"})
     assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
-    assert "5 attempt(s)" in exc.value.message
+    assert exc.value.message.startswith("could not reach registry.example.com;")
+    assert "ConnectError" not in exc.value.message  # which failure it was is a port oracle
     assert "s3cr3t" not in exc.value.message
     assert clock.sleeps == [0.25, 0.5, 1.0, 2.0]
 
@@ -147,64 +145,57 @@ def test_redirect_loop_is_bounded() -> None:
 
 
 @pytest.mark.parametrize(
-    "address",
+    ("location", "keeps"),
     [
-        "169.254.169.254",
-        "127.0.0.1",
-        "10.1.2.3",
-        "192.168.0.1",
-        "224.0.0.1",
-        "::1",
-        "fe80::1",
-        "::ffff:169.254.169.254",
-        "100.64.0.1",
-        "0.0.0.0",
+        ("https://registry.example.com/v2/app/blobs/b", True),
+        ("https://registry.example.com:443/v2/app/blobs/b", True),  # the default port
+        ("http://registry.example.com/v2/app/blobs/b", False),  # same host, plain http
+        ("https://registry.example.com:8443/v2/app/blobs/b", False),  # another port
+        ("https://blobs.example.net/b", False),
     ],
 )
-def test_ssrf_guard_refuses_non_public_addresses(address: str) -> None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-
-    def resolver(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
-        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
-
+def test_authorization_follows_a_redirect_only_to_the_same_origin(
+    location: str, keeps: bool
+) -> None:
     seen: list[httpx.Request] = []
-    http = make_http(lambda r: httpx.Response(200), FakeClock(), resolver=resolver, seen=seen)
-    with pytest.raises(ImagePullError) as exc:
-        http.send("GET", URL, budget=http.budget(30))
-    assert exc.value.reason is PullFailureReason.BLOCKED_HOST
-    assert seen == []  # refused before any connection
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if len(seen) == 1:
+            return httpx.Response(307, headers={"Location": location})
+        return httpx.Response(200, content=b"blob")
+
+    http = make_http(route, FakeClock(), seen=seen)
+    reply = http.send("GET", URL, budget=http.budget(30), headers={"Authorization": "Bearer t"})
+    assert reply.body == b"blob"
+    assert ("authorization" in seen[1].headers) is keeps
 
 
-def test_ssrf_guard_checks_ip_literals_and_redirect_targets() -> None:
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://auth.example.com/token", False),
+        ("http://10.0.0.5:5001/token", False),
+        ("http://127.0.0.1:5001/token", True),
+        ("http://localhost:5001/token", True),
+        ("https://auth.example.com/token", True),
+    ],
+)
+def test_credentials_travel_over_https_or_to_loopback_only(url: str, allowed: bool) -> None:
     seen: list[httpx.Request] = []
-    http = make_http(
-        lambda r: httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/"}),
-        FakeClock(),
-        seen=seen,
+    http = make_http(lambda r: httpx.Response(200), FakeClock(), seen=seen)
+    send = lambda: http.send(  # noqa: E731
+        "GET", url, budget=http.budget(30), headers={"Authorization": "Basic czNjcjN0"}
     )
+    if allowed:
+        assert send().status == 200
+        return
     with pytest.raises(ImagePullError) as exc:
-        http.send("GET", URL, budget=http.budget(30))
+        send()
     assert exc.value.reason is PullFailureReason.BLOCKED_HOST
-    assert len(seen) == 1
-
-
-def test_allowed_networks_open_loopback_only() -> None:
-    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-    http = RegistryHttp(client, allowed_networks=LOOPBACK_NETWORKS, max_attempts=1)
-    http.check_host("http://127.0.0.1:5000/v2/")
-    with pytest.raises(ImagePullError):
-        http.check_host("http://169.254.169.254/")
-
-
-def test_unresolvable_host_is_unavailable() -> None:
-    def resolver(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
-        raise socket.gaierror("no such host")
-
-    http = make_http(lambda r: httpx.Response(200), FakeClock(), resolver=resolver)
-    with pytest.raises(ImagePullError) as exc:
-        http.send("GET", URL, budget=http.budget(30))
-    assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
-    assert "cannot resolve" in exc.value.message
+    assert "only over https://" in exc.value.message
+    assert seen == []  # nothing sent
+    # Without credentials the same URL may be read (an anonymous token realm).
+    assert http.send("GET", url, budget=http.budget(30)).status == 200
 
 
 def test_body_cap() -> None:
@@ -216,7 +207,9 @@ def test_body_cap() -> None:
 
 
 def test_retry_after_forms() -> None:
-    assert _retry_after("7") == 7.0
-    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert _retry_after("soon") is None
-    assert _retry_after("٣") is None  # a non-ASCII digit is not a number of seconds
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert retry_after_seconds("7", now) == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0.0  # in the past
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:30 GMT", now) == 30.0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds("٣", now) is None  # a non-ASCII digit is not a number of seconds

@@ -145,8 +145,6 @@ class EgressPolicy:
         """Why ``url`` may not receive webhooks, or None (the ``WebhookTargets`` port): the
         scheme, then every address the host resolves to. A name that does not resolve yet is
         accepted: delivery checks again, every time."""
-        if why := self.scheme_refusal(url):
-            return why
         try:
             parts = urlsplit(url)
             host, port = (
@@ -155,6 +153,11 @@ class EgressPolicy:
             )
         except ValueError:
             return "the URL is not valid"
+        literal = parse_ip(host)
+        if literal is not None and (why := self.address_refusal(literal)):
+            return why  # what is wrong with the address matters more than the scheme
+        if why := self.scheme_refusal(url):
+            return why
         try:
             self.resolve(host, port)
         except EgressRefused as exc:
