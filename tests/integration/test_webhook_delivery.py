@@ -13,6 +13,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +46,9 @@ from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.notifications import new_webhook_secret, webhook_payload
 from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import Service, ServiceType
+from imagedeploy.net.egress import EgressPolicy
+from imagedeploy.net.pinned import pinned_client
+from imagedeploy.settings import LOOPBACK_NETWORKS
 
 pytestmark = pytest.mark.integration
 
@@ -181,9 +185,14 @@ class Setup:
         return stored
 
     def notifier(self, *, start: bool = True, **overrides: Any) -> WebhookNotifier:
+        egress = EgressPolicy(
+            LOOPBACK_NETWORKS if overrides.pop("allow_loopback", True) else (),
+            setting="IMAGEDEPLOY_WEBHOOK_ALLOWED_NETWORKS",
+            resolver=overrides.pop("resolver", socket.getaddrinfo),
+        )
         options: dict[str, Any] = {
             "clock": UtcClock(),
-            "allow_loopback": True,
+            "egress": egress,
             "sleep": self.sleeps.append,  # record the backoff, never wait for it
             "jitter": lambda: 0.5,
             "timeout": 2.0,
@@ -397,11 +406,13 @@ def test_private_targets_are_refused_unless_allowed(setup: Setup) -> None:
     assert setup.receiver.received == []
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 1, None)
-    assert "127.0.0.1" in delivery.error and "non-public" in delivery.error
+    assert (
+        "127.0.0.1" in delivery.error and "IMAGEDEPLOY_WEBHOOK_ALLOWED_NETWORKS" in delivery.error
+    )
 
 
 def test_a_name_resolving_to_metadata_is_refused_even_with_loopback_allowed(setup: Setup) -> None:
-    hook = setup.webhook(url="http://hooks.test/hook")
+    hook = setup.webhook(url="https://hooks.test/hook")
     notifier = setup.notifier(resolver=_resolver({"hooks.test": "169.254.169.254"}))
     notifier.notify(setup.service, setup.event())
     settle(notifier)
@@ -411,17 +422,17 @@ def test_a_name_resolving_to_metadata_is_refused_even_with_loopback_allowed(setu
 
 
 def test_the_checked_address_is_the_one_connected_to(setup: Setup) -> None:
-    # The notifier resolves hooks.test once (to loopback), checks it, and connects to that
+    # The notifier resolves hooks.localhost once (to loopback), checks it, and connects to that
     # address with the original Host header: no second lookup can send it elsewhere.
     lookups: list[str] = []
-    hook = setup.webhook(url=setup.receiver.url("/hook", host="hooks.test"))
-    notifier = setup.notifier(resolver=_resolver({"hooks.test": "127.0.0.1"}, lookups))
+    hook = setup.webhook(url=setup.receiver.url("/hook", host="hooks.localhost"))
+    notifier = setup.notifier(resolver=_resolver({"hooks.localhost": "127.0.0.1"}, lookups))
     notifier.notify(setup.service, setup.event())
     settle(notifier)
     (got,) = setup.receiver.on("/hook")
     assert got.verified
-    assert got.headers["host"] == f"hooks.test:{setup.receiver.host.rsplit(':', 1)[1]}"
-    assert lookups == ["hooks.test"]
+    assert got.headers["host"] == f"hooks.localhost:{setup.receiver.host.rsplit(':', 1)[1]}"
+    assert lookups == ["hooks.localhost"]
     assert setup.deliveries(hook)[0].delivered
 
 
@@ -439,8 +450,9 @@ def test_https_is_verified_for_the_hostname_while_pinned_to_the_address(
         good = setup.webhook("/good", url=tls_receiver.url("/good", host="hooks.test"))
         wrong = setup.webhook("/wrong", url=tls_receiver.url("/wrong", host="other.test"))
         resolve = _resolver({"hooks.test": "127.0.0.1", "other.test": "127.0.0.1"})
-        with httpx.Client(
-            trust_env=False, verify=ssl.create_default_context(cafile=str(ca_file))
+        egress = EgressPolicy(LOOPBACK_NETWORKS, setting="X", resolver=resolve)
+        with pinned_client(
+            egress, verify=ssl.create_default_context(cafile=str(ca_file))
         ) as client:
             notifier = setup.notifier(http_client=client, resolver=resolve, max_attempts=1)
             notifier.notify(setup.service, setup.event())
@@ -523,7 +535,7 @@ def test_secret_never_appears_in_logs_or_records(
         ok = setup.webhook("/ok")
         flaky = setup.webhook("/flaky")
         broken = setup.webhook("/broken")
-        blocked = setup.webhook(url="http://hooks.test/blocked")
+        blocked = setup.webhook(url="https://hooks.test/blocked")
         setup.receiver.script["/flaky"].extend(["500", "429:1", "hang", "200"])
         setup.receiver.default["/broken"] = "503"
         notifier = setup.notifier(
