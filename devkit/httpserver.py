@@ -19,8 +19,11 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins handler threads
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], address: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
+        """``address``: another loopback address or a fixed port (port 0: any free one)."""
+        super().__init__(address, handler)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         self._thread: threading.Thread | None = None
