@@ -186,22 +186,35 @@ def _same_text(messages: dict[str, str], hosts: dict[str, str]) -> set[str]:
     return {re.sub(re.escape(hosts[k]), "HOST", m) for k, m in messages.items()}
 
 
-def test_verify_does_not_tell_a_closed_port_from_an_open_one() -> None:
+def test_verify_does_not_tell_a_closed_port_from_an_open_one(
+    servers: list[LoopbackHTTPServer],
+) -> None:
     settings = loopback_settings(
         registry_request_timeout_seconds=0.5, registry_retry_budget_seconds=1.5
     )
+    web, web_seen = recording_server(lambda h: (404, {"Content-Type": "text/html"}))
+    page, _ = recording_server(lambda h: (200, {"Content-Type": "text/html"}))
+    broken, _ = recording_server(lambda h: (500, {}))
+    servers.extend((web, page, broken))
     with (
         RawPort(banner=b"SSH-2.0-OpenSSH_9.6\r\n") as ssh,
         RawPort(banner=None) as silent,
         RegistryClient(settings) as client,
     ):
-        hosts = {"closed": f"127.0.0.1:{free_port()}", "ssh": ssh.host, "silent": silent.host}
+        hosts = {
+            "closed": f"127.0.0.1:{free_port()}",
+            "ssh": ssh.host,
+            "silent": silent.host,
+            "web server, 404": web.host,
+            "web server, 200": page.host,
+            "web server, 500": broken.host,
+        }
         errors: dict[str, ImagePullError] = {}
         for kind, host in hosts.items():
             with pytest.raises(ImagePullError) as exc:
                 client.inspect(parse_reference(f"{host}/demo/web:1.0"))
             errors[kind] = exc.value
-        assert ssh.connections and silent.connections  # the open ports were reached
+        assert ssh.connections and silent.connections and web_seen.requests  # ports were reached
     assert {e.reason for e in errors.values()} == {PullFailureReason.REGISTRY_UNAVAILABLE}
     texts = _same_text({k: e.message for k, e in errors.items()}, hosts)
     assert len(texts) == 1, texts

@@ -99,7 +99,7 @@ def test_connection_errors_exhaust_attempts_as_unavailable() -> None:
     with pytest.raises(ImagePullError) as exc:
         http.send("GET", URL, budget=http.budget(60), headers={"Authorization": "Bearer s3cr3t"})
     assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
-    assert exc.value.message.startswith("could not reach registry.example.com;")
+    assert exc.value.message.startswith("could not reach a registry at registry.example.com;")
     assert "ConnectError" not in exc.value.message  # which failure it was is a port oracle
     assert "s3cr3t" not in exc.value.message
     assert clock.sleeps == [0.25, 0.5, 1.0, 2.0]

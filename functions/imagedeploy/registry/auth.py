@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind
 from imagedeploy.registry.challenge import Challenge
-from imagedeploy.registry.transport import Budget, RegistryHttp, host_of
+from imagedeploy.registry.transport import Budget, RegistryHttp, host_of, unreachable
 
 DEFAULT_TOKEN_SECONDS = 60  # the distribution spec's default when expires_in is absent
 MAX_TOKEN_BODY = 1024 * 1024
@@ -157,25 +157,18 @@ class Authenticator:
             raise ImagePullError(
                 PullFailureReason.UNAUTHORIZED, refused_message(registry, credential)
             )
+        # The realm is the challenger's choice: anything but a token is "unreachable", so a
+        # registry cannot use us to tell which ports answer HTTP (transport.unreachable).
         if reply.status != 200:
-            raise ImagePullError(
-                PullFailureReason.REGISTRY_UNAVAILABLE,
-                f"the token service of {registry} at {host_of(url)} answered HTTP {reply.status}",
-            )
+            raise unreachable(host_of(url))
         try:
             doc = json.loads(reply.body)
             value = doc.get("token") or doc.get("access_token")
             lifetime = doc.get("expires_in") or DEFAULT_TOKEN_SECONDS
-        except (ValueError, AttributeError) as exc:
-            raise ImagePullError(
-                PullFailureReason.REGISTRY_UNAVAILABLE,
-                f"the token service of {registry} returned an unreadable answer",
-            ) from exc
+        except (ValueError, AttributeError):
+            raise unreachable(host_of(url)) from None
         if not isinstance(value, str) or not value:
-            raise ImagePullError(
-                PullFailureReason.REGISTRY_UNAVAILABLE,
-                f"the token service of {registry} returned no token",
-            )
+            raise unreachable(host_of(url))
         if not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = DEFAULT_TOKEN_SECONDS
         # Refresh a little early so a token never expires between our check and the registry's.

@@ -35,7 +35,11 @@ from imagedeploy.net.pinned import pinned_client
 from imagedeploy.registry.auth import Authenticator, refused_message
 from imagedeploy.registry.challenge import parse_challenges
 from imagedeploy.registry.manifest import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
     MANIFEST_ACCEPT,
+    OCI_INDEX,
+    OCI_MANIFEST,
     ImageManifest,
     Index,
     Platform,
@@ -47,12 +51,19 @@ from imagedeploy.registry.manifest import (
     require_linux_amd64,
     require_size_within,
 )
-from imagedeploy.registry.transport import Budget, RegistryHttp, Reply
+from imagedeploy.registry.transport import (
+    Budget,
+    RegistryHttp,
+    Reply,
+    from_a_registry,
+    unreachable,
+)
 from imagedeploy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENTRIES = 512
+MANIFEST_TYPES = frozenset({OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST})
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +334,9 @@ class RegistryClient:
         return manifest
 
     def _verified_manifest(self, call: _Call, reply: Reply, expected: str | None) -> _Manifest:
+        content_type = reply.headers.get("content-type", "").split(";", 1)[0].strip()
+        if content_type not in MANIFEST_TYPES and not from_a_registry(reply):
+            raise unreachable(call.host)  # some other HTTP server answered 200
         claimed = expected or _header_digest(reply)
         algorithm = claimed.split(":", 1)[0] if claimed else "sha256"
         actual = _content_digest(reply.body, algorithm)
@@ -332,7 +346,6 @@ class RegistryClient:
                 f"{call.host} returned a manifest for {call.label} whose content does not match "
                 f"its digest {claimed}; the registry is serving corrupt data",
             )
-        content_type = reply.headers.get("content-type", "").split(";", 1)[0].strip()
         manifest = _Manifest(actual, content_type, reply.body)
         if not manifest.media_type:
             parsed = parse_manifest(None, reply.body)
@@ -378,6 +391,8 @@ class RegistryClient:
 
     def _check_digest(self, call: _Call) -> None:
         reply = self._request(call, "HEAD", f"manifests/{call.ref.digest}", accept=MANIFEST_ACCEPT)
+        if not from_a_registry(reply):
+            raise unreachable(call.host)
         if reply.status == 404:
             raise ImagePullError(
                 PullFailureReason.NOT_FOUND,
@@ -445,6 +460,8 @@ class RegistryClient:
     def _raise_for_status(self, call: _Call, reply: Reply, *, what: str) -> None:
         if 200 <= reply.status < 300:
             return
+        if not from_a_registry(reply):
+            raise unreachable(call.host)
         code = _error_code(reply)
         if reply.status == 404:
             raise ImagePullError(

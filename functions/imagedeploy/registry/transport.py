@@ -10,6 +10,7 @@ one budget.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -52,6 +53,31 @@ class Reply:
 
 def host_of(url: str) -> str:
     return urlsplit(url).netloc
+
+
+def unreachable(host: str) -> ImagePullError:
+    """The one error for every way ``host`` fails to answer as a registry (or token service)
+    would: refused, reset, timed out, not HTTP, or HTTP that is not a registry's. Telling these
+    apart would let a user scan which ports are open where imagedeploy runs."""
+    return ImagePullError(
+        PullFailureReason.REGISTRY_UNAVAILABLE,
+        f"could not reach a registry at {host}; it may be down: try again later",
+    )
+
+
+def from_a_registry(reply: Reply) -> bool:
+    """Whether a registry wrote this answer: registries mark their answers with
+    ``Docker-Distribution-API-Version``, challenge with ``WWW-Authenticate``, or explain errors
+    in the distribution spec's JSON."""
+    if reply.headers.get("docker-distribution-api-version"):
+        return True
+    if reply.status == 401 and reply.headers.get("www-authenticate"):
+        return True
+    try:
+        errors = json.loads(reply.body).get("errors")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(errors, list) and bool(errors)
 
 
 def origin_of(url: str) -> tuple[str, str, int | None]:
@@ -166,16 +192,14 @@ class RegistryHttp:
                     "image URL",
                 ) from None
             except httpx.TransportError as exc:
-                # One text for a closed port, a reset, a timeout or a non-HTTP answer: what
-                # failed would tell which ports are open (logged for the operator only).
-                failure = f"could not reach {host}"
-                detail = type(exc).__name__
+                # Which failure it was is logged for the operator only (``unreachable``).
+                failure, detail = "", type(exc).__name__
                 delay = self._backoff(attempt)
             else:
                 if reply.status not in RETRYABLE_STATUS:
                     return reply
-                failure = f"{host} answered HTTP {reply.status}"
-                detail = failure
+                detail = f"{host} answered HTTP {reply.status}"
+                failure = detail if from_a_registry(reply) else ""
                 retry_after = retry_after_seconds(
                     reply.headers.get("retry-after"), datetime.now(UTC)
                 )
@@ -194,6 +218,8 @@ class RegistryHttp:
                     "registry request failed, giving up",
                     extra={"host": host, "attempts": attempt, "why": detail},
                 )
+                if not failure:
+                    raise unreachable(host)
                 raise ImagePullError(
                     PullFailureReason.REGISTRY_UNAVAILABLE,
                     f"{failure}; the registry may be down: try again later",
