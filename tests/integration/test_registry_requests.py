@@ -264,7 +264,8 @@ def test_a_registry_that_stays_down_fails_classified_within_the_budget(
     with pytest.raises(ImagePullError) as exc:
         client.inspect(parse_reference(test_images.demo.web_v1.ref_on(proxy.host)))
     assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
-    assert "HTTP 503" in exc.value.message
+    # the proxy's 503 carries no registry mark: the same text as a closed port (no oracle)
+    assert "could not reach a registry at" in exc.value.message
     spent = proxy.requests[-1].started - proxy.requests[0].started
     assert spent <= 3.0  # the budget bounds the retries, however many attempts are allowed
     assert len(proxy.requests) >= 3
