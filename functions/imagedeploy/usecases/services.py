@@ -121,7 +121,10 @@ def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Se
                     load_credential(ports, updated.credential_id),
                 )
             except ImagePullError as exc:
-                raise InvalidInput(f"image {updated.image_path}: {exc.message}") from exc
+                message = f"image {updated.image_path}: {exc.message}"
+                if exc.transient:  # the registry, not the request, is wrong: retry later
+                    raise ImagePullError(exc.reason, message) from exc
+                raise InvalidInput(message) from exc
             preflighted.add(source)
         (stored, *_) = ports.store.write(put=[updated, *touched])
         assert isinstance(stored, Service)
