@@ -6,25 +6,29 @@ server makes before it reads a large body (``ImagedeployResolver.admit_body``)."
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
 import pytest
 
-from devkit.apigw import API_KEY
+from devkit.apigw import API_KEY, Api
 from devkit.world import IMAGE, OWNER
 from imagedeploy.api import errors
 from imagedeploy.api.app import ImagedeployResolver
+from imagedeploy.domain.accounts import ApiKey, Owner, hash_key
 from imagedeploy.domain.errors import ImagePullError, NotFound, PullFailureReason, Unauthenticated
-from tests.api.test_render_compat import (
-    Client,
-    Workspace,
-    client,  # noqa: F401 - the fixture
-    error,
-    go_live,
-    other,  # noqa: F401 - the fixture
-    unchanged,
-)
+from imagedeploy.domain.service_rules import validate_create
+from imagedeploy.domain.services import ServiceType
+from imagedeploy.usecases import services
+from tests.api.test_render_compat import Client, error, go_live, unchanged
 
 pytestmark = pytest.mark.unit
+
+OTHER_OWNER = "tea-0000000000000000000b"
+
+
+@pytest.fixture
+def client(api: Api) -> Client:
+    return Client(api)
 
 
 def crafted_cursor(payload: str) -> str:
@@ -58,10 +62,25 @@ def test_crafted_cursors_are_400_on_every_list(client: Client, name: str) -> Non
         assert "cursor" in error(reply, 400, "invalid_input"), path
 
 
-def test_another_workspaces_event_is_a_plain_404(client: Client, other: Workspace) -> None:
-    event_id = other.ids["eventId"]
+def test_another_workspaces_event_is_a_plain_404(client: Client) -> None:
+    world = client.world
+    world.store.write(
+        put=[
+            Owner(OTHER_OWNER, "Other team", "other@example.com"),
+            ApiKey(
+                "rnd-00000000000000000002", OTHER_OWNER, "k", hash_key("rnd_x"), datetime.now(UTC)
+            ),
+        ]
+    )
+    theirs = services.create_service(
+        world.ports,
+        OTHER_OWNER,
+        validate_create(ServiceType.WEB_SERVICE, "their-web", f"{IMAGE}:1.0"),
+    )
+    go_live(world, theirs.deploy.id)
+    event_id = world.store.list_events(theirs.service.id, 1).items[0].id
     message = error(client.call("GET", f"/v1/events/{event_id}"), 404, "not_found")
-    assert other.ids["serviceId"] not in message and "srv-" not in message
+    assert theirs.service.id not in message and "srv-" not in message
     unknown = error(client.call("GET", "/v1/events/evt-vvvvvvvvvvvvvvvvvvvv"), 404, "not_found")
     assert message == unknown.replace("evt-vvvvvvvvvvvvvvvvvvvv", event_id)  # indistinguishable
 
