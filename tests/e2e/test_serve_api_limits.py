@@ -159,4 +159,3 @@ def test_large_bodies_with_credentials_are_read(platform: Platform) -> None:
     assert reply.status_code == 400 and reply.json()["id"] == "invalid_input"  # read, validated
     small = httpx.post(f"{platform.serve.url}/v1/services", json={"name": "x"}, timeout=30)
     assert small.status_code == 401  # a small body is read, then refused as before
-
