@@ -128,7 +128,10 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         self.lambda_context = context
         if owner_id is not None:
             self.append_context(owner_id=owner_id)  # type: ignore[no-untyped-call]
-        return super().resolve(event, context)
+        try:
+            return super().resolve(event, context)
+        finally:  # a thread keeps no request (bodies are up to 6 MB) between requests
+            self._request.current_event = self._request.lambda_context = None
 
     def _authenticate(self, event: Mapping[str, Any]) -> str | None:
         """The workspace of the request's API key; None for the deploy hook (its own key)."""
