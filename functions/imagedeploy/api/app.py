@@ -44,9 +44,9 @@ from imagedeploy.api.routes import (
     services,
     webhooks,
 )
-from imagedeploy.domain import hooks
 from imagedeploy.domain.accounts import hash_key
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
+from imagedeploy.usecases import services as service_usecases
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -160,10 +160,8 @@ class ImagedeployResolver(APIGatewayHttpResolver):
                 return None
             if hook := _DEPLOY_HOOK.fullmatch(path):
                 key = dict(parse_qsl(query)).get("key")
-                service = self._deps.ports.store.get_service(hook.group(1))
-                if hooks.hook_key_matches(key, service.hook_key_hash if service else None):
-                    return None
-                return hooks.hook_not_found()
+                service_usecases.hook_service(self._deps.ports, hook.group(1), key)
+                return None
         except ImagedeployError as exc:
             return exc
         return NotFound(f"{path} is not an API route; the API is under /v1")
