@@ -73,6 +73,9 @@ class FakeRegistry:
         if ref.digest in self.gone:
             raise ImagePullError(PullFailureReason.NOT_FOUND, f"{ref} no longer exists")
 
+    def with_budget(self, seconds: float) -> FakeRegistry:
+        return self  # answers at once: there is no time to budget
+
 
 @dataclass
 class FakeRuntime:

@@ -25,7 +25,8 @@ from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.api.app import build_resolver
-from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.deps import ApiDeps, request_ports
+from imagedeploy.api.http_server import api_server
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.accounts import ApiKey, Owner, hash_key, new_secret_key
 from imagedeploy.domain.cron import RunStatus
@@ -101,8 +102,6 @@ class Embedded:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Embedded:
-        from waitress import create_server  # type: ignore[import-untyped]
-
         self.router.start()
         self.runtime.start()
         self.jobs.start()
@@ -111,21 +110,23 @@ class Embedded:
         self._resume()
         self.scheduler.start()
         # Bind first (port 0 picks one), then build the API with its real base URL.
-        app: dict[str, Any] = {}
-        self._server = create_server(
-            lambda environ, start_response: app["wsgi"](environ, start_response),
+        api: dict[str, Any] = {}
+        self._server = api_server(
+            lambda environ, start_response: api["wsgi"](environ, start_response),
+            lambda path, query, headers: api["resolver"].admit_body(path, query, headers),
             host=self.host,
             port=self.port,
             threads=8,
         )
         self.port = self._server.effective_port
         deps = ApiDeps(
-            self.ports,
+            request_ports(self.ports, self.settings),
             self.base_url,
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
         )
-        app["wsgi"] = wsgi_app(build_resolver(deps))
+        resolver = build_resolver(deps)
+        api.update(resolver=resolver, wsgi=wsgi_app(resolver))
         thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)

@@ -152,6 +152,10 @@ class Registry(Protocol):
         self, ref: ImageReference, credential: RegistryCredential | None = None
     ) -> None: ...
 
+    def with_budget(self, seconds: float) -> Registry:
+        """The same registry, each operation limited to ``seconds`` (an API request's budget)."""
+        ...
+
 
 class Clock(Protocol):
     def now(self) -> datetime:

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Total time one registry operation may spend retrying."
     )
     registry_max_attempts: int = Field(default=5, ge=1)
+    request_registry_budget_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Total time registry I/O inside one API request may take (POST /v1/images/verify, "
+            "PATCH of a service's image); a registry that does not answer in time is a 503."
+        ),
+    )
 
     # deploys
     deploys_per_minute: int = Field(default=10, ge=1, description="Per service, hooks + API.")

@@ -20,6 +20,7 @@ search longer. Outcomes of bugs already reported by an xfail test are recognized
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import zlib
@@ -354,6 +355,45 @@ def test_deploy_hook_survives_any_query(
     if img_url is not None:
         query["imgURL"] = img_url
     call(target, method, f"/deploy/{service_id}", body, key=None, query=query)
+
+
+def _b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode("utf-8", "surrogatepass")).decode().rstrip("=")
+
+
+NESTED = st.integers(min_value=0, max_value=120_000).map(lambda depth: "[" * depth)
+# a cursor-shaped value: this API's prefix around arbitrary or deeply nested JSON, and around a
+# store cursor that is itself crafted (so both decoders are reached), or any text at all
+CURSORS = (
+    st.text(max_size=60)
+    | st.builds(lambda v: "c1." + _b64(json.dumps(v)), ANY_JSON)
+    | NESTED.map(lambda nested: "c1." + _b64(nested))
+    | st.builds(
+        lambda store, skip: "c1." + _b64(json.dumps([store, skip])),
+        NESTED.map(_b64) | st.builds(lambda v: _b64(json.dumps(v)), ANY_JSON) | st.text(),
+        st.integers(min_value=-5, max_value=2_000) | st.integers(min_value=2**70, max_value=2**80),
+    )
+)
+
+
+@FUZZ
+@given(cursor=CURSORS, limit=st.none() | st.integers(min_value=-1, max_value=101).map(str))
+def test_lists_survive_any_cursor(target: Target, cursor: str, limit: str | None) -> None:
+    web = target.by_type[ServiceType.WEB_SERVICE]
+    cron = target.by_type[ServiceType.CRON_JOB]
+    query = {"cursor": cursor, **({"limit": limit} if limit is not None else {})}
+    for path in (
+        "/v1/services",
+        "/v1/owners",
+        "/v1/registrycredentials",
+        "/v1/webhooks",
+        f"/v1/webhooks/{target.pools['webhookId'][0]}/events",
+        f"/v1/services/{web}/deploys",
+        f"/v1/services/{web}/events",
+        f"/v1/services/{web}/env-vars",
+        f"/v1/cron-jobs/{cron}/runs",
+    ):
+        call(target, "GET", path, None, query=query)
 
 
 @FUZZ

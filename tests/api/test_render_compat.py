@@ -1767,6 +1767,9 @@ def test_other_workspaces_resources_are_404(client: Client, other: Workspace, op
         reply = client.call(op.method, op.path(other.ids), body)
         message = error(reply, 404, "not_found", render=op.render)
     assert "their-" not in message and "Other team" not in message  # nothing of theirs shown
+    path = op.path(other.ids)
+    revealed = [v for v in other.ids.values() if v not in path and v in message]
+    assert not revealed, f"{message!r} names {revealed}, ids the request did not"
     # the same request with their key is not a 404: the resource exists
     theirs = client.call(op.method, op.path(other.ids), body, key=other.key)
     assert theirs.status != 404, theirs.text

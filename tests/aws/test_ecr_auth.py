@@ -62,6 +62,10 @@ class RecordingRegistry:
         if self.error:
             raise self.error
 
+    def with_budget(self, seconds: float) -> RecordingRegistry:
+        self.seen.append((f"budget {seconds:g}", None))
+        return self
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -29,6 +29,7 @@ from devkit.lambda_stack import (
 )
 from devkit.moto_aws import ACCOUNT, REGION, Network, published, record
 from devkit.registry import RunningRegistry
+from devkit.sockets import Tarpit
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import PullFailureReason
@@ -528,6 +529,36 @@ def test_rollback_to_a_digest_deleted_from_the_registry_fails_and_keeps_the_live
         assert deploy_status(stack, deploy2) is DeployStatus.LIVE
         service = stack.app.ports.store.get_service(service_id)
         assert service is not None and service.live_deploy_id == deploy2
+    finally:
+        registry.close()
+
+
+def test_the_api_lambda_gives_registry_io_the_short_request_budget(stack: Stack) -> None:
+    """A registry that never answers costs an API request ``request_registry_budget_seconds``
+    and a 503, not the worker's retry budget (which would outlast API Gateway's 29 s)."""
+    from imagedeploy.registry import RegistryClient
+
+    registry = RegistryClient(
+        Settings.model_validate(
+            {
+                "registry_allowed_networks": LOOPBACK_NETWORKS,
+                "registry_request_timeout_seconds": 30.0,
+                "registry_retry_budget_seconds": 120.0,
+            }
+        )
+    )
+    settings = stack.overrides["settings"].model_copy(
+        update={"request_registry_budget_seconds": 1.0}
+    )
+    stack.rebuild(registry=registry, settings=settings)
+    try:
+        with Tarpit() as tarpit:
+            reply = stack.call("POST", "/v1/images/verify", {"imageUrl": f"{tarpit.host}/x/y:1"})
+            attempts = tarpit.connections
+        assert reply.status == 503, reply
+        assert reply.json["id"] == "image_pull_failed"
+        assert attempts == 1  # the worker's budget would have tried again after the timeout
+        assert reply.headers["retry-after"]
     finally:
         registry.close()
 

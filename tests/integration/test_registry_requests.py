@@ -14,6 +14,7 @@ from devkit.fault_proxy import Fault, FaultProxy
 from devkit.images import ImagePusher, StandardImages
 from devkit.registry import RunningRegistry, TokenAuth, start_registry
 from devkit.registry_client import credential_for
+from devkit.sockets import Tarpit
 from devkit.token_server import TokenServer
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import parse_reference
@@ -292,6 +293,26 @@ def test_a_closed_port_is_registry_unavailable(make_client: Callable[..., Regist
     with pytest.raises(ImagePullError) as exc:
         client.inspect(parse_reference(f"127.0.0.1:{free_port()}/demo/web:1.0"))
     assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE
+
+
+def test_a_request_budget_bounds_a_registry_that_never_answers(
+    make_client: Callable[..., RegistryClient],
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    """``with_budget`` (what an API request uses): one short try against a tarpit, where the
+    client's own budget would wait out several 30 s timeouts; the view shares the client."""
+    client = make_client(registry_request_timeout_seconds=30.0, registry_retry_budget_seconds=90.0)
+    in_a_request = client.with_budget(1.0)
+    with Tarpit() as tarpit:
+        with pytest.raises(ImagePullError) as exc:
+            in_a_request.inspect(parse_reference(f"{tarpit.host}/stuck/image:1"))
+        attempts = tarpit.connections
+    assert exc.value.reason is PullFailureReason.REGISTRY_UNAVAILABLE and exc.value.transient
+    assert attempts == 1  # the client's own budget would have tried again after the timeout
+    ref = parse_reference(test_images.demo.web_v1.ref_on(anon_registry.host))
+    in_a_request.close()  # closes nothing shared
+    assert client.inspect(ref).digest == in_a_request.inspect(ref).digest
 
 
 # -- rollback exists-check ----------------------------------------------------------------------

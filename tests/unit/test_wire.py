@@ -3,6 +3,7 @@ the harness itself; list cursors; and error bodies."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -817,6 +818,33 @@ def test_no_cursor_is_the_start(cursor: str | None) -> None:
 def test_foreign_cursors_are_invalid_input(cursor: str) -> None:
     with pytest.raises(InvalidInput, match="cursor"):
         wire.decode_cursor(cursor)
+
+
+def _crafted(payload: str) -> str:
+    return "c1." + base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _crafted("[" * 100_000),  # nested past the decoder's recursion limit
+        _crafted("[" * 1_500),  # nested, within the length cap
+        _crafted('["x",' + "9" * 5_000 + "]"),  # an integer too long to convert
+        _crafted(json.dumps(["x" * 3_000, 0])),  # well-formed but longer than any we issue
+        "c1." + "A" * wire.MAX_CURSOR_CHARS,
+    ],
+    ids=["deeply-nested", "nested", "huge-int", "too-long", "over-the-cap"],
+)
+def test_crafted_cursors_are_invalid_input(cursor: str) -> None:
+    with pytest.raises(InvalidInput, match="cursor"):
+        wire.decode_cursor(cursor)
+
+
+def test_the_longest_cursor_a_store_issues_fits_the_cap() -> None:
+    longest_store_cursor = "x" * 1024  # the stores' own cap (sqlite_store, dynamodb_store)
+    cursor = wire.encode_cursor(wire.ListPosition(longest_store_cursor, wire.MAX_SKIP))
+    assert len(cursor) <= wire.MAX_CURSOR_CHARS
+    assert wire.decode_cursor(cursor).base == longest_store_cursor
 
 
 def test_cursor_round_trip() -> None:

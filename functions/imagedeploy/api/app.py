@@ -6,7 +6,14 @@ Bearer API keys on ``/v1``, and one error mapping (``api.errors``). ``imagedeplo
 powertools validates a request before any middleware runs: the API key (so an unauthenticated
 request is a 401 whatever its body), and that the body is UTF-8 JSON of the right kind (a body
 powertools cannot decode would otherwise be a 500, and a JSON array would be unwrapped into its
-first item).
+first item). ``admit_body`` is the same credential check for a server to make before it reads a
+large body (``api.http_server``).
+
+Concurrency: powertools keeps the request being resolved on the resolver (``current_event``,
+``lambda_context``, the routing ``context``, the middleware trace) and even on the ``BaseRouter``
+class — right for a Lambda handling one event at a time, wrong for ``serve``'s threads. Here
+that state lives in a ``threading.local``, so one resolver serves any number of threads at once
+(the routers read it through ``api_resolver``); middleware stacks are built once, up front.
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
+import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
@@ -35,42 +45,126 @@ from imagedeploy.api.routes import (
     webhooks,
 )
 from imagedeploy.domain.accounts import hash_key
-from imagedeploy.domain.errors import ImagedeployError, InvalidInput, Unauthenticated
+from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
+from imagedeploy.usecases import services as service_usecases
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # the only operation whose body is a JSON array (Render's envVarInputArray)
 _ARRAY_BODIES = re.compile(r"PUT /v1/services/[^/]+/env-vars")
+_DEPLOY_HOOK = re.compile(r"/deploy/([^/]+)")
+
+
+class _RequestState(threading.local):
+    """What powertools keeps about the request being resolved, one per thread."""
+
+    def __init__(self) -> None:
+        self.current_event: Any = None
+        self.lambda_context: Any = None
+        self.context: dict[str, Any] = {}
+        self.processed_stack_frames: list[str] = []
 
 
 class ImagedeployResolver(APIGatewayHttpResolver):
     def __init__(self, deps: ApiDeps) -> None:
+        self._request = _RequestState()  # before super().__init__, which sets the context
         super().__init__(enable_validation=True)
         self._deps = deps
 
+    # -- powertools' per-request state, thread-local ------------------------------------------
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEventV2:
+        event: APIGatewayProxyEventV2 = self._request.current_event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEventV2) -> None:
+        self._request.current_event = value
+
+    @property
+    def lambda_context(self) -> LambdaContext:
+        context: LambdaContext = self._request.lambda_context
+        return context
+
+    @lambda_context.setter
+    def lambda_context(self, value: LambdaContext) -> None:
+        self._request.lambda_context = value
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self._request.context
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._request.context = value
+
+    @property
+    def processed_stack_frames(self) -> list[str]:
+        return self._request.processed_stack_frames
+
+    @processed_stack_frames.setter
+    def processed_stack_frames(self, value: list[str]) -> None:
+        self._request.processed_stack_frames = value
+
+    def build_middleware_stacks(self) -> None:
+        """Build every route's middleware stack now: powertools builds one lazily on the
+        route's first call, and two threads doing that at once would stack it twice."""
+        for route in [*self._static_routes, *self._dynamic_routes]:
+            if not route._middleware_stack_built:
+                route._build_middleware_stack(router_middlewares=self._router_middlewares, app=self)
+
+    # -- resolving ------------------------------------------------------------------------------
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
             owner_id = self._authenticate(event)
             _check_body(event)
         except ImagedeployError as exc:
             return _proxy_response(exc)
+        # powertools' resolve() sets BaseRouter.current_event, shared by every thread; the
+        # routes read this thread's copy (the properties above) instead.
+        self.current_event = cast("APIGatewayProxyEventV2", self._to_proxy_event(dict(event)))
+        self.lambda_context = context
         if owner_id is not None:
             self.append_context(owner_id=owner_id)  # type: ignore[no-untyped-call]
-        return super().resolve(event, context)
+        try:
+            return super().resolve(event, context)
+        finally:  # a thread keeps no request (bodies are up to 6 MB) between requests
+            self._request.current_event = self._request.lambda_context = None
 
     def _authenticate(self, event: Mapping[str, Any]) -> str | None:
         """The workspace of the request's API key; None for the deploy hook (its own key)."""
         if not _path(event).startswith("/v1/"):
             return None
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        scheme, _, key = str(headers.get("authorization") or "").partition(" ")
+        return self._owner_of(event.get("headers") or {})
+
+    def _owner_of(self, headers: Mapping[str, str]) -> str:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        scheme, _, key = str(lowered.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
         api_key = self._deps.ports.store.get_api_key_by_hash(hash_key(key.strip()))
         if api_key is None:
             raise Unauthenticated("this API key is not valid; create one with imagedeploy")
         return api_key.owner_id
+
+    def admit_body(
+        self, path: str, query: str, headers: Mapping[str, str]
+    ) -> ImagedeployError | None:
+        """Whether a request may send a large body, from its head alone: a valid API key on
+        ``/v1``, the right key on a deploy hook; None when it may, else the error to answer."""
+        try:
+            if path.startswith("/v1/"):
+                self._owner_of(headers)
+                return None
+            if hook := _DEPLOY_HOOK.fullmatch(path):
+                key = dict(parse_qsl(query)).get("key")
+                service_usecases.hook_service(self._deps.ports, hook.group(1), key)
+                return None
+        except ImagedeployError as exc:
+            return exc
+        return NotFound(f"{path} is not an API route; the API is under /v1")
 
 
 def _path(event: Mapping[str, Any]) -> str:
@@ -88,8 +182,18 @@ def _check_body(event: Mapping[str, Any]) -> None:
     )
     try:
         parsed = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidInput("the request body is not valid UTF-8 JSON") from None
+    except UnicodeDecodeError:
+        raise InvalidInput("the request body is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InvalidInput(f"the request body is not valid JSON: {exc.msg} ({where})") from None
+    except RecursionError:
+        raise InvalidInput("the request body nests JSON arrays or objects too deeply") from None
+    except ValueError:  # the one other thing json.loads refuses: an integer too long to convert
+        raise InvalidInput(
+            f"a number in the request body has more than {sys.get_int_max_str_digits()} "
+            "digits; no field takes a number that large"
+        ) from None
     method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
     if isinstance(parsed, list) and not _ARRAY_BODIES.fullmatch(f"{method} {_path(event)}"):
         raise InvalidInput("the request body must be a JSON object, not an array")
@@ -105,7 +209,7 @@ def _proxy_response(exc: ImagedeployError) -> dict[str, Any]:
     }
 
 
-def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
+def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
     app = ImagedeployResolver(deps)
     errors.install(app)
     for module in (
@@ -122,4 +226,5 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
         webhooks,
     ):
         app.include_router(module.router(deps))
+    app.build_middleware_stacks()
     return app

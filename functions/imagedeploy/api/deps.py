@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from imagedeploy.settings import Settings
 from imagedeploy.usecases.context import Ports
 
 
 @dataclass(frozen=True, slots=True)
 class ApiDeps:
-    ports: Ports
+    ports: Ports  # as ``request_ports`` makes them
     base_url: str  # the API's own base URL, e.g. http://127.0.0.1:8080
     apps_base_url: str | None = None  # where web services are reached; None: their local port
     # The kept output of a pre-deploy or start-up (deploy id -> text), where the runtime has it.
     read_logs: Callable[[str], str | None] = lambda _subject: None
+
+
+def request_ports(ports: Ports, settings: Settings) -> Ports:
+    """The ports API requests run with, in both homes: registry I/O inside a request (verify,
+    an image change) gets the short ``request_registry_budget_seconds``, so a registry that does
+    not answer costs the caller a quick 503, not the worker's long retry budget."""
+    registry = ports.registry.with_budget(settings.request_registry_budget_seconds)
+    return dataclasses.replace(ports, registry=registry)

@@ -10,7 +10,7 @@ request validation (pydantic, powertools)      400     ``invalid_input``
 ``Conflict`` / ``ConcurrentUpdate``            409     ``conflict`` / ``concurrent_update``
 ``RateLimited``                                429     ``rate_limited`` + ``Ratelimit-*``
 ``ImagePullError`` (the image is unusable)     400     ``image_pull_failed``
-``ImagePullError`` (registry down/throttling)  503     ``image_pull_failed``
+``ImagePullError`` (registry down/throttling)  503     ``image_pull_failed`` + ``Retry-After``
 powertools ``ServiceError`` (unknown route)    its     by status
 anything else                                  500     ``internal_error``
 =============================================  ======  =====================================
@@ -20,10 +20,11 @@ could not be understood") on every operation that takes input and ``422`` on non
 client handles 400. ``VALIDATION_STATUS`` is the one place to change that.
 
 An ``ImagePullError`` reaching the API comes from a synchronous preflight (``PATCH`` of a
-service's image): when the image itself is the problem (not found, unauthorized, wrong platform,
-too large, ...) the request is wrong as it stands (400); when the registry is unavailable or
-throttling, the same request can succeed later (503, which Render documents everywhere).
-``POST /images/verify`` reports preflight problems in its 200 body and never raises one here.
+service's image, ``POST /images/verify``) within the short request budget: when the image
+itself is the problem (not found, unauthorized, wrong platform, too large, ...) the request is
+wrong as it stands (400; verify reports these in its 200 body instead); when the registry is
+unavailable, too slow or throttling, the same request can succeed later (503 with
+``Retry-After``; Render documents 503 everywhere).
 
 Bodies never carry a stack trace, an input value (pydantic's ``input`` may hold an auth token)
 or an unexpected exception's text; unexpected errors are logged here instead.
@@ -47,7 +48,6 @@ from imagedeploy.domain.errors import (
     ImagePullError,
     InvalidInput,
     NotFound,
-    PullFailureReason,
     RateLimited,
     Unauthenticated,
 )
@@ -61,6 +61,7 @@ __all__ = [
     "ErrorResponse",
     "error_response",
     "install",
+    "payload_too_large",
     "to_response",
     "validation_message",
 ]
@@ -69,9 +70,7 @@ logger = logging.getLogger(__name__)
 
 VALIDATION_STATUS: Final = 400
 INTERNAL_MESSAGE: Final = "An unexpected server error has occurred."
-_TRANSIENT_PULL: Final = frozenset(
-    {PullFailureReason.REGISTRY_UNAVAILABLE, PullFailureReason.RATE_LIMITED}
-)
+RETRY_UNAVAILABLE_SECONDS: Final = 10  # Retry-After of a 503: the registry may be back soon
 _STATUS_IDS: Final = {
     400: "invalid_input",
     401: "unauthorized",
@@ -137,10 +136,11 @@ def _domain(exc: ImagedeployError) -> ErrorResponse:
         case Conflict():
             return ErrorResponse(409, exc.code, exc.message)
         case ImagePullError():
-            status = 503 if exc.reason in _TRANSIENT_PULL else 400
-            return ErrorResponse(
-                status, exc.code, f"image pull failed ({exc.reason}): {exc.message}"
-            )
+            message = f"image pull failed ({exc.reason}): {exc.message}"
+            if exc.transient:
+                retry = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}
+                return ErrorResponse(503, exc.code, message, retry)
+            return ErrorResponse(400, exc.code, message)
     # A subclass nobody mapped yet: the message is safe (domain contract), the status is ours.
     return ErrorResponse(500, exc.code, exc.message)
 
@@ -160,6 +160,17 @@ def _powertools(exc: BaseException) -> ErrorResponse | None:
         message = exc.msg if isinstance(exc.msg, str) else HTTPStatus(status).phrase
         return ErrorResponse(status, _STATUS_IDS.get(status, "error"), message)
     return None
+
+
+def payload_too_large(limit_bytes: int) -> ErrorResponse:
+    """A request body over the API's limit (refused by the server before it is read)."""
+    megabytes = limit_bytes / (1024 * 1024)
+    return ErrorResponse(
+        413,
+        "payload_too_large",
+        f"the request body is larger than the API accepts ({megabytes:g} MB, "
+        f"{limit_bytes:,} bytes); no operation takes a body that large",
+    )
 
 
 def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:

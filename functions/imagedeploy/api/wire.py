@@ -105,6 +105,9 @@ MAX_STORE_PAGE: Final = 100  # the store's own page limit
 MAX_SKIP: Final = 1_000  # bounds what one request reads (skip + limit items)
 _MAX_STORE_READS: Final = 20
 _CURSOR_PREFIX: Final = "c1."
+# Longer than any cursor issued (a store cursor of at most 1024 characters, wrapped): anything
+# longer is refused before it is decoded.
+MAX_CURSOR_CHARS: Final = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +138,12 @@ def decode_cursor(cursor: str | None) -> ListPosition:
     invalid = InvalidInput(
         "cursor is not one this API issued; pass the cursor of a list item unchanged"
     )
-    if not cursor.startswith(_CURSOR_PREFIX):
+    if len(cursor) > MAX_CURSOR_CHARS or not cursor.startswith(_CURSOR_PREFIX):
         raise invalid
     body = cursor.removeprefix(_CURSOR_PREFIX)
     try:
         decoded = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise invalid from None
     match decoded:
         case [str() | None as base, int() as skip] if 0 <= skip <= MAX_SKIP:

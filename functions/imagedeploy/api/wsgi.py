@@ -5,16 +5,18 @@ back into HTTP. ``imagedeploy serve`` runs it on waitress."""
 from __future__ import annotations
 
 import base64
-import threading
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from imagedeploy.api import errors
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from imagedeploy.api.app import ImagedeployResolver
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 6 * 1024 * 1024  # API Gateway's (and Lambda's) request payload limit
@@ -102,25 +104,22 @@ def to_event(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
 
 
 def wsgi_app(
-    resolver: APIGatewayHttpResolver,
+    resolver: ImagedeployResolver,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI app. Requests go through the resolver one at a time: powertools keeps the
-    current request in shared state (``BaseRouter.current_event``, the resolver's context), which
-    is right for a Lambda handling one event at a time and wrong for concurrent threads. The
-    resolver's own work is well under a millisecond; reading bodies and writing answers stay
-    concurrent."""
-    lock = threading.Lock()
+    """The WSGI app. Requests run concurrently, one per server thread: the resolver keeps each
+    request's state per thread (``api.app.ImagedeployResolver``), so a request waiting on a
+    registry holds up no other."""
     context = _LocalContext()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY:
+        if length > MAX_BODY:  # api.http_server refuses these before reading them
+            too_large = errors.payload_too_large(MAX_BODY)
             start_response("413 Payload Too Large", [("Content-Type", "application/json")])
-            return [b'{"id":"payload_too_large","message":"request body over 6 MB"}']
+            return [json.dumps(too_large.body).encode()]
         body = environ["wsgi.input"].read(length) if length else b""
         event = to_event(environ, body)
-        with lock:
-            result = resolver.resolve(event, cast("LambdaContext", context))
+        result = resolver.resolve(event, cast("LambdaContext", context))
         status = int(result.get("statusCode", 500))
         headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
         for key, values in (result.get("multiValueHeaders") or {}).items():

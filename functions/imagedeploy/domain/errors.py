@@ -92,5 +92,13 @@ class ImagePullError(ImagedeployError):
         super().__init__(message)
         self.reason = reason
 
+    @property
+    def transient(self) -> bool:
+        """The registry, not the image, is the problem: the same request can succeed later."""
+        return self.reason in (
+            PullFailureReason.REGISTRY_UNAVAILABLE,
+            PullFailureReason.RATE_LIMITED,
+        )
+
     def __repr__(self) -> str:
         return f"ImagePullError({self.reason.value!r}, {self.message!r})"

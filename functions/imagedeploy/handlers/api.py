@@ -1,6 +1,7 @@
 """API Gateway HTTP API (payload v2) → the same powertools resolver ``imagedeploy serve`` uses:
 ``/v1/...`` and the deploy hook ``/deploy/{serviceId}`` (GET and POST). Requests only write
-state and enqueue jobs (SQS); they never wait on a registry or ECS."""
+state and enqueue jobs (SQS); they never wait on ECS, and on a registry only within the short
+``request_registry_budget_seconds`` (verify, an image change)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     app = aws_bootstrap.app()
     if app.resolver is None:
         from imagedeploy.api.app import build_resolver
-        from imagedeploy.api.deps import ApiDeps
+        from imagedeploy.api.deps import ApiDeps, request_ports
 
         deps = ApiDeps(
-            app.ports,
+            request_ports(app.ports, app.settings),
             _base_url(event, app.settings.api_base_url),
             apps_base_url=app.settings.apps_base_url,
         )

@@ -8,6 +8,7 @@ and tokens until expiry.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -207,6 +208,15 @@ class RegistryClient:
         self._manifests: _Lru[str, _Manifest] = _Lru(CACHE_ENTRIES)
         self._platforms: _Lru[str, Platform] = _Lru(CACHE_ENTRIES)
         self._tags: _Lru[tuple[str, str, str], str] = _Lru(CACHE_ENTRIES)
+        self._budget_seconds = settings.registry_retry_budget_seconds
+
+    def with_budget(self, seconds: float) -> RegistryClient:
+        """This client (same connections, token and manifest caches) with ``seconds`` as the
+        time budget of each operation: what an API request may spend on a registry."""
+        view = copy.copy(self)
+        view._budget_seconds = seconds
+        view._owns_client = False  # closing the view leaves the shared connections open
+        return view
 
     def close(self) -> None:
         if self._owns_client:
@@ -270,7 +280,7 @@ class RegistryClient:
             host=host,
             base_url=f"{scheme}://{host}",
             credential=credential,
-            budget=self._http.budget(self._settings.registry_retry_budget_seconds),
+            budget=self._http.budget(self._budget_seconds),
         )
 
     def _inspect(self, call: _Call) -> PreflightResult:

@@ -121,7 +121,10 @@ def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Se
                     load_credential(ports, updated.credential_id),
                 )
             except ImagePullError as exc:
-                raise InvalidInput(f"image {updated.image_path}: {exc.message}") from exc
+                message = f"image {updated.image_path}: {exc.message}"
+                if exc.transient:  # the registry, not the request, is wrong: retry later
+                    raise ImagePullError(exc.reason, message) from exc
+                raise InvalidInput(message) from exc
             preflighted.add(source)
         (stored, *_) = ports.store.write(put=[updated, *touched])
         assert isinstance(stored, Service)
@@ -288,14 +291,20 @@ def _update(ports: Ports, service_id: str, change: Callable[[Service], Service])
 def deploy_hook(ports: Ports, service_id: str, key: str | None, img_url: str | None) -> Triggered:
     """``GET|POST /deploy/{serviceId}?key=…[&imgURL=…]``: one read, one conditional write.
     A wrong id or key is the same 404, so the hook does not reveal which services exist."""
-    service = ports.store.get_service(service_id)
-    if not hooks.hook_key_matches(key, service.hook_key_hash if service else None):
-        raise hooks.hook_not_found()
-    assert service is not None
+    service = hook_service(ports, service_id, key)
     image = hooks.resolve_hook_image(service.image_path, img_url)
     return trigger_deploy(
         ports, service_id, DeployTrigger.DEPLOY_HOOK, image=image, service=service
     )
+
+
+def hook_service(ports: Ports, service_id: str, key: str | None) -> Service:
+    """The service a deploy hook URL names when ``key`` is its hook key; else the one hook 404."""
+    service = ports.store.get_service(service_id)
+    if not hooks.hook_key_matches(key, service.hook_key_hash if service else None):
+        raise hooks.hook_not_found()
+    assert service is not None
+    return service
 
 
 def regenerate_hook_key(ports: Ports, service_id: str) -> str:

@@ -145,6 +145,9 @@ class EcrAwareRegistry:
         self._inner = inner
         self._authorizer = authorizer
 
+    def with_budget(self, seconds: float) -> EcrAwareRegistry:
+        return EcrAwareRegistry(self._inner.with_budget(seconds), self._authorizer)
+
     def inspect(
         self, ref: ImageReference, credential: RegistryCredential | None = None
     ) -> PreflightResult:

@@ -308,7 +308,7 @@ def decode_cursor(lst: _List, cursor: str) -> tuple[object, ...]:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = base64.b64decode(padded, altchars=b"-_", validate=True)
         value = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise problem from exc
     if not isinstance(value, list) or len(value) != len(lst.order) + 1 or value[0] != lst.name:
         raise problem

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
 from imagedeploy.domain.errors import NotFound
 
 
@@ -26,9 +26,10 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     @r.get("/v1/events/<eventId>", summary="Retrieve an event")
     def get_event(eventId: str) -> Response[str]:
         event = ports.store.get_event(eventId)
-        if event is None:
+        service = ports.store.get_service(event.service_id) if event else None
+        if event is None or service is None or service.owner_id != owner_id(r):
+            # one answer for "no such event" and "another workspace's": it names no service
             raise NotFound(f"event {eventId} not found")
-        owned_service(ports, r, event.service_id)
         return json_response(200, wire.event_json(event))
 
     return r

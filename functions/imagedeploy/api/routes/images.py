@@ -1,4 +1,7 @@
-"""``POST /v1/images/verify``: the "Connect" preflight before a service exists (an extension)."""
+"""``POST /v1/images/verify``: the "Connect" preflight before a service exists (an extension).
+
+Problems of the image are the 200 answer (``ok: false``); a registry that is unavailable or
+does not answer within the request budget is a 503 (``api.errors``): retry later."""
 
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
                 },
             )
         except ImagePullError as exc:
+            if exc.transient:
+                raise
             return json_response(
                 200,
                 {
