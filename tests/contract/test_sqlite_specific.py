@@ -30,6 +30,7 @@ from tests.contract.store_contract import (
     T0,
     at,
     fetch,
+    make_api_key,
     make_credential,
     make_delivery,
     make_deploy,
@@ -77,6 +78,7 @@ def _call_every_query(store: SqliteStore) -> set[str]:
         store.write(
             put=[
                 make_owner(),
+                make_api_key("x", created_at=at(i)),
                 make_credential("x"),
                 make_service("x", credential_id="x", created_at=at(i)),
                 make_deploy("x", created_at=at(i)),

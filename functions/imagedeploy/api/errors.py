@@ -11,6 +11,7 @@ request validation (pydantic, powertools)      400     ``invalid_input``
 ``RateLimited``                                429     ``rate_limited`` + ``Ratelimit-*``
 ``ImagePullError`` (the image is unusable)     400     ``image_pull_failed``
 ``ImagePullError`` (registry down/throttling)  503     ``image_pull_failed``
+``StorageUnavailable`` (disk full, read-only)  503     ``storage_unavailable`` + ``Retry-After``
 powertools ``ServiceError`` (unknown route)    its     by status
 anything else                                  500     ``internal_error``
 =============================================  ======  =====================================
@@ -49,6 +50,7 @@ from imagedeploy.domain.errors import (
     NotFound,
     PullFailureReason,
     RateLimited,
+    StorageUnavailable,
     Unauthenticated,
 )
 
@@ -87,6 +89,7 @@ _STATUS_IDS: Final = {
     503: "unavailable",
 }
 _MAX_LISTED: Final = 10
+STORAGE_RETRY_AFTER_SECONDS: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,9 @@ def _domain(exc: ImagedeployError) -> ErrorResponse:
             return ErrorResponse(409, exc.code, message)
         case Conflict():
             return ErrorResponse(409, exc.code, exc.message)
+        case StorageUnavailable():
+            headers = {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}
+            return ErrorResponse(503, exc.code, exc.message, headers)
         case ImagePullError():
             status = 503 if exc.reason in _TRANSIENT_PULL else 400
             return ErrorResponse(

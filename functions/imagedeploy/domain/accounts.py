@@ -29,6 +29,7 @@ class ApiKey:
     name: str
     key_hash: str  # sha256 hex of the key; the key is shown once and never stored
     created_at: datetime
+    last_used_at: datetime | None = None  # recorded at most once per LAST_USE_RESOLUTION
     version: int = 0
 
 
