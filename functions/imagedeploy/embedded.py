@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_private
 from imagedeploy.adapters.local.engine import ContainerEngine
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.notifier import WebhookNotifier
@@ -90,6 +91,7 @@ class Embedded:
     notifier: WebhookNotifier
     registry: RegistryClient
     ports: Ports
+    lock: ServeLock | None = None  # this process's hold on the data directory
     api_key: str | None = None  # set when this start created the workspace's first key
     _server: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -147,6 +149,8 @@ class Embedded:
         self.store.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.lock is not None:
+            self.lock.release()
 
     def _resume(self) -> None:
         """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys,
@@ -210,14 +214,26 @@ def installation_id(data_dir: Path) -> str:
     ``serve`` processes on one machine never adopt or remove each other's containers."""
     path = data_dir / "installation-id"
     if not path.exists():
-        path.write_text(new_id("ins") + "\n")
+        write_private(path, new_id("ins") + "\n")
     return path.read_text().strip()
 
 
 def build(
     settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
 ) -> Embedded:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Everything ``serve`` runs, wired, once the data directory is checked (private,
+    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix."""
+    lock = open_data_dir(data_dir)
+    try:
+        return _build(settings, data_dir, lock, host=host, port=port)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build(
+    settings: Settings, data_dir: Path, lock: ServeLock, *, host: str, port: int
+) -> Embedded:
     if not settings.registry_allowed_networks:
         # The local default talks to registries on this machine, so it allows loopback; AWS
         # keeps the strict default (docs/architecture.md §12, §14).
@@ -276,4 +292,5 @@ def build(
         notifier,
         registry,
         ports,
+        lock,
     )

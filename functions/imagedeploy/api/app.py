@@ -22,6 +22,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from imagedeploy.api import errors
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes import (
+    api_keys as api_key_routes,
+)
+from imagedeploy.api.routes import (
     credentials,
     cron_jobs,
     deploy_hooks,
@@ -34,8 +37,8 @@ from imagedeploy.api.routes import (
     services,
     webhooks,
 )
-from imagedeploy.domain.accounts import hash_key
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, Unauthenticated
+from imagedeploy.usecases import api_keys
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -67,10 +70,8 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         scheme, _, key = str(headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
-        api_key = self._deps.ports.store.get_api_key_by_hash(hash_key(key.strip()))
-        if api_key is None:
-            raise Unauthenticated("this API key is not valid; create one with imagedeploy")
-        return api_key.owner_id
+        ports = self._deps.ports
+        return api_keys.authenticate(ports.store, ports.clock, key.strip()).owner_id
 
 
 def _path(event: Mapping[str, Any]) -> str:
@@ -120,6 +121,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
         images,
         notifications,
         webhooks,
+        api_key_routes,
     ):
         app.include_router(module.router(deps))
     return app

@@ -65,9 +65,7 @@ def create_private(path: Path) -> None:
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Write ``path`` whole, 0600 from its creation on."""
-    fd = os.open(
-        path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE_MODE
-    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
     try:
         os.fchmod(fd, PRIVATE_FILE_MODE)  # whatever the umask, and for an existing file
         with os.fdopen(fd, "wb", closefd=False) as out:
@@ -165,7 +163,11 @@ class ServeLock:
 
 def _quote(path: Path) -> str:
     text = str(path)
-    return text if all(c.isalnum() or c in "/._-+" for c in text) else "'" + text.replace("'", "'\\''") + "'"
+    return (
+        text
+        if all(c.isalnum() or c in "/._-+" for c in text)
+        else "'" + text.replace("'", "'\\''") + "'"
+    )
 
 
 def open_data_dir(data_dir: Path) -> ServeLock:

@@ -314,9 +314,7 @@ _LISTS = {
     lst.name: lst
     for lst in (
         _List("owners", _TABLES[Owner], "", _SEQ, _OLDEST_FIRST),
-        _List(
-            "api_keys", _TABLES[ApiKey], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST
-        ),
+        _List("api_keys", _TABLES[ApiKey], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST),
         _List("credentials", _TABLES[CredentialRecord], "owner_id = ?", _SEQ, _OLDEST_FIRST),
         _List("webhooks", _TABLES[Webhook], "owner_id = ?", _SEQ, _OLDEST_FIRST),
         _List("services", _TABLES[Service], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST),
