@@ -28,7 +28,6 @@ from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.wsgi import wsgi_app
-from imagedeploy.domain.accounts import ApiKey, Owner, hash_key, new_secret_key
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
@@ -37,7 +36,7 @@ from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
-from imagedeploy.usecases import cron, deploys, instances, reconcile
+from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
 from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
@@ -108,7 +107,7 @@ class Embedded:
         self.runtime.start()
         self.jobs.start()
         self.notifier.start()
-        self.api_key = ensure_workspace(self.ports)
+        self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
         self._resume()
         self.scheduler.start()
         # Bind first (port 0 picks one), then build the API with its real base URL.
@@ -195,18 +194,6 @@ class Embedded:
     def _read_logs(self, subject_id: str) -> str | None:
         path = self.runtime.logs_path(subject_id)
         return path.read_text(errors="replace") if path.exists() else None
-
-
-def ensure_workspace(ports: Ports) -> str | None:
-    """On the first start: create the workspace and its first API key, and return the key (it
-    is shown once; only its hash is stored). Later starts return None."""
-    if ports.store.list_owners(1).items:
-        return None
-    owner = Owner(new_id("tea"), "My Workspace", "owner@localhost")
-    key = "rnd_" + new_secret_key(32)
-    api_key = ApiKey(new_id("rnd"), owner.id, "first key", hash_key(key), ports.clock.now())
-    ports.store.write(put=[owner, api_key])
-    return key
 
 
 def installation_id(data_dir: Path) -> str:

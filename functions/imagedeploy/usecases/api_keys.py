@@ -12,6 +12,7 @@ import logging
 
 from imagedeploy.domain.accounts import (
     ApiKey,
+    Owner,
     hash_key,
     last_use_is_stale,
     new_api_key,
@@ -28,6 +29,18 @@ from imagedeploy.ports import Clock, Page, Store
 from imagedeploy.usecases.common import retrying
 
 logger = logging.getLogger(__name__)
+
+
+def ensure_workspace(store: Store, clock: Clock) -> str | None:
+    """On ``serve``'s first start: create the workspace and its first API key, and return the
+    key (shown once; only its hash is stored). Later starts return None."""
+    if store.list_owners(1).items:
+        return None
+    owner = Owner(new_id("tea"), "My Workspace", "owner@localhost")
+    secret = new_api_key()
+    key = ApiKey(new_id("rnd"), owner.id, "first key", hash_key(secret), clock.now())
+    store.write(put=[owner, key])
+    return secret
 
 
 def create_key(store: Store, clock: Clock, owner_id: str, name: str) -> tuple[ApiKey, str]:

@@ -443,6 +443,7 @@ class SqliteStore:
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, much faster
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows zeroed, not left on disk
             holder = _Holder(conn)
             self._local.holder = holder
             with self._holders_lock:
