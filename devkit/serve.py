@@ -120,6 +120,21 @@ class ServeProcess:
         return self.log_path.read_text() if self.log_path else ""
 
 
+def refused_serve(data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``serve`` on ``data_dir`` expecting it to refuse to start: its exit status and
+    output (stderr is captured here, not in the data dir, which may be read-only or full)."""
+    try:
+        return subprocess.run(
+            [IMAGEDEPLOY, "serve", "--data-dir", str(data_dir), "--port", "0"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **ENGINE_ENV},
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"serve started on {data_dir} instead of refusing") from exc
+
+
 def remove_containers(service_ids: set[str]) -> None:
     """Delete the containers of these services (podman, with the sandbox configuration)."""
     env = {**os.environ, **ENGINE_ENV}
