@@ -774,7 +774,8 @@ class DynamoStore:
         response = self.client.query(
             TableName=self.table_name,
             IndexName="GSI2",
-            KeyConditionExpression="GSI2PK = :pk",
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": "GSI2PK"},
             ExpressionAttributeValues={":pk": _s(f"APIKEYID#{key_id}")},
             Limit=1,
         )
