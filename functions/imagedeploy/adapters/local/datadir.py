@@ -77,7 +77,8 @@ def write_private(path: Path, data: str | bytes) -> None:
 def check_private(data_dir: Path) -> None:
     """Refuse a data directory in which group or others may access anything."""
     loose: list[str] = []
-    for path in (data_dir, *sorted(data_dir.rglob("*"))):
+    root = data_dir.resolve()  # a symlinked data dir: judge the directory it points to
+    for path in (root, *sorted(root.rglob("*"))):
         try:
             info = path.lstat()
         except FileNotFoundError:
