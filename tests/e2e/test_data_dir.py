@@ -15,7 +15,7 @@ import pytest
 from devkit.images import StandardImages
 from devkit.mounts import fail_read_only, fill, loop_ext4
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, refused_serve, remove_containers
+from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, refused_serve, remove_containers
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +117,37 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_naming_the_first(tmp_pat
     finally:
         serve.stop()
     ServeProcess.start(tmp_path / "data", api_key=serve.api_key).stop()  # free once it stopped
+
+
+def test_keys_made_on_the_command_line_work_on_the_running_serve(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    serve = ServeProcess.start(data)
+    try:
+        created = _keys(data, "create", "--name", "from the cli")
+        secret = created.split("only its hash is stored): ")[1].strip()
+        key_id = created.split()[3]
+        with httpx.Client(base_url=serve.url, headers={"Authorization": f"Bearer {secret}"}) as c:
+            assert c.get("/v1/owners").status_code == 200
+            listed = [item["apiKey"] for item in c.get("/v1/api-keys").json()]
+            assert [k["name"] for k in listed] == ["first key", "from the cli"]
+            assert listed[1]["lastUsedAt"] is not None  # this very request's key
+            assert "revoked" in _keys(data, "revoke", key_id)
+            assert c.get("/v1/owners").status_code == 401
+        listing = _keys(data, "list")
+        assert "first key" in listing and "from the cli" not in listing
+    finally:
+        serve.stop()
+
+
+def _keys(data: Path, *args: str) -> str:
+    done = subprocess.run(
+        [IMAGEDEPLOY, "keys", "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout
 
 
 def _assert_storage_unavailable(reply: httpx.Response, words: str) -> None:
