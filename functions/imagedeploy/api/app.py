@@ -22,9 +22,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from imagedeploy.api import errors
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes import (
-    api_keys as api_key_routes,
-)
-from imagedeploy.api.routes import (
+    api_keys,
     credentials,
     cron_jobs,
     deploy_hooks,
@@ -38,7 +36,7 @@ from imagedeploy.api.routes import (
     webhooks,
 )
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, Unauthenticated
-from imagedeploy.usecases import api_keys
+from imagedeploy.usecases.api_keys import authenticate
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -71,7 +69,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
         ports = self._deps.ports
-        return api_keys.authenticate(ports.store, ports.clock, key.strip()).owner_id
+        return authenticate(ports.store, ports.clock, key.strip()).owner_id
 
 
 def _path(event: Mapping[str, Any]) -> str:
@@ -121,7 +119,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
         images,
         notifications,
         webhooks,
-        api_key_routes,
+        api_keys,
     ):
         app.include_router(module.router(deps))
     return app
