@@ -50,7 +50,15 @@ from typing import Any
 import httpx
 
 from devkit.containers import ENGINE_ENV
-from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import (
+    IMAGEDEPLOY,
+    Platform,
+    ServeProcess,
+    private_data_dir,
+    private_log,
+    remove_containers,
+    wait_for,
+)
 from devkit.stack import registry_stack
 
 _URL = re.compile(r"serving the API at (http://\S+)")
@@ -67,8 +75,8 @@ def start_serve(
     """``imagedeploy serve`` as a child process, like ``devkit.serve.ServeProcess.start`` but
     with the log level chosen (0: warnings only, as a user runs it; 2: debug, with every engine
     command's duration)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"serve-{time.monotonic_ns()}.log"
+    private_data_dir(data_dir)
+    log_path = private_log(data_dir)
     flags = ["-" + "v" * verbosity] if verbosity else []
     process = subprocess.Popen(
         [IMAGEDEPLOY, *flags, "serve", "--data-dir", str(data_dir), "--port", "0"],

@@ -29,6 +29,20 @@ _URL = re.compile(r"serving the API at (http://\S+)")
 _KEY = re.compile(r"API key \(shown once, store it now\): (\S+)")
 
 
+def private_data_dir(data_dir: Path) -> Path:
+    """``data_dir`` as ``serve`` requires it: 0700 (serve refuses a looser one)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    return data_dir
+
+
+def private_log(data_dir: Path) -> Path:
+    """A new log file for serve's stderr inside its data dir, 0600 like everything there."""
+    path = data_dir / f"serve-{time.monotonic_ns()}.log"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,8 +66,8 @@ class ServeProcess:
     def start(
         cls, data_dir: Path, api_key: str | None = None, extra_env: dict[str, str] | None = None
     ) -> ServeProcess:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log_path = data_dir / f"serve-{time.monotonic_ns()}.log"
+        private_data_dir(data_dir)
+        log_path = private_log(data_dir)
         env = {**os.environ, **ENGINE_ENV, **(extra_env or {})}
         process = subprocess.Popen(
             [IMAGEDEPLOY, "-v", "serve", "--data-dir", str(data_dir), "--port", "0"],
@@ -104,6 +118,21 @@ class ServeProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text() if self.log_path else ""
+
+
+def refused_serve(data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``serve`` on ``data_dir`` expecting it to refuse to start: its exit status and
+    output (stderr is captured here, not in the data dir, which may be read-only or full)."""
+    try:
+        return subprocess.run(
+            [IMAGEDEPLOY, "serve", "--data-dir", str(data_dir), "--port", "0"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **ENGINE_ENV},
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"serve started on {data_dir} instead of refusing") from exc
 
 
 def remove_containers(service_ids: set[str]) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_private
 from imagedeploy.adapters.local.engine import ContainerEngine
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.notifier import WebhookNotifier
@@ -28,7 +29,6 @@ from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, request_ports
 from imagedeploy.api.http_server import api_server
 from imagedeploy.api.wsgi import wsgi_app
-from imagedeploy.domain.accounts import ApiKey, Owner, hash_key, new_secret_key
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
@@ -38,7 +38,7 @@ from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
-from imagedeploy.usecases import cron, deploys, instances, reconcile
+from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
 from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
@@ -92,6 +92,7 @@ class Embedded:
     notifier: WebhookNotifier
     registry: RegistryClient
     ports: Ports
+    lock: ServeLock | None = None  # this process's hold on the data directory
     api_key: str | None = None  # set when this start created the workspace's first key
     _server: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -106,7 +107,7 @@ class Embedded:
         self.runtime.start()
         self.jobs.start()
         self.notifier.start()
-        self.api_key = ensure_workspace(self.ports)
+        self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
         self._resume()
         self.scheduler.start()
         # Bind first (port 0 picks one), then build the API with its real base URL.
@@ -149,6 +150,8 @@ class Embedded:
         self.store.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.lock is not None:
+            self.lock.release()
 
     def _resume(self) -> None:
         """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys,
@@ -195,31 +198,31 @@ class Embedded:
         return path.read_text(errors="replace") if path.exists() else None
 
 
-def ensure_workspace(ports: Ports) -> str | None:
-    """On the first start: create the workspace and its first API key, and return the key (it
-    is shown once; only its hash is stored). Later starts return None."""
-    if ports.store.list_owners(1).items:
-        return None
-    owner = Owner(new_id("tea"), "My Workspace", "owner@localhost")
-    key = "rnd_" + new_secret_key(32)
-    api_key = ApiKey(new_id("rnd"), owner.id, "first key", hash_key(key), ports.clock.now())
-    ports.store.write(put=[owner, api_key])
-    return key
-
-
 def installation_id(data_dir: Path) -> str:
     """A stable id for this data directory, labelled on every container it starts, so two
     ``serve`` processes on one machine never adopt or remove each other's containers."""
     path = data_dir / "installation-id"
     if not path.exists():
-        path.write_text(new_id("ins") + "\n")
+        write_private(path, new_id("ins") + "\n")
     return path.read_text().strip()
 
 
 def build(
     settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
 ) -> Embedded:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Everything ``serve`` runs, wired, once the data directory is checked (private,
+    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix."""
+    lock = open_data_dir(data_dir)
+    try:
+        return _build(settings, data_dir, lock, host=host, port=port)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build(
+    settings: Settings, data_dir: Path, lock: ServeLock, *, host: str, port: int
+) -> Embedded:
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
@@ -276,4 +279,5 @@ def build(
         notifier,
         registry,
         ports,
+        lock,
     )

@@ -263,6 +263,7 @@ def other(client: Client) -> Workspace:
             "registryCredentialId": credential.id,
             "envVarKey": "THEIRS",
             "webhookId": webhook.id,
+            "apiKeyId": "rnd-00000000000000000002",
         },
         hook_keys={c.service.id: c.hook_key for c in created.values()},
     )
@@ -308,6 +309,14 @@ def error(
     return message
 
 
+def _everything_of(table: str) -> str:
+    """A query for every row of ``table``, minus an API key's last use: bookkeeping that any
+    authenticated request may write (at most once a minute), refused or not."""
+    if table == "api_keys":
+        return "SELECT id, owner_id, key_hash, json_remove(data, '$.last_used_at') FROM api_keys"
+    return f'SELECT * FROM "{table}"'  # noqa: S608
+
+
 def snapshot(world: World) -> dict[str, Any]:
     """Everything a request could change: every store row, the encrypted secrets, queued jobs,
     runtime calls and schedules."""
@@ -315,7 +324,7 @@ def snapshot(world: World) -> dict[str, Any]:
         tables = [
             name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         ]
-        rows = {t: sorted(map(repr, db.execute(f'SELECT * FROM "{t}"'))) for t in tables}  # noqa: S608
+        rows = {t: sorted(map(repr, db.execute(_everything_of(t)))) for t in tables}
     secrets_file = world.store.path.parent / SECRETS_FILE
     return {
         "rows": rows,
@@ -1674,6 +1683,10 @@ OPERATIONS = [
     Op("PATCH", "/v1/webhooks/{webhookId}", {"enabled": False}),
     Op("DELETE", "/v1/webhooks/{webhookId}"),
     Op("GET", "/v1/webhooks/{webhookId}/events"),
+    Op("GET", "/v1/api-keys", extension=True),
+    Op("POST", "/v1/api-keys", {"name": "ci"}, extension=True),
+    Op("GET", "/v1/api-keys/{apiKeyId}", extension=True),
+    Op("DELETE", "/v1/api-keys/{apiKeyId}", extension=True),
     Op("GET", "/deploy/{serviceId}", extension=True),
     Op("POST", "/deploy/{serviceId}", extension=True),
 ]
@@ -1721,6 +1734,7 @@ def test_v1_needs_a_bearer_api_key(client: Client, op: Op) -> None:
         "registryCredentialId": "rgc-x",
         "envVarKey": "K",
         "webhookId": "whk-x",
+        "apiKeyId": "rnd-x",
     }
     body = b"" if op.body is None else json.dumps(op.body).encode()
     for authorization in NOT_A_KEY:
@@ -1747,6 +1761,7 @@ def test_unknown_ids_are_404(client: Client, op: Op) -> None:
         "registryCredentialId": "rgc-vvvvvvvvvvvvvvvvvvvv",
         "envVarKey": "NOPE",
         "webhookId": "whk-vvvvvvvvvvvvvvvvvvvv",
+        "apiKeyId": "rnd-vvvvvvvvvvvvvvvvvvvv",
     }
     with unchanged(client.world):
         error(client.call(op.method, op.path(unknown), op.body), 404, "not_found", render=op.render)

@@ -189,7 +189,9 @@ _CEST = timezone(timedelta(hours=2))
 _LATER = datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=_CEST)
 FULL_ENTITIES: dict[str, Callable[[], Entity]] = {
     "owner": lambda: make_owner(type="user"),
-    "api_key": lambda: make_api_key("tea-1", created_at=_LATER),
+    "api_key": lambda: make_api_key(
+        "tea-1", created_at=_LATER, last_used_at=_LATER + timedelta(minutes=1)
+    ),
     "credential": lambda: make_credential(
         "tea-1", registry=RegistryKind.GOOGLE_ARTIFACT, username="_json_key", updated_at=_LATER
     ),
@@ -342,13 +344,27 @@ def test_get_of_a_missing_key_is_none(store: Store) -> None:
     assert store.get_webhook("whk-missing") is None
 
 
-def test_api_key_is_found_by_its_hash_only(store: Store) -> None:
+def test_api_key_is_found_by_its_hash_or_its_id(store: Store) -> None:
     key = make_api_key("tea-1")
     other = make_api_key("tea-1")
     store.write(put=[key, other])
     assert store.get_api_key_by_hash(key.key_hash) == stored(key)
     assert store.get_api_key_by_hash(other.key_hash) == stored(other)
     assert store.get_api_key_by_hash(key.id) is None
+    assert store.get_api_key(key.id) == stored(key)
+    assert store.get_api_key(key.key_hash) is None
+    assert store.get_api_key("rnd-missing") is None
+
+
+def test_an_api_keys_last_use_is_updated_and_a_revoked_key_is_gone(store: Store) -> None:
+    key = put_one(store, make_api_key("tea-1"))
+    used = put_one(store, dataclasses.replace(key, last_used_at=at(60)))
+    assert store.get_api_key_by_hash(key.key_hash) == used
+    assert store.list_api_keys("tea-1", 10).items == [used]
+    store.write(delete=[used])
+    assert store.get_api_key_by_hash(key.key_hash) is None
+    assert store.get_api_key(key.id) is None
+    assert store.list_api_keys("tea-1", 10) == Page([], None)
 
 
 # -- versions -----------------------------------------------------------------------------------
@@ -472,7 +488,7 @@ class ListCase:
     def expected(self, items: Sequence[Any]) -> list[str]:
         """Ids in the order the list must return ``items`` (given in creation order)."""
         if not self.newest_first:
-            if isinstance(items[0], Service):  # by created_at, ties by id
+            if isinstance(items[0], Service | ApiKey):  # by created_at, ties by id
                 return [s.id for s in sorted(items, key=_time_key)]
             return [item.id for item in items]
         return [i.id for i in sorted(items, key=_time_key, reverse=True)]
@@ -490,6 +506,11 @@ def _time_key(item: Any) -> tuple[datetime, str]:
 
 
 LIST_CASES: dict[str, ListCase] = {
+    "api_keys": ListCase(
+        add=lambda s, i, t: put_one(s, make_api_key("tea-1", created_at=t)),
+        page=lambda s, limit, cursor: s.list_api_keys("tea-1", limit, cursor),
+        newest_first=False,
+    ),
     "owners": ListCase(
         add=lambda s, i, t: put_one(s, make_owner(name=f"o{i}")),
         page=lambda s, limit, cursor: s.list_owners(limit, cursor),

@@ -10,12 +10,14 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from imagedeploy.adapters.local import sqlite_codec as codec
 from imagedeploy.adapters.local.secrets import (
     KEY_FILE,
     SECRETS_FILE,
@@ -23,13 +25,16 @@ from imagedeploy.adapters.local.secrets import (
     SecretStoreError,
 )
 from imagedeploy.adapters.local.sqlite_codec import DATETIME, EntityCodec
-from imagedeploy.adapters.local.sqlite_store import SCHEMA_VERSION, SqliteStore
+from imagedeploy.adapters.local.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from imagedeploy.domain.accounts import Owner
+from imagedeploy.domain.services import EnvVar
+from imagedeploy.ports import Entity
 from tests.contract.store_contract import (
     FULL_ENTITIES,
     T0,
     at,
     fetch,
+    make_api_key,
     make_credential,
     make_delivery,
     make_deploy,
@@ -77,6 +82,7 @@ def _call_every_query(store: SqliteStore) -> set[str]:
         store.write(
             put=[
                 make_owner(),
+                make_api_key("x", created_at=at(i)),
                 make_credential("x"),
                 make_service("x", credential_id="x", created_at=at(i)),
                 make_deploy("x", created_at=at(i)),
@@ -199,6 +205,108 @@ def test_ordering_columns_are_utc_strings(sqlite: SqliteStore, db_path: Path) ->
     finally:
         raw.close()
     assert created_at == "2024-05-01T12:00:00.123456+00:00"
+
+
+# -- secrets at rest in the database ------------------------------------------------------------
+
+ENV_SECRET = "env-value-S3cr3t-4c1d-that-must-stay-sealed"
+HOOK_SECRET = "whsec_c2VhbGVkLXdlYmhvb2stc2VjcmV0LTk5"
+
+
+def _raw_bytes(db_path: Path) -> bytes:
+    """The database's files as they lie on disk (the main file, its WAL and shared memory)."""
+    files = [
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
+def _secret_entities() -> list[Entity]:
+    return [
+        make_service("tea-1", env_vars=(EnvVar("DATABASE_PASSWORD", ENV_SECRET),)),
+        make_webhook("tea-1", secret=HOOK_SECRET),
+    ]
+
+
+def test_env_var_values_and_webhook_secrets_are_sealed_on_disk(
+    sqlite: SqliteStore, db_path: Path
+) -> None:
+    service, webhook = sqlite.write(put=_secret_entities())
+    assert fetch(sqlite, service) == service  # they read back in clear
+    assert fetch(sqlite, webhook) == webhook
+    raw = _raw_bytes(db_path)
+    assert service.id.encode() in raw  # the search below does look at the rows
+    assert ENV_SECRET.encode() not in raw
+    assert HOOK_SECRET.encode() not in raw
+    assert b"DATABASE_PASSWORD" not in raw  # the whole row is sealed, names too
+
+
+def test_the_database_files_are_private_whatever_the_umask(
+    sqlite: SqliteStore, db_path: Path
+) -> None:
+    old = os.umask(0o022)
+    try:
+        store = SqliteStore(db_path.with_name("other.db"))
+        store.write(put=[make_owner()])
+        for suffix in ("", "-wal", "-shm"):
+            assert _mode(db_path.with_name("other.db" + suffix)) == 0o600, suffix
+        store.close()
+    finally:
+        os.umask(old)
+
+
+def test_a_version_1_file_is_migrated_sealed_and_leaves_no_cleartext(db_path: Path) -> None:
+    """A file of schema version 1 (cleartext rows) is sealed on opening; afterwards neither the
+    file nor its WAL holds the old cleartext (vacuumed, WAL truncated)."""
+    service, webhook = _secret_entities()
+    key = make_api_key("tea-1", created_at=T0)
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.execute("PRAGMA secure_delete = OFF")  # SQLite's default: deleted rows stay on disk
+    for statement in _MIGRATIONS[0]:
+        assert isinstance(statement, str)
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    for table, row in (
+        ("services", (service.id, "tea-1", None, "x", 1, codec.SERVICE.encode(service))),
+        ("webhooks", (1, webhook.id, "tea-1", 1, codec.WEBHOOK.encode(webhook))),
+        ("api_keys", (key.id, "tea-1", key.key_hash, 1, codec.API_KEY.encode(key))),
+    ):
+        marks = ", ".join("?" for _ in row)
+        raw.execute(f"INSERT INTO {table} VALUES ({marks})", row)  # noqa: S608
+    for _ in range(10):  # deleted rows: their pages go to the free list, cleartext and all
+        deleted = make_service("tea-1", env_vars=(EnvVar("OLD", ENV_SECRET + "-" * 3000),))
+        raw.execute(
+            "INSERT INTO services VALUES (?, 'tea-1', NULL, 'x', 1, ?)",
+            (deleted.id, codec.SERVICE.encode(deleted)),
+        )
+        raw.execute("DELETE FROM services WHERE id = ?", (deleted.id,))
+    raw.close()
+    assert ENV_SECRET.encode() in _raw_bytes(db_path)  # what a version-1 file looks like
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.get_service(service.id) == stored(service)
+        assert store.get_webhook(webhook.id) == stored(webhook)
+        assert store.list_api_keys("tea-1", 10).items == [stored(key)]
+        raw_after = _raw_bytes(db_path)
+        assert ENV_SECRET.encode() not in raw_after
+        assert HOOK_SECRET.encode() not in raw_after
+    finally:
+        store.close()
+    with closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_replaced_key_file_is_a_clear_error(sqlite: SqliteStore, db_path: Path) -> None:
+    sqlite.write(put=_secret_entities()[:1])
+    sqlite.close()
+    key_file = db_path.parent / KEY_FILE
+    key_file.unlink()
+    with pytest.raises(RuntimeError, match="cannot be decrypted"):
+        SqliteStore(db_path).list_services("tea-1", 10)
 
 
 # -- the secret store ---------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
             lambda i=i: store.write(
                 put=[
                     make_owner(),
-                    make_api_key("x"),
+                    make_api_key("x", created_at=at(i)),
                     make_credential("x"),
                     make_service("x", credential_id="x", created_at=at(i)),
                     make_deploy("x", created_at=at(i), status=DeployStatus.QUEUED),
@@ -140,6 +140,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
 
     lists = {
         "list_owners": lambda cursor: store.list_owners(1, cursor),
+        "list_api_keys": lambda cursor: store.list_api_keys("x", 1, cursor),
         "list_credentials": lambda cursor: store.list_credentials("x", 1, cursor),
         "list_services": lambda cursor: store.list_services("x", 1, cursor),
         "list_deploys": lambda cursor: store.list_deploys("x", 1, cursor),
@@ -159,6 +160,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
     getters: dict[str, Callable[[], object]] = {
         "get_owner": lambda: store.get_owner("x"),
         "get_api_key_by_hash": lambda: store.get_api_key_by_hash("x"),
+        "get_api_key": lambda: store.get_api_key("x"),
         "get_credential": lambda: store.get_credential("x"),
         "get_service": lambda: store.get_service("x"),
         "get_deploy": lambda: store.get_deploy("x"),
@@ -178,7 +180,9 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
     assert "Scan" not in calls.names
     assert set(calls.names) <= {"GetItem", "Query", "TransactWriteItems", "UpdateItem", "PutItem"}
     for name, operations in per_method.items():
-        if name.startswith("get_"):
+        if name == "get_api_key":  # keys are keyed by hash; by id is one index read
+            assert operations == ["Query"], name
+        elif name.startswith("get_"):
             assert operations == ["GetItem"], name
         elif name == "list_services_using_credential":
             assert operations == ["Query"], name

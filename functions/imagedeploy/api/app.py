@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from imagedeploy.api import errors
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes import (
+    api_keys,
     credentials,
     cron_jobs,
     deploy_hooks,
@@ -44,9 +45,9 @@ from imagedeploy.api.routes import (
     services,
     webhooks,
 )
-from imagedeploy.domain.accounts import hash_key
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
 from imagedeploy.usecases import services as service_usecases
+from imagedeploy.usecases.api_keys import authenticate
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -144,10 +145,8 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         scheme, _, key = str(lowered.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send an API key: Authorization: Bearer <key>")
-        api_key = self._deps.ports.store.get_api_key_by_hash(hash_key(key.strip()))
-        if api_key is None:
-            raise Unauthenticated("this API key is not valid; create one with imagedeploy")
-        return api_key.owner_id
+        ports = self._deps.ports
+        return authenticate(ports.store, ports.clock, key.strip()).owner_id
 
     def admit_body(
         self, path: str, query: str, headers: Mapping[str, str]
@@ -224,6 +223,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         images,
         notifications,
         webhooks,
+        api_keys,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()

@@ -11,6 +11,7 @@ request validation (pydantic, powertools)      400     ``invalid_input``
 ``RateLimited``                                429     ``rate_limited`` + ``Ratelimit-*``
 ``ImagePullError`` (the image is unusable)     400     ``image_pull_failed``
 ``ImagePullError`` (registry down/throttling)  503     ``image_pull_failed`` + ``Retry-After``
+``StorageUnavailable`` (disk full, read-only)  503     ``storage_unavailable`` + ``Retry-After``
 powertools ``ServiceError`` (unknown route)    its     by status
 anything else                                  500     ``internal_error``
 =============================================  ======  =====================================
@@ -49,6 +50,7 @@ from imagedeploy.domain.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    StorageUnavailable,
     Unauthenticated,
 )
 
@@ -86,6 +88,7 @@ _STATUS_IDS: Final = {
     503: "unavailable",
 }
 _MAX_LISTED: Final = 10
+STORAGE_RETRY_AFTER_SECONDS: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,9 @@ def _domain(exc: ImagedeployError) -> ErrorResponse:
             return ErrorResponse(409, exc.code, message)
         case Conflict():
             return ErrorResponse(409, exc.code, exc.message)
+        case StorageUnavailable():
+            headers = {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}
+            return ErrorResponse(503, exc.code, exc.message, headers)
         case ImagePullError():
             message = f"image pull failed ({exc.reason}): {exc.message}"
             if exc.transient:

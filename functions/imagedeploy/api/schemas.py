@@ -556,6 +556,12 @@ class WebhookPOST(_Body):
     event_filter: EventFilter
 
 
+class ApiKeyPOST(_Body):
+    """``POST /api-keys`` (ours): a key of the caller's workspace."""
+
+    name: NonEmpty
+
+
 class WebhookPATCH(_Body):
     """``PATCH /webhooks/{id}``; None = unchanged."""
 

@@ -24,6 +24,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from imagedeploy.domain.accounts import (
+    ApiKey,
     CredentialRecord,
     NotificationOverride,
     NotificationSettings,
@@ -635,6 +636,26 @@ def cron_run_list_json(page: Page[CronRun], position: ListPosition) -> list[JSON
 
 
 # -- webhooks -----------------------------------------------------------------------------
+
+
+def api_key_json(key: ApiKey, secret: str | None = None) -> JSON:
+    """``apiKey`` (ours: Render has no API-key endpoints). The key itself (``key``) only in the
+    answer that created it; only its hash is stored."""
+    body: JSON = {
+        "id": key.id,
+        "ownerId": key.owner_id,
+        "name": key.name,
+        "createdAt": rfc3339(key.created_at),
+        "lastUsedAt": None if key.last_used_at is None else rfc3339(key.last_used_at),
+    }
+    if secret is not None:
+        body["key"] = secret
+    return body
+
+
+def api_key_list_json(page: Page[ApiKey], position: ListPosition) -> list[JSON]:
+    """``GET /api-keys``: ``[{"apiKey": {...}, "cursor": "..."}]``."""
+    return _wrap("apiKey", (api_key_json(k) for k in page.items), page, position)
 
 
 def webhook_json(webhook: Webhook) -> JSON:

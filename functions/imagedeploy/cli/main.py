@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from imagedeploy.cli import admin, image, serve
+from imagedeploy.cli import admin, image, keys, serve
 from imagedeploy.logs import configure_logging
 from imagedeploy.settings import Settings
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.register(commands)
     serve.register(commands)
     admin.register(commands)
+    keys.register(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from imagedeploy.cli.main import Context
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "imagedeploy"
+EXIT_REFUSED = 1  # the data directory cannot be used as it is (the message says why)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,12 +28,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
+    from imagedeploy.adapters.local.datadir import DataDirError
+    from imagedeploy.adapters.local.secrets import SecretStoreError
+    from imagedeploy.domain.errors import StorageUnavailable
     from imagedeploy.embedded import build
 
     settings = ctx.settings
     if args.engine:
         settings = settings.model_copy(update={"container_engine": args.engine})
-    platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
+    try:
+        platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
+    except (DataDirError, SecretStoreError, StorageUnavailable) as exc:
+        sys.stderr.write(f"imagedeploy serve: {exc}\n")
+        return EXIT_REFUSED
     out = ctx.stdout
     out.write(f"imagedeploy is serving the API at {platform.base_url}\n")
     if platform.api_key is not None:

@@ -7,10 +7,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.registries import RegistryKind
+
+# An API key's last use is written at most this often: a record, not a write per request.
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+MAX_KEY_NAME = 100
+API_KEY_PREFIX = "rnd_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,7 @@ class ApiKey:
     name: str
     key_hash: str  # sha256 hex of the key; the key is shown once and never stored
     created_at: datetime
+    last_used_at: datetime | None = None  # recorded at most once per LAST_USE_RESOLUTION
     version: int = 0
 
 
@@ -96,6 +103,28 @@ class WebhookDelivery:
 def new_secret_key(nbytes: int = 32) -> str:
     """A random key for deploy hooks and API keys (URL-safe, ``nbytes`` of entropy)."""
     return secrets.token_urlsafe(nbytes)
+
+
+def new_api_key() -> str:
+    """A new API key (what the caller sends as ``Authorization: Bearer <key>``)."""
+    return API_KEY_PREFIX + new_secret_key(32)
+
+
+def validate_key_name(name: str) -> str:
+    """A non-blank name of at most ``MAX_KEY_NAME`` printable characters, stripped."""
+    stripped = name.strip() if isinstance(name, str) else ""
+    if not stripped:
+        raise InvalidInput("API key name must not be empty: say who or what uses the key")
+    if len(stripped) > MAX_KEY_NAME:
+        raise InvalidInput(f"API key name is longer than {MAX_KEY_NAME} characters")
+    if any(not ch.isprintable() for ch in stripped):
+        raise InvalidInput("API key name must not contain control characters")
+    return stripped
+
+
+def last_use_is_stale(key: ApiKey, now: datetime) -> bool:
+    """Whether a use at ``now`` should be written (at most once per ``LAST_USE_RESOLUTION``)."""
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USE_RESOLUTION
 
 
 def hash_key(key: str) -> str:

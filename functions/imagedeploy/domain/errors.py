@@ -69,6 +69,13 @@ class Unauthenticated(ImagedeployError):
     code = "unauthorized"
 
 
+class StorageUnavailable(ImagedeployError):
+    """The state cannot be written or read right now (a full, read-only or failing disk): the
+    request was not applied and may succeed once an operator frees space (503)."""
+
+    code = "storage_unavailable"
+
+
 class PullFailureReason(StrEnum):
     """Why a preflight ("pull") failed; the reason of an ``image_pull_failed`` event."""
 

@@ -13,7 +13,8 @@ item                              PK / SK                           GSI1PK / GSI
 ================================  ================================  ================================  ==================================
 owner                             OWNER#<id> / OWNER                OWNERS / <seq>#<id>               -
 notification settings             OWNER#<ownerId> / NOTIFY          -                                 -
-API key                           APIKEY#<keyHash> / APIKEY         -                                 -
+API key                           APIKEY#<keyHash> / APIKEY         OWNER#<ownerId>#APIKEYS /         APIKEYID#<id> / APIKEY
+                                                                    <createdAt>#<id>#<keyHash>
 registry credential               CREDENTIAL#<id> / CREDENTIAL      OWNER#<ownerId>#CREDENTIALS /     -
                                                                     <seq>#<id>
 service (and cron job)            SERVICE#<id> / SERVICE            OWNER#<ownerId>#SERVICES /        CREDENTIAL#<credId>#SERVICES /
@@ -40,7 +41,9 @@ claim                             CLAIM#<key> / CLAIM (+            -           
 
 - Gets by id alone (``get_deploy``, ``get_event``, ``get_run``, ...) are one strongly consistent
   ``GetItem``: the id is the partition key. An API key is keyed by its hash, the only way it is
-  ever looked up (changing a key's hash = deleting the item and putting a new one, in one write).
+  looked up on a request (changing a key's hash = deleting the item and putting a new one, in
+  one write); ``get_api_key`` by id reads ``GSI2`` (eventually consistent). The owner's list
+  sorts by ``<createdAt>#<id>#<keyHash>``: a cursor's position must name the item's table key.
 - Times in sort keys are ``sqlite_codec.encode_datetime`` (UTC, microseconds, fixed width), so
   string order is time order and ``#<id>`` breaks ties. Lists newest first read the index
   backwards (``ScanIndexForward=False``).
@@ -242,7 +245,19 @@ _KINDS: dict[type, _Kind] = {
         "NOTIFY",
         "owner_id",
     ),
-    ApiKey: _Kind("ApiKey", "API key", codec.API_KEY, "APIKEY", "APIKEY", "key_hash"),
+    ApiKey: _Kind(
+        "ApiKey",
+        "API key",
+        codec.API_KEY,
+        "APIKEY",
+        "APIKEY",
+        "key_hash",
+        gsi1=lambda k: (
+            f"OWNER#{k.owner_id}#APIKEYS",
+            f"{encode_datetime(k.created_at)}#{k.id}#{k.key_hash}",
+        ),
+        gsi2=lambda k: (f"APIKEYID#{k.id}", "APIKEY"),
+    ),
     CredentialRecord: _Kind(
         "Credential",
         "registry credential",
@@ -323,6 +338,10 @@ _KINDS: dict[type, _Kind] = {
 # -- lists ---------------------------------------------------------------------------------------
 
 _TIME_POSITION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00#(?P<id>[^#]{1,256})")
+# an API key's position ends with its table key (the hash), which ``_start_key`` needs
+_KEY_POSITION = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00#[^#]{1,256}#(?P<id>[0-9a-f]{64})"
+)
 _SEQ_POSITION = re.compile(r"\d{20}#(?P<id>[^#]{1,256})")
 
 
@@ -350,6 +369,14 @@ _LISTS = {
             lambda _: _OWNERS_PARTITION,
             _OLDEST_FIRST,
             _SEQ_POSITION,
+        ),
+        _List(
+            "api_keys",
+            _KINDS[ApiKey],
+            "GSI1",
+            lambda owner_id: f"OWNER#{owner_id}#APIKEYS",
+            _OLDEST_FIRST,
+            _KEY_POSITION,
         ),
         _List(
             "credentials",
@@ -742,6 +769,21 @@ class DynamoStore:
 
     def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None:
         return self._get(ApiKey, key_hash)
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName="GSI2",
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": "GSI2PK"},
+            ExpressionAttributeValues={":pk": _s(f"APIKEYID#{key_id}")},
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return _decode(_KINDS[ApiKey], items[0]) if items else None
+
+    def list_api_keys(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[ApiKey]:
+        return self._page("api_keys", owner_id, limit, cursor)
 
     def get_credential(self, credential_id: str) -> CredentialRecord | None:
         return self._get(CredentialRecord, credential_id)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from imagedeploy.adapters.local.datadir import ensure_private_dir, write_private
 from imagedeploy.adapters.local.engine import (
     ContainerEngine,
     ContainerSpec,
@@ -124,7 +125,7 @@ class LocalRuntime:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
-        self._logs_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self._logs_dir)
         self._engine.ensure_network(NETWORK, labels={MANAGED: "1"})
         self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
         self._monitor.start()
@@ -502,7 +503,7 @@ class LocalRuntime:
             output = self._engine.logs(container_id)
         except EngineError:
             output = "(output unavailable)\n"
-        self.logs_path(subject_id).write_text(output)
+        write_private(self.logs_path(subject_id), output)
 
     def _is_canceled(self, deploy_id: str) -> bool:
         with self._lock:

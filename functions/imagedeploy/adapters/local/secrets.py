@@ -28,6 +28,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
+from imagedeploy.adapters.local.datadir import ensure_private_dir, is_storage_error
+from imagedeploy.domain.errors import StorageUnavailable
+
 logger = logging.getLogger(__name__)
 
 KEY_FILE = "secret.key"
@@ -46,8 +49,8 @@ class EncryptedFileSecretStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._fernet = Fernet(_load_or_create_key(self.data_dir / KEY_FILE))
+        ensure_private_dir(self.data_dir)
+        self._fernet = Fernet(load_or_create_key(self.data_dir / KEY_FILE))
         self._path = self.data_dir / SECRETS_FILE
         self._lock = threading.Lock()
 
@@ -77,7 +80,12 @@ class EncryptedFileSecretStore:
     def _locked(self) -> Iterator[None]:
         """Serialize read-modify-write cycles between threads and between processes."""
         with self._lock:
-            fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                if not is_storage_error(exc):
+                    raise
+                raise _unavailable(exc) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -101,6 +109,14 @@ class EncryptedFileSecretStore:
         return secrets
 
     def _write(self, secrets: dict[str, dict[str, str]]) -> None:
+        try:
+            self._replace(secrets)
+        except OSError as exc:
+            if not is_storage_error(exc):
+                raise
+            raise _unavailable(exc) from None
+
+    def _replace(self, secrets: dict[str, dict[str, str]]) -> None:
         plain = json.dumps({"version": _FORMAT_VERSION, "secrets": secrets}).encode()
         blob = self._fernet.encrypt(plain)
         tmp = self._path.with_name(f".{SECRETS_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -114,12 +130,23 @@ class EncryptedFileSecretStore:
                 os.fsync(out.fileno())
             os.replace(tmp, self._path)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.data_dir)
 
 
-def _load_or_create_key(path: Path) -> bytes:
+def _unavailable(exc: OSError) -> StorageUnavailable:
+    return StorageUnavailable(
+        "the registry credential could not be saved: the data directory's disk is full or "
+        f"read-only ({os.strerror(exc.errno or 0)}); nothing was changed; free space or make it "
+        "writable, then retry"
+    )
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The Fernet key in ``path``, created (0600) the first time; the SQLite store seals its
+    secret-bearing rows with the same key."""
     try:
         return _read_key(path)
     except FileNotFoundError:

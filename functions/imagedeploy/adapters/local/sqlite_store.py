@@ -14,14 +14,27 @@ Why it looks the way it does:
 - **Cursors** are the sort key of the last item returned (plus the list they belong to),
   urlsafe base64 of a JSON array. A keyset cursor stays correct when rows are inserted or
   deleted between pages, unlike an offset.
+- **Sealed rows.** The tables whose rows hold secrets (``services``: env var values;
+  ``webhooks``: the ``whsec_`` signing secrets) store ``data`` encrypted with Fernet under the
+  data directory's ``secret.key`` (the key the registry tokens are encrypted with). The columns
+  lists and lookups use (ids, owner, times) stay clear; nothing secret is in them.
+- **Private files.** The database file is created 0600 before SQLite opens it; SQLite gives its
+  ``-wal`` and ``-shm`` files the database file's mode.
+- **A full or read-only disk** is ``StorageUnavailable`` (503 with ``Retry-After``), not an
+  unexpected error: the request was not applied and can be retried once there is room.
 - The schema is versioned with ``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version n to
-  n + 1, and opening a file written by a newer schema is refused rather than misread.
+  n + 1, and opening a file written by a newer schema is refused rather than misread. A
+  migration step is SQL, or a Python function of the transaction and the row sealer (data
+  migrations, such as sealing rows written before sealing existed). After migrating a file that
+  already had data, the file is vacuumed and the WAL truncated, so the old row images (cleartext
+  secrets, for the sealing step) do not linger in free pages.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 import logging
@@ -35,7 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from imagedeploy.adapters.local import sqlite_codec as codec
+from imagedeploy.adapters.local.datadir import create_private
+from imagedeploy.adapters.local.secrets import KEY_FILE, load_or_create_key
 from imagedeploy.adapters.local.sqlite_codec import EntityCodec, encode_datetime
 from imagedeploy.domain.accounts import (
     ApiKey,
@@ -48,7 +65,12 @@ from imagedeploy.domain.accounts import (
 )
 from imagedeploy.domain.cron import CronRun
 from imagedeploy.domain.deploys import Deploy
-from imagedeploy.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
+from imagedeploy.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    InvalidInput,
+    StorageUnavailable,
+)
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
@@ -64,7 +86,24 @@ MAX_LIMIT = 100
 _MAX_CURSOR_CHARS = 1024
 _EXPIRE_BATCH = 64  # expired rate-limit windows / claims deleted per call, to keep calls cheap
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+_SEALED_TABLES = ("services", "webhooks")  # the rows that hold secrets (see the docstring)
+
+
+def _seal_clear_rows(tx: sqlite3.Connection, fernet: Fernet) -> None:
+    """Encrypt the ``data`` of sealed tables' rows written before sealing existed."""
+    for table in _SEALED_TABLES:
+        rows = tx.execute(
+            f"SELECT rowid, data FROM {table} WHERE data LIKE '{{%'"  # noqa: S608
+        ).fetchall()
+        for rowid, data in rows:
+            sealed = fernet.encrypt(data.encode()).decode("ascii")
+            tx.execute(f"UPDATE {table} SET data = ? WHERE rowid = ?", (sealed, rowid))  # noqa: S608
+
+
+# A step is SQL, or a data migration run in the same transaction (with the row sealer).
+MigrationStep = str | Callable[[sqlite3.Connection, Fernet], None]
+
+_MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
     # 0 -> 1
     (
         """CREATE TABLE owners (
@@ -115,6 +154,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
         "CREATE INDEX claims_by_expiry ON claims (expires_at)",
     ),
+    # n -> n + 1 (issue 8): API keys listed per owner by creation time; rows holding secrets
+    # sealed. Self-contained: it assumes only the tables of 0 -> 1.
+    (
+        "ALTER TABLE api_keys ADD COLUMN created_at TEXT NOT NULL DEFAULT ''",
+        "UPDATE api_keys SET created_at = json_extract(data, '$.created_at')",
+        "CREATE INDEX api_keys_by_owner ON api_keys (owner_id, created_at, id)",
+        _seal_clear_rows,
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -129,6 +176,10 @@ class _Table:
     key: str  # the key column, also the entity attribute holding the key
     columns: Mapping[str, Callable[[Any], object]]  # queried columns besides the key
     versioned: bool = True  # False: append-only (events, deliveries), no version column
+
+    @property
+    def sealed(self) -> bool:
+        return self.name in _SEALED_TABLES
 
 
 def _dt(field: str) -> Callable[[Any], object]:
@@ -146,7 +197,11 @@ _TABLES: dict[type, _Table] = {
         "API key",
         codec.API_KEY,
         "id",
-        {"owner_id": _attr("owner_id"), "key_hash": _attr("key_hash")},
+        {
+            "owner_id": _attr("owner_id"),
+            "key_hash": _attr("key_hash"),
+            "created_at": _dt("created_at"),
+        },
     ),
     CredentialRecord: _Table(
         "credentials",
@@ -259,6 +314,7 @@ _LISTS = {
     lst.name: lst
     for lst in (
         _List("owners", _TABLES[Owner], "", _SEQ, _OLDEST_FIRST),
+        _List("api_keys", _TABLES[ApiKey], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST),
         _List("credentials", _TABLES[CredentialRecord], "owner_id = ?", _SEQ, _OLDEST_FIRST),
         _List("webhooks", _TABLES[Webhook], "owner_id = ?", _SEQ, _OLDEST_FIRST),
         _List("services", _TABLES[Service], "owner_id = ?", ("created_at", "id"), _OLDEST_FIRST),
@@ -347,10 +403,14 @@ class SqliteStore:
         *,
         busy_timeout_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        key_file: Path | None = None,
     ) -> None:
+        """``key_file``: the Fernet key sealing rows that hold secrets (default: ``secret.key``
+        next to the database, created 0600 if missing)."""
         if str(path) in ("", ":memory:") or str(path).startswith("file::memory:"):
             raise ValueError("SqliteStore needs a file: each thread opens its own connection")
         self.path = Path(path)
+        self._fernet = Fernet(load_or_create_key(key_file or self.path.parent / KEY_FILE))
         self._busy_timeout = busy_timeout_seconds
         self._clock = clock
         self._local = threading.local()
@@ -358,7 +418,9 @@ class SqliteStore:
         self._holders_lock = threading.Lock()
         self._closed = False
         try:
-            self._open_schema()
+            with _storage_errors():
+                create_private(self.path)  # SQLite gives the -wal and -shm files its mode
+                self._open_schema()
         except BaseException:
             self.close()
             raise
@@ -381,6 +443,7 @@ class SqliteStore:
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode, much faster
+            conn.execute("PRAGMA secure_delete = ON")  # deleted rows zeroed, not left on disk
             holder = _Holder(conn)
             self._local.holder = holder
             with self._holders_lock:
@@ -389,15 +452,17 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # a failed COMMIT may have rolled back already
-                conn.execute("ROLLBACK")
-            raise
+        with _storage_errors():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # a failed COMMIT may have rolled back already
+                    with contextlib.suppress(sqlite3.Error):  # keep the first error
+                        conn.execute("ROLLBACK")
+                raise
 
     def _open_schema(self) -> None:
         conn = self._connection()
@@ -414,15 +479,23 @@ class SqliteStore:
                     f"{self.path} has schema version {version}, newer than this imagedeploy "
                     f"understands ({SCHEMA_VERSION}); upgrade imagedeploy or use another data dir"
                 )
-            for statements in _MIGRATIONS[version:]:
-                for statement in statements:
-                    tx.execute(statement)
+            for steps in _MIGRATIONS[version:]:
+                for step in steps:
+                    if isinstance(step, str):
+                        tx.execute(step)
+                    else:
+                        step(tx, self._fernet)
             if version < SCHEMA_VERSION:
                 tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 logger.info(
                     "store schema migrated",
                     extra={"path": str(self.path), "from": version, "to": SCHEMA_VERSION},
                 )
+        if 0 < version < SCHEMA_VERSION:
+            # Rewrite the file so the rows as they were before (e.g. cleartext secrets) do not
+            # survive in free pages or the WAL.
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards."""
@@ -459,12 +532,28 @@ class SqliteStore:
                 self._delete(tx, table, entity)
         return stored
 
-    @staticmethod
-    def _row(table: _Table, entity: Entity) -> dict[str, object]:
+    def _row(self, table: _Table, entity: Entity) -> dict[str, object]:
         row: dict[str, object] = {table.key: _key(table, entity)}
         row.update({column: get(entity) for column, get in table.columns.items()})
-        row["data"] = table.codec.encode(entity)
+        data = table.codec.encode(entity)
+        row["data"] = self._fernet.encrypt(data.encode()).decode("ascii") if table.sealed else data
         return row
+
+    def _decode(self, table: _Table, version: int, data: str) -> Any:
+        if table.sealed:
+            try:
+                data = self._fernet.decrypt(data.encode("ascii")).decode()
+            except InvalidToken:
+                raise RuntimeError(
+                    f"{self.path}: a {table.kind} row cannot be decrypted with the data "
+                    f"directory's {KEY_FILE}: the key was replaced or the row is damaged; "
+                    "restore the original key file"
+                ) from None
+        return (
+            table.codec.decode(data, version=version)
+            if table.versioned
+            else table.codec.decode(data)
+        )
 
     def _put(
         self, tx: sqlite3.Connection, table: _Table, entity: Entity, row: dict[str, object]
@@ -529,15 +618,16 @@ class SqliteStore:
     def _get(self, entity_type: type[T], column: str, value: str) -> T | None:
         table = _TABLES[entity_type]
         version = "version" if table.versioned else "0"
-        row = (
-            self._connection()
-            .execute(
-                f"SELECT {version}, data FROM {table.name} WHERE {column} = ?",  # noqa: S608
-                (value,),
+        with _storage_errors():
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT {version}, data FROM {table.name} WHERE {column} = ?",  # noqa: S608
+                    (value,),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
-        return None if row is None else _decode(table, row[0], row[1])
+        return None if row is None else self._decode(table, row[0], row[1])
 
     def _page(
         self, list_name: str, params: Sequence[object], limit: int, cursor: str | None
@@ -545,9 +635,10 @@ class SqliteStore:
         check_limit(limit)
         lst = _LISTS[list_name]
         after = lst.start if cursor is None else decode_cursor(lst, cursor)
-        rows = self._connection().execute(lst.sql, (*params, *after, limit + 1)).fetchall()
+        with _storage_errors():
+            rows = self._connection().execute(lst.sql, (*params, *after, limit + 1)).fetchall()
         width = len(lst.order)
-        items = [_decode(lst.table, row[width], row[width + 1]) for row in rows[:limit]]
+        items = [self._decode(lst.table, row[width], row[width + 1]) for row in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(lst.name, rows[limit - 1][:width]) if more else None
         return Page(items, next_cursor)
@@ -560,6 +651,12 @@ class SqliteStore:
 
     def get_api_key_by_hash(self, key_hash: str) -> ApiKey | None:
         return self._get(ApiKey, "key_hash", key_hash)
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        return self._get(ApiKey, "id", key_id)
+
+    def list_api_keys(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[ApiKey]:
+        return self._page("api_keys", (owner_id,), limit, cursor)
 
     def get_credential(self, credential_id: str) -> CredentialRecord | None:
         return self._get(CredentialRecord, "id", credential_id)
@@ -670,10 +767,28 @@ def _key(table: _Table, entity: object) -> str:
     return key
 
 
-def _decode(table: _Table, version: int, data: str) -> Any:
-    return (
-        table.codec.decode(data, version=version) if table.versioned else table.codec.decode(data)
-    )
+_STORAGE_FAILURES = (
+    "disk i/o error",
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "unable to open database file",
+)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """SQLite's errors of a full, read-only or failing disk as ``StorageUnavailable``."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        detail = str(exc).lower()
+        if not any(failure in detail for failure in _STORAGE_FAILURES):
+            raise
+        raise StorageUnavailable(
+            f"the state could not be read or written ({detail}): the data directory's disk is "
+            "full, read-only or failing; nothing was changed; free space or make it writable, "
+            "then retry"
+        ) from None
 
 
 if TYPE_CHECKING:
