@@ -214,14 +214,20 @@ def installation_id(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def local_settings(settings: Settings) -> Settings:
+    """The settings as ``serve`` uses them: the local default talks to registries on this
+    machine, so it allows loopback; AWS keeps the strict default (docs/architecture.md §12,
+    §14)."""
+    if settings.registry_allowed_networks:
+        return settings
+    return settings.model_copy(update={"registry_allowed_networks": LOOPBACK_NETWORKS})
+
+
 def build(
     settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
 ) -> Embedded:
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.registry_allowed_networks:
-        # The local default talks to registries on this machine, so it allows loopback; AWS
-        # keeps the strict default (docs/architecture.md §12, §14).
-        settings = settings.model_copy(update={"registry_allowed_networks": LOOPBACK_NETWORKS})
+    settings = local_settings(settings)
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imagedeploy.cli.main import Context
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "imagedeploy"
 
@@ -26,11 +29,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
+    from imagedeploy.cli.doctor import engine_warnings
     from imagedeploy.embedded import build
 
     settings = ctx.settings
     if args.engine:
         settings = settings.model_copy(update={"container_engine": args.engine})
+    # Start anyway (the engine may be fixed while serve runs), but say what deploys will hit.
+    for warning in engine_warnings(settings):
+        logger.warning("imagedeploy doctor: %s", warning)
     platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
     out = ctx.stdout
     out.write(f"imagedeploy is serving the API at {platform.base_url}\n")
