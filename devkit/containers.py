@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Mapping, Sequence
@@ -123,3 +124,16 @@ class Containers:
         for container_id in self.created:
             with contextlib.suppress(EngineError):
                 self.engine.remove(container_id)
+
+
+def engine_only_path(directory: Path, engine: str = "podman") -> str:
+    """A PATH holding the engine and nothing else: podman still finds its own helpers (conmon,
+    runc, netavark: configured paths), but netavark finds no iptables, exactly as on a machine
+    without the iptables package. The real failure, without uninstalling anything."""
+    directory.mkdir(parents=True, exist_ok=True)
+    found = shutil.which(engine)
+    assert found is not None, f"{engine} is not installed"
+    link = directory / engine
+    if not link.exists():
+        link.symlink_to(found)
+    return str(directory)

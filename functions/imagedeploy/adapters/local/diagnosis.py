@@ -109,6 +109,13 @@ _RULES: tuple[_Rule, ...] = (
         _say("podman's --init needs catatonit: install catatonit (apt-get install catatonit)"),
     ),
     (
+        re.compile(r"cannot find newuidmap|insufficient uids or gids|/etc/sub[ug]id", re.I),
+        _say(
+            "rootless podman needs subordinate ids: install uidmap (apt-get install uidmap) "
+            "and give this user ranges in /etc/subuid and /etc/subgid"
+        ),
+    ),
+    (
         re.compile(
             r'could not find "?([\w./-]+?)"?(?:,| in one of)'
             r'|exec: "([\w./-]+)": executable file not found',
@@ -174,13 +181,6 @@ _RULES: tuple[_Rule, ...] = (
         _say(
             "the podman service named by CONTAINER_HOST is not reachable: start it "
             "(systemctl start podman.socket) or unset CONTAINER_HOST"
-        ),
-    ),
-    (
-        re.compile(r"cannot find newuidmap|insufficient uids or gids|/etc/sub[ug]id", re.I),
-        _say(
-            "rootless podman needs subordinate ids: install uidmap (apt-get install uidmap) "
-            "and give this user ranges in /etc/subuid and /etc/subgid"
         ),
     ),
     (

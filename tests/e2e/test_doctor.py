@@ -1,0 +1,106 @@
+"""``imagedeploy doctor`` and what ``serve`` says about the engine, against the real podman.
+
+The failing cases break the machine the way a new one is broken, without uninstalling
+anything: a PATH that holds podman but no iptables (``devkit.containers.engine_only_path``)
+makes netavark fail exactly as it does where the iptables package is missing, and that real
+error text goes through the real classification.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devkit.containers import ENGINE_ENV, engine_only_path
+from devkit.images import StandardImages
+from devkit.registry import RunningRegistry
+from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
+
+pytestmark = pytest.mark.e2e
+
+IPTABLES_FIX = "install iptables (apt-get install iptables)"
+
+
+def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [IMAGEDEPLOY, "doctor", *args],
+        env={**os.environ, **ENGINE_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_doctor_passes_on_this_machine(tmp_path: Path) -> None:
+    done = doctor("--data-dir", str(tmp_path / "data"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ok    container engine",
+        "ok    test container",
+        "ok    data directory",
+    ]
+    assert "answered HTTP on 127.0.0.1:" in lines[1]
+
+
+def test_doctor_names_iptables_when_netavark_cannot_run_it(tmp_path: Path) -> None:
+    path = engine_only_path(tmp_path / "bin")
+    done = doctor("--data-dir", str(tmp_path / "data"), env={"PATH": path})
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1, done.stdout
+    assert failed[0].startswith("FAIL  test container: podman cannot create the container network")
+    assert IPTABLES_FIX in failed[0]
+
+
+def test_doctor_checks_the_registry_with_the_credential(
+    tmp_path: Path, basic_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    assert basic_registry.credentials is not None
+    image = test_images.demo.web_v1.ref_on(basic_registry.host)
+    common = ["--data-dir", str(tmp_path), "--image", image, "--username"]
+    token = {"DOCTOR_TOKEN": basic_registry.credentials.password}
+    good = doctor(
+        *common, basic_registry.credentials.username, "--token-env", "DOCTOR_TOKEN", env=token
+    )
+    assert good.returncode == 0, good.stdout
+    assert f"ok    registry: {image} is {test_images.demo.web_v1.digest}" in good.stdout
+    bad = doctor(*common, "nobody", "--token-env", "DOCTOR_TOKEN", env=token)
+    assert bad.returncode == 1
+    assert "FAIL  registry:" in bad.stdout and "(unauthorized)" in bad.stdout
+    assert basic_registry.credentials.password not in bad.stdout + bad.stderr
+
+
+def test_serve_warns_at_start_and_a_failed_deploy_says_what_to_install(
+    tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    path = engine_only_path(tmp_path / "bin")
+    serve = ServeProcess.start(tmp_path / "serve", extra_env={"PATH": path})
+    http = serve.client()
+    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+    try:
+        warnings = [line for line in serve.logs().splitlines() if "imagedeploy doctor" in line]
+        assert len(warnings) == 1, serve.logs()
+        assert IPTABLES_FIX in warnings[0] and '"level":"WARNING"' in warnings[0]
+
+        image = test_images.demo.web_v1.ref_on(anon_registry.host)
+        created = platform.create_service("web_service", "no-iptables", image)
+        service_id = created["service"]["id"]
+        assert platform.wait_deploy(service_id, created["deployId"]) == "update_failed"
+        events = platform.events(service_id)
+        failed = wait_for(
+            lambda: [e for e in platform.events(service_id) if e["type"] == "server_failed"],
+            30,
+            "the server_failed event",
+        )
+        reason = str(failed[0]["details"])
+        assert "netavark: No such file or directory" in reason, events
+        assert IPTABLES_FIX in reason
+    finally:
+        serve.stop()
+        http.close()
+        remove_containers(platform.created)
