@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,35 @@ def test_serve_warns_at_start_and_a_failed_deploy_says_what_to_install(
         serve.stop()
         http.close()
         remove_containers(platform.created)
+
+
+def pytest_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+E2E_TEST = "tests/e2e/test_engine.py::test_pull_run_and_serve_http"
+
+
+def test_an_e2e_test_fails_naming_the_cause_when_the_engine_cannot_run_containers(
+    tmp_path: Path,
+) -> None:
+    done = pytest_run(E2E_TEST, env={"PATH": engine_only_path(tmp_path / "bin")})
+    assert done.returncode == 1, done.stdout
+    assert "1 error" in done.stdout and "skipped" not in done.stdout
+    assert "the container engine cannot run the e2e tests:" in done.stdout
+    assert IPTABLES_FIX in done.stdout
+
+
+def test_e2e_tests_skip_only_on_the_switch_and_never_in_ci() -> None:
+    skipped = pytest_run(E2E_TEST, env={"IMAGEDEPLOY_E2E": "skip", "CI": ""})
+    assert "1 skipped" in skipped.stdout, skipped.stdout
+    refused = pytest_run(E2E_TEST, env={"IMAGEDEPLOY_E2E": "skip", "CI": "true"})
+    assert refused.returncode == 4, refused.stdout + refused.stderr  # usage error
+    assert "refused when CI is set" in refused.stderr
