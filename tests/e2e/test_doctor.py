@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.containers import ENGINE_ENV, engine_only_path
+from devkit.containers import ENGINE_ENV, conf_without_aardvark, engine_only_path
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
 from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
@@ -56,6 +56,17 @@ def test_doctor_names_iptables_when_netavark_cannot_run_it(tmp_path: Path) -> No
     assert len(failed) == 1, done.stdout
     assert failed[0].startswith("FAIL  test container: podman cannot create the container network")
     assert IPTABLES_FIX in failed[0]
+
+
+def test_doctor_names_aardvark_dns_when_containers_get_no_dns(tmp_path: Path) -> None:
+    conf = conf_without_aardvark(tmp_path / "conf")
+    done = doctor("--data-dir", str(tmp_path / "data"), env={"CONTAINERS_CONF": str(conf)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert failed == [
+        "FAIL  test container: podman gives containers no DNS names (services would not find "
+        "each other): install aardvark-dns (apt-get install aardvark-dns)"
+    ]
 
 
 def test_doctor_checks_the_registry_with_the_credential(

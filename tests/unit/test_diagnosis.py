@@ -33,6 +33,12 @@ CASES = [
         id="kernel-without-nf-tables",
     ),
     pytest.param(
+        'time="2026-12-05T19:18:07Z" level=warning msg="aardvark-dns binary not found, '
+        'container dns will not be enabled"',
+        ["DNS names", "apt-get install aardvark-dns"],
+        id="aardvark-dns-missing-warning",
+    ),
+    pytest.param(
         'Error: default OCI runtime "crun" not found: invalid argument',
         ["OCI runtime crun", "apt-get install crun", 'runtime = "runc"'],
         id="crun-missing",

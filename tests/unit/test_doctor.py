@@ -16,6 +16,7 @@ import pytest
 
 from imagedeploy.adapters.local.doctor import (
     DOCTOR_IMAGE,
+    DOCTOR_NETWORK,
     PAGE,
     CheckResult,
     EngineDoctor,
@@ -122,7 +123,7 @@ def test_a_failed_start_prints_the_fix_and_removes_the_container(bin_dir: Path) 
         "FAIL  test container: podman cannot create the container network (netavark could not "
         "run iptables): install iptables (apt-get install iptables) and keep /usr/sbin on PATH"
     )
-    assert runner.subcommands() == ["--version", "image", "create", "start", "rm"]
+    assert runner.subcommands() == ["--version", "image", "network", "create", "start", "rm"]
     assert runner.calls[-1][0][-1] == "c0ffee"
 
 
@@ -140,6 +141,32 @@ def test_the_test_container_is_local_loopback_only_and_labelled(bin_dir: Path) -
     assert create[-1] == DOCTOR_IMAGE
     assert create[2:4] == ("--pull", "never")
     assert "127.0.0.1::8080" in create and "imagedeploy.doctor=1" in create
+    assert create[create.index("--network") + 1] == DOCTOR_NETWORK
+
+
+def test_the_doctor_network_is_made_when_missing_and_kept(bin_dir: Path) -> None:
+    missing = CommandResult(125, "", "Error: network not found")
+    runner = ScriptedEngine(engine_answers(network=missing, start=CommandResult(1, "", NETAVARK)))
+    EngineDoctor(None, {"PATH": str(bin_dir)}, runner=runner).run_all()
+    networks = [argv[2:] for argv, _ in runner.calls if argv[1] == "network"]
+    assert networks == [
+        ("inspect", DOCTOR_NETWORK),
+        ("create", "--label", "imagedeploy.doctor=1", DOCTOR_NETWORK),
+    ]
+
+
+def test_a_container_started_without_dns_fails_naming_aardvark_dns(bin_dir: Path) -> None:
+    warning = (
+        'time="2026-12-05T19:18:07Z" level=warning msg="aardvark-dns binary not found, '
+        'container dns will not be enabled"\n'
+    )
+    runner = ScriptedEngine(engine_answers(start=CommandResult(0, "c0ffee\n", warning)))
+    results = EngineDoctor(None, {"PATH": str(bin_dir)}, runner=runner).run_all()
+    assert results[1].line() == (
+        "FAIL  test container: podman gives containers no DNS names (services would not find "
+        "each other): install aardvark-dns (apt-get install aardvark-dns)"
+    )
+    assert runner.subcommands()[-1] == "rm"
 
 
 def test_a_missing_test_image_is_imported_from_the_static_busybox(bin_dir: Path) -> None:

@@ -93,6 +93,13 @@ _RULES: tuple[_Rule, ...] = (
         ),
     ),
     (
+        re.compile(r"aardvark-dns binary not found", re.I),
+        _say(
+            "podman gives containers no DNS names (services would not find each other): "
+            "install aardvark-dns (apt-get install aardvark-dns)"
+        ),
+    ),
+    (
         re.compile(
             r'default OCI runtime "([^"]+)" not found'
             r"|no valid executable found for OCI runtime (\S+?):",

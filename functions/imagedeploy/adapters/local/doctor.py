@@ -2,8 +2,9 @@
 
 - ``engine``: podman (else docker), or the one the settings name, is found and says its version.
 - ``container``: a throwaway container from a tiny local image (built offline from the host's
-  static busybox, never pulled) starts with a published loopback port, answers over HTTP and is
-  removed. This is what every deploy does, minus the registry.
+  static busybox, never pulled) starts on a bridge network with container DNS (like serve's)
+  with a published loopback port, answers over HTTP and is removed. This is what every deploy
+  does, minus the registry.
 - ``data directory``: writable, and the secret files in it readable by their owner only.
 
 Each check gives one ``CheckResult``; a failed one says what is missing and how to fix it
@@ -38,6 +39,8 @@ from imagedeploy.adapters.local.secrets import KEY_FILE, SECRETS_FILE
 # Bump the tag whenever the image's content or command changes.
 DOCTOR_IMAGE = "localhost/imagedeploy-doctor:2"
 DOCTOR_LABEL = "imagedeploy.doctor"
+DOCTOR_NETWORK = "imagedeploy-doctor"
+_NO_DNS = re.compile(r"aardvark-dns binary not found", re.I)
 PAGE = b"imagedeploy doctor\n"
 _PORT = 8080
 _COMMAND = f'["/bin/busybox", "httpd", "-f", "-p", "{_PORT}", "-h", "/www"]'
@@ -126,12 +129,12 @@ class EngineDoctor:
         name = "test container"
         if self._binary is None and not self.check_engine().ok:
             return CheckResult(name, False, "not run: no usable container engine")
-        problem = self._ensure_image()
+        problem = self._ensure_image() or self._ensure_network()
         if problem is not None:
             return CheckResult(name, False, problem)
         create = ["create", "--pull", "never", "--label", f"{DOCTOR_LABEL}=1"]
         create += ["--name", f"imagedeploy-doctor-{secrets.token_hex(4)}"]
-        create += ["-p", f"127.0.0.1::{_PORT}"]
+        create += ["--network", DOCTOR_NETWORK, "-p", f"127.0.0.1::{_PORT}"]
         if self._kind == "podman":
             create.append("--http-proxy=false")
         created = self._engine([*create, DOCTOR_IMAGE])
@@ -142,6 +145,11 @@ class EngineDoctor:
             started = self._engine(["start", container])
             if started.returncode != 0:
                 return CheckResult(name, False, self._failure("start", started))
+            # podman starts the container without DNS when aardvark-dns is missing, and only
+            # warns; the services of one installation would then not find each other by name.
+            warned = f"{created.stderr}\n{started.stderr}"
+            if _NO_DNS.search(warned):
+                return CheckResult(name, False, explain(warned) or error_line(warned))
             port = self._host_port(container)
             if port is None:
                 return CheckResult(
@@ -180,6 +188,16 @@ class EngineDoctor:
             )
         if made.returncode != 0:
             return self._failure("import the test image", made)
+        return None
+
+    def _ensure_network(self) -> str | None:
+        """The doctor's own bridge network with container DNS, like the one serve makes (kept
+        between runs, so concurrent doctors never remove it under each other)."""
+        if self._engine(["network", "inspect", DOCTOR_NETWORK]).returncode == 0:
+            return None
+        made = self._engine(["network", "create", "--label", f"{DOCTOR_LABEL}=1", DOCTOR_NETWORK])
+        if made.returncode != 0 and not re.search(r"already exists", made.stderr, re.I):
+            return self._failure("create a network", made)
         return None
 
     def _host_port(self, container: str) -> int | None:
