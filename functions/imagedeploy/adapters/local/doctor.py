@@ -202,10 +202,11 @@ class EngineDoctor:
 
     def _host_port(self, container: str) -> int | None:
         result = self._engine(["port", container, f"{_PORT}/tcp"])
-        match = re.search(
-            r":(\d+)\s*$", result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+        published = result.stdout.split()  # "127.0.0.1:43033" (docker may add an IPv6 line)
+        match = (
+            re.search(r":(\d+)$", published[0]) if result.returncode == 0 and published else None
         )
-        return int(match.group(1)) if result.returncode == 0 and match else None
+        return int(match.group(1)) if match else None
 
     def _answer(self, port: int) -> str | None:
         """None once the container answers its page; else what went wrong last."""
