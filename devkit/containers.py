@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Mapping, Sequence
@@ -123,3 +124,46 @@ class Containers:
         for container_id in self.created:
             with contextlib.suppress(EngineError):
                 self.engine.remove(container_id)
+
+
+def engine_only_path(directory: Path, engine: str = "podman") -> str:
+    """A PATH holding the engine and nothing else: podman still finds its own helpers (conmon,
+    runc, netavark: configured paths), but netavark finds no iptables, exactly as on a machine
+    without the iptables package. The real failure, without uninstalling anything."""
+    directory.mkdir(parents=True, exist_ok=True)
+    found = shutil.which(engine)
+    assert found is not None, f"{engine} is not installed"
+    link = directory / engine
+    if not link.exists():
+        link.symlink_to(found)
+    return str(directory)
+
+
+# Where podman looks for netavark and aardvark-dns (containers.conf's default helper_binaries_dir).
+_HELPER_DIRS = (
+    "/usr/local/libexec/podman",
+    "/usr/local/lib/podman",
+    "/usr/libexec/podman",
+    "/usr/lib/podman",
+)
+
+
+def conf_without_aardvark(directory: Path) -> Path:
+    """``infra/containers.conf`` plus a helper_binaries_dir that holds netavark but no
+    aardvark-dns: podman then runs containers without DNS, as where aardvark-dns (which netavark
+    only recommends) is not installed."""
+    helpers = directory / "helpers"
+    helpers.mkdir(parents=True, exist_ok=True)
+    netavark = next(
+        (Path(d) / "netavark" for d in _HELPER_DIRS if (Path(d) / "netavark").exists()), None
+    )
+    assert netavark is not None, "netavark is not installed"
+    if not (helpers / "netavark").exists():
+        (helpers / "netavark").symlink_to(netavark)
+    conf = directory / "containers.conf"
+    text = CONTAINERS_CONF.read_text()
+    assert "\n[engine]\n" in text
+    conf.write_text(
+        text.replace("\n[engine]\n", f'\n[engine]\nhelper_binaries_dir = ["{helpers}"]\n')
+    )
+    return conf

@@ -7,12 +7,14 @@ asks for it, so unit tests stay fast. Expensive processes are session-scoped; pe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from devkit.e2e import E2ESwitchError, engine_problems, skip_requested
 from devkit.world import World, open_world
 
 if TYPE_CHECKING:
@@ -142,6 +144,26 @@ def world(tmp_path: Path) -> Iterator[World]:
     """The use-case world (``devkit.world``): real SQLite store, fake registry and runtime."""
     with open_world(tmp_path) as made:
         yield made
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """e2e tests skip only on ``IMAGEDEPLOY_E2E=skip`` (refused in CI; ``devkit.e2e``)."""
+    try:
+        skip = skip_requested(os.environ)
+    except E2ESwitchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if skip:
+        marker = pytest.mark.skip(reason="IMAGEDEPLOY_E2E=skip")
+        for item in items:
+            if item.get_closest_marker("e2e"):
+                item.add_marker(marker)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """An e2e test fails, naming the cause and the fix, when the engine cannot run containers
+    (the doctor checks once per session), before any of its fixtures start."""
+    if item.get_closest_marker("e2e") and (problems := engine_problems()):
+        pytest.fail("the container engine cannot run the e2e tests:\n" + "\n".join(problems))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+CGROUP_V2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
 
 def fetch(port: int, path: str = "/index.html") -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
@@ -210,10 +212,14 @@ def test_oom_kill_is_reported(containers: Containers, web_v1: str) -> None:
     assert engine.wait(container_id, timeout=60) == 137  # killed by the kernel
     state = engine.inspect(container_id)
     assert state is not None
-    if not state.oom_killed:
+    if not state.oom_killed and not CGROUP_V2:
+        # The engine ran the container and the kernel killed it (137): only the OOM flag is
+        # missing, because podman/runc do not get the OOM event from a cgroup v1 hierarchy in
+        # this sandbox. A property of the host's kernel setup, not of the engine failing to
+        # run containers; on cgroup v2 the flag is required.
         pytest.skip(
-            f"{engine.kind} did not report OOMKilled for a memory-cgroup OOM kill (exit 137): "
-            "its OOM event is not delivered on this host's cgroup v1 setup"
+            f"{engine.kind} reports no OOMKilled for an OOM kill (exit 137) on this host's "
+            "cgroup v1 hierarchy; the flag is checked on cgroup v2"
         )
     assert state.oom_killed
 

@@ -38,11 +38,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="preflight an image: resolve its digest, check linux/amd64 and size (no layer pull)",
     )
     inspect.add_argument("ref", metavar="REF")
+    add_credential_arguments(inspect)
     inspect.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="allow registries on loopback and private networks (never link-local)",
+    )
+    inspect.add_argument("--max-image-bytes", type=int, help="size limit (default 10 GB)")
+    inspect.set_defaults(handler=_inspect)
+
+
+def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
+    """A registry credential's options; ``credential_from_args`` reads them."""
+    parser.add_argument(
         "--registry-kind", choices=[k.value for k in RegistryKind], help="credential kind"
     )
-    inspect.add_argument("--username", help="credential username")
-    token = inspect.add_mutually_exclusive_group()
+    parser.add_argument("--username", help="credential username")
+    token = parser.add_mutually_exclusive_group()
     token.add_argument(
         "--token-stdin", action="store_true", help="read the credential token from stdin"
     )
@@ -51,13 +63,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="VAR",
         help="read the credential token from this environment variable",
     )
-    inspect.add_argument(
-        "--allow-private-hosts",
-        action="store_true",
-        help="allow registries on loopback and private networks (never link-local)",
-    )
-    inspect.add_argument("--max-image-bytes", type=int, help="size limit (default 10 GB)")
-    inspect.set_defaults(handler=_inspect)
 
 
 def _reference_json(text: str, ref: ImageReference) -> dict[str, Any]:
@@ -87,27 +92,28 @@ def _parse(args: argparse.Namespace, ctx: Context) -> int:
     return status
 
 
-def _credential(args: argparse.Namespace, ctx: Context) -> RegistryCredential | None:
+def credential_from_args(args: argparse.Namespace, ctx: Context) -> RegistryCredential | None:
+    """The credential the options give (None: none given); ``UsageError`` when incomplete."""
     if args.token_stdin:
         token = ctx.stdin.readline().rstrip("\r\n")
     elif args.token_env:
         token = os.environ.get(args.token_env, "")
         if not token:
-            raise _UsageError(f"environment variable {args.token_env} is empty or not set")
+            raise UsageError(f"environment variable {args.token_env} is empty or not set")
     else:
         token = None
     if token is None and args.username is None and args.registry_kind is None:
         return None
     if token is None or not args.username:
-        raise _UsageError(
+        raise UsageError(
             "a credential needs --username and a token (--token-stdin or --token-env VAR)"
         )
     kind = RegistryKind(args.registry_kind or RegistryKind.DOCKER)
     return RegistryCredential(kind, args.username, SecretStr(token))
 
 
-class _UsageError(Exception):
-    pass
+class UsageError(Exception):
+    """The command line is incomplete or contradictory; the message says what to add."""
 
 
 def _fail(ctx: Context, error: str, message: str) -> int:
@@ -123,9 +129,9 @@ def _inspect(args: argparse.Namespace, ctx: Context) -> int:
         updates["max_image_bytes"] = args.max_image_bytes
     settings = ctx.settings.model_copy(update=updates)
     try:
-        credential = _credential(args, ctx)
+        credential = credential_from_args(args, ctx)
         ref = parse_reference(args.ref)
-    except _UsageError as exc:
+    except UsageError as exc:
         return _fail(ctx, "usage", str(exc))
     except InvalidReference as exc:
         return _fail(ctx, PullFailureReason.INVALID_REFERENCE.value, exc.message)

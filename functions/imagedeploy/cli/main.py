@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from imagedeploy.cli import admin, image, keys, serve
+from imagedeploy.cli import admin, doctor, image, keys, serve
 from imagedeploy.logs import configure_logging
 from imagedeploy.settings import Settings
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     image.register(commands)
     serve.register(commands)
+    doctor.register(commands)
     admin.register(commands)
     keys.register(commands)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imagedeploy.cli.main import Context
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "imagedeploy"
 EXIT_REFUSED = 1  # the data directory cannot be used as it is (the message says why)
@@ -30,12 +33,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
     from imagedeploy.adapters.local.datadir import DataDirError
     from imagedeploy.adapters.local.secrets import SecretStoreError
+    from imagedeploy.cli.doctor import engine_warnings
     from imagedeploy.domain.errors import StorageUnavailable
     from imagedeploy.embedded import build
 
     settings = ctx.settings
     if args.engine:
         settings = settings.model_copy(update={"container_engine": args.engine})
+    # Start anyway (the engine may be fixed while serve runs), but say what deploys will hit.
+    for warning in engine_warnings(settings):
+        logger.warning("imagedeploy doctor: %s", warning)
     try:
         platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
     except (DataDirError, SecretStoreError, StorageUnavailable) as exc:

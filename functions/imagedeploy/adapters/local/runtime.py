@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from imagedeploy.adapters.local.datadir import ensure_private_dir, write_private
+from imagedeploy.adapters.local.diagnosis import with_explanation
 from imagedeploy.adapters.local.engine import (
     ContainerEngine,
     ContainerSpec,
@@ -330,18 +331,16 @@ class LocalRuntime:
                     return None
         except EnginePullError as exc:
             self._stop_containers(list(started), 0)
+            message = with_explanation(exc.message)  # e.g. a full disk, not the registry
             if phase is not None:
-                self._reports.deploy_signal(
-                    spec.deploy_id, PullFailed(phase, exc.reason, exc.message)
-                )
+                self._reports.deploy_signal(spec.deploy_id, PullFailed(phase, exc.reason, message))
             else:
-                self._reports.instance_pull_failed(
-                    spec.service_id, spec.image, exc.reason, exc.message
-                )
+                self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, message)
             return None
         except EngineError as exc:
             self._stop_containers(list(started), 0)
-            self._fail(spec, phase, InstanceFailed({"unhealthy": exc.message}))
+            failure = {"unhealthy": with_explanation(exc.message)}
+            self._fail(spec, phase, InstanceFailed(failure))
             return None
         return started
 
