@@ -259,6 +259,7 @@ def build(
             deploy_timeout_seconds=settings.deploy_timeout_seconds,
             pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
+            effect_retry_seconds=settings.effect_retry_seconds,
         ),
     )
     holder["ports"] = ports

@@ -26,6 +26,7 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Resources, Service
@@ -48,6 +49,7 @@ Entity = (
     | NotificationOverride
     | Webhook
     | WebhookDelivery
+    | OutboxRecord
 )
 
 
@@ -109,6 +111,15 @@ class Store(Protocol):
     def list_runs(
         self, service_id: str, limit: int, cursor: str | None = None
     ) -> Page[CronRun]: ...
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        """Pending cron runs, newest first: a key query on a sparse index."""
+        ...
+
+    # the outbox (``domain.outbox``): effects committed with a state change, until executed
+    def get_outbox(self, record_id: str) -> OutboxRecord | None: ...
+    def list_outbox(self, limit: int, cursor: str | None = None) -> Page[OutboxRecord]:
+        """Every outbox record not yet executed, oldest first (a sparse index)."""
+        ...
 
     # notifications
     def get_notification_settings(self, owner_id: str) -> NotificationSettings | None: ...
@@ -122,11 +133,6 @@ class Store(Protocol):
     ) -> Page[WebhookDelivery]: ...
 
     # counters
-    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
-        """Count one hit in the window starting at ``window_start`` (epoch seconds) and return
-        the hits so far, atomically; old windows expire by themselves."""
-        ...
-
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_seconds`` (idempotency of
         at-least-once deliveries such as ECS events), False after."""
@@ -250,7 +256,9 @@ class Job:
 class Jobs(Protocol):
     """An at-least-once queue of jobs (a worker thread locally, SQS on AWS)."""
 
-    def enqueue(self, job: Job) -> None: ...
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        """Run ``job`` once ``delay_seconds`` (at most 900) have passed."""
+        ...
 
 
 class Notifier(Protocol):

@@ -24,6 +24,7 @@ class Limits:
     deploy_timeout_seconds: int = 15 * 60
     pre_deploy_timeout_seconds: int = 30 * 60
     cron_run_timeout_seconds: int = 12 * 3600
+    effect_retry_seconds: int = 300  # how long a failing effect is retried (outbox)
 
 
 @dataclass(frozen=True, slots=True)
