@@ -43,7 +43,6 @@ __all__ = [
     "UtcClock",
     "app",
     "build",
-    "build_ports",
     "configure",
     "deliver_webhooks",
     "reset",
@@ -118,7 +117,6 @@ class AwsApp:
     secrets: SecretsManagerSecretStore
     clients: Clients
     resolver: Any = None  # the API's, built on its first request
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _ecs_config(settings: Settings) -> Any:
@@ -226,10 +224,6 @@ def build(
         ),
     )
     return AwsApp(settings, ports, ecs, secrets, make)
-
-
-def build_ports(settings: Settings, **kwargs: Any) -> Ports:
-    return build(settings, **kwargs).ports
 
 
 class _LazyClient:
