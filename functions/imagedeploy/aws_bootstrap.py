@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any
 from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import Job, Jobs, Registry, Scheduler, Store
+from imagedeploy.ports import Job, Jobs, Limits, Ports, Registry, Scheduler, Store
 from imagedeploy.settings import Settings
-from imagedeploy.usecases.context import Limits, Ports
 
 if TYPE_CHECKING:
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime

@@ -33,11 +33,10 @@ from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.services import ServiceType
-from imagedeploy.ports import Job
+from imagedeploy.ports import Job, Limits, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
 from imagedeploy.usecases import cron, deploys, instances, reconcile
-from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)

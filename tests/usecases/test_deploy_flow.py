@@ -19,8 +19,8 @@ from imagedeploy.domain.errors import (
     RateLimited,
 )
 from imagedeploy.domain.events import EventType
+from imagedeploy.ports import Limits
 from imagedeploy.usecases import credentials, deploys, services
-from imagedeploy.usecases.context import Limits
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import logging
 from imagedeploy.domain.errors import NotFound
 from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Service
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from imagedeploy.domain.accounts import CredentialRecord
 from imagedeploy.domain.errors import Conflict, InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.registries import RegistryKind
-from imagedeploy.ports import Page
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 MAX_FIELD = 512

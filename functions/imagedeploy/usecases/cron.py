@@ -13,9 +13,8 @@ from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.outbox import StartCronRun, StopCronRun
 from imagedeploy.domain.services import Service, ServiceType
-from imagedeploy.ports import Page
+from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.common import get_service
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.deploys import pinned_image
 from imagedeploy.usecases.unit_of_work import UnitOfWork, retry_on_conflict, unit_of_work
 

@@ -31,9 +31,8 @@ from imagedeploy.domain.outbox import Effect, RunJob, StartPreDeploy, StartRollo
 from imagedeploy.domain.reference import ImageReference, parse_reference
 from imagedeploy.domain.service_rules import internal_address, runtime_env, split_command
 from imagedeploy.domain.services import PLAN_RESOURCES, Service
-from imagedeploy.ports import RunSpec
+from imagedeploy.ports import Ports, RunSpec
 from imagedeploy.usecases.common import get_service, load_credential
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.unit_of_work import UnitOfWork, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)

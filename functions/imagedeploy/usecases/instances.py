@@ -9,7 +9,7 @@ from typing import Any
 
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports
 from imagedeploy.usecases.unit_of_work import unit_of_work
 
 

@@ -28,9 +28,8 @@ from imagedeploy.domain.notifications import (
     validate_webhook_name,
     validate_webhook_url,
 )
-from imagedeploy.ports import Page
+from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.common import get_service
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)

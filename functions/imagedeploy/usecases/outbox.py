@@ -45,9 +45,8 @@ from imagedeploy.domain.outbox import (
     retries_left,
 )
 from imagedeploy.domain.services import ServiceType
-from imagedeploy.ports import Job
+from imagedeploy.ports import Job, Ports
 from imagedeploy.usecases import cron, deploys
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.unit_of_work import OUTBOX_JOB
 
 logger = logging.getLogger(__name__)

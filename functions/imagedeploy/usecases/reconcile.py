@@ -58,9 +58,8 @@ from imagedeploy.domain.outbox import (
     StopDeploy,
 )
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import DescribesDeploys, Job, Page
+from imagedeploy.ports import DescribesDeploys, Job, Page, Ports
 from imagedeploy.usecases import cron, deploys
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.unit_of_work import OUTBOX_JOB, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)

@@ -32,9 +32,8 @@ from imagedeploy.domain.service_rules import (
     validate_update,
 )
 from imagedeploy.domain.services import EnvVar, Service, ServiceType
-from imagedeploy.ports import Entity, Page
+from imagedeploy.ports import Entity, Page, Ports
 from imagedeploy.usecases.common import get_service, load_credential
-from imagedeploy.usecases.context import Ports
 from imagedeploy.usecases.deploys import Triggered, cancel_deploy, settings_of, trigger_deploy
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 

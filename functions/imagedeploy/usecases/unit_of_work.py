@@ -40,8 +40,7 @@ from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.outbox import Effect, Notify, OutboxRecord, encode_effect
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import Entity, Job
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Entity, Job, Ports
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from imagedeploy.domain import deploy_machine as machine
-from imagedeploy.ports import Job
+from imagedeploy.ports import Job, Ports
 from imagedeploy.usecases import cron, deploys
-from imagedeploy.usecases.context import Ports
 
 
 def _begin(ports: Ports, deploy_id: str) -> None:
