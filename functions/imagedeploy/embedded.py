@@ -181,9 +181,11 @@ class Embedded:
         reconcile.reconcile(self.ports, resume=True)
 
     def _reconcile_loop(self) -> None:
+        progress = reconcile.Progress()
+        budget = self.settings.reconcile_budget_seconds
         while not self._stopping.wait(30):
             try:
-                reconcile.reconcile(self.ports)
+                reconcile.reconcile(self.ports, budget_seconds=budget, progress=progress)
             except Exception:
                 logger.exception("reconcile failed; retrying at the next interval")
 

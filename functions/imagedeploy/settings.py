@@ -67,6 +67,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    reconcile_budget_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long one reconcile pass may walk; the next pass resumes where it stopped "
+            "(the AWS function's timeout is 50 s, serve runs a pass every 30 s)."
+        ),
+    )
+
     # the embedded runtime (imagedeploy serve)
     container_engine: str | None = Field(
         default=None, description="podman or docker binary; auto-detected when unset."

@@ -29,6 +29,7 @@ from imagedeploy.usecases import cron, deploys
 from imagedeploy.usecases.reconcile import (
     LOST_JOB_GRACE_SECONDS,
     PREFLIGHT_TIMEOUT_SECONDS,
+    Progress,
     ReconcileReport,
     pending_runs,
     reconcile,
@@ -617,6 +618,32 @@ def test_resume_starts_pending_cron_runs_again(world: World) -> None:
     assert world.runtime.specs[-1].image == run.image
 
 
+def test_a_lost_outbox_job_is_enqueued_again_and_its_effect_runs_once(world: World) -> None:
+    """``serve`` killed between a commit and the dispatch of its effects: the record is in the
+    store, the job was in memory."""
+    deploy = rolling_out(world)
+    deploys.cancel_deploy(world.ports, deploy.service_id, deploy.id)
+    (record,) = world.store.list_outbox(10).items
+    lose_jobs(world)
+    assert_quiet(reconcile(world.ports))  # its job may still be queued: give it the grace
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
+    assert reconcile(world.ports).requeued == [Job("outbox", record.id)]
+    assert_quiet(reconcile(world.ports))  # once per grace window
+    world.drain()
+    assert world.runtime.calls.count(("cancel", deploy.id)) == 1
+    assert world.store.list_outbox(10).items == []
+
+
+def test_resume_enqueues_every_outbox_record_at_once(world: World) -> None:
+    deploy = rolling_out(world)
+    deploys.cancel_deploy(world.ports, deploy.service_id, deploy.id)
+    (record,) = world.store.list_outbox(10).items
+    lose_jobs(world)  # the process died with them
+    assert Job("outbox", record.id) in reconcile(world.ports, resume=True).requeued
+    world.drain()
+    assert world.runtime.calls.count(("cancel", deploy.id)) == 1
+
+
 def test_pending_runs_are_read_from_the_unfinished_runs_index(world: World) -> None:
     run = pending_run(world)
     assert [found.id for found in pending_runs(world.ports)] == [run.id]
@@ -633,6 +660,28 @@ def test_reconcile_walks_every_page(world: World) -> None:
     report = reconcile(world.ports, page_size=2)
     assert report.deploys_examined == 5
     assert sorted(report.timed_out) == sorted(ids)
+
+
+def test_a_pass_out_of_time_stops_and_the_next_resumes_where_it_stopped(world: World) -> None:
+    ids = [rolling_out(world, name=f"web-{index}").id for index in range(5)]
+    world.clock.advance(DEPLOY_TIMEOUT)
+    progress = Progress()
+    timed_out: list[str] = []
+    examined = []
+    for _ in range(3):  # a budget of 0: one page per pass
+        report = reconcile(
+            world.ports, page_size=2, budget_seconds=0, progress=progress, timer=lambda: 0.0
+        )
+        examined.append(report.deploys_examined)
+        timed_out += report.timed_out
+    assert examined == [2, 2, 1]
+    assert sorted(timed_out) == sorted(ids)  # each once, none skipped
+    assert not report.finished  # the runs and the outbox are still to walk
+    while not report.finished:
+        report = reconcile(
+            world.ports, page_size=2, budget_seconds=0, progress=progress, timer=lambda: 0.0
+        )
+    assert (progress.walk, progress.cursor) == (0, None)  # the next pass starts over
 
 
 def test_a_failing_repair_does_not_stop_the_others(

@@ -39,10 +39,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.domain.cron import CronRun, RunStatus
@@ -98,6 +99,7 @@ class ReconcileReport:
     resumed: list[str] = field(default_factory=list)  # runtime commands issued again
     runs_timed_out: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # repairs that raised; retried next pass
+    finished: bool = True  # False: the time budget ran out; the next pass resumes (Progress)
 
     @property
     def changed(self) -> bool:
@@ -116,27 +118,68 @@ class ReconcileReport:
         )
 
 
+@dataclass(slots=True)
+class Progress:
+    """Where a pass that ran out of its time budget stopped: the next pass resumes there (the
+    caller keeps it between passes: ``serve`` for its life, a warm Lambda while it lives; a
+    fresh one starts from the beginning, which is only slower)."""
+
+    walk: int = 0  # index into the walks: unfinished deploys, pending runs, the outbox
+    cursor: str | None = None
+
+
 def reconcile(
     ports: Ports,
     *,
     resume: bool = False,
     thresholds: Thresholds = Thresholds(),
     page_size: int = PAGE_SIZE,
+    budget_seconds: float | None = None,
+    progress: Progress | None = None,
+    timer: Callable[[], float] = time.monotonic,
 ) -> ReconcileReport:
     """One repair pass (see the module docstring). A repair that raises is logged and counted
-    in ``failed``; the others still run, and the next pass tries it again."""
+    in ``failed``; the others still run, and the next pass tries it again. With
+    ``budget_seconds`` the pass stops after the page during which the budget ran out, records
+    where in ``progress`` and reports ``finished=False``; the next pass given that ``progress``
+    goes on from there."""
     report = ReconcileReport()
     now = ports.clock.now()
     pass_ = _Pass(ports, now, resume, thresholds, report)
     store = ports.store
-    for deploy in _walk(lambda cursor: store.list_unfinished_deploys(page_size, cursor)):
+    progress = progress if progress is not None else Progress()
+    deadline = None if budget_seconds is None else timer() + budget_seconds
+
+    def deploy(item: Deploy) -> None:
         report.deploys_examined += 1
-        _guarded(report, deploy.id, functools.partial(pass_.deploy, deploy))
-    for run in pending_runs(ports, page_size):
+        _guarded(report, item.id, functools.partial(pass_.deploy, item))
+
+    def run(item: CronRun) -> None:
         report.runs_examined += 1
-        _guarded(report, run.id, functools.partial(pass_.run, run))
-    for record in _walk(lambda cursor: store.list_outbox(page_size, cursor)):
-        _guarded(report, record.id, functools.partial(pass_.outbox, record))
+        _guarded(report, item.id, functools.partial(pass_.run, item))
+
+    def outbox(item: OutboxRecord) -> None:
+        _guarded(report, item.id, functools.partial(pass_.outbox, item))
+
+    walks: list[tuple[Callable[[str | None], Page[Any]], Callable[[Any], None]]] = [
+        (lambda cursor: store.list_unfinished_deploys(page_size, cursor), deploy),
+        (lambda cursor: store.list_unfinished_runs(page_size, cursor), run),
+        (lambda cursor: store.list_outbox(page_size, cursor), outbox),
+    ]
+    while progress.walk < len(walks):
+        fetch, repair = walks[progress.walk]
+        page = fetch(progress.cursor)
+        for item in page.items:
+            repair(item)
+        if page.next_cursor is None:
+            progress.walk, progress.cursor = progress.walk + 1, None
+        else:
+            progress.cursor = page.next_cursor
+        if deadline is not None and timer() >= deadline and progress.walk < len(walks):
+            report.finished = False
+            break
+    else:
+        progress.walk, progress.cursor = 0, None
     log = logger.info if report.changed or report.failed else logger.debug
     log(
         "reconcile pass done",
@@ -153,6 +196,7 @@ def reconcile(
             "resumed": len(report.resumed),
             "runs_timed_out": len(report.runs_timed_out),
             "failed": len(report.failed),
+            "finished": report.finished,
         },
     )
     return report
