@@ -60,9 +60,8 @@ from imagedeploy.domain.accounts import ApiKey, Owner, hash_key
 from imagedeploy.domain.deploy_machine import RolloutHealthy
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.registries import RegistryKind
-from imagedeploy.ports import SecretStore, Store
+from imagedeploy.ports import Limits, Ports, SecretStore, Store
 from imagedeploy.usecases import credentials, deploys
-from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
 IMAGE = "registry.example.com/team/web"

@@ -143,8 +143,11 @@ class QueuedJobs:
     """Jobs wait until the test drains them, so tests control when slow steps run."""
 
     queue: deque[Job] = field(default_factory=deque)
+    delays: list[int] = field(default_factory=list)  # the delays asked for, in order
 
-    def enqueue(self, job: Job) -> None:
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        if delay_seconds:
+            self.delays.append(delay_seconds)
         self.queue.append(job)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,8 +116,9 @@ class Stack:
         return self.call(method, parts.path, query=query, key=None)
 
     # -- SQS → worker -------------------------------------------------------------------------
-    def drain(self, limit: int = 50) -> list[str]:
-        """Run every queued job through the worker handler; returns the jobs' kinds."""
+    def drain(self, limit: int = 50, *, delayed: bool = False) -> list[str]:
+        """Run every queued job through the worker handler; returns the jobs' kinds.
+        ``delayed``: also wait for delayed messages (retries with backoff) to come due."""
         from imagedeploy.handlers import worker
 
         sqs = self.aws.client("sqs")
@@ -125,6 +127,11 @@ class Stack:
             got = sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0
             ).get("Messages", [])
+            while not got and delayed and self._delayed_messages():
+                time.sleep(0.2)
+                got = sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0
+                ).get("Messages", [])
             if not got:
                 return kinds
             message = got[0]
@@ -143,6 +150,12 @@ class Stack:
             sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             kinds.append(json.loads(message["Body"])["kind"])
         raise AssertionError("the jobs queue never drained")
+
+    def _delayed_messages(self) -> int:
+        attributes = self.aws.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
     # -- EventBridge → ecs_events ---------------------------------------------------------------
     def ecs_event(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -79,6 +79,39 @@ def record(client: Any) -> Recorded:
     return recorded
 
 
+@dataclass
+class Fault:
+    """A chosen AWS call answering with an error (``fail``): ``failures`` counts the errors
+    given so far; after ``times`` of them (None: always) the call reaches moto again."""
+
+    operation: str
+    code: str
+    message: str
+    times: int | None
+    status: int = 400
+    failures: int = 0
+
+    def __call__(self, **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
+
+        if self.times is not None and self.failures >= self.times:
+            return None
+        self.failures += 1
+        response = AWSResponse("https://aws.invalid/", self.status, {}, None)
+        error = {"Code": self.code, "Message": self.message}
+        return response, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": self.status}}
+
+
+def fail(client: Any, operation: str, code: str, message: str, times: int | None = None) -> Fault:
+    """Make ``operation`` (e.g. ``RegisterTaskDefinition``) of ``client`` raise the AWS error
+    ``code: message`` ``times`` times (None: every time), through a botocore ``before-call``
+    hook: the code under test gets a real ``ClientError``, as from AWS."""
+    fault = Fault(operation, code, message, times)
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-call.{service_id}.{operation}", fault)
+    return fault
+
+
 _FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -26,8 +26,8 @@ from imagedeploy.domain.deploy_machine import RolloutHealthy
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import ServiceType
+from imagedeploy.ports import Limits, Ports
 from imagedeploy.usecases import credentials, deploys, services
-from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
 OWNER = "tea-0000000000000000000a"

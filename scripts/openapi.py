@@ -32,7 +32,7 @@ from imagedeploy import __version__
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.errors import VALIDATION_STATUS
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports
 
 DOCUMENT: Final = Path(__file__).resolve().parents[1] / "reference" / "imagedeploy-openapi.json"
 COMMAND: Final = ".venv/bin/python -m scripts.openapi"

@@ -27,9 +27,8 @@ from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.services import Service
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job, Jobs, Registry, Scheduler, Store
+from imagedeploy.ports import Job, Jobs, Limits, Ports, Registry, Scheduler, Store
 from imagedeploy.settings import Settings
-from imagedeploy.usecases.context import Limits, Ports
 
 if TYPE_CHECKING:
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
@@ -44,7 +43,6 @@ __all__ = [
     "UtcClock",
     "app",
     "build",
-    "build_ports",
     "configure",
     "deliver_webhooks",
     "reset",
@@ -119,7 +117,6 @@ class AwsApp:
     secrets: SecretsManagerSecretStore
     clients: Clients
     resolver: Any = None  # the API's, built on its first request
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _ecs_config(settings: Settings) -> Any:
@@ -224,13 +221,10 @@ def build(
             deploy_timeout_seconds=settings.deploy_timeout_seconds,
             pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
+            effect_retry_seconds=settings.effect_retry_seconds,
         ),
     )
     return AwsApp(settings, ports, ecs, secrets, make)
-
-
-def build_ports(settings: Settings, **kwargs: Any) -> Ports:
-    return build(settings, **kwargs).ports
 
 
 class _LazyClient:

@@ -35,11 +35,10 @@ from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job
+from imagedeploy.ports import Job, Limits, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
-from imagedeploy.usecases.context import Limits, Ports
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -187,9 +186,11 @@ class Embedded:
         reconcile.reconcile(self.ports, resume=True)
 
     def _reconcile_loop(self) -> None:
+        progress = reconcile.Progress()
+        budget = self.settings.reconcile_budget_seconds
         while not self._stopping.wait(30):
             try:
-                reconcile.reconcile(self.ports)
+                reconcile.reconcile(self.ports, budget_seconds=budget, progress=progress)
             except Exception:
                 logger.exception("reconcile failed; retrying at the next interval")
 
@@ -262,6 +263,7 @@ def _build(
             deploy_timeout_seconds=settings.deploy_timeout_seconds,
             pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
+            effect_retry_seconds=settings.effect_retry_seconds,
         ),
     )
     holder["ports"] = ports

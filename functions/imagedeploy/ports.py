@@ -26,6 +26,7 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Resources, Service
@@ -48,6 +49,7 @@ Entity = (
     | NotificationOverride
     | Webhook
     | WebhookDelivery
+    | OutboxRecord
 )
 
 
@@ -113,6 +115,15 @@ class Store(Protocol):
     def list_runs(
         self, service_id: str, limit: int, cursor: str | None = None
     ) -> Page[CronRun]: ...
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        """Pending cron runs, newest first: a key query on a sparse index."""
+        ...
+
+    # the outbox (``domain.outbox``): effects committed with a state change, until executed
+    def get_outbox(self, record_id: str) -> OutboxRecord | None: ...
+    def list_outbox(self, limit: int, cursor: str | None = None) -> Page[OutboxRecord]:
+        """Every outbox record not yet executed, oldest first (a sparse index)."""
+        ...
 
     # notifications
     def get_notification_settings(self, owner_id: str) -> NotificationSettings | None: ...
@@ -126,11 +137,6 @@ class Store(Protocol):
     ) -> Page[WebhookDelivery]: ...
 
     # counters
-    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
-        """Count one hit in the window starting at ``window_start`` (epoch seconds) and return
-        the hits so far, atomically; old windows expire by themselves."""
-        ...
-
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """True the first time ``key`` is claimed within ``ttl_seconds`` (idempotency of
         at-least-once deliveries such as ECS events), False after."""
@@ -258,7 +264,9 @@ class Job:
 class Jobs(Protocol):
     """An at-least-once queue of jobs (a worker thread locally, SQS on AWS)."""
 
-    def enqueue(self, job: Job) -> None: ...
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        """Run ``job`` once ``delay_seconds`` (at most 900) have passed."""
+        ...
 
 
 class Notifier(Protocol):
@@ -275,3 +283,30 @@ class WebhookTargets(Protocol):
     def refusal(self, url: str) -> str | None:
         """Why ``url`` may not receive webhooks (a message saying how to fix it), or None."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Tunables the use cases enforce (from ``Settings``)."""
+
+    deploys_per_minute: int = 10
+    deploy_timeout_seconds: int = 15 * 60
+    pre_deploy_timeout_seconds: int = 30 * 60
+    cron_run_timeout_seconds: int = 12 * 3600
+    effect_retry_seconds: int = 300  # how long a failing effect is retried (the outbox)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The adapters a use case may use, bundled so signatures stay short."""
+
+    store: Store
+    secrets: SecretStore
+    registry: Registry
+    runtime: Runtime
+    scheduler: Scheduler
+    notifier: Notifier
+    webhook_targets: WebhookTargets
+    jobs: Jobs
+    clock: Clock
+    limits: Limits = Limits()

@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     deploy_timeout_seconds: int = Field(default=15 * 60, ge=1)
     pre_deploy_timeout_seconds: int = Field(default=30 * 60, ge=1)
     cron_run_timeout_seconds: int = Field(default=12 * 3600, ge=1)
+    effect_retry_seconds: int = Field(
+        default=300,
+        ge=0,
+        description=(
+            "How long a failing runtime command, job or notification is retried (backoff 1, 2, "
+            "4 ... 60 s) before the deploy or cron run it belongs to fails with its error."
+        ),
+    )
+
+    reconcile_budget_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long one reconcile pass may walk; the next pass resumes where it stopped "
+            "(the AWS function's timeout is 50 s, serve runs a pass every 30 s)."
+        ),
+    )
 
     # the embedded runtime (imagedeploy serve)
     container_engine: str | None = Field(

@@ -600,6 +600,7 @@ def test_delete_service(client: Client, service_type: str) -> None:
     assert reply.text == ""
     error(client.call("GET", f"/v1/services/{service_id}"), 404, "not_found")
     assert service_id not in walk(client, "/v1/services", "service")
+    client.world.drain()  # the removal is a job: the API answered at once
     assert ("remove", service_id) in client.world.runtime.calls
     if service_type == "cron_job":
         assert service_id not in client.world.scheduler.schedules

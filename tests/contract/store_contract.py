@@ -39,6 +39,7 @@ from imagedeploy.domain.deploys import (
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outbox import Notify, OutboxRecord, RunJob, encode_effect
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
 from imagedeploy.ports import Entity, Page, Store
@@ -157,6 +158,16 @@ def make_run(service_id: str, **changes: Any) -> CronRun:
     return dataclasses.replace(run, **changes)
 
 
+def make_outbox(**changes: Any) -> OutboxRecord:
+    record = OutboxRecord(
+        id=new_id("obx"),
+        effects=(encode_effect(RunJob("begin", "dep-1")), encode_effect(Notify("srv-1", "evt-1"))),
+        created_at=T0,
+        due_at=T0,
+    )
+    return dataclasses.replace(record, **changes)
+
+
 def make_webhook(owner_id: str, **changes: Any) -> Webhook:
     webhook = Webhook(
         id=new_id("whk"),
@@ -254,6 +265,13 @@ FULL_ENTITIES: dict[str, Callable[[], Entity]] = {
     "webhook_delivery": lambda: make_delivery(
         "whk-1", sent_at=_LATER, status_code=None, attempts=5, delivered=False, error="timeout"
     ),
+    "outbox_record": lambda: make_outbox(
+        created_at=_LATER,
+        due_at=_LATER + timedelta(seconds=8),
+        done=1,
+        attempts=4,
+        last_error="ThrottlingException: Rate exceeded",
+    ),
 }
 MINIMAL_ENTITIES: dict[str, Callable[[], Entity]] = {
     "owner": make_owner,
@@ -267,6 +285,7 @@ MINIMAL_ENTITIES: dict[str, Callable[[], Entity]] = {
     "notification_override": lambda: NotificationOverride("srv-1"),
     "webhook": lambda: make_webhook("tea-1"),
     "webhook_delivery": lambda: make_delivery("whk-1"),
+    "outbox_record": lambda: make_outbox(effects=()),
 }
 
 
@@ -296,6 +315,8 @@ def fetch(store: Store, entity: Entity) -> Entity | None:
         case WebhookDelivery():
             found = [d for d in store.list_deliveries(entity.webhook_id, 100).items]
             return next((d for d in found if d.id == entity.id), None)
+        case OutboxRecord():
+            return store.get_outbox(entity.id)
     raise AssertionError(f"no getter for {entity!r}")
 
 
@@ -488,7 +509,7 @@ class ListCase:
     def expected(self, items: Sequence[Any]) -> list[str]:
         """Ids in the order the list must return ``items`` (given in creation order)."""
         if not self.newest_first:
-            if isinstance(items[0], Service | ApiKey):  # by created_at, ties by id
+            if isinstance(items[0], Service | ApiKey | OutboxRecord):  # by created_at, ties by id
                 return [s.id for s in sorted(items, key=_time_key)]
             return [item.id for item in items]
         return [i.id for i in sorted(items, key=_time_key, reverse=True)]
@@ -557,6 +578,16 @@ LIST_CASES: dict[str, ListCase] = {
         add=lambda s, i, t: put_one(s, make_delivery("whk-1", sent_at=t)),
         page=lambda s, limit, cursor: s.list_deliveries("whk-1", limit, cursor),
         newest_first=True,
+    ),
+    "unfinished_runs": ListCase(
+        add=lambda s, i, t: put_one(s, make_run(f"crn-{i % 3}", started_at=t)),
+        page=lambda s, limit, cursor: s.list_unfinished_runs(limit, cursor),
+        newest_first=True,
+    ),
+    "outbox": ListCase(
+        add=lambda s, i, t: put_one(s, make_outbox(created_at=t, due_at=t)),
+        page=lambda s, limit, cursor: s.list_outbox(limit, cursor),
+        newest_first=False,
     ),
 }
 
@@ -681,21 +712,48 @@ def test_unfinished_deploys_follow_status_changes(store: Store) -> None:
     assert live.id in {d.id for d in store.list_unfinished_deploys(100).items}
 
 
-# -- counters -----------------------------------------------------------------------------------
+# -- claims -------------------------------------------------------------------------------------
 
 
-def test_rate_limit_counts_hits_per_key_and_window(store: Store) -> None:
-    assert [store.hit_rate_limit("srv-1", 600, 60) for _ in range(3)] == [1, 2, 3]
-    assert store.hit_rate_limit("srv-2", 600, 60) == 1
-    assert store.hit_rate_limit("srv-2", 600, 60) == 2
-    assert store.hit_rate_limit("srv-1", 660, 60) == 1  # the next window starts from zero
-    assert store.hit_rate_limit("srv-1", 660, 60) == 2
+# -- the outbox and unfinished runs --------------------------------------------------------------
 
 
-def test_rate_limit_is_atomic_under_concurrency(store: Store) -> None:
-    results = _in_threads(10, lambda i: [store.hit_rate_limit("srv-hot", 0, 60) for _ in range(5)])
-    counts = sorted(n for batch in results for n in batch)
-    assert counts == list(range(1, 51))
+def test_unfinished_runs_follow_status_changes(store: Store) -> None:
+    runs = {
+        status: put_one(store, make_run(f"crn-{status.value}", status=status, started_at=at(i)))
+        for i, status in enumerate(RunStatus)
+    }
+    pending = runs[RunStatus.PENDING]
+    assert [r.id for r in store.list_unfinished_runs(100).items] == [pending.id]
+    store.write(put=[dataclasses.replace(pending, status=RunStatus.SUCCESSFUL)])
+    assert store.list_unfinished_runs(100).items == []
+    canceled = runs[RunStatus.CANCELED]
+    store.write(put=[dataclasses.replace(canceled, status=RunStatus.PENDING)])
+    assert [r.id for r in store.list_unfinished_runs(100).items] == [canceled.id]
+
+
+def test_an_outbox_record_is_written_with_its_state_change_or_not_at_all(store: Store) -> None:
+    service = put_one(store, make_service("tea-1"))
+    record = make_outbox()
+    with pytest.raises(ConcurrentUpdate):
+        store.write(put=[dataclasses.replace(service, version=0), record])  # a lost race
+    assert store.get_outbox(record.id) is None
+    assert store.list_outbox(100).items == []
+    store.write(put=[dataclasses.replace(service, name="renamed"), record])
+    assert store.get_outbox(record.id) == stored(record)
+    assert [r.id for r in store.list_outbox(100).items] == [record.id]
+
+
+def test_an_outbox_record_advances_with_a_version_check_and_leaves_when_deleted(
+    store: Store,
+) -> None:
+    record = put_one(store, make_outbox())
+    advanced = put_one(store, dataclasses.replace(record, done=1, attempts=0))
+    with pytest.raises(ConcurrentUpdate):  # another dispatcher advanced it first
+        store.write(put=[dataclasses.replace(record, attempts=1)])
+    store.write(delete=[advanced])
+    assert store.get_outbox(record.id) is None
+    assert store.list_outbox(100).items == []
 
 
 def test_claim_once(store: Store) -> None:

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from imagedeploy.adapters.local import sqlite_codec as codec
+from imagedeploy.adapters import entity_codec as codec
+from imagedeploy.adapters.entity_codec import DATETIME, EntityCodec
 from imagedeploy.adapters.local.secrets import (
     KEY_FILE,
     SECRETS_FILE,
     EncryptedFileSecretStore,
     SecretStoreError,
 )
-from imagedeploy.adapters.local.sqlite_codec import DATETIME, EntityCodec
 from imagedeploy.adapters.local.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from imagedeploy.domain.accounts import Owner
 from imagedeploy.domain.services import EnvVar
@@ -39,6 +39,7 @@ from tests.contract.store_contract import (
     make_delivery,
     make_deploy,
     make_event,
+    make_outbox,
     make_owner,
     make_run,
     make_service,
@@ -90,13 +91,13 @@ def _call_every_query(store: SqliteStore) -> set[str]:
                 make_run("x", started_at=at(i)),
                 make_webhook("x"),
                 make_delivery("x", sent_at=at(i)),
+                make_outbox(created_at=at(i), due_at=at(i)),
             ]
         )
     service = put_one(store, make_service("tea-1"))
     store.write(put=[dataclasses.replace(service, name="renamed")])
     owner = put_one(store, make_owner())
     store.write(delete=[owner])
-    store.hit_rate_limit("k", 0, 60)
     store.claim_once("k", 60)
     called = set()
     for name, method in inspect.getmembers(store, inspect.ismethod):

@@ -35,6 +35,7 @@ from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
 from imagedeploy.settings import LOOPBACK_NETWORKS, Settings
+from imagedeploy.usecases.reconcile import LOST_JOB_GRACE_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -143,6 +144,7 @@ def test_image_pull_failure_during_rollout_fails_the_deploy_and_publishes(stack:
         task_definition_arn=ref.task_definition_arn,
     )
     assert stack.ecs_event(event)["outcome"] == f"rollout {deploy_id}: PullFailed"
+    stack.drain()  # the notifications are effects of the commit
     assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_FAILED
     pulls = [
         e
@@ -197,6 +199,7 @@ def test_cron_handler_honours_the_single_run_rule(stack: Stack) -> None:
 
     first = tick("2026-01-01T12:00:00Z")
     run_id = first["runId"]
+    stack.drain()  # the launch is an effect of the commit
     assert run_id and len(stack.tasks_started_by(run_id)) == 1
     assert tick("2026-01-01T12:00:00Z")["duplicate"] is True  # redelivery of the same time
     assert tick("2026-01-01T12:10:00Z")["runId"] is None  # a run is active: remembered only
@@ -214,6 +217,7 @@ def test_cron_handler_honours_the_single_run_rule(stack: Stack) -> None:
     )
     assert stack.ecs_event(ended)["outcome"] == f"cron run {run_id}: successful"
     stack.ecs_event(ended)  # a duplicate delivery changes nothing
+    stack.drain()
     run = stack.app.ports.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.SUCCESSFUL
     runs = stack.app.ports.store.list_runs(service_id, 10).items
@@ -402,6 +406,7 @@ def test_reconcile_handler_completes_a_deploy_whose_completed_event_was_lost(
     assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_IN_PROGRESS
     completed = stack.deployment_event(service_id)  # never delivered
 
+    stack.clock.advance(LOST_JOB_GRACE_SECONDS)  # only deploys past a grace period are described
     report = reconcile_handler.lambda_handler({}, LambdaContext())
     assert (report["timedOut"], report["failed"]) == ([], [])
     assert deploy_status(stack, deploy_id) is DeployStatus.LIVE
@@ -444,6 +449,7 @@ def test_reconcile_handler_fails_a_deploy_whose_pre_deploy_exit_event_was_lost(
     (task_arn,) = stack.tasks_started_by(deploy_id)
     stop_task_with_exit(stack, task_arn, 1, "Essential container in task exited")
 
+    stack.clock.advance(LOST_JOB_GRACE_SECONDS)  # only deploys past a grace period are described
     report = reconcile_handler.lambda_handler({}, LambdaContext())
     assert (report["timedOut"], report["failed"]) == ([], [])
     deploy = stack.app.ports.store.get_deploy(deploy_id)
@@ -635,6 +641,7 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
     stack.drain()
     payload = {"serviceId": cron_job["service"]["id"], "scheduledTime": "2026-01-01T12:00:00Z"}
     run_id = cron_handler.lambda_handler(payload, LambdaContext())["runId"]
+    stack.drain()
     (run,) = [c for c in calls.of("RunTask") if c["startedBy"] == run_id]
     assert groups(run) == [worker_sg]
 
@@ -665,6 +672,7 @@ def test_a_pre_deploy_task_that_cannot_pull_its_image_fails_the_deploy(stack: St
         task_definition_arn=task["tasks"][0]["taskDefinitionArn"],
     )
     assert stack.ecs_event(event)["outcome"] == f"pre-deploy {deploy_id}: PullFailed"
+    stack.drain()
 
     deploy = stack.app.ports.store.get_deploy(deploy_id)
     assert deploy is not None and deploy.status is DeployStatus.PRE_DEPLOY_FAILED
@@ -709,6 +717,7 @@ def test_a_resource_initialization_error_during_a_rollout_fails_it_as_a_pull_fai
     event["detail"]["containers"][0].pop("reason")  # the container was never created
     published(stack.aws, stack.topic)
     assert stack.ecs_event(event)["outcome"] == f"rollout {second}: PullFailed"
+    stack.drain()
 
     failed = stack.app.ports.store.get_deploy(second)
     assert failed is not None and failed.status is DeployStatus.UPDATE_FAILED
@@ -734,6 +743,7 @@ def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_not
     stack.drain()
     payload = {"serviceId": service_id, "scheduledTime": "2026-01-01T12:00:00Z"}
     run_id = cron_handler.lambda_handler(payload, LambdaContext())["runId"]
+    stack.drain()
     ecs = stack.aws.client("ecs")
     running = ecs.list_tasks(cluster="imagedeploy", startedBy=run_id, desiredStatus="RUNNING")
     (task_arn,) = running["taskArns"]
@@ -742,6 +752,7 @@ def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_not
     assert reply.status == 204, reply
     run = stack.app.ports.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.CANCELED
+    stack.drain()
     # the task was stopped (moto: desired status STOPPED)
     assert not ecs.list_tasks(cluster="imagedeploy", startedBy=run_id, desiredStatus="RUNNING")[
         "taskArns"

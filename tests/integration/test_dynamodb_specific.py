@@ -35,6 +35,7 @@ from tests.contract.store_contract import (
     make_delivery,
     make_deploy,
     make_event,
+    make_outbox,
     make_owner,
     make_run,
     make_service,
@@ -126,6 +127,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
                     make_run("x", started_at=at(i)),
                     make_webhook("x"),
                     make_delivery("x", sent_at=at(i)),
+                    make_outbox(created_at=at(i), due_at=at(i)),
                     NotificationSettings(f"tea-{i}"),
                     NotificationOverride(f"srv-{i}"),
                 ]
@@ -135,7 +137,6 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
     run("write", lambda: store.write(put=[dataclasses.replace(service, name="renamed")]))
     owner = put_one(store, make_owner())
     run("write", lambda: store.write(delete=[owner]))
-    run("hit_rate_limit", lambda: store.hit_rate_limit("k", 0, 60))
     run("claim_once", lambda: store.claim_once("k", 60))
 
     lists = {
@@ -149,6 +150,8 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
         "list_runs": lambda cursor: store.list_runs("x", 1, cursor),
         "list_webhooks": lambda cursor: store.list_webhooks("x", 1, cursor),
         "list_deliveries": lambda cursor: store.list_deliveries("x", 1, cursor),
+        "list_unfinished_runs": lambda cursor: store.list_unfinished_runs(1, cursor),
+        "list_outbox": lambda cursor: store.list_outbox(1, cursor),
     }
     for name, page in lists.items():
         first = page(None)
@@ -169,13 +172,14 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
         "get_notification_settings": lambda: store.get_notification_settings("x"),
         "get_notification_override": lambda: store.get_notification_override("x"),
         "get_webhook": lambda: store.get_webhook("x"),
+        "get_outbox": lambda: store.get_outbox("x"),
     }
     for name, get in getters.items():
         run(name, get)
 
     port_methods = {
         name for name in dir(store) if name.startswith(("get_", "list_")) or name == "write"
-    } | {"hit_rate_limit", "claim_once"}
+    } | {"claim_once"}
     assert set(per_method) == port_methods, "the workload misses a port method"
     assert "Scan" not in calls.names
     assert set(calls.names) <= {"GetItem", "Query", "TransactWriteItems", "UpdateItem", "PutItem"}
@@ -191,7 +195,6 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
         elif name == "write":
             assert set(operations) == {"TransactWriteItems"}, name
             assert len(operations) == 4, name  # one per write call
-    assert per_method["hit_rate_limit"] == ["UpdateItem"]
     assert per_method["claim_once"] == ["PutItem"]
     for operation, params in calls.log:
         if operation == "GetItem":
@@ -393,15 +396,6 @@ def test_a_cursor_is_bound_to_its_partition_and_its_secret(
 def test_the_table_has_ttl_on_expires_at(client: Any) -> None:
     ttl = client.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}
-
-
-def test_rate_limit_windows_expire_at_their_end(client: Any, store: DynamoStore) -> None:
-    assert store.hit_rate_limit("srv-1", 1_700_000_000, 60) == 1
-    assert store.hit_rate_limit("srv-1", 1_700_000_000, 60) == 2
-    item = raw_item(client, "RATELIMIT#srv-1#1700000000", "RATELIMIT")
-    assert item is not None
-    assert item["expiresAt"] == {"N": "1700000060"}
-    assert item["hits"] == {"N": "2"}
 
 
 def test_claims_carry_a_ttl_and_expire_by_the_injected_clock(client: Any) -> None:

@@ -1,5 +1,5 @@
 """Deploy hooks: the imgURL override (tag/digest only, the service's repository only, 404 with a
-reason otherwise), hook keys, and the shared per-service rate limit."""
+reason otherwise), hook keys, and the rate limit's headers (the limit itself: tests/usecases)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagedeploy.domain.errors import InvalidInput, NotFound, RateLimited
+from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.domain.hooks import (
-    RateLimitWindow,
-    enforce_rate_limit,
     hash_hook_key,
     hook_key_matches,
     hook_not_found,
     new_hook_key,
     rate_limit_headers,
-    rate_limit_window,
     resolve_hook_image,
 )
 from imagedeploy.domain.reference import parse_reference
@@ -218,40 +215,6 @@ def test_wrong_key_and_missing_service_look_the_same() -> None:
 # --- the rate limit ---
 
 
-@pytest.mark.parametrize(
-    ("now", "window", "expected"),
-    [
-        (0.0, 60, RateLimitWindow(0, 60)),
-        (0.5, 60, RateLimitWindow(0, 60)),
-        (59.2, 60, RateLimitWindow(0, 1)),
-        (59.999, 60, RateLimitWindow(0, 1)),
-        (60.0, 60, RateLimitWindow(60, 60)),
-        (61.0, 60, RateLimitWindow(60, 59)),
-        (1_700_000_005.25, 60, RateLimitWindow(1_699_999_980, 35)),
-        (15.0, 10, RateLimitWindow(10, 5)),
-        (15.0, 1, RateLimitWindow(15, 1)),
-    ],
-)
-def test_rate_limit_window(now: float, window: int, expected: RateLimitWindow) -> None:
-    assert rate_limit_window(now, window) == expected
-    start, reset = rate_limit_window(now, window)  # a plain tuple too
-    assert (start, reset) == tuple(expected)
-
-
-def test_rate_limit_window_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="at least 1"):
-        rate_limit_window(10.0, 0)
-
-
-@given(st.floats(0, 4e9, allow_nan=False), st.integers(1, 3600))
-def test_rate_limit_window_properties(now: float, window: int) -> None:
-    start, reset = rate_limit_window(now, window)
-    assert start % window == 0
-    assert start <= now < start + window
-    assert 1 <= reset <= window
-    assert now + reset >= start + window  # resetting after `reset` seconds is never early
-
-
 def test_rate_limit_headers() -> None:
     assert rate_limit_headers(10, 3, 42) == {
         "Ratelimit-Limit": "10",
@@ -259,20 +222,3 @@ def test_rate_limit_headers() -> None:
         "Ratelimit-Reset": "42",
     }
     assert rate_limit_headers(10, -2, 5)["Ratelimit-Remaining"] == "0"
-
-
-@pytest.mark.parametrize("used", range(1, 11))
-def test_within_the_limit(used: int) -> None:
-    headers = enforce_rate_limit(used, 10, 30)
-    assert headers["Ratelimit-Remaining"] == str(10 - used)
-    assert headers["Ratelimit-Reset"] == "30"
-
-
-def test_over_the_limit_is_a_429_with_the_numbers() -> None:
-    with pytest.raises(RateLimited) as caught:
-        enforce_rate_limit(11, 10, 17)
-    error = caught.value
-    assert (error.limit, error.remaining, error.reset_seconds) == (10, 0, 17)
-    assert "at most 10 per 60 seconds" in error.message
-    assert "deploy hooks and API deploys together" in error.message
-    assert "try again in 17 seconds" in error.message

@@ -3,7 +3,6 @@ message), PATCH semantics, env vars and the port, commands, the platform environ
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 import shlex
@@ -21,12 +20,10 @@ from imagedeploy.domain.service_rules import (
     ServiceChanges,
     ServiceSpec,
     delete_env_var,
-    generate_env_value,
     internal_address,
     platform_env,
     replace_env_vars,
     runtime_env,
-    service_url,
     set_env_var,
     slugify,
     split_command,
@@ -629,12 +626,6 @@ def test_replace_env_vars() -> None:
     )
 
 
-def test_generated_values_are_256_random_bits() -> None:
-    values = {generate_env_value() for _ in range(20)}
-    assert len(values) == 20
-    assert all(len(base64.b64decode(v, validate=True)) == 32 for v in values)
-
-
 # --- split_command ---
 
 
@@ -768,10 +759,6 @@ def test_unique_slug_uses_the_end_of_the_id() -> None:
 
 def test_addresses() -> None:
     web = service(WEB, name="My API", env_vars=[EnvVar("PORT", "8080")])
-    assert service_url(web, "apps.example.com") == "https://my-api.apps.example.com"
-    assert service_url(web, "localhost:8000", scheme="http") == "http://my-api.localhost:8000"
     assert internal_address(web) == "my-api:8080"
     assert internal_address(service(PRIVATE, name="db")) == "db:10000"
-    for kind in (PRIVATE, WORKER, CRON):
-        assert service_url(service(kind), "apps.example.com") is None
     assert internal_address(service(WORKER)) is None

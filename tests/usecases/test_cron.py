@@ -35,6 +35,7 @@ def test_tick_starts_a_run_of_the_live_digest(world: World) -> None:
     run = cron.tick(world.ports, service_id)
     assert run is not None and run.trigger is RunTrigger.SCHEDULE
     assert run.image == f"{IMAGE}@{AMD1}"
+    world.drain()
     assert world.runtime.calls[-1] == ("start_cron_run", run.id)
     assert world.runtime.specs[-1].command == ("/bin/sh", "-c", "echo hi")
 
@@ -60,7 +61,10 @@ def test_a_manual_run_cancels_the_active_one(world: World) -> None:
     first = cron.tick(world.ports, service_id)
     assert first is not None
     second = cron.trigger_run(world.ports, service_id)
+    world.drain()
     assert ("stop_cron_run", first.id) in world.runtime.calls
+    # the first run's launch, dispatched after it was canceled, started nothing
+    assert ("start_cron_run", first.id) not in world.runtime.calls
     stored = world.store.get_run(first.id)
     assert stored is not None and stored.status is RunStatus.CANCELED
     # the runtime reporting the stopped container later changes nothing
@@ -76,6 +80,7 @@ def test_unsuccessful_run_is_a_failure_notification(world: World) -> None:
     service_id = live_cron(world)
     run = cron.trigger_run(world.ports, service_id)
     cron.run_ended(world.ports, run.id, RunStatus.UNSUCCESSFUL, 2)
+    world.drain()
     ended = [e for _, e in world.notifier.sent if e.type is EventType.CRON_JOB_RUN_ENDED]
     assert ended[-1].details["status"] == "unsuccessful"
     assert ended[-1].details["reason"]["nonZeroExit"] == 2

@@ -19,8 +19,8 @@ from imagedeploy.domain.errors import (
     RateLimited,
 )
 from imagedeploy.domain.events import EventType
+from imagedeploy.ports import Limits
 from imagedeploy.usecases import credentials, deploys, services
-from imagedeploy.usecases.context import Limits
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +32,7 @@ def events_of(world: World, service_id: str) -> list[EventType]:
 def test_create_deploys_the_pinned_digest(world: World) -> None:
     created = world.create()
     assert created.deploy.status is DeployStatus.CREATED
-    assert world.jobs.queue[0].kind == "begin"
+    assert [job.kind for job in world.jobs.queue] == ["outbox"]  # its ``begin`` effect
     world.go_live(created.deploy.id)
     deploy = world.store.get_deploy(created.deploy.id)
     assert deploy is not None and deploy.status is DeployStatus.LIVE
@@ -112,6 +112,7 @@ def test_cancel_stops_the_rollout_and_the_old_version_keeps_serving(world: World
     world.drain()
     canceled = deploys.cancel_deploy(world.ports, created.service.id, triggered.deploy.id)
     assert canceled.status is DeployStatus.CANCELED
+    world.drain()
     assert ("cancel", triggered.deploy.id) in world.runtime.calls
     service = world.store.get_service(created.service.id)
     assert service is not None and service.live_deploy_id == created.deploy.id

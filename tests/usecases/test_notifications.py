@@ -24,7 +24,7 @@ from imagedeploy.domain.notifications import should_notify
 from imagedeploy.ports import Entity
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases import notifications as n
-from imagedeploy.usecases.common import MAX_ATTEMPTS
+from imagedeploy.usecases.unit_of_work import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +34,7 @@ URL = "https://hooks.example.com/render"
 class RacingStore:
     """Delegates to the real store; before the first ``write`` of the types it watches, runs
     ``meddle`` (another writer getting in first), so the use case's write loses the version
-    check once and ``retrying`` has to read again."""
+    check once and ``retry_on_conflict`` has to read again."""
 
     def __init__(self, world: World, meddle: object, times: int = 1) -> None:
         self._store = world.store
@@ -325,6 +325,7 @@ class TestEventsTheDeployFlowEmits:
             created.deploy.id,
             PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "gone"),
         )
+        world.drain()
         sent = [event for _, event in world.notifier.sent]
         types = {event.type for event in sent}
         assert {EventType.DEPLOY_ENDED, EventType.IMAGE_PULL_FAILED} <= types

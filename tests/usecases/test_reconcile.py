@@ -10,9 +10,9 @@ import pytest
 
 from devkit.fakes import FakeRuntime
 from devkit.world import World
-from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploy_machine import (
+    Begin,
     InstanceFailed,
     Phase,
     PreDeployExited,
@@ -24,11 +24,12 @@ from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.services import Service, ServiceType
-from imagedeploy.ports import DescribesDeploys, Job, Page
+from imagedeploy.ports import DescribesDeploys, Job
 from imagedeploy.usecases import cron, deploys
 from imagedeploy.usecases.reconcile import (
     LOST_JOB_GRACE_SECONDS,
     PREFLIGHT_TIMEOUT_SECONDS,
+    Progress,
     ReconcileReport,
     pending_runs,
     reconcile,
@@ -69,11 +70,20 @@ def lose_jobs(world: World) -> list[Job]:
     return lost
 
 
+def lose_effects(world: World) -> None:
+    """Lose the queued jobs and the outbox records they dispatch: what reconcile repairs
+    without the outbox (the outbox's own repair is tested on its own)."""
+    lose_jobs(world)
+    for record in world.store.list_outbox(100).items:
+        world.store.write(delete=[record])
+
+
 def in_preflight(world: World, name: str = "web") -> Deploy:
-    """A new service's first deploy, begun, whose preflight job was lost."""
+    """A new service's first deploy, begun, whose preflight was lost."""
     created = world.create(name=name)
-    run_next_job(world, "begin")
-    assert [job.kind for job in lose_jobs(world)] == ["preflight"]
+    lose_effects(world)
+    deploys.handle_signal(world.ports, created.deploy.id, Begin())
+    lose_effects(world)
     return deploy_of(world, created.deploy.id)
 
 
@@ -168,7 +178,9 @@ def test_a_preflight_stuck_past_its_limit_times_out(world: World) -> None:
 
 def test_lost_begin_job_of_the_active_deploy_is_requeued(world: World) -> None:
     created = world.create()
-    assert [job.kind for job in lose_jobs(world)] == ["begin"]
+    assert [job.kind for job in lose_jobs(world)] == ["outbox"]  # its ``begin`` effect
+    for record in world.store.list_outbox(100).items:  # lost too (a store from before it)
+        world.store.write(delete=[record])
     assert_quiet(reconcile(world.ports))
     world.clock.advance(LOST_JOB_GRACE_SECONDS)
     assert reconcile(world.ports).requeued == [Job("begin", created.deploy.id)]
@@ -194,6 +206,7 @@ def test_lost_rollout_healthy_signal_never_makes_a_deploy_live_it_times_out(
     failed = deploy_of(world, rolling.id)
     assert failed.status is DeployStatus.UPDATE_FAILED
     assert failed.reason == {"failure": {"evicted": False, "timedOutSeconds": DEPLOY_TIMEOUT}}
+    world.drain()
     assert ("cancel", rolling.id) in world.runtime.calls
     service = service_of(world, live.service_id)
     assert (service.live_deploy_id, service.active_deploy_id) == (live.id, None)
@@ -230,6 +243,7 @@ def test_a_pre_deploy_command_past_its_limit_times_out(world: World) -> None:
     failed = deploy_of(world, deploy.id)
     assert failed.status is DeployStatus.PRE_DEPLOY_FAILED
     assert failed.reason["failure"]["timedOutSeconds"] == PRE_DEPLOY_TIMEOUT
+    world.drain()
     assert ("cancel", deploy.id) in world.runtime.calls
     types = {event.type for event in world.store.list_events(deploy.service_id, 2).items}
     assert types == {EventType.DEPLOY_ENDED, EventType.PRE_DEPLOY_ENDED}  # same timestamp
@@ -272,6 +286,9 @@ def test_a_lost_rollout_completed_signal_makes_the_deploy_live(
     world: World, describing: DescribingRuntime
 ) -> None:
     live, rolling = live_then_rolling(world)
+    assert_quiet(reconcile(world.ports))  # its signal is likely on its way: not described
+    assert ("describe_deploy", rolling.id) not in describing.calls
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
     assert_quiet(reconcile(world.ports))  # still in progress: nothing to repair
     assert ("describe_deploy", rolling.id) in describing.calls
 
@@ -306,9 +323,11 @@ def test_a_lost_rollout_failure_fails_the_deploy(
 ) -> None:
     live, rolling = live_then_rolling(world)
     describing.signals[rolling.id] = signal
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
     report = reconcile(world.ports)
     assert report.recovered == [rolling.id]
     assert deploy_of(world, rolling.id).status is DeployStatus.UPDATE_FAILED
+    world.drain()
     assert ("cancel", rolling.id) in describing.calls
     assert deploy_of(world, live.id).status is DeployStatus.LIVE  # the old version serves on
     assert service_of(world, live.service_id).live_deploy_id == live.id
@@ -351,6 +370,7 @@ def test_a_lost_pre_deploy_exit_fails_the_deploy(
     deploy = rolling_out(world, pre_deploy_command="./migrate")
     assert deploy.status is DeployStatus.PRE_DEPLOY_IN_PROGRESS
     describing.signals[deploy.id] = PreDeployExited(1)
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
     report = reconcile(world.ports)
     assert report.recovered == [deploy.id]
     failed = deploy_of(world, deploy.id)
@@ -368,6 +388,7 @@ def test_a_lost_pre_deploy_success_starts_the_rollout(
 ) -> None:
     deploy = rolling_out(world, pre_deploy_command="./migrate")
     describing.signals[deploy.id] = PreDeployExited(0)
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
     report = reconcile(world.ports)
     assert report.recovered == [deploy.id]
     assert deploy_of(world, deploy.id).status is DeployStatus.UPDATE_IN_PROGRESS
@@ -375,6 +396,7 @@ def test_a_lost_pre_deploy_success_starts_the_rollout(
     assert ("start_rollout", deploy.id) in describing.calls
     # the rollout, in turn, completes through the runtime's description
     describing.signals[deploy.id] = RolloutHealthy()
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
     assert reconcile(world.ports).recovered == [deploy.id]
     assert deploy_of(world, deploy.id).status is DeployStatus.LIVE
 
@@ -407,7 +429,9 @@ def test_a_queued_deploy_whose_service_has_nothing_in_progress_is_promoted(
     assert promoted.status is DeployStatus.CREATED and promoted.started_at is None
     service = service_of(world, created.service.id)
     assert (service.active_deploy_id, service.queued_deploy_id) == (queued.id, None)
-    assert list(world.jobs.queue) == [Job("begin", queued.id)]
+    assert [job.kind for job in world.jobs.queue] == ["outbox"]  # its ``begin``
+    world.drain()
+    assert deploy_of(world, queued.id).status is DeployStatus.UPDATE_IN_PROGRESS
     assert_quiet(reconcile(world.ports))
 
     world.go_live(queued.id)
@@ -421,7 +445,8 @@ def test_a_queued_deploy_behind_a_newer_one_is_canceled_when_its_supersede_job_i
     world.drain()  # first deploy rolling out
     second = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
     third = deploys.trigger_deploy(world.ports, created.service.id, DeployTrigger.API).deploy
-    assert lose_jobs(world) == [Job("supersede", second.id)]
+    assert [job.kind for job in lose_jobs(world)] == ["outbox"]  # its ``supersede``
+    lose_effects(world)
 
     report = reconcile(world.ports)
     assert report.canceled == [second.id]
@@ -467,16 +492,17 @@ def test_deploys_of_a_suspended_service_are_canceled(world: World) -> None:
     service = service_of(world, created.service.id)
     # suspend wrote the flag, then the process died before it canceled the deploys
     world.store.write(put=[dataclasses.replace(service, suspended=True)])
-    lose_jobs(world)
+    lose_effects(world)
 
     report = reconcile(world.ports)
     assert sorted(report.canceled) == sorted([created.deploy.id, queued.id])
     assert deploy_of(world, created.deploy.id).status is DeployStatus.CANCELED
     assert deploy_of(world, queued.id).status is DeployStatus.CANCELED
-    assert ("cancel", created.deploy.id) in world.runtime.calls
     service = service_of(world, created.service.id)
     assert (service.active_deploy_id, service.queued_deploy_id) == (None, None)
-    assert not world.jobs.queue  # nothing was promoted on the suspended service
+    world.drain()
+    assert ("cancel", created.deploy.id) in world.runtime.calls
+    assert deploy_of(world, queued.id).started_at is None  # nothing promoted on it
     assert_quiet(reconcile(world.ports))
 
 
@@ -486,6 +512,7 @@ def test_deploys_of_a_deleted_service_are_canceled(world: World) -> None:
     report = reconcile(world.ports)
     assert report.canceled == [deploy.id]
     assert deploy_of(world, deploy.id).status is DeployStatus.CANCELED
+    world.drain()
     assert ("cancel", deploy.id) in world.runtime.calls
     assert_quiet(reconcile(world.ports))
 
@@ -499,16 +526,19 @@ def test_resume_reissues_runtime_commands_and_requeues_lost_jobs_at_once(world: 
     preflight = in_preflight(world, name="resolving")
     created = world.create(name="fresh")
     lose_jobs(world)  # the old process took its queue with it
+    fresh_records = [r.id for r in world.store.list_outbox(100).items]
     world.runtime.calls.clear()
 
     report = reconcile(world.ports, resume=True)
     assert sorted(report.resumed) == sorted([rolling.id, pre.id])
+    world.drain()
     assert ("start_rollout", rolling.id) in world.runtime.calls
     assert ("start_pre_deploy", pre.id) in world.runtime.calls
     spec = next(s for s in world.runtime.specs if s.deploy_id == pre.id and s.command)
     assert spec.command == ("./migrate",)
     assert sorted(report.requeued, key=lambda job: job.kind) == [
         Job("begin", created.deploy.id),
+        *[Job("outbox", record_id) for record_id in fresh_records],  # its ``begin`` effect
         Job("preflight", preflight.id),
     ]
     assert not report.timed_out
@@ -538,6 +568,7 @@ def pending_run(world: World) -> CronRun:
     world.go_live(created.deploy.id)
     run = cron.tick(world.ports, created.service.id)
     assert run is not None and run.status is RunStatus.PENDING
+    world.drain()
     return run
 
 
@@ -554,6 +585,7 @@ def test_a_cron_run_past_its_limit_ends_unsuccessful_and_is_stopped(world: World
     ended = world.store.get_run(run.id)
     assert ended is not None
     assert (ended.status, ended.reason) == (RunStatus.UNSUCCESSFUL, "timed out")
+    world.drain()
     assert ("stop_cron_run", run.id) in world.runtime.calls
     assert service_of(world, run.service_id).active_run_id is None
     event = world.store.list_events(run.service_id, 1).items[0]
@@ -572,6 +604,7 @@ def test_a_tick_that_waited_for_a_timed_out_run_starts_the_next_run(world: World
     assert reconcile(world.ports).runs_timed_out == [run.id]
     service = service_of(world, run.service_id)
     assert service.active_run_id not in (None, run.id)
+    world.drain()
     assert ("start_cron_run", service.active_run_id) in world.runtime.calls
 
 
@@ -580,34 +613,42 @@ def test_resume_starts_pending_cron_runs_again(world: World) -> None:
     world.runtime.calls.clear()
     report = reconcile(world.ports, resume=True)
     assert report.resumed == [run.id]
+    world.drain()
     assert world.runtime.calls == [("start_cron_run", run.id)]
     assert world.runtime.specs[-1].image == run.image
 
 
-class _StoreWithRunIndex(SqliteStore):
-    """A store that has the proposed ``list_unfinished_runs``."""
+def test_a_lost_outbox_job_is_enqueued_again_and_its_effect_runs_once(world: World) -> None:
+    """``serve`` killed between a commit and the dispatch of its effects: the record is in the
+    store, the job was in memory."""
+    deploy = rolling_out(world)
+    deploys.cancel_deploy(world.ports, deploy.service_id, deploy.id)
+    (record,) = world.store.list_outbox(10).items
+    lose_jobs(world)
+    assert_quiet(reconcile(world.ports))  # its job may still be queued: give it the grace
+    world.clock.advance(LOST_JOB_GRACE_SECONDS)
+    assert reconcile(world.ports).requeued == [Job("outbox", record.id)]
+    assert_quiet(reconcile(world.ports))  # once per grace window
+    world.drain()
+    assert world.runtime.calls.count(("cancel", deploy.id)) == 1
+    assert world.store.list_outbox(10).items == []
 
-    def __init__(self, inner: SqliteStore, service_id: str) -> None:
-        super().__init__(inner.path)
-        self.service_id = service_id
-        self.calls = 0
 
-    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
-        self.calls += 1
-        runs = self.list_runs(self.service_id, 100).items
-        return Page([run for run in runs if run.status is RunStatus.PENDING], None)
+def test_resume_enqueues_every_outbox_record_at_once(world: World) -> None:
+    deploy = rolling_out(world)
+    deploys.cancel_deploy(world.ports, deploy.service_id, deploy.id)
+    (record,) = world.store.list_outbox(10).items
+    lose_jobs(world)  # the process died with them
+    assert Job("outbox", record.id) in reconcile(world.ports, resume=True).requeued
+    world.drain()
+    assert world.runtime.calls.count(("cancel", deploy.id)) == 1
 
 
-def test_pending_runs_use_list_unfinished_runs_when_the_store_has_it(world: World) -> None:
+def test_pending_runs_are_read_from_the_unfinished_runs_index(world: World) -> None:
     run = pending_run(world)
-    store = _StoreWithRunIndex(world.store, run.service_id)
-    try:
-        ports = dataclasses.replace(world.ports, store=store)
-        assert [found.id for found in pending_runs(ports)] == [run.id]
-        assert store.calls == 1
-        assert [found.id for found in pending_runs(world.ports)] == [run.id]  # fallback
-    finally:
-        store.close()
+    assert [found.id for found in pending_runs(world.ports)] == [run.id]
+    cron.run_ended(world.ports, run.id, RunStatus.SUCCESSFUL, 0)
+    assert list(pending_runs(world.ports)) == []
 
 
 # -- the pass as a whole --------------------------------------------------------------------------
@@ -621,18 +662,40 @@ def test_reconcile_walks_every_page(world: World) -> None:
     assert sorted(report.timed_out) == sorted(ids)
 
 
+def test_a_pass_out_of_time_stops_and_the_next_resumes_where_it_stopped(world: World) -> None:
+    ids = [rolling_out(world, name=f"web-{index}").id for index in range(5)]
+    world.clock.advance(DEPLOY_TIMEOUT)
+    progress = Progress()
+    timed_out: list[str] = []
+    examined = []
+    for _ in range(3):  # a budget of 0: one page per pass
+        report = reconcile(
+            world.ports, page_size=2, budget_seconds=0, progress=progress, timer=lambda: 0.0
+        )
+        examined.append(report.deploys_examined)
+        timed_out += report.timed_out
+    assert examined == [2, 2, 1]
+    assert sorted(timed_out) == sorted(ids)  # each once, none skipped
+    assert not report.finished  # the runs and the outbox are still to walk
+    while not report.finished:
+        report = reconcile(
+            world.ports, page_size=2, budget_seconds=0, progress=progress, timer=lambda: 0.0
+        )
+    assert (progress.walk, progress.cursor) == (0, None)  # the next pass starts over
+
+
 def test_a_failing_repair_does_not_stop_the_others(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = rolling_out(world, name="one"), rolling_out(world, name="two")
-    real_start = world.runtime.start_rollout
+    real_get = world.store.get_service
 
-    def start_rollout(spec: Any) -> None:
-        if spec.deploy_id == first.id:
-            raise RuntimeError("engine unavailable")
-        real_start(spec)
+    def get_service(service_id: str) -> Service | None:
+        if service_id == first.service_id:
+            raise RuntimeError("store unavailable")
+        return real_get(service_id)
 
-    monkeypatch.setattr(world.runtime, "start_rollout", start_rollout)
+    monkeypatch.setattr(world.store, "get_service", get_service)
     report = reconcile(world.ports, resume=True)
     assert (report.failed, report.resumed) == ([first.id], [second.id])
 
@@ -641,13 +704,13 @@ def test_running_reconcile_twice_changes_nothing_the_second_time(world: World) -
     # One of every repair at once.
     stuck = in_preflight(world, name="stuck")
     lost_begin = world.create(name="lost-begin")
-    lose_jobs(world)
+    lose_effects(world)
     _, rolling = live_then_rolling(world)
     busy = world.create(name="busy")
     world.drain()
     older = deploys.trigger_deploy(world.ports, busy.service.id, DeployTrigger.API).deploy
     deploys.trigger_deploy(world.ports, busy.service.id, DeployTrigger.API)
-    lose_jobs(world)  # the supersede job
+    lose_effects(world)  # the supersede job
     run = pending_run(world)
     world.clock.advance(RUN_TIMEOUT)
 

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from imagedeploy.ports import Ports
 from imagedeploy.settings import Settings
-from imagedeploy.usecases.context import Ports
 
 
 @dataclass(frozen=True, slots=True)

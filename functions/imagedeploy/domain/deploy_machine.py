@@ -97,6 +97,14 @@ class Superseded:
     new_deploy_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class EffectFailed:
+    """A command of the deploy (its preflight, pre-deploy task or rollout) kept failing on the
+    platform: ``message`` is the platform's error text (``ThrottlingException: Rate exceeded``)."""
+
+    message: str
+
+
 Signal = (
     Begin
     | PreflightPassed
@@ -108,6 +116,7 @@ Signal = (
     | TimedOut
     | Cancel
     | Superseded
+    | EffectFailed
 )
 
 
@@ -232,6 +241,16 @@ def advance(deploy: Deploy, signal: Signal, now: datetime) -> Transition:
             if not deploy.status.cancelable:
                 return unchanged
             return _cancel(deploy, now, {}, stop=phase in (Phase.PRE_DEPLOY, Phase.ROLLOUT))
+        case EffectFailed(message=message):
+            if deploy.started_at is None:
+                return unchanged
+            status = (
+                DeployStatus.PRE_DEPLOY_FAILED
+                if phase is Phase.PRE_DEPLOY
+                else DeployStatus.UPDATE_FAILED
+            )
+            why = {"failure": {"evicted": False, "platformError": message}}
+            return _fail(deploy, now, status, why, stop=phase is not Phase.PREFLIGHT)
         case Superseded(new_deploy_id=new_id):
             if deploy.started_at is not None or new_id == deploy.id:
                 return unchanged  # only a deploy still waiting can be superseded

@@ -1,5 +1,5 @@
-"""Deploy hook rules (docs/architecture.md §7.1): the ``imgURL`` override, hook keys, the shared
-rate limit.
+"""Deploy hook rules (docs/architecture.md §7.1): the ``imgURL`` override, hook keys, the rate
+limit's response headers.
 
 ``GET|POST /deploy/{serviceId}?key=KEY[&imgURL=REF]`` starts a deploy. ``imgURL`` (already
 URL-decoded by the web layer) may change only the tag and/or digest of the service's image: its
@@ -12,33 +12,23 @@ Pure: no I/O, no clock (times are passed in). Keys come from ``secrets``.
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
-
 from imagedeploy.domain.accounts import hash_key, key_matches, new_secret_key
 from imagedeploy.domain.digest import quote
-from imagedeploy.domain.errors import InvalidReference, NotFound, RateLimited
+from imagedeploy.domain.errors import InvalidReference, NotFound
 from imagedeploy.domain.reference import TAG_PATTERN, ImageReference, parse_reference
 from imagedeploy.domain.service_rules import parse_image_path
 
 __all__ = [
-    "DEFAULT_DEPLOY_RATE_LIMIT",
     "HOOK_KEY_BYTES",
-    "RATE_LIMIT_WINDOW_SECONDS",
-    "RateLimitWindow",
-    "enforce_rate_limit",
     "hash_hook_key",
     "hook_key_matches",
     "hook_not_found",
     "new_hook_key",
     "rate_limit_headers",
-    "rate_limit_window",
     "resolve_hook_image",
 ]
 
 HOOK_KEY_BYTES = 32
-DEFAULT_DEPLOY_RATE_LIMIT = 10  # deploys per service per window, hooks and API together
-RATE_LIMIT_WINDOW_SECONDS = 60
 
 # Compared against when the service does not exist, so a wrong service id costs the same time
 # as a wrong key. No key hashes to it (it is not a sha256 hex digest).
@@ -136,26 +126,7 @@ def hook_not_found() -> NotFound:
     )
 
 
-# --- the per-service deploy rate limit (fixed windows) ---
-
-
-class RateLimitWindow(NamedTuple):
-    """The fixed window ``now`` falls in: its start (epoch seconds) and the whole seconds until
-    the next one begins (1..window)."""
-
-    start: int
-    reset_seconds: int
-
-
-def rate_limit_window(
-    now_epoch: float, window_seconds: int = RATE_LIMIT_WINDOW_SECONDS
-) -> RateLimitWindow:
-    """The window a request at ``now_epoch`` counts in; the store keys its counter on ``start``."""
-    if window_seconds < 1:
-        raise ValueError(f"window_seconds must be at least 1, not {window_seconds}")
-    start = math.floor(now_epoch / window_seconds) * window_seconds
-    reset = math.ceil(start + window_seconds - now_epoch)
-    return RateLimitWindow(start, max(1, min(window_seconds, reset)))
+# --- the per-service deploy rate limit (the window lives on the service) ---
 
 
 def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
@@ -165,20 +136,3 @@ def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]
         "Ratelimit-Remaining": str(max(0, remaining)),
         "Ratelimit-Reset": str(reset),
     }
-
-
-def enforce_rate_limit(
-    used: int, limit: int, reset_seconds: int, window_seconds: int = RATE_LIMIT_WINDOW_SECONDS
-) -> dict[str, str]:
-    """Headers for a request that is the ``used``-th in its window, or ``RateLimited`` (429)
-    when that is more than ``limit``."""
-    if used > limit:
-        raise RateLimited(
-            f"too many deploys for this service: at most {limit} per {window_seconds} "
-            "seconds, deploy hooks and API deploys together; "
-            f"try again in {reset_seconds} seconds",
-            limit=limit,
-            remaining=0,
-            reset_seconds=reset_seconds,
-        )
-    return rate_limit_headers(limit, limit - used, reset_seconds)

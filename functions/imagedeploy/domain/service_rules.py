@@ -17,10 +17,8 @@ Pure: no I/O, no clock (``now`` is passed in).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
-import secrets
 import shlex
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -55,13 +53,11 @@ __all__ = [
     "ServiceChanges",
     "ServiceSpec",
     "delete_env_var",
-    "generate_env_value",
     "internal_address",
     "parse_image_path",
     "platform_env",
     "replace_env_vars",
     "runtime_env",
-    "service_url",
     "set_env_var",
     "slugify",
     "split_command",
@@ -378,12 +374,6 @@ def delete_env_var(service: Service, key: str, *, now: datetime | None = None) -
     return replace_env_vars(service, remaining, now=now)
 
 
-def generate_env_value() -> str:
-    """A value for ``{"key": ..., "generateValue": true}``: 256 random bits, base64, as on
-    Render."""
-    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-
-
 # --- commands, images, names ---
 
 
@@ -433,13 +423,6 @@ def unique_slug(slug: str, service_id: str) -> str:
     service already has ``slug``; still a valid DNS label."""
     suffix = service_id.rpartition("-")[2][-4:]
     return f"{slug}-{suffix}"
-
-
-def service_url(service: Service, base_domain: str, *, scheme: str = "https") -> str | None:
-    """A web service's public URL (``https://<slug>.<base_domain>``); None for other types."""
-    if service.type is not ServiceType.WEB_SERVICE:
-        return None
-    return f"{scheme}://{service.slug}.{base_domain}"
 
 
 def internal_address(service: Service) -> str | None:

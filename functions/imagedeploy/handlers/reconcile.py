@@ -8,15 +8,22 @@ from typing import Any
 
 from imagedeploy.handlers._common import logger, metrics, traced
 
+_progress: Any = None  # where the last pass stopped (kept while this Lambda stays warm)
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @traced
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from imagedeploy import aws_bootstrap
-    from imagedeploy.usecases.reconcile import reconcile
+    from imagedeploy.usecases.reconcile import Progress, reconcile
 
-    report = reconcile(aws_bootstrap.app().ports)
+    global _progress
+    _progress = _progress or Progress()
+    app = aws_bootstrap.app()
+    report = reconcile(
+        app.ports, budget_seconds=app.settings.reconcile_budget_seconds, progress=_progress
+    )
     from aws_lambda_powertools.metrics import MetricUnit
 
     metrics.add_metric("ReconcileTimedOut", MetricUnit.Count, len(report.timed_out))
@@ -30,4 +37,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "requeued": [f"{job.kind}:{job.subject}" for job in report.requeued],
         "recovered": report.recovered,
         "failed": report.failed,
+        "finished": report.finished,
     }

@@ -26,7 +26,7 @@ from imagedeploy.domain.errors import (
 )
 from imagedeploy.domain.ids import new_id
 from imagedeploy.ports import Clock, Page, Store
-from imagedeploy.usecases.common import retrying
+from imagedeploy.usecases.unit_of_work import retry_on_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +70,22 @@ def revoke_key(store: Store, owner_id: str, key_id: str, *, keep_last: bool) -> 
     """Delete the key; requests with it fail from now on. ``keep_last``: refuse to revoke the
     workspace's last key (over the API, that would lock everyone out; the ``keys`` command on the
     server may, since it can create a new one)."""
-
-    def attempt() -> ApiKey:
-        key = get_key(store, owner_id, key_id)
-        if keep_last and len(store.list_api_keys(owner_id, 2).items) < 2:
-            raise Conflict(
-                f"API key {key_id} is the workspace's last key: create another one first "
-                "(POST /v1/api-keys), or revoke it on the server with `imagedeploy keys revoke`"
-            )
-        store.write(delete=[key])
-        return key
-
-    revoked = retrying(attempt)
+    revoked = _delete_key(store, owner_id, key_id, keep_last)
     logger.info("API key revoked", extra={"key_id": key_id, "owner_id": owner_id})
     return revoked
+
+
+@retry_on_conflict
+def _delete_key(store: Store, owner_id: str, key_id: str, keep_last: bool) -> ApiKey:
+    # No effects follow a revocation, so one conditional store write is the whole unit of work.
+    key = get_key(store, owner_id, key_id)
+    if keep_last and len(store.list_api_keys(owner_id, 2).items) < 2:
+        raise Conflict(
+            f"API key {key_id} is the workspace's last key: create another one first "
+            "(POST /v1/api-keys), or revoke it on the server with `imagedeploy keys revoke`"
+        )
+    store.write(delete=[key])
+    return key
 
 
 def authenticate(store: Store, clock: Clock, presented: str) -> ApiKey:

@@ -11,9 +11,8 @@ from imagedeploy.domain.accounts import CredentialRecord
 from imagedeploy.domain.errors import Conflict, InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.registries import RegistryKind
-from imagedeploy.ports import Page
-from imagedeploy.usecases.common import retrying
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Page, Ports
+from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 MAX_FIELD = 512
 MAX_TOKEN = 64 * 1024  # a Google service-account JSON key is a few KB
@@ -62,14 +61,15 @@ def create_credential(
     # fails, the orphan secret is removed.
     ports.secrets.put(record.id, username, token)
     try:
-        (stored,) = ports.store.write(put=[record])
+        with unit_of_work(ports) as tx:
+            stored = tx.put(record)
     except BaseException:
         ports.secrets.delete(record.id)
         raise
-    assert isinstance(stored, CredentialRecord)
     return stored
 
 
+@retry_on_conflict
 def update_credential(
     ports: Ports,
     credential_id: str,
@@ -80,38 +80,37 @@ def update_credential(
     token: SecretStr | None = None,
 ) -> CredentialRecord:
     """Applies to the next deploy, scale-out, restart or cron run (each loads it afresh)."""
-
-    def attempt() -> CredentialRecord:
-        record = get_credential(ports, credential_id)
-        updated = dataclasses.replace(
-            record,
-            name=record.name if name is None else name,
-            registry=record.registry if registry is None else registry,
-            username=record.username if username is None else username,
-            updated_at=ports.clock.now(),
-        )
-        _check(updated.name, updated.username, None if token is None else token.get_secret_value())
-        if token is not None:
-            ports.secrets.put(credential_id, updated.username, token)
-        (stored,) = ports.store.write(put=[updated])
-        assert isinstance(stored, CredentialRecord)
-        return stored
-
-    return retrying(attempt)
+    record = get_credential(ports, credential_id)
+    updated = dataclasses.replace(
+        record,
+        name=record.name if name is None else name,
+        registry=record.registry if registry is None else registry,
+        username=record.username if username is None else username,
+        updated_at=ports.clock.now(),
+    )
+    _check(updated.name, updated.username, None if token is None else token.get_secret_value())
+    if token is not None:
+        ports.secrets.put(credential_id, updated.username, token)
+    with unit_of_work(ports) as tx:
+        stored = tx.put(updated)
+    return stored
 
 
 def delete_credential(ports: Ports, credential_id: str) -> None:
-    def attempt() -> None:
-        record = get_credential(ports, credential_id)
-        users = ports.store.list_services_using_credential(credential_id, limit=10)
-        if users:
-            names = ", ".join(f"{s.name} ({s.id})" for s in users)
-            raise Conflict(
-                f"registry credential {record.name} is used by {names}; give those services "
-                "another credential first"
-            )
-        # Version-checked: a service created with this credential meanwhile bumps its version.
-        ports.store.write(delete=[record])
-
-    retrying(attempt)
+    _delete_record(ports, credential_id)
     ports.secrets.delete(credential_id)
+
+
+@retry_on_conflict
+def _delete_record(ports: Ports, credential_id: str) -> None:
+    record = get_credential(ports, credential_id)
+    users = ports.store.list_services_using_credential(credential_id, limit=10)
+    if users:
+        names = ", ".join(f"{s.name} ({s.id})" for s in users)
+        raise Conflict(
+            f"registry credential {record.name} is used by {names}; give those services "
+            "another credential first"
+        )
+    # Version-checked: a service created with this credential meanwhile bumps its version.
+    with unit_of_work(ports) as tx:
+        tx.delete(record)

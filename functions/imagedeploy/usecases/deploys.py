@@ -1,13 +1,15 @@
 """Deploys: trigger (API, hook, rollback), cancel, and advance on signals.
 
-The request path does one store read and one conditional write, then hands the slow steps (the
-registry preflight, the runtime) to the job queue. ``handle_signal`` is the single place where a
-deploy changes state: it applies the pure state machine, writes the deploy, its events and the
-service's deploy slots atomically, then runs the machine's commands.
+The request path does one store read and one conditional write (with the outbox record of the
+``begin`` job), then the slow steps (the registry preflight, the runtime) run as effects.
+``handle_signal`` is the single place where a deploy changes state: it applies the pure state
+machine and writes the deploy, its events, the service's deploy slots and the machine's commands
+(outbox effects) in one unit of work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -16,21 +18,22 @@ from datetime import datetime
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.domain.deploy_machine import Command, Signal
 from imagedeploy.domain.deploys import Deploy, DeploySettings, DeployStatus, DeployTrigger
-from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, NotFound, RateLimited
-from imagedeploy.domain.events import Event
+from imagedeploy.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    ImagePullError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outbox import Effect, RunJob, StartPreDeploy, StartRollout, StopDeploy
 from imagedeploy.domain.reference import ImageReference, parse_reference
 from imagedeploy.domain.service_rules import internal_address, runtime_env, split_command
 from imagedeploy.domain.services import PLAN_RESOURCES, Service
-from imagedeploy.ports import Entity, Job, RunSpec
-from imagedeploy.usecases.common import (
-    events_from,
-    get_service,
-    load_credential,
-    notify_all,
-    retrying,
-)
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports, RunSpec
+from imagedeploy.usecases.common import get_service, load_credential
+from imagedeploy.usecases.unit_of_work import UnitOfWork, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -74,46 +77,64 @@ def trigger_deploy(
     """Create a deploy of ``image`` (default: the service's configured reference, re-resolved).
 
     One read and one conditional write: the deploy, and the service with its deploy slots and
-    rate-limit window. Raises ``RateLimited`` past the per-service limit.
+    rate-limit window (and the outbox record of its ``begin`` job). Raises ``RateLimited`` past
+    the per-service limit. ``service``, when given, saves the read; a lost race re-reads.
     """
-    preloaded = service
+    request = _DeployRequest(trigger, image, settings, rollback_of)
+    if service is not None:
+        with contextlib.suppress(ConcurrentUpdate):
+            return _trigger(ports, service, request)
+    return _trigger_fresh(ports, service_id, request)
 
-    def attempt() -> Triggered:
-        nonlocal preloaded
-        current = preloaded or get_service(ports, service_id)
-        preloaded = None  # a retry must re-read
-        if current.suspended:
-            raise Conflict(f"service {service_id} is suspended; resume it before deploying")
-        now = ports.clock.now()
-        window, hits, rate = _rate_window(ports, current, now)
-        busy = current.active_deploy_id is not None
-        deploy = Deploy(
-            id=new_id("dep"),
-            service_id=current.id,
-            status=DeployStatus.QUEUED if busy else DeployStatus.CREATED,
-            trigger=trigger,
-            image_ref=(image.normalized if image else current.image_path),
-            credential_id=current.credential_id,
-            settings=settings or settings_of(current),
-            created_at=now,
-            updated_at=now,
-            rollback_of=rollback_of,
+
+@dataclass(frozen=True, slots=True)
+class _DeployRequest:
+    trigger: DeployTrigger
+    image: ImageReference | None
+    settings: DeploySettings | None
+    rollback_of: str | None
+
+
+@retry_on_conflict
+def _trigger_fresh(ports: Ports, service_id: str, request: _DeployRequest) -> Triggered:
+    return _trigger(ports, get_service(ports, service_id), request)
+
+
+def _trigger(ports: Ports, current: Service, request: _DeployRequest) -> Triggered:
+    if current.suspended:
+        raise Conflict(f"service {current.id} is suspended; resume it before deploying")
+    now = ports.clock.now()
+    window, hits, rate = _rate_window(ports, current, now)
+    busy = current.active_deploy_id is not None
+    with unit_of_work(ports) as tx:
+        deploy = tx.put(
+            Deploy(
+                id=new_id("dep"),
+                service_id=current.id,
+                status=DeployStatus.QUEUED if busy else DeployStatus.CREATED,
+                trigger=request.trigger,
+                image_ref=request.image.normalized if request.image else current.image_path,
+                credential_id=current.credential_id,
+                settings=request.settings or settings_of(current),
+                created_at=now,
+                updated_at=now,
+                rollback_of=request.rollback_of,
+            )
         )
-        updated = dataclasses.replace(
-            current,
-            rate_window_start=window,
-            rate_window_hits=hits,
-            active_deploy_id=current.active_deploy_id if busy else deploy.id,
-            queued_deploy_id=deploy.id if busy else current.queued_deploy_id,
+        tx.put(
+            dataclasses.replace(
+                current,
+                rate_window_start=window,
+                rate_window_hits=hits,
+                active_deploy_id=current.active_deploy_id if busy else deploy.id,
+                queued_deploy_id=deploy.id if busy else current.queued_deploy_id,
+            )
         )
-        ports.store.write(put=[deploy, updated])
         if busy and current.queued_deploy_id:
-            ports.jobs.enqueue(Job("supersede", current.queued_deploy_id))
+            tx.effect(RunJob("supersede", current.queued_deploy_id))
         if not busy:
-            ports.jobs.enqueue(Job("begin", deploy.id))
-        return Triggered(deploy, busy, rate)
-
-    return retrying(attempt)
+            tx.effect(RunJob("begin", deploy.id))
+    return Triggered(deploy, busy, rate)
 
 
 def _rate_window(ports: Ports, service: Service, now: datetime) -> tuple[int, int, RateInfo]:
@@ -179,99 +200,84 @@ def cancel_deploy(ports: Ports, service_id: str, deploy_id: str) -> Deploy:
     return handle_signal(ports, deploy_id, machine.Cancel()) or deploy
 
 
+@retry_on_conflict
 def handle_signal(ports: Ports, deploy_id: str, signal: Signal) -> Deploy | None:
     """Advance a deploy; duplicate, late and reordered signals are no-ops. Returns the deploy as
-    stored afterwards (None if it no longer exists)."""
-
-    def attempt() -> tuple[Deploy, Service, machine.Transition, list[Event], str | None] | None:
-        deploy = ports.store.get_deploy(deploy_id)
-        if deploy is None:
-            return None
-        service = ports.store.get_service(deploy.service_id)
-        if service is None:
-            return None
-        now = ports.clock.now()
-        transition = machine.advance(deploy, signal, now)
-        if not transition.changed:
-            return deploy, service, transition, [], None
-        events = events_from(service.id, transition.events, now)
-        puts: list[Entity] = [transition.deploy]
-        service_after, extra, next_id = _free_slots(ports, service, deploy, transition.deploy, now)
-        if service_after is not service:
-            puts.append(service_after)
-        stored = ports.store.write(put=[*puts, *extra, *events])
-        new_deploy = stored[0]
-        assert isinstance(new_deploy, Deploy)
-        return new_deploy, service_after, transition, events, next_id
-
-    outcome = retrying(attempt)
-    if outcome is None:
+    stored afterwards (None if it no longer exists). The new state, its events and the
+    machine's commands (as outbox effects) are one write."""
+    deploy = ports.store.get_deploy(deploy_id)
+    if deploy is None:
         return None
-    deploy, service, transition, events, next_id = outcome
-    if transition.changed:
-        logger.info(
-            "deploy advanced",
-            extra={
-                "deploy_id": deploy.id,
-                "status": deploy.status.value,
-                "signal": type(signal).__name__,
-            },
+    service = ports.store.get_service(deploy.service_id)
+    if service is None:
+        return None
+    now = ports.clock.now()
+    transition = machine.advance(deploy, signal, now)
+    if not transition.changed:
+        return deploy
+    if Command.START_ROLLOUT in transition.commands and not service.type.long_running:
+        # A cron job's deploy starts nothing: its runs use the live digest. Resolved is live.
+        healthy = machine.advance(transition.deploy, machine.RolloutHealthy(), now)
+        transition = machine.Transition(
+            healthy.deploy, transition.events + healthy.events, healthy.commands
         )
-        _run_commands(ports, service, deploy, transition.commands)
-        notify_all(ports, service, events)
-    if next_id is not None:
-        ports.jobs.enqueue(Job("begin", next_id))
-    return deploy
+    with unit_of_work(ports) as tx:
+        after = tx.put(transition.deploy)
+        _free_slots(ports, tx, service, deploy, transition.deploy, now)
+        tx.record_drafts(service, transition.events)
+        tx.effect(*_effects(service, transition.deploy, transition.commands))
+    logger.info(
+        "deploy advanced",
+        extra={
+            "deploy_id": deploy_id,
+            "status": after.status.value,
+            "signal": type(signal).__name__,
+        },
+    )
+    return after
 
 
 def _free_slots(
-    ports: Ports, service: Service, before: Deploy, after: Deploy, now: datetime
-) -> tuple[Service, list[Entity], str | None]:
+    ports: Ports, tx: UnitOfWork, service: Service, before: Deploy, after: Deploy, now: datetime
+) -> None:
     """When a deploy finishes: free the service's slot, move the live pointer, deactivate the
-    previous live deploy and promote the newest queued deploy (its job is enqueued after)."""
+    previous live deploy and promote the newest queued deploy (and begin it)."""
     if not after.status.finished or before.status.finished:
-        return service, [], None
-    extra: list[Entity] = []
+        return
     if service.queued_deploy_id == after.id:
-        return dataclasses.replace(service, queued_deploy_id=None), extra, None
+        tx.put(dataclasses.replace(service, queued_deploy_id=None))
+        return
     if service.active_deploy_id != after.id:
-        return service, extra, None
+        return
     changes: dict[str, object] = {"active_deploy_id": None}
     if after.status is DeployStatus.LIVE:
         if service.live_deploy_id and service.live_deploy_id != after.id:
             previous = ports.store.get_deploy(service.live_deploy_id)
             if previous is not None and previous.status is DeployStatus.LIVE:
-                extra.append(machine.deactivate(previous, now))
+                tx.put(machine.deactivate(previous, now))
         changes["live_deploy_id"] = after.id
-    next_id = None
     if service.queued_deploy_id:
         queued = ports.store.get_deploy(service.queued_deploy_id)
         if queued is not None and queued.status is DeployStatus.QUEUED:
-            extra.append(dataclasses.replace(queued, status=DeployStatus.CREATED, updated_at=now))
+            tx.put(dataclasses.replace(queued, status=DeployStatus.CREATED, updated_at=now))
             changes["active_deploy_id"] = queued.id
-            next_id = queued.id
+            tx.effect(RunJob("begin", queued.id))
         changes["queued_deploy_id"] = None
-    return dataclasses.replace(service, **changes), extra, next_id  # type: ignore[arg-type]
+    tx.put(dataclasses.replace(service, **changes))  # type: ignore[arg-type]
 
 
-def _run_commands(
-    ports: Ports, service: Service, deploy: Deploy, commands: tuple[Command, ...]
-) -> None:
+def _effects(service: Service, deploy: Deploy, commands: tuple[Command, ...]) -> list[Effect]:
+    effects: list[Effect] = []
     for command in commands:
-        if command is Command.PREFLIGHT:
-            ports.jobs.enqueue(Job("preflight", deploy.id))
-        elif command is Command.RUN_PRE_DEPLOY:
-            spec = run_spec(ports, service, deploy, deploy.settings.pre_deploy_command)
-            ports.runtime.start_pre_deploy(spec, machine.pre_deploy_execution_id(deploy))
+        if command is Command.RUN_PRE_DEPLOY:
+            effects.append(StartPreDeploy(deploy.id))
         elif command is Command.START_ROLLOUT:
-            if service.type.long_running:
-                ports.runtime.start_rollout(run_spec(ports, service, deploy))
-            else:
-                # A cron job's deploy starts nothing: its runs use the live digest. Verified
-                # and resolved is live.
-                handle_signal(ports, deploy.id, machine.RolloutHealthy())
+            effects.append(StartRollout(deploy.id))
         elif command is Command.STOP_RUNTIME:
-            ports.runtime.cancel(service.id, deploy.id)
+            effects.append(StopDeploy(service.id, deploy.id))
+        # Command.PREFLIGHT: the ``begin`` job runs the preflight itself (one queue hop); a
+        # lost one is re-enqueued by reconcile.
+    return effects
 
 
 def internal_host(service: Service) -> str:

@@ -8,19 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from imagedeploy.domain.errors import PullFailureReason
-from imagedeploy.domain.events import Event, EventType
-from imagedeploy.domain.ids import new_id
-from imagedeploy.usecases.common import notify_all
-from imagedeploy.usecases.context import Ports
+from imagedeploy.domain.events import EventType
+from imagedeploy.ports import Ports
+from imagedeploy.usecases.unit_of_work import unit_of_work
 
 
 def _record(ports: Ports, service_id: str, type_: EventType, details: dict[str, Any]) -> None:
     service = ports.store.get_service(service_id)
     if service is None:
         return
-    event = Event(new_id("evt"), service_id, type_, ports.clock.now(), details)
-    ports.store.write(put=[event])
-    notify_all(ports, service, [event])
+    with unit_of_work(ports) as tx:
+        tx.record(service, type_, details)
 
 
 def instance_failed(

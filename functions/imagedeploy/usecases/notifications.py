@@ -2,7 +2,7 @@
 ``/v1/webhooks``): the workspace setting (``failure`` until someone changes it), per-service
 overrides (``default`` until set), webhook CRUD with a fresh Standard Webhooks signing secret,
 and the delivery log. Every write is a read-modify-write settled by version checks
-(``retrying``); the rules themselves live in ``domain.notifications``."""
+(``retry_on_conflict``); the rules themselves live in ``domain.notifications``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from imagedeploy.domain.notifications import (
     validate_webhook_name,
     validate_webhook_url,
 )
-from imagedeploy.ports import Page
-from imagedeploy.usecases.common import get_service, retrying
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Page, Ports
+from imagedeploy.usecases.common import get_service
+from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def get_notification_settings(ports: Ports, owner_id: str) -> NotificationSettin
     return stored if stored is not None else NotificationSettings(owner_id)
 
 
+@retry_on_conflict
 def patch_notification_settings(
     ports: Ports, owner_id: str, *, notifications_to_send: str | None = None
 ) -> NotificationSettings:
@@ -59,17 +60,11 @@ def patch_notification_settings(
         None if notifications_to_send is None else parse_workspace_setting(notifications_to_send)
     )
 
-    def attempt() -> NotificationSettings:
-        current = get_notification_settings(ports, owner_id)
-        if wanted is None or wanted is current.notifications_to_send:
-            return current
-        (stored,) = ports.store.write(
-            put=[dataclasses.replace(current, notifications_to_send=wanted)]
-        )
-        assert isinstance(stored, NotificationSettings)
-        return stored
-
-    return retrying(attempt)
+    current = get_notification_settings(ports, owner_id)
+    if wanted is None or wanted is current.notifications_to_send:
+        return current
+    with unit_of_work(ports) as tx:
+        return tx.put(dataclasses.replace(current, notifications_to_send=wanted))
 
 
 # -- per-service overrides -----------------------------------------------------------------------
@@ -83,6 +78,7 @@ def get_notification_override(ports: Ports, service_id: str) -> NotificationOver
     return stored if stored is not None else NotificationOverride(service_id)
 
 
+@retry_on_conflict
 def patch_notification_override(
     ports: Ports, service_id: str, *, notifications_to_send: str | None = None
 ) -> NotificationOverride:
@@ -91,17 +87,11 @@ def patch_notification_override(
         None if notifications_to_send is None else parse_override_setting(notifications_to_send)
     )
 
-    def attempt() -> NotificationOverride:
-        current = get_notification_override(ports, service_id)
-        if wanted is None or wanted is current.notifications_to_send:
-            return current
-        (stored,) = ports.store.write(
-            put=[dataclasses.replace(current, notifications_to_send=wanted)]
-        )
-        assert isinstance(stored, NotificationOverride)
-        return stored
-
-    return retrying(attempt)
+    current = get_notification_override(ports, service_id)
+    if wanted is None or wanted is current.notifications_to_send:
+        return current
+    with unit_of_work(ports) as tx:
+        return tx.put(dataclasses.replace(current, notifications_to_send=wanted))
 
 
 # -- webhooks ------------------------------------------------------------------------------------
@@ -150,8 +140,8 @@ def create_webhook(
         enabled=spec.enabled,
         event_filter=spec.event_filter,
     )
-    (stored,) = ports.store.write(put=[webhook])
-    assert isinstance(stored, Webhook)
+    with unit_of_work(ports) as tx:
+        stored = tx.put(webhook)
     logger.info(
         "webhook created",
         extra={"webhook_id": stored.id, "owner_id": owner_id, "enabled": stored.enabled},
@@ -176,33 +166,44 @@ def update_webhook(
     new_enabled = None if enabled is None else validate_enabled(enabled)
     new_filter = None if event_filter is None else validate_event_filter(event_filter)
 
-    def attempt() -> Webhook:
-        current = get_webhook(ports, webhook_id)
-        updated = dataclasses.replace(
-            current,
-            name=current.name if new_name is None else new_name,
-            url=current.url if new_url is None else new_url,
-            enabled=current.enabled if new_enabled is None else new_enabled,
-            event_filter=current.event_filter if new_filter is None else new_filter,
-        )
-        if updated == current:
-            return current
-        (stored,) = ports.store.write(put=[updated])
-        assert isinstance(stored, Webhook)
-        return stored
+    return _replace_webhook(ports, webhook_id, new_name, new_url, new_enabled, new_filter)
 
-    return retrying(attempt)
+
+@retry_on_conflict
+def _replace_webhook(
+    ports: Ports,
+    webhook_id: str,
+    name: str | None,
+    url: str | None,
+    enabled: bool | None,
+    event_filter: tuple[str, ...] | None,
+) -> Webhook:
+    current = get_webhook(ports, webhook_id)
+    updated = dataclasses.replace(
+        current,
+        name=current.name if name is None else name,
+        url=current.url if url is None else url,
+        enabled=current.enabled if enabled is None else enabled,
+        event_filter=current.event_filter if event_filter is None else event_filter,
+    )
+    if updated == current:
+        return current
+    with unit_of_work(ports) as tx:
+        return tx.put(updated)
 
 
 def delete_webhook(ports: Ports, webhook_id: str) -> None:
     """Delete the webhook (404 if it is gone); deliveries already queued for it may still be
     attempted, and its delivery log stays in the store (append-only)."""
 
-    def attempt() -> None:
-        ports.store.write(delete=[get_webhook(ports, webhook_id)])
-
-    retrying(attempt)
+    _delete_webhook(ports, webhook_id)
     logger.info("webhook deleted", extra={"webhook_id": webhook_id})
+
+
+@retry_on_conflict
+def _delete_webhook(ports: Ports, webhook_id: str) -> None:
+    with unit_of_work(ports) as tx:
+        tx.delete(get_webhook(ports, webhook_id))
 
 
 def list_webhook_events(

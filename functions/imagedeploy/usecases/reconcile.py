@@ -39,21 +39,29 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploy_machine import Phase
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.errors import ImagedeployError
-from imagedeploy.domain.services import Service, ServiceType
-from imagedeploy.ports import DescribesDeploys, Job, Page
+from imagedeploy.domain.outbox import (
+    OutboxRecord,
+    RunJob,
+    StartCronRun,
+    StartPreDeploy,
+    StartRollout,
+    StopDeploy,
+)
+from imagedeploy.domain.services import Service
+from imagedeploy.ports import DescribesDeploys, Job, Page, Ports
 from imagedeploy.usecases import cron, deploys
-from imagedeploy.usecases.common import retrying
-from imagedeploy.usecases.context import Ports
+from imagedeploy.usecases.unit_of_work import OUTBOX_JOB, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +90,7 @@ class ReconcileReport:
 
     deploys_examined: int = 0
     runs_examined: int = 0
-    requeued: list[Job] = field(default_factory=list)  # lost preflight / begin jobs
+    requeued: list[Job] = field(default_factory=list)  # lost preflight / begin / outbox jobs
     promoted: list[str] = field(default_factory=list)  # queued deploys that now run
     requeued_slots: list[str] = field(default_factory=list)  # waiting deploys put back in line
     canceled: list[str] = field(default_factory=list)  # superseded, orphaned, suspended
@@ -91,6 +99,7 @@ class ReconcileReport:
     resumed: list[str] = field(default_factory=list)  # runtime commands issued again
     runs_timed_out: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # repairs that raised; retried next pass
+    finished: bool = True  # False: the time budget ran out; the next pass resumes (Progress)
 
     @property
     def changed(self) -> bool:
@@ -109,12 +118,14 @@ class ReconcileReport:
         )
 
 
-@runtime_checkable
-class ListsUnfinishedRuns(Protocol):
-    """The proposed ``Store.list_unfinished_runs``: pending cron runs, a key query on a sparse
-    index (like ``list_unfinished_deploys``). Used when the store has it."""
+@dataclass(slots=True)
+class Progress:
+    """Where a pass that ran out of its time budget stopped: the next pass resumes there (the
+    caller keeps it between passes: ``serve`` for its life, a warm Lambda while it lives; a
+    fresh one starts from the beginning, which is only slower)."""
 
-    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]: ...
+    walk: int = 0  # index into the walks: unfinished deploys, pending runs, the outbox
+    cursor: str | None = None
 
 
 def reconcile(
@@ -123,19 +134,52 @@ def reconcile(
     resume: bool = False,
     thresholds: Thresholds = Thresholds(),
     page_size: int = PAGE_SIZE,
+    budget_seconds: float | None = None,
+    progress: Progress | None = None,
+    timer: Callable[[], float] = time.monotonic,
 ) -> ReconcileReport:
     """One repair pass (see the module docstring). A repair that raises is logged and counted
-    in ``failed``; the others still run, and the next pass tries it again."""
+    in ``failed``; the others still run, and the next pass tries it again. With
+    ``budget_seconds`` the pass stops after the page during which the budget ran out, records
+    where in ``progress`` and reports ``finished=False``; the next pass given that ``progress``
+    goes on from there."""
     report = ReconcileReport()
     now = ports.clock.now()
     pass_ = _Pass(ports, now, resume, thresholds, report)
     store = ports.store
-    for deploy in _walk(lambda cursor: store.list_unfinished_deploys(page_size, cursor)):
+    progress = progress if progress is not None else Progress()
+    deadline = None if budget_seconds is None else timer() + budget_seconds
+
+    def deploy(item: Deploy) -> None:
         report.deploys_examined += 1
-        _guarded(report, deploy.id, functools.partial(pass_.deploy, deploy))
-    for run in pending_runs(ports, page_size):
+        _guarded(report, item.id, functools.partial(pass_.deploy, item))
+
+    def run(item: CronRun) -> None:
         report.runs_examined += 1
-        _guarded(report, run.id, functools.partial(pass_.run, run))
+        _guarded(report, item.id, functools.partial(pass_.run, item))
+
+    def outbox(item: OutboxRecord) -> None:
+        _guarded(report, item.id, functools.partial(pass_.outbox, item))
+
+    walks: list[tuple[Callable[[str | None], Page[Any]], Callable[[Any], None]]] = [
+        (lambda cursor: store.list_unfinished_deploys(page_size, cursor), deploy),
+        (lambda cursor: store.list_unfinished_runs(page_size, cursor), run),
+        (lambda cursor: store.list_outbox(page_size, cursor), outbox),
+    ]
+    while progress.walk < len(walks):
+        fetch, repair = walks[progress.walk]
+        page = fetch(progress.cursor)
+        for item in page.items:
+            repair(item)
+        if page.next_cursor is None:
+            progress.walk, progress.cursor = progress.walk + 1, None
+        else:
+            progress.cursor = page.next_cursor
+        if deadline is not None and timer() >= deadline and progress.walk < len(walks):
+            report.finished = False
+            break
+    else:
+        progress.walk, progress.cursor = 0, None
     log = logger.info if report.changed or report.failed else logger.debug
     log(
         "reconcile pass done",
@@ -152,34 +196,16 @@ def reconcile(
             "resumed": len(report.resumed),
             "runs_timed_out": len(report.runs_timed_out),
             "failed": len(report.failed),
+            "finished": report.finished,
         },
     )
     return report
 
 
 def pending_runs(ports: Ports, page_size: int = PAGE_SIZE) -> Iterator[CronRun]:
-    """Every pending cron run, without a scan.
-
-    With ``Store.list_unfinished_runs`` (proposed) this is one key query per page. Without it,
-    the runs are found through the services' ``active_run_id``: owners page by page, then each
-    owner's services page by page (key queries with cursors, but as many reads as there are
-    services), reading the run of each cron job that has one. A run is pending only while it is
-    its service's active run (``usecases.cron`` clears the pointer in the write that ends it),
-    so nothing is missed, except runs of deleted services, which nothing waits for.
-    """
+    """Every pending cron run: key queries on the sparse unfinished-runs index."""
     store = ports.store
-    if isinstance(store, ListsUnfinishedRuns):
-        lister = store
-        yield from _walk(lambda cursor: lister.list_unfinished_runs(page_size, cursor))
-        return
-    for owner in _walk(lambda cursor: store.list_owners(page_size, cursor)):
-        services = functools.partial(store.list_services, owner.id, page_size)
-        for service in _walk(services):
-            if service.type is not ServiceType.CRON_JOB or service.active_run_id is None:
-                continue
-            run = store.get_run(service.active_run_id)
-            if run is not None and run.status is RunStatus.PENDING:
-                yield run
+    yield from _walk(lambda cursor: store.list_unfinished_runs(page_size, cursor))
 
 
 # -- the pass -----------------------------------------------------------------------------------
@@ -242,6 +268,8 @@ class _Pass:
         runtime = self.ports.runtime
         if not isinstance(runtime, DescribesDeploys):
             return False
+        if (self.now - deploy.updated_at).total_seconds() < self.thresholds.lost_job_grace_seconds:
+            return False  # its signal is most likely still on its way: no describe calls
         try:
             signal = runtime.describe_deploy(deploy.service_id, deploy.id)
         except Exception as exc:
@@ -301,37 +329,19 @@ class _Pass:
         deploy = self.ports.store.get_deploy(deploy_id)  # fresh: it may have moved on
         if deploy is None or machine.phase_of(deploy) is not phase:
             return
-        service = self.ports.store.get_service(deploy.service_id)
-        if service is None:
-            return
-        runtime = self.ports.runtime
-        if phase is Phase.PRE_DEPLOY:
-            spec = deploys.run_spec(self.ports, service, deploy, deploy.settings.pre_deploy_command)
-            runtime.start_pre_deploy(spec, machine.pre_deploy_execution_id(deploy))
-        else:
-            runtime.start_rollout(deploys.run_spec(self.ports, service, deploy))
+        with unit_of_work(self.ports) as tx:
+            if phase is Phase.PRE_DEPLOY:
+                tx.effect(StartPreDeploy(deploy.id))
+            else:
+                tx.effect(StartRollout(deploy.id))
         self.report.resumed.append(deploy.id)
         _log_repair(f"resume_{phase.value}", deploy)
 
     def _cancel_orphan(self, deploy: Deploy) -> None:
         """The service was deleted: end the deploy (no events: nothing lists them any more)."""
-
-        def attempt() -> machine.Transition | None:
-            current = self.ports.store.get_deploy(deploy.id)
-            if current is None:
-                return None
-            transition = machine.advance(current, machine.Cancel(), self.ports.clock.now())
-            if transition.changed:
-                self.ports.store.write(put=[transition.deploy])
-            return transition
-
-        transition = retrying(attempt)
-        if transition is None or not transition.changed:
-            return
-        if machine.Command.STOP_RUNTIME in transition.commands:
-            self.ports.runtime.cancel(deploy.service_id, deploy.id)
-        self.report.canceled.append(deploy.id)
-        _log_repair("cancel_orphan", deploy)
+        if _cancel_orphan(self.ports, deploy.id):
+            self.report.canceled.append(deploy.id)
+            _log_repair("cancel_orphan", deploy)
 
     # waiting deploys: queued, or created and not begun
 
@@ -339,58 +349,28 @@ class _Pass:
         if deploy.status is DeployStatus.CREATED and service.active_deploy_id == deploy.id:
             self._requeue_if_lost("begin", deploy, age)
             return
-        decision = retrying(lambda: self._settle_waiting(deploy.id))
+        decision = _settle_waiting(self.ports, deploy.id)
         if decision is None:
             return
         action, other_id = decision
         if action == "supersede":
             self._signal(deploy.id, machine.Superseded(other_id), self.report.canceled)
         elif action == "promote":
-            self.ports.jobs.enqueue(Job("begin", deploy.id))
             self.report.promoted.append(deploy.id)
             _log_repair("promote", deploy)
         else:
             self.report.requeued_slots.append(deploy.id)
             _log_repair("requeue_slot", deploy)
 
-    def _settle_waiting(self, deploy_id: str) -> tuple[str, str] | None:
-        """Decide (and, for a promotion or a re-queue, write) what a waiting deploy that is not
-        its service's active deploy becomes: canceled for a newer deploy, the active deploy
-        when nothing else is in progress, or the queued deploy behind the one in progress."""
-        store = self.ports.store
-        deploy = store.get_deploy(deploy_id)
-        if deploy is None or deploy.status.finished or deploy.started_at is not None:
-            return None
-        service = store.get_service(deploy.service_id)
-        if service is None or service.suspended or service.active_deploy_id == deploy.id:
-            return None
-        newer = _newer_deploy(self.ports, service, deploy)
-        if newer is not None:
-            return "supersede", newer.id
-        active = store.get_deploy(service.active_deploy_id) if service.active_deploy_id else None
-        now = self.ports.clock.now()
-        if active is None or active.status.finished:
-            promoted = dataclasses.replace(deploy, status=DeployStatus.CREATED, updated_at=now)
-            queued = None if service.queued_deploy_id == deploy.id else service.queued_deploy_id
-            slots = dataclasses.replace(
-                service, active_deploy_id=deploy.id, queued_deploy_id=queued
-            )
-            store.write(put=[promoted, slots])
-            return "promote", deploy.id
-        if service.queued_deploy_id == deploy.id and deploy.status is DeployStatus.QUEUED:
-            return None  # waiting its turn: the normal case
-        requeued = dataclasses.replace(deploy, status=DeployStatus.QUEUED, updated_at=now)
-        store.write(put=[requeued, dataclasses.replace(service, queued_deploy_id=deploy.id)])
-        return "requeue_slot", active.id
-
     # cron runs
 
     def run(self, run: CronRun) -> None:
         limit = self.ports.limits.cron_run_timeout_seconds
         if (self.now - run.started_at).total_seconds() >= limit:
-            ended = cron.run_ended(self.ports, run.id, RunStatus.UNSUCCESSFUL, None, TIMED_OUT)
+            ended = cron.run_ended(
+                self.ports, run.id, RunStatus.UNSUCCESSFUL, None, TIMED_OUT, stop=True
+            )
             if ended is not None:
-                self.ports.runtime.stop_cron_run(run.service_id, run.id)
                 self.report.runs_timed_out.append(run.id)
                 logger.info(
                     "reconcile repaired",
@@ -406,20 +386,82 @@ class _Pass:
     def _resume_run(self, run: CronRun) -> None:
         """Start the run again: the runtime attaches to its container if it still exists (or
         reports how it ended) rather than running the job twice (idempotent per run)."""
-        service = self.ports.store.get_service(run.service_id)
-        deploy = self.ports.store.get_deploy(run.deploy_id)
-        if service is None or deploy is None or deploy.platform_digest is None:
-            logger.warning(
-                "cron run cannot be resumed",
-                extra={"run_id": run.id, "service_id": run.service_id},
-            )
-            return
-        self.ports.runtime.start_cron_run(deploys.run_spec(self.ports, service, deploy), run.id)
+        with unit_of_work(self.ports) as tx:
+            tx.effect(StartCronRun(run.id))
         self.report.resumed.append(run.id)
         logger.info(
             "reconcile repaired",
             extra={"action": "resume_run", "run_id": run.id, "service_id": run.service_id},
         )
+
+    # the outbox
+
+    def outbox(self, record: OutboxRecord) -> None:
+        """Enqueue an outbox record whose dispatch job was lost (at once on resume: an
+        in-process queue lost its jobs with the old process), once per grace window."""
+        grace = self.thresholds.lost_job_grace_seconds
+        late = (self.now - record.due_at).total_seconds()
+        if late < 0 or (not self.resume and late < grace):
+            return  # not due yet, or written by this very pass (its job is queued)
+        window = int(late // grace) if grace > 0 else 0
+        claimed = self.ports.store.claim_once(
+            f"reconcile:outbox:{record.id}:{window}", max(2 * grace, 60)
+        )
+        if not claimed and not self.resume:
+            return
+        job = Job(OUTBOX_JOB, record.id)
+        self.ports.jobs.enqueue(job)
+        self.report.requeued.append(job)
+        logger.info("reconcile repaired", extra={"action": "requeue_outbox", "record": record.id})
+
+
+@retry_on_conflict
+def _cancel_orphan(ports: Ports, deploy_id: str) -> bool:
+    current = ports.store.get_deploy(deploy_id)
+    if current is None:
+        return False
+    transition = machine.advance(current, machine.Cancel(), ports.clock.now())
+    if not transition.changed:
+        return False
+    with unit_of_work(ports) as tx:
+        tx.put(transition.deploy)
+        if machine.Command.STOP_RUNTIME in transition.commands:
+            tx.effect(StopDeploy(current.service_id, current.id))
+    return True
+
+
+@retry_on_conflict
+def _settle_waiting(ports: Ports, deploy_id: str) -> tuple[str, str] | None:
+    """Decide (and, for a promotion or a re-queue, write) what a waiting deploy that is not
+    its service's active deploy becomes: canceled for a newer deploy, the active deploy
+    when nothing else is in progress, or the queued deploy behind the one in progress."""
+    store = ports.store
+    deploy = store.get_deploy(deploy_id)
+    if deploy is None or deploy.status.finished or deploy.started_at is not None:
+        return None
+    service = store.get_service(deploy.service_id)
+    if service is None or service.suspended or service.active_deploy_id == deploy.id:
+        return None
+    newer = _newer_deploy(ports, service, deploy)
+    if newer is not None:
+        return "supersede", newer.id
+    active = store.get_deploy(service.active_deploy_id) if service.active_deploy_id else None
+    now = ports.clock.now()
+    if active is None or active.status.finished:
+        queued = None if service.queued_deploy_id == deploy.id else service.queued_deploy_id
+        with unit_of_work(ports) as tx:
+            tx.put(dataclasses.replace(deploy, status=DeployStatus.CREATED, updated_at=now))
+            tx.put(
+                dataclasses.replace(service, active_deploy_id=deploy.id, queued_deploy_id=queued)
+            )
+            tx.effect(RunJob("begin", deploy.id))
+        return "promote", deploy.id
+    if service.queued_deploy_id == deploy.id and deploy.status is DeployStatus.QUEUED:
+        return None  # waiting its turn: the normal case
+    with unit_of_work(ports) as tx:
+        tx.put(dataclasses.replace(deploy, status=DeployStatus.QUEUED, updated_at=now))
+        tx.put(dataclasses.replace(service, queued_deploy_id=deploy.id))
+    return "requeue_slot", active.id
 
 
 # -- helpers ------------------------------------------------------------------------------------

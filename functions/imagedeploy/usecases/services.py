@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from imagedeploy.domain import hooks
 from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, NotFound
-from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outbox import (
+    Converge,
+    Remove,
+    Restart,
+    RunJob,
+    Suspend,
+    SyncSchedule,
+)
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.service_rules import (
     ServiceChanges,
@@ -24,16 +32,10 @@ from imagedeploy.domain.service_rules import (
     validate_update,
 )
 from imagedeploy.domain.services import EnvVar, Service, ServiceType
-from imagedeploy.ports import Entity, Job, Page
-from imagedeploy.usecases.common import get_service, load_credential, notify_all, retrying
-from imagedeploy.usecases.context import Ports
-from imagedeploy.usecases.deploys import (
-    Triggered,
-    cancel_deploy,
-    run_spec,
-    settings_of,
-    trigger_deploy,
-)
+from imagedeploy.ports import Entity, Page, Ports
+from imagedeploy.usecases.common import get_service, load_credential
+from imagedeploy.usecases.deploys import Triggered, cancel_deploy, settings_of, trigger_deploy
+from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 MAX_INSTANCES = 100
 
@@ -88,13 +90,14 @@ def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
         updated_at=now,
     )
     service = dataclasses.replace(service, active_deploy_id=deploy.id)
-    stored = ports.store.write(put=[service, deploy, *touched])
-    stored_service, stored_deploy = stored[0], stored[1]
-    assert isinstance(stored_service, Service)
-    assert isinstance(stored_deploy, Deploy)
-    if service.type is ServiceType.CRON_JOB:
-        ports.scheduler.set_schedule(service_id, service.schedule)
-    ports.jobs.enqueue(Job("begin", deploy.id))
+    with unit_of_work(ports) as tx:
+        stored_service = tx.put(service)
+        stored_deploy = tx.put(deploy)
+        for record in touched:
+            tx.put(record)
+        if service.type is ServiceType.CRON_JOB:
+            tx.effect(SyncSchedule(service_id))
+        tx.effect(RunJob("begin", deploy.id))
     return Created(stored_service, stored_deploy, key)
 
 
@@ -104,106 +107,99 @@ def list_services(ports: Ports, owner_id: str, limit: int, cursor: str | None) -
 
 def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Service:
     """PATCH: validates (an image change is preflighted) but does not deploy."""
+    return _apply_update(ports, service_id, changes, set())
 
-    preflighted: set[tuple[str, str | None]] = set()  # a lost write race retries without I/O
 
-    def attempt() -> Service:
-        service = get_service(ports, service_id)
-        updated = validate_update(service, changes, now=ports.clock.now())
-        touched = []
-        if updated.credential_id != service.credential_id:
-            touched = _owned_credential(ports, service.owner_id, updated.credential_id)
-        source = (updated.image_path, updated.credential_id)
-        if source != (service.image_path, service.credential_id) and source not in preflighted:
-            try:
-                ports.registry.inspect(
-                    parse_reference(updated.image_path),
-                    load_credential(ports, updated.credential_id),
-                )
-            except ImagePullError as exc:
-                message = f"image {updated.image_path}: {exc.message}"
-                if exc.transient:  # the registry, not the request, is wrong: retry later
-                    raise ImagePullError(exc.reason, message) from exc
-                raise InvalidInput(message) from exc
-            preflighted.add(source)
-        (stored, *_) = ports.store.write(put=[updated, *touched])
-        assert isinstance(stored, Service)
-        return stored
-
-    stored = retrying(attempt)
-    if stored.type is ServiceType.CRON_JOB:
-        ports.scheduler.set_schedule(stored.id, stored.schedule)
+@retry_on_conflict
+def _apply_update(
+    ports: Ports,
+    service_id: str,
+    changes: ServiceChanges,
+    preflighted: set[tuple[str, str | None]],  # a lost write race retries without I/O
+) -> Service:
+    service = get_service(ports, service_id)
+    updated = validate_update(service, changes, now=ports.clock.now())
+    touched = []
+    if updated.credential_id != service.credential_id:
+        touched = _owned_credential(ports, service.owner_id, updated.credential_id)
+    source = (updated.image_path, updated.credential_id)
+    if source != (service.image_path, service.credential_id) and source not in preflighted:
+        try:
+            ports.registry.inspect(
+                parse_reference(updated.image_path),
+                load_credential(ports, updated.credential_id),
+            )
+        except ImagePullError as exc:
+            message = f"image {updated.image_path}: {exc.message}"
+            if exc.transient:  # the registry, not the request, is wrong: retry later
+                raise ImagePullError(exc.reason, message) from exc
+            raise InvalidInput(message) from exc
+        preflighted.add(source)
+    with unit_of_work(ports) as tx:
+        stored = tx.put(updated)
+        for record in touched:
+            tx.put(record)
+        if stored.type is ServiceType.CRON_JOB:
+            tx.effect(SyncSchedule(stored.id))
     return stored
 
 
+@retry_on_conflict
 def delete_service(ports: Ports, service_id: str) -> None:
-    def attempt() -> Service:
-        service = get_service(ports, service_id)
-        ports.store.write(delete=[service])
-        return service
-
-    service = retrying(attempt)
-    if service.type is ServiceType.CRON_JOB:
-        ports.scheduler.remove_schedule(service_id)
-    ports.runtime.remove(service_id)
-
-
-def _record(ports: Ports, service: Service, type_: EventType, details: dict[str, object]) -> Event:
-    return Event(new_id("evt"), service.id, type_, ports.clock.now(), dict(details))
-
-
-def suspend(ports: Ports, service_id: str) -> Service:
-    """Stop every instance and pause the schedule; deploys in progress are canceled."""
-
-    def attempt() -> tuple[Service, Event | None]:
-        service = get_service(ports, service_id)
-        if service.suspended:
-            return service, None
-        event = _record(ports, service, EventType.SERVICE_SUSPENDED, {})
-        (stored, _) = ports.store.write(
-            put=[dataclasses.replace(service, suspended=True, updated_at=ports.clock.now()), event]
-        )
-        assert isinstance(stored, Service)
-        return stored, event
-
-    service, event = retrying(attempt)
-    if event is not None:
-        for deploy_id in (service.queued_deploy_id, service.active_deploy_id):
-            if deploy_id:
-                with contextlib.suppress(Conflict):  # it finished meanwhile
-                    cancel_deploy(ports, service_id, deploy_id)
-        ports.runtime.suspend(service_id)
+    """Delete the service at once; its runtime resources are removed by a ``Remove`` effect,
+    retried until they are all gone (its outbox record is the service's tombstone)."""
+    service = get_service(ports, service_id)
+    with unit_of_work(ports) as tx:
+        tx.delete(service)
         if service.type is ServiceType.CRON_JOB:
-            ports.scheduler.remove_schedule(service_id)
-        notify_all(ports, service, [event])
-    return service
+            tx.effect(SyncSchedule(service_id))
+        tx.effect(Remove(service_id))
+
+
+@retry_on_conflict
+def suspend(ports: Ports, service_id: str) -> Service:
+    """Stop every instance and pause the schedule; deploys in progress are canceled (in the
+    same write: the queued deploy first, so that canceling the active one promotes nothing)."""
+    service = get_service(ports, service_id)
+    if service.suspended:
+        return service
+    for deploy_id in (service.queued_deploy_id, service.active_deploy_id):
+        if deploy_id:
+            with contextlib.suppress(Conflict):  # it finished meanwhile
+                cancel_deploy(ports, service_id, deploy_id)
+    service = get_service(ports, service_id)
+    with unit_of_work(ports) as tx:
+        stored = tx.put(dataclasses.replace(service, suspended=True, updated_at=ports.clock.now()))
+        tx.record(stored, EventType.SERVICE_SUSPENDED, {})
+        tx.effect(Suspend(service_id))
+        if service.type is ServiceType.CRON_JOB:
+            tx.effect(SyncSchedule(service_id))
+    return stored
 
 
 def resume(ports: Ports, service_id: str) -> Service:
     """Resume and redeploy what was live (trigger ``service_resumed``)."""
-
-    def attempt() -> tuple[Service, Event | None]:
+    if _unsuspend(ports, service_id):
         service = get_service(ports, service_id)
-        if not service.suspended:
-            return service, None
-        event = _record(ports, service, EventType.SERVICE_RESUMED, {})
-        (stored, _) = ports.store.write(
-            put=[dataclasses.replace(service, suspended=False, updated_at=ports.clock.now()), event]
-        )
-        assert isinstance(stored, Service)
-        return stored, event
-
-    service, event = retrying(attempt)
-    if event is not None:
         live = ports.store.get_deploy(service.live_deploy_id) if service.live_deploy_id else None
         image = None
         if live is not None and live.image_sha is not None:
             image = parse_reference(f"{parse_reference(live.image_ref).name}@{live.image_sha}")
         trigger_deploy(ports, service_id, DeployTrigger.SERVICE_RESUMED, image=image)
-        if service.type is ServiceType.CRON_JOB:
-            ports.scheduler.set_schedule(service_id, service.schedule)
-        notify_all(ports, service, [event])
     return get_service(ports, service_id)
+
+
+@retry_on_conflict
+def _unsuspend(ports: Ports, service_id: str) -> bool:
+    service = get_service(ports, service_id)
+    if not service.suspended:
+        return False
+    with unit_of_work(ports) as tx:
+        stored = tx.put(dataclasses.replace(service, suspended=False, updated_at=ports.clock.now()))
+        tx.record(stored, EventType.SERVICE_RESUMED, {})
+        if service.type is ServiceType.CRON_JOB:
+            tx.effect(SyncSchedule(service_id))
+    return True
 
 
 def _live(ports: Ports, service: Service, action: str) -> Deploy:
@@ -219,44 +215,33 @@ def restart(ports: Ports, service_id: str) -> Service:
     service = get_service(ports, service_id)
     if service.type is ServiceType.CRON_JOB:
         raise InvalidInput("cron jobs cannot be restarted; trigger a run instead")
-    live = _live(ports, service, "restart")
-    event = _record(ports, service, EventType.SERVER_RESTARTED, {"triggeredByUser": None})
-    ports.store.write(put=[event])
-    ports.runtime.restart(run_spec(ports, service, live))
-    notify_all(ports, service, [event])
+    _live(ports, service, "restart")
+    with unit_of_work(ports) as tx:
+        tx.record(service, EventType.SERVER_RESTARTED, {"triggeredByUser": None})
+        tx.effect(Restart(service_id))
     return service
 
 
+@retry_on_conflict
 def scale(ports: Ports, service_id: str, num_instances: int) -> Service:
     if not 1 <= num_instances <= MAX_INSTANCES:
         raise InvalidInput(f"numInstances must be between 1 and {MAX_INSTANCES}")
-
-    def attempt() -> tuple[Service, Event | None]:
-        service = get_service(ports, service_id)
-        if service.type is ServiceType.CRON_JOB:
-            raise InvalidInput("cron jobs run one instance per run and cannot be scaled")
-        if service.num_instances == num_instances:
-            return service, None
-        event = _record(
-            ports,
+    service = get_service(ports, service_id)
+    if service.type is ServiceType.CRON_JOB:
+        raise InvalidInput("cron jobs run one instance per run and cannot be scaled")
+    if service.num_instances == num_instances:
+        return service
+    with unit_of_work(ports) as tx:
+        stored = tx.put(
+            dataclasses.replace(service, num_instances=num_instances, updated_at=ports.clock.now())
+        )
+        tx.record(
             service,
             EventType.INSTANCE_COUNT_CHANGED,
             {"fromInstances": service.num_instances, "toInstances": num_instances},
         )
-        updated = dataclasses.replace(
-            service, num_instances=num_instances, updated_at=ports.clock.now()
-        )
-        (stored, _) = ports.store.write(put=[updated, event])
-        assert isinstance(stored, Service)
-        return stored, event
-
-    service, event = retrying(attempt)
-    if event is not None:
-        live = ports.store.get_deploy(service.live_deploy_id) if service.live_deploy_id else None
-        if live is not None and not service.suspended:
-            ports.runtime.converge(run_spec(ports, service, live))
-        notify_all(ports, service, [event])
-    return service
+        tx.effect(Converge(service_id))
+    return stored
 
 
 # -- env vars (apply to the next deploy, as on Render) --------------------------------------
@@ -276,13 +261,11 @@ def remove_env_var(ports: Ports, service_id: str, key: str) -> Service:
     return _update(ports, service_id, lambda s: delete_env_var(s, key, now=ports.clock.now()))
 
 
+@retry_on_conflict
 def _update(ports: Ports, service_id: str, change: Callable[[Service], Service]) -> Service:
-    def attempt() -> Service:
-        (stored,) = ports.store.write(put=[change(get_service(ports, service_id))])
-        assert isinstance(stored, Service)
-        return stored
-
-    return retrying(attempt)
+    with unit_of_work(ports) as tx:
+        stored = tx.put(change(get_service(ports, service_id)))
+    return stored
 
 
 # -- deploy hook ---------------------------------------------------------------------------
@@ -310,12 +293,7 @@ def hook_service(ports: Ports, service_id: str, key: str | None) -> Service:
 def regenerate_hook_key(ports: Ports, service_id: str) -> str:
     """A new key; the old one stops working at once."""
     key = hooks.new_hook_key()
-
-    def attempt() -> None:
-        service = get_service(ports, service_id)
-        ports.store.write(
-            put=[dataclasses.replace(service, hook_key_hash=hooks.hash_hook_key(key))]
-        )
-
-    retrying(attempt)
+    _update(
+        ports, service_id, lambda s: dataclasses.replace(s, hook_key_hash=hooks.hash_hook_key(key))
+    )
     return key

@@ -5,21 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from imagedeploy.domain import deploy_machine as machine
-from imagedeploy.ports import Job
+from imagedeploy.ports import Job, Ports
 from imagedeploy.usecases import cron, deploys
-from imagedeploy.usecases.context import Ports
 
 
 def _begin(ports: Ports, deploy_id: str) -> None:
+    """Begin the deploy and run its preflight in the same job: one queue hop before the
+    registry (``run_preflight`` does nothing unless the deploy is in its preflight)."""
     deploys.handle_signal(ports, deploy_id, machine.Begin())
+    deploys.run_preflight(ports, deploy_id)
 
 
 def _cron_tick(ports: Ports, service_id: str) -> None:
     cron.tick(ports, service_id)
 
 
+def _outbox(ports: Ports, record_id: str) -> None:
+    from imagedeploy.usecases.outbox import dispatch
+
+    dispatch(ports, record_id)
+
+
 HANDLERS: dict[str, Callable[[Ports, str], None]] = {
     "begin": _begin,
+    "outbox": _outbox,
     "cron_tick": _cron_tick,
     "preflight": deploys.run_preflight,
     "supersede": deploys.supersede,

@@ -44,7 +44,7 @@ claim                             CLAIM#<key> / CLAIM (+            -           
   looked up on a request (changing a key's hash = deleting the item and putting a new one, in
   one write); ``get_api_key`` by id reads ``GSI2`` (eventually consistent). The owner's list
   sorts by ``<createdAt>#<id>#<keyHash>``: a cursor's position must name the item's table key.
-- Times in sort keys are ``sqlite_codec.encode_datetime`` (UTC, microseconds, fixed width), so
+- Times in sort keys are ``entity_codec.encode_datetime`` (UTC, microseconds, fixed width), so
   string order is time order and ``#<id>`` breaks ties. Lists newest first read the index
   backwards (``ScanIndexForward=False``).
 - Owners, credentials and webhooks list in **creation order**, which none of their fields
@@ -56,7 +56,7 @@ claim                             CLAIM#<key> / CLAIM (+            -           
   SQLite's partial index). Likewise a service is in ``CREDENTIAL#...#SERVICES`` only while it has a
   credential. ``DEPLOYS#UNFINISHED`` and ``OWNERS`` are single partitions: both stay small (deploys
   in progress; workspaces).
-- The entity itself is ``data`` (a string: the JSON of ``sqlite_codec``, the same codec SQLite
+- The entity itself is ``data`` (a string: the JSON of ``entity_codec``, the same codec SQLite
   uses), ``version`` is a number of its own (what conditions compare), ``kind`` names the entity.
 - Index reads (every list) are eventually consistent, as every GSI is: an item written a moment
   ago may be missing from a list for a fraction of a second. Gets are strongly consistent.
@@ -72,8 +72,7 @@ keys (removing the sparse ones that no longer apply) and leaves ``<seq>`` alone;
 ``Delete`` on the version. Events and deliveries are insert-only. A cancelled transaction whose
 reasons include ``ConditionalCheckFailed`` or ``TransactionConflict`` is ``ConcurrentUpdate``.
 
-Counters: ``hit_rate_limit`` is one ``UpdateItem ADD`` per window item (TTL at the window's end);
-``claim_once`` one conditional ``PutItem`` that wins when the claim is absent or expired (and,
+Claims: ``claim_once`` is one conditional ``PutItem`` that wins when the claim is absent or expired (and,
 so that an SDK retry of a winning call still wins, when it carries this call's own token).
 DynamoDB deletes expired items within days, not at once: conditions compare times, never rely on
 the deletion.
@@ -106,8 +105,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.local import sqlite_codec as codec
-from imagedeploy.adapters.local.sqlite_codec import EntityCodec, encode_datetime
+from imagedeploy.adapters import entity_codec as codec
+from imagedeploy.adapters.entity_codec import EntityCodec, encode_datetime
 from imagedeploy.domain.accounts import (
     ApiKey,
     CredentialRecord,
@@ -117,10 +116,11 @@ from imagedeploy.domain.accounts import (
     Webhook,
     WebhookDelivery,
 )
-from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
 
@@ -230,7 +230,15 @@ def _unfinished(deploy: Deploy) -> IndexKeys | None:
     return _UNFINISHED_PARTITION, _at("created_at")(deploy)
 
 
+def _unfinished_run(run: CronRun) -> IndexKeys | None:
+    if run.status is not RunStatus.PENDING:
+        return None
+    return _UNFINISHED_RUNS_PARTITION, _at("started_at")(run)
+
+
 _UNFINISHED_PARTITION = "DEPLOYS#UNFINISHED"
+_UNFINISHED_RUNS_PARTITION = "RUNS#UNFINISHED"
+_OUTBOX_PARTITION = "OUTBOX#PENDING"
 _OWNERS_PARTITION = "OWNERS"
 
 _KINDS: dict[type, _Kind] = {
@@ -313,6 +321,17 @@ _KINDS: dict[type, _Kind] = {
         "RUN",
         "id",
         gsi1=lambda r: (f"SERVICE#{r.service_id}#RUNS", _at("started_at")(r)),
+        gsi2=_unfinished_run,
+    ),
+    OutboxRecord: _Kind(
+        "OutboxRecord",
+        "outbox record",
+        codec.OUTBOX_RECORD,
+        "OUTBOX",
+        "OUTBOX",
+        "id",
+        # Every stored record is pending (an executed one is deleted): a sparse partition.
+        gsi2=lambda r: (_OUTBOX_PARTITION, _at("created_at")(r)),
     ),
     Webhook: _Kind(
         "Webhook",
@@ -440,6 +459,22 @@ _LISTS = {
             "GSI1",
             lambda service_id: f"SERVICE#{service_id}#RUNS",
             _NEWEST_FIRST,
+            _TIME_POSITION,
+        ),
+        _List(
+            "unfinished_runs",
+            _KINDS[CronRun],
+            "GSI2",
+            lambda _: _UNFINISHED_RUNS_PARTITION,
+            _NEWEST_FIRST,
+            _TIME_POSITION,
+        ),
+        _List(
+            "outbox",
+            _KINDS[OutboxRecord],
+            "GSI2",
+            lambda _: _OUTBOX_PARTITION,
+            _OLDEST_FIRST,
             _TIME_POSITION,
         ),
         _List(
@@ -823,6 +858,15 @@ class DynamoStore:
     def list_runs(self, service_id: str, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("runs", service_id, limit, cursor)
 
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        return self._page("unfinished_runs", "", limit, cursor)
+
+    def get_outbox(self, record_id: str) -> OutboxRecord | None:
+        return self._get(OutboxRecord, record_id)
+
+    def list_outbox(self, limit: int, cursor: str | None = None) -> Page[OutboxRecord]:
+        return self._page("outbox", "", limit, cursor)
+
     def get_notification_settings(self, owner_id: str) -> NotificationSettings | None:
         return self._get(NotificationSettings, owner_id)
 
@@ -841,26 +885,6 @@ class DynamoStore:
         return self._page("deliveries", webhook_id, limit, cursor)
 
     # -- counters ------------------------------------------------------------------------------
-
-    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
-        """One ``UpdateItem ADD`` on the window's own item; TTL removes it after the window.
-        (An SDK retry of a call whose response was lost counts that hit twice: a rate limit
-        may err towards strict.)"""
-        if window_seconds <= 0:
-            raise ValueError(f"window_seconds must be positive, not {window_seconds}")
-        response = self.client.update_item(
-            TableName=self.table_name,
-            Key={"PK": _s(f"RATELIMIT#{key}#{window_start}"), "SK": _s("RATELIMIT")},
-            UpdateExpression="ADD #h :one SET #ttl = :expires, #k = :kind",
-            ExpressionAttributeNames={"#h": "hits", "#ttl": TTL_ATTRIBUTE, "#k": "kind"},
-            ExpressionAttributeValues={
-                ":one": _n(1),
-                ":expires": _n(window_start + window_seconds),
-                ":kind": _s("RateLimit"),
-            },
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["hits"]["N"])
 
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """A conditional ``PutItem``: it wins when no claim exists, the stored one has expired,

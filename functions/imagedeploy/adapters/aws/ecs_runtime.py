@@ -453,6 +453,10 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _discovery_description(service_id: str) -> str:
+    return f"imagedeploy private service {service_id}"
+
+
 def _tag_map(tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
     return {str(t.get("key")): str(t.get("value", "")) for t in tags or []}
 
@@ -657,33 +661,42 @@ class EcsRuntime:
     def remove(self, service_id: str) -> None:
         """Delete the ECS service, its routing (listener rule, target group, Cloud Map
         service) and task definitions; stop its one-off tasks. Logs stay (retention ends
-        them). Best effort and idempotent: a part AWS still holds (a Cloud Map service whose
-        instances are deregistering) is left for the next call and logged."""
+        them). Idempotent; every part is tried, and if AWS still holds one (a Cloud Map service
+        whose instances are deregistering answers ``ResourceInUse``) the call raises with
+        what is left, so that the removal job retries it."""
         current = self._describe_service(service_id)
         registries = [
             r.get("registryArn", "") for r in (current or {}).get("serviceRegistries", [])
         ]
+        errors: list[str] = []
         if current is not None:
-            self._quietly(
+            self._trying(
+                errors,
                 "delete the ECS service",
                 lambda: self._ecs.delete_service(
                     cluster=self._config.cluster, service=self.name_of(service_id), force=True
                 ),
             )
         for task_arn in self._task_arns(family=self.name_of(service_id)):
-            self._quietly("stop a task", functools.partial(self._stop_task, task_arn, "removed"))
+            self._trying(
+                errors, "stop a task", functools.partial(self._stop_task, task_arn, "removed")
+            )
         if self._config.listener_arn:
-            self._quietly("delete the route", lambda: self._delete_route(service_id))
-        for registry_arn in registries:
+            self._trying(errors, "delete the route", lambda: self._delete_route(service_id))
+        for registry_arn in registries or self._discovery_of(service_id):
             if registry_arn:
-                self._quietly(
+                self._trying(
+                    errors,
                     "delete the Cloud Map service",
                     functools.partial(self._delete_discovery, registry_arn),
                 )
-        self._quietly(
+        self._trying(
+            errors,
             "deregister task definitions",
             lambda: self._deregister_task_definitions(self.name_of(service_id)),
         )
+        if errors:
+            raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._run_once(spec, started_by=run_id, role="cron", run_id=run_id)
@@ -1126,12 +1139,27 @@ class EcsRuntime:
             Name=name,
             NamespaceId=namespace,
             CreatorRequestId=f"{spec.service_id}-{name}"[:64],
-            Description=f"imagedeploy private service {spec.service_id}",
+            Description=_discovery_description(spec.service_id),
             DnsConfig={"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 10}]},
             HealthCheckCustomConfig={"FailureThreshold": 1},
             Tags=[{"Key": TAG_SERVICE, "Value": spec.service_id}],
         )
         return str(created["Service"]["Arn"])
+
+    def _discovery_of(self, service_id: str) -> list[str]:
+        """The Cloud Map services made for ``service_id`` (by their description: a retried
+        removal runs after the ECS service that named them is gone)."""
+        namespace = self._config.namespace_id
+        if not namespace:
+            return []
+        filters = [{"Name": "NAMESPACE_ID", "Values": [namespace], "Condition": "EQ"}]
+        wanted = _discovery_description(service_id)
+        return [
+            str(service["Arn"])
+            for page in self._discovery.get_paginator("list_services").paginate(Filters=filters)
+            for service in page.get("Services", [])
+            if service.get("Description") == wanted
+        ]
 
     def _delete_discovery(self, registry_arn: str) -> None:
         service_id = registry_arn.rsplit("/", 1)[-1]
@@ -1217,12 +1245,14 @@ class EcsRuntime:
         self._ecs.stop_task(cluster=self._config.cluster, task=task_arn, reason=reason)
 
     @staticmethod
-    def _quietly(what: str, operation: Callable[[], object]) -> None:
+    def _trying(errors: list[str], what: str, operation: Callable[[], object]) -> None:
         try:
             operation()
         except ClientError as exc:
+            error = exc.response.get("Error", {})
+            errors.append(f"could not {what}: {error.get('Code')}: {error.get('Message', '')}")
             logger.warning(
-                "could not %s; a later remove retries", what, extra={"error": _error_code(exc)}
+                "could not %s; the removal retries", what, extra={"error": error.get("Code")}
             )
 
 

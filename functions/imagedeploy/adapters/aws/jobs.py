@@ -15,6 +15,8 @@ from imagedeploy.ports import Job
 
 __all__ = ["SqsJobs", "job_body", "job_from_body"]
 
+MAX_DELAY_SECONDS = 900  # SQS's limit on DelaySeconds
+
 
 def job_body(job: Job) -> str:
     return json.dumps({"kind": job.kind, "subject": job.subject}, separators=(",", ":"))
@@ -54,5 +56,6 @@ class SqsJobs:
                     self._client = boto3.client("sqs")
         return self._client
 
-    def enqueue(self, job: Job) -> None:
-        self.client.send_message(QueueUrl=self.queue_url, MessageBody=job_body(job))
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        extra = {"DelaySeconds": min(MAX_DELAY_SECONDS, delay_seconds)} if delay_seconds > 0 else {}
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=job_body(job), **extra)

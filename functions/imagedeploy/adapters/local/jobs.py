@@ -86,13 +86,18 @@ class ThreadJobs:
 
     # -- the port -------------------------------------------------------------------------------
 
-    def enqueue(self, job: Job) -> None:
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
         with self._cond:
             if self._stopping:
                 logger.warning(
                     "job dropped: the queue is stopping",
                     extra={"job_kind": job.kind, "subject": job.subject},
                 )
+                return
+            if delay_seconds > 0:
+                due = self._clock() + delay_seconds
+                heapq.heappush(self._delayed, (due, next(self._seq), _Entry(job)))
+                self._cond.notify_all()
                 return
             waiting = self._waiting.get(job.subject)
             if waiting is not None and any(entry.job == job for entry in waiting):

@@ -9,7 +9,7 @@ Why it looks the way it does:
   busy timeout) instead of failing halfway when a read snapshot cannot be upgraded.
 - **One table per entity kind**: the key, the columns lists and lookups filter or sort by, the
   ``version`` that conditional writes compare, and the whole entity as JSON in ``data``
-  (``sqlite_codec``). Every list is an index range read with a keyset cursor; nothing scans a
+  (``entity_codec``). Every list is an index range read with a keyset cursor; nothing scans a
   table (a test checks ``EXPLAIN QUERY PLAN`` for every query).
 - **Cursors** are the sort key of the last item returned (plus the list they belong to),
   urlsafe base64 of a JSON array. A keyset cursor stays correct when rows are inserted or
@@ -50,10 +50,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from imagedeploy.adapters.local import sqlite_codec as codec
+from imagedeploy.adapters import entity_codec as codec
+from imagedeploy.adapters.entity_codec import EntityCodec, encode_datetime
 from imagedeploy.adapters.local.datadir import create_private
 from imagedeploy.adapters.local.secrets import KEY_FILE, load_or_create_key
-from imagedeploy.adapters.local.sqlite_codec import EntityCodec, encode_datetime
 from imagedeploy.domain.accounts import (
     ApiKey,
     CredentialRecord,
@@ -63,7 +63,7 @@ from imagedeploy.domain.accounts import (
     Webhook,
     WebhookDelivery,
 )
-from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import (
     ConcurrentUpdate,
@@ -72,6 +72,7 @@ from imagedeploy.domain.errors import (
     StorageUnavailable,
 )
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
 
@@ -84,7 +85,7 @@ T = TypeVar("T")
 
 MAX_LIMIT = 100
 _MAX_CURSOR_CHARS = 1024
-_EXPIRE_BATCH = 64  # expired rate-limit windows / claims deleted per call, to keep calls cheap
+_EXPIRE_BATCH = 64  # expired claims deleted per call, to keep calls cheap
 
 _SEALED_TABLES = ("services", "webhooks")  # the rows that hold secrets (see the docstring)
 
@@ -154,13 +155,25 @@ _MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
         "CREATE TABLE claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
         "CREATE INDEX claims_by_expiry ON claims (expires_at)",
     ),
-    # n -> n + 1 (issue 8): API keys listed per owner by creation time; rows holding secrets
+    # 1 -> 2 (issue 8): API keys listed per owner by creation time; rows holding secrets
     # sealed. Self-contained: it assumes only the tables of 0 -> 1.
     (
         "ALTER TABLE api_keys ADD COLUMN created_at TEXT NOT NULL DEFAULT ''",
         "UPDATE api_keys SET created_at = json_extract(data, '$.created_at')",
         "CREATE INDEX api_keys_by_owner ON api_keys (owner_id, created_at, id)",
         _seal_clear_rows,
+    ),
+    # 2 -> 3: the outbox, the unfinished-runs index, and no rate-limit table (the per-service
+    # window lives on the service)
+    (
+        """CREATE TABLE outbox (
+            id TEXT PRIMARY KEY, created_at TEXT NOT NULL, version INTEGER NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX outbox_by_age ON outbox (created_at, id)",
+        "ALTER TABLE cron_runs ADD COLUMN unfinished INTEGER NOT NULL DEFAULT 0",
+        "UPDATE cron_runs SET unfinished = 1 WHERE json_extract(data, '$.status') = 'pending'",
+        "CREATE INDEX cron_runs_unfinished ON cron_runs (started_at, id) WHERE unfinished = 1",
+        "DROP TABLE rate_limits",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -246,7 +259,14 @@ _TABLES: dict[type, _Table] = {
         "cron run",
         codec.CRON_RUN,
         "id",
-        {"service_id": _attr("service_id"), "started_at": _dt("started_at")},
+        {
+            "service_id": _attr("service_id"),
+            "started_at": _dt("started_at"),
+            "unfinished": lambda run: int(run.status is RunStatus.PENDING),
+        },
+    ),
+    OutboxRecord: _Table(
+        "outbox", "outbox record", codec.OUTBOX_RECORD, "id", {"created_at": _dt("created_at")}
     ),
     NotificationSettings: _Table(
         "notification_settings",
@@ -335,6 +355,14 @@ _LISTS = {
         ),
         _List("events", _TABLES[Event], "service_id = ?", ("timestamp", "id"), _NEWEST_FIRST),
         _List("runs", _TABLES[CronRun], "service_id = ?", ("started_at", "id"), _NEWEST_FIRST),
+        _List(
+            "unfinished_runs",
+            _TABLES[CronRun],
+            "unfinished = 1",  # the partial index's condition
+            ("started_at", "id"),
+            _NEWEST_FIRST,
+        ),
+        _List("outbox", _TABLES[OutboxRecord], "", ("created_at", "id"), _OLDEST_FIRST),
         _List(
             "deliveries",
             _TABLES[WebhookDelivery],
@@ -696,6 +724,15 @@ class SqliteStore:
     def list_runs(self, service_id: str, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("runs", (service_id,), limit, cursor)
 
+    def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
+        return self._page("unfinished_runs", (), limit, cursor)
+
+    def get_outbox(self, record_id: str) -> OutboxRecord | None:
+        return self._get(OutboxRecord, "id", record_id)
+
+    def list_outbox(self, limit: int, cursor: str | None = None) -> Page[OutboxRecord]:
+        return self._page("outbox", (), limit, cursor)
+
     def get_notification_settings(self, owner_id: str) -> NotificationSettings | None:
         return self._get(NotificationSettings, "owner_id", owner_id)
 
@@ -714,25 +751,6 @@ class SqliteStore:
         return self._page("deliveries", (webhook_id,), limit, cursor)
 
     # -- counters ------------------------------------------------------------------------------
-
-    def hit_rate_limit(self, key: str, window_start: int, window_seconds: int) -> int:
-        """One upsert counts the hit; windows that ended before this one began are deleted a
-        few at a time (the caller's clock decides what "ended" means, as it does for windows)."""
-        if window_seconds <= 0:
-            raise ValueError(f"window_seconds must be positive, not {window_seconds}")
-        with self._transaction() as tx:
-            tx.execute(
-                "DELETE FROM rate_limits WHERE rowid IN (SELECT rowid FROM rate_limits "
-                "WHERE expires_at <= ? LIMIT ?)",
-                (window_start, _EXPIRE_BATCH),
-            )
-            hits: int = tx.execute(
-                "INSERT INTO rate_limits (key, window_start, expires_at, hits) "
-                "VALUES (?, ?, ?, 1) ON CONFLICT (key, window_start) "
-                "DO UPDATE SET hits = hits + 1 RETURNING hits",
-                (key, window_start, window_start + window_seconds),
-            ).fetchone()[0]
-        return hits
 
     def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """Insert the claim, or take over an expired one, in one statement: ``RETURNING``

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.domain.errors import NotFound
 from imagedeploy.domain.services import Service
-from imagedeploy.usecases.context import Ports
+from imagedeploy.ports import Ports
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
 Cursor = Annotated[str | None, Query(description="The cursor of the last item you have")]

@@ -38,6 +38,7 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun, RunStatus, RunTrigger
 from imagedeploy.domain.deploys import Deploy, DeploySettings, DeployStatus, DeployTrigger
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
 
@@ -193,3 +194,7 @@ NOTIFICATION_OVERRIDE = EntityCodec(
 )
 WEBHOOK = EntityCodec(Webhook, {"event_filter": tuple_of(IDENTITY)})
 WEBHOOK_DELIVERY = EntityCodec(WebhookDelivery, {"sent_at": DATETIME})
+OUTBOX_RECORD = EntityCodec(
+    OutboxRecord,
+    {"effects": tuple_of(IDENTITY), "created_at": DATETIME, "due_at": DATETIME},
+)

@@ -1,0 +1,168 @@
+"""Effects survive AWS failures (issue 9): through the real handlers under moto, with a botocore
+``before-call`` hook making chosen calls fail (``devkit.moto_aws.fail``). The outbox dispatcher
+retries a failing effect with backoff (SQS ``DelaySeconds``: these tests wait the 1 + 2 + 4 s of
+a 7 s retry budget) and, once the budget is spent, fails what the effect was for with the AWS
+error text, at once rather than after the 15-minute timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devkit.lambda_stack import WEB_DETAILS, LambdaContext, Stack, create_service, deploy_status
+from devkit.moto_aws import fail
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.events import EventType
+
+pytestmark = pytest.mark.integration
+
+RETRY_SECONDS = 7  # retries after 1, 2 and 4 s: four attempts in all
+
+
+def with_retry_budget(stack: Stack, seconds: int = RETRY_SECONDS) -> None:
+    settings = stack.app.settings.model_copy(update={"effect_retry_seconds": seconds})
+    stack.rebuild(settings=settings)
+
+
+def outbox_is_empty(stack: Stack) -> bool:
+    return stack.app.ports.store.list_outbox(10).items == []
+
+
+def test_a_throttled_task_definition_is_retried_and_the_deploy_goes_live(stack: Stack) -> None:
+    with_retry_budget(stack)
+    throttled = fail(
+        stack.aws.client("ecs"),
+        "RegisterTaskDefinition",
+        "ThrottlingException",
+        "Rate exceeded",
+        times=3,
+    )
+    created = create_service(stack, "web_service", WEB_DETAILS)
+    service_id, deploy_id = created["service"]["id"], created["deployId"]
+    stack.drain(delayed=True)
+    assert throttled.failures == 3
+    assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_IN_PROGRESS
+    stack.ecs_event(stack.deployment_event(service_id))
+    assert deploy_status(stack, deploy_id) is DeployStatus.LIVE
+    stack.drain()  # its notifications
+    assert outbox_is_empty(stack)
+
+
+def test_a_listener_rule_that_cannot_be_created_fails_the_deploy_with_the_aws_error(
+    stack: Stack,
+) -> None:
+    with_retry_budget(stack)
+    refused = fail(
+        stack.aws.client("elbv2"),
+        "CreateRule",
+        "TooManyRules",
+        "The maximum number of rules on the listener has been reached",
+    )
+    created = create_service(stack, "web_service", WEB_DETAILS)
+    service_id, deploy_id = created["service"]["id"], created["deployId"]
+    stack.drain(delayed=True)
+    assert refused.failures == 4  # every attempt of the budget, then no more
+    deploy = stack.app.ports.store.get_deploy(deploy_id)
+    assert deploy is not None and deploy.status is DeployStatus.UPDATE_FAILED
+    error = deploy.reason["failure"]["platformError"]
+    assert error.startswith("TooManyRules: The maximum number of rules")
+    ended = [
+        e
+        for e in stack.app.ports.store.list_events(service_id, 100).items
+        if e.type is EventType.DEPLOY_ENDED
+    ]
+    assert ended[0].details["reason"]["failure"]["platformError"] == error
+    assert "timedOutSeconds" not in deploy.reason["failure"]  # failed now, not after 15 min
+    wire = stack.ok(stack.call("GET", f"/v1/services/{service_id}/deploys/{deploy_id}"))
+    assert wire["status"] == "update_failed"
+    assert outbox_is_empty(stack)
+
+
+def create_cron_job(stack: Stack) -> str:
+    created = create_service(
+        stack,
+        "cron_job",
+        {
+            "runtime": "image",
+            "plan": "starter",
+            "schedule": "*/10 * * * *",
+            "envSpecificDetails": {"dockerCommand": "report"},
+        },
+    )
+    stack.drain()
+    service_id: str = created["service"]["id"]
+    return service_id
+
+
+def tick(service_id: str, at: str) -> dict[str, Any]:
+    from imagedeploy.handlers import cron as cron_handler
+
+    payload = {"serviceId": service_id, "scheduledTime": at}
+    result: dict[str, Any] = cron_handler.lambda_handler(payload, LambdaContext())
+    return result
+
+
+def test_a_cron_run_fargate_cannot_place_fails_with_the_reason_and_the_next_tick_runs(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_retry_budget(stack)
+    service_id = create_cron_job(stack)
+    ecs = stack.aws.client("ecs")
+    no_capacity = {"tasks": [], "failures": [{"reason": "RESOURCE:FARGATE", "arn": "x"}]}
+    attempts: list[str] = []
+
+    def run_task(**params: Any) -> dict[str, Any]:
+        attempts.append(params["startedBy"])
+        return no_capacity
+
+    monkeypatch.setattr(stack.app.ecs._ecs, "run_task", run_task)
+    first = tick(service_id, "2026-01-01T12:00:00Z")["runId"]
+    stack.drain(delayed=True)
+    assert attempts == [first] * 4  # retried, then given up
+    run = stack.app.ports.store.get_run(first)
+    assert run is not None and run.status is RunStatus.UNSUCCESSFUL
+    assert "RESOURCE:FARGATE" in run.reason
+    ended = stack.app.ports.store.list_events(service_id, 1).items[0]
+    assert ended.type is EventType.CRON_JOB_RUN_ENDED
+    assert "RESOURCE:FARGATE" in ended.details["reason"]["platformError"]
+
+    monkeypatch.undo()  # capacity is back
+    second = tick(service_id, "2026-01-01T12:10:00Z")["runId"]
+    assert second and second != first
+    stack.drain()
+    assert len(stack.tasks_started_by(second)) == 1
+    assert ecs.list_tasks(cluster="imagedeploy", startedBy=second)["taskArns"]
+    assert outbox_is_empty(stack)
+
+
+def test_a_deleted_private_service_is_removed_once_cloud_map_lets_go(stack: Stack) -> None:
+    with_retry_budget(stack)
+    created = create_service(
+        stack, "private_service", {"runtime": "image", "plan": "standard", "numInstances": 1}
+    )
+    service_id = created["service"]["id"]
+    stack.drain()
+    discovery = stack.aws.client("servicediscovery")
+    (cloud_map,) = discovery.list_services()["Services"]
+    in_use = fail(
+        discovery,
+        "DeleteService",
+        "ResourceInUse",
+        "The service has instances registered",
+        times=2,
+    )
+
+    reply = stack.call("DELETE", f"/v1/services/{service_id}")
+    assert reply.status == 204, reply  # at once: the removal is a job
+    stack.drain(delayed=True)
+    assert in_use.failures == 2
+    assert discovery.list_services()["Services"] == [], cloud_map
+    assert stack.ecs_service(service_id) is None
+    family = f"imagedeploy-{service_id}"
+    definitions = stack.aws.client("ecs").list_task_definitions(
+        familyPrefix=family, status="ACTIVE"
+    )
+    assert definitions["taskDefinitionArns"] == []
+    assert outbox_is_empty(stack)
