@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from imagedeploy.adapters.local.engine import ContainerEngine
+from imagedeploy.adapters.local.engine_api import EngineApi
+from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.notifier import WebhookNotifier
 from imagedeploy.adapters.local.router import Router
@@ -90,6 +91,8 @@ class Embedded:
     notifier: WebhookNotifier
     registry: RegistryClient
     ports: Ports
+    engine_service: EngineService
+    engine: EngineApi
     api_key: str | None = None  # set when this start created the workspace's first key
     _server: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -142,6 +145,8 @@ class Embedded:
         self.jobs.stop(timeout=10)
         self.notifier.stop(timeout=10)
         self.runtime.stop()
+        self.engine.close()
+        self.engine_service.stop()
         self.router.stop()
         self.registry.close()
         self.store.close()
@@ -226,7 +231,10 @@ def build(
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     router = Router(host)
-    engine = ContainerEngine(settings.container_engine)
+    engine_service = EngineService.open(
+        settings.container_engine_socket, binary=settings.container_engine
+    )
+    engine = EngineApi(engine_service.socket)
     runtime = LocalRuntime(
         engine,
         router,
@@ -276,4 +284,6 @@ def build(
         notifier,
         registry,
         ports,
+        engine_service,
+        engine,
     )

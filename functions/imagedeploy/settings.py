@@ -61,7 +61,15 @@ class Settings(BaseSettings):
 
     # the embedded runtime (imagedeploy serve)
     container_engine: str | None = Field(
-        default=None, description="podman or docker binary; auto-detected when unset."
+        default=None,
+        description="podman binary whose API service serve starts; default: podman on PATH.",
+    )
+    container_engine_socket: str | None = Field(
+        default=None,
+        description=(
+            "The engine's API socket (podman system service, or /var/run/docker.sock). "
+            "Unset: serve starts podman's service on a private socket, else uses docker's."
+        ),
     )
     container_limits: bool = Field(
         default=True, description="Apply plan CPU/memory limits to containers."

@@ -15,7 +15,9 @@ or is OOM-killed fails the rollout at once; the old version keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +27,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from imagedeploy.adapters.local.engine import (
-    ContainerEngine,
     ContainerSpec,
     ContainerState,
+    Engine,
     EngineError,
     EnginePullError,
     PortBinding,
@@ -59,6 +61,7 @@ ROLE = "imagedeploy.role"
 RUN = "imagedeploy.run"
 INSTANCE = "imagedeploy.instance"
 INSTALLATION = "imagedeploy.installation"  # which serve (data directory) owns the container
+HOST_PORT = "imagedeploy.host_port"  # the loopback port an instance is published on
 
 
 class RuntimeReports(Protocol):
@@ -88,7 +91,7 @@ class _Live:
 class LocalRuntime:
     def __init__(
         self,
-        engine: ContainerEngine,
+        engine: Engine,
         router: Router,
         reports: RuntimeReports,
         logs_dir: Path,
@@ -318,9 +321,8 @@ class LocalRuntime:
         started: dict[str, int | None] = {}
         try:
             for _ in range(spec.num_instances if count is None else count):
-                container_id = self._run_container(spec, "instance")
-                state = self._engine.inspect(container_id)
-                started[container_id] = self._port_of(state, spec) if state else None
+                container_id, host_port = self._run_instance(spec)
+                started[container_id] = host_port
             for container_id, port in started.items():
                 failure = self._wait_instance(spec, container_id, port)
                 if failure is not None:
@@ -386,53 +388,45 @@ class LocalRuntime:
             "timedOutReason": "unhealthy",
         }
 
-    def _run_container(self, spec: RunSpec, role: str, *, run_id: str | None = None) -> str:
-        suffix = secrets.token_hex(3)
-        instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
-        labels = {
-            MANAGED: "1",
-            INSTALLATION: self._installation,
-            SERVICE: spec.service_id,
-            DEPLOY: spec.deploy_id,
-            ROLE: role,
-        }
-        if run_id:
-            labels[RUN] = run_id
-        env = dict(spec.env)
-        publish: tuple[PortBinding, ...] = ()
-        if role == "instance":
-            labels[INSTANCE] = instance_id
-            env["RENDER_INSTANCE_ID"] = instance_id
-            if spec.port is not None:
-                publish = (PortBinding(spec.port),)  # loopback only: the router and health checks
-        ref = parse_reference(spec.image)
-        auth = None
-        if spec.credential is not None:
-            user = "AWS" if spec.credential.kind.value == "AWS_ECR" else spec.credential.username
-            auth = RegistryAuth(ref.registry, user, spec.credential.token)
-        container = ContainerSpec(
-            name=f"{spec.service_id}-{role.replace('_', '-')}-{suffix}",
-            image=spec.image,
-            command=spec.command if role != "pre_deploy" else spec.command or None,
-            env=env,
-            labels=labels,
-            network=NETWORK,
-            network_aliases=(spec.internal_host,)
-            if spec.internal_host and role == "instance"
-            else (),
-            publish=publish,
-            cpus=spec.resources.cpu if self._apply_limits else None,
-            memory_bytes=spec.resources.memory_mb * 1024 * 1024 if self._apply_limits else None,
-            stop_timeout_seconds=spec.stop_timeout_seconds,
-            auth=auth,
-            insecure_registry=uses_plain_http(ref.registry),
+    def _run_instance(self, spec: RunSpec) -> tuple[str, int | None]:
+        """Start one instance; its loopback port is chosen here, before the start, so nothing
+        asks the engine for it afterwards. A port taken in between: try another."""
+        for attempt in range(3):
+            host_port = free_port() if spec.port is not None else None
+            try:
+                return self._run_container(spec, "instance", host_port=host_port), host_port
+            except EnginePullError:
+                raise
+            except EngineError as exc:
+                if attempt == 2 or not _PORT_TAKEN.search(exc.message):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run_container(
+        self,
+        spec: RunSpec,
+        role: str,
+        *,
+        run_id: str | None = None,
+        host_port: int | None = None,
+    ) -> str:
+        container = container_spec(
+            spec,
+            role,
+            installation=self._installation,
+            run_id=run_id,
+            host_port=host_port,
+            apply_limits=self._apply_limits,
         )
         return self._engine.run(container)
 
     def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
         if spec.port is None:
             return None
-        try:
+        port = state.labels.get(HOST_PORT, "")
+        if port.isdigit():
+            return int(port)
+        try:  # an instance started before ports were labelled
             return self._engine.host_port(state.id, spec.port)
         except EngineError:
             return None
@@ -540,6 +534,70 @@ class LocalRuntime:
                     self._reports.instance_available(spec.service_id)
         finally:
             lock.release()
+
+
+def container_spec(
+    spec: RunSpec,
+    role: str,
+    *,
+    installation: str,
+    run_id: str | None = None,
+    host_port: int | None = None,
+    apply_limits: bool = True,
+) -> ContainerSpec:
+    """The container of ``role`` (instance, pre_deploy, cron) for ``spec``: labels that let a
+    restarted serve find it, the env as given (it travels in the create request's body only),
+    loopback publishing on ``host_port``, plan limits."""
+    suffix = secrets.token_hex(3)
+    instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
+    labels = {
+        MANAGED: "1",
+        INSTALLATION: installation,
+        SERVICE: spec.service_id,
+        DEPLOY: spec.deploy_id,
+        ROLE: role,
+    }
+    if run_id:
+        labels[RUN] = run_id
+    env = dict(spec.env)
+    publish: tuple[PortBinding, ...] = ()
+    if role == "instance":
+        labels[INSTANCE] = instance_id
+        env["RENDER_INSTANCE_ID"] = instance_id
+        if spec.port is not None and host_port is not None:
+            # loopback only: the router and health checks
+            publish = (PortBinding(spec.port, host_port),)
+            labels[HOST_PORT] = str(host_port)
+    ref = parse_reference(spec.image)
+    auth = None
+    if spec.credential is not None:
+        user = "AWS" if spec.credential.kind.value == "AWS_ECR" else spec.credential.username
+        auth = RegistryAuth(ref.registry, user, spec.credential.token)
+    return ContainerSpec(
+        name=f"{spec.service_id}-{role.replace('_', '-')}-{suffix}",
+        image=spec.image,
+        command=spec.command if role != "pre_deploy" else spec.command or None,
+        env=env,
+        labels=labels,
+        network=NETWORK,
+        network_aliases=(spec.internal_host,) if spec.internal_host and role == "instance" else (),
+        publish=publish,
+        cpus=spec.resources.cpu if apply_limits else None,
+        memory_bytes=spec.resources.memory_mb * 1024 * 1024 if apply_limits else None,
+        stop_timeout_seconds=spec.stop_timeout_seconds,
+        auth=auth,
+        insecure_registry=uses_plain_http(ref.registry),
+    )
+
+
+_PORT_TAKEN = re.compile(r"address already in use|port is already allocated", re.I)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the engine binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _exit_failure(state: ContainerState, spec: RunSpec) -> dict[str, Any]:
