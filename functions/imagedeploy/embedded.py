@@ -245,6 +245,7 @@ def build(
         cron_timeout_seconds=settings.cron_run_timeout_seconds,
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
+        output_max_bytes=settings.pre_deploy_output_max_bytes,
     )
     registry = RegistryClient(settings)
     holder: dict[str, Ports] = {}

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     deploy_timeout_seconds: int = Field(default=15 * 60, ge=1)
     pre_deploy_timeout_seconds: int = Field(default=30 * 60, ge=1)
     cron_run_timeout_seconds: int = Field(default=12 * 3600, ge=1)
+    pre_deploy_output_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Output of a pre-deploy command or cron run kept (its tail), per run.",
+    )
 
     # the embedded runtime (imagedeploy serve)
     container_engine: str | None = Field(

@@ -36,6 +36,7 @@ from imagedeploy.adapters.local.engine import (
     RegistryAuth,
 )
 from imagedeploy.adapters.local.health import wait_healthy
+from imagedeploy.adapters.local.output import keep_tail
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import (
@@ -104,7 +105,9 @@ class LocalRuntime:
         apply_limits: bool = True,
         max_threads: int = 32,
         installation: str = "default",
+        output_max_bytes: int = 1024 * 1024,
     ) -> None:
+        self._output_max_bytes = output_max_bytes
         self._installation = installation
         self._engine = engine
         self._router = router
@@ -492,11 +495,12 @@ class LocalRuntime:
         self._stop_containers([s.id for s in states], 10)
 
     def _keep_logs(self, container_id: str, subject_id: str) -> None:
+        """Stream the output to its file, keeping the tail (bounded memory)."""
+        path = self.logs_path(subject_id)
         try:
-            output = self._engine.logs(container_id)
+            keep_tail(self._engine.stream_logs(container_id), path, self._output_max_bytes)
         except EngineError:
-            output = "(output unavailable)\n"
-        self.logs_path(subject_id).write_text(output)
+            keep_tail([b"(output unavailable)\n"], path, self._output_max_bytes)
 
     def _is_canceled(self, deploy_id: str) -> bool:
         with self._lock:
