@@ -10,6 +10,7 @@ resume in-flight deploys) → HTTP. Stop is the reverse; containers keep running
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.api.app import build_resolver
-from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.deps import ApiDeps, LogPage
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.accounts import ApiKey, Owner, hash_key, new_secret_key
 from imagedeploy.domain.cron import RunStatus
@@ -193,9 +194,15 @@ class Embedded:
             except Exception:
                 logger.exception("reconcile failed; retrying at the next interval")
 
-    def _read_logs(self, subject_id: str) -> str | None:
+    def _read_logs(self, subject_id: str, offset: int, limit: int) -> LogPage | None:
         path = self.runtime.logs_path(subject_id)
-        return path.read_text(errors="replace") if path.exists() else None
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(offset)
+                return LogPage(handle.read(limit).decode(errors="replace"), size)
+        except FileNotFoundError:
+            return None
 
 
 def ensure_workspace(ports: Ports) -> str | None:
