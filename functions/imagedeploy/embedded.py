@@ -194,13 +194,15 @@ class Embedded:
             except Exception:
                 logger.exception("reconcile failed; retrying at the next interval")
 
-    def _read_logs(self, subject_id: str, offset: int, limit: int) -> LogPage | None:
+    def _read_logs(self, subject_id: str, offset: int, limit: int | None) -> LogPage | None:
         path = self.runtime.logs_path(subject_id)
         try:
             with path.open("rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 handle.seek(offset)
-                return LogPage(handle.read(limit).decode(errors="replace"), size)
+                return LogPage(
+                    handle.read(-1 if limit is None else limit).decode(errors="replace"), size
+                )
         except FileNotFoundError:
             return None
 

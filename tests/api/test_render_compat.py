@@ -1077,12 +1077,9 @@ def test_pre_deploy_logs(client: Client) -> None:
     assert plain.status == 200 and plain.json == {"deployId": deploy_id, "preDeployOutput": None}
     kept = b"migrating...\ndone\n"
 
-    def read(subject: str, offset: int, limit: int) -> LogPage | None:
-        return (
-            LogPage(kept[offset : offset + limit].decode(), len(kept))
-            if subject == deploy_id
-            else None
-        )
+    def read(subject: str, offset: int, limit: int | None) -> LogPage | None:
+        end = len(kept) if limit is None else offset + limit
+        return LogPage(kept[offset:end].decode(), len(kept)) if subject == deploy_id else None
 
     api = Api(client.world, build_resolver(ApiDeps(client.world.ports, BASE, read_logs=read)))
     path = f"/v1/services/{service_id}/deploys/{deploy_id}/logs"

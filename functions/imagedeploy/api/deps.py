@@ -17,7 +17,7 @@ class LogPage(NamedTuple):
     size: int
 
 
-def no_logs(_subject: str, _offset: int, _limit: int) -> LogPage | None:
+def no_logs(_subject: str, _offset: int, _limit: int | None) -> LogPage | None:
     return None
 
 
@@ -26,6 +26,6 @@ class ApiDeps:
     ports: Ports
     base_url: str  # the API's own base URL, e.g. http://127.0.0.1:8080
     apps_base_url: str | None = None  # where web services are reached; None: their local port
-    # The kept output of a pre-deploy (deploy id, byte offset, byte limit -> a page), where the
-    # runtime has it.
-    read_logs: Callable[[str, int, int], LogPage | None] = no_logs
+    # The kept output of a pre-deploy (deploy id, byte offset, byte limit or None for the rest ->
+    # a page), where the runtime has it.
+    read_logs: Callable[[str, int, int | None], LogPage | None] = no_logs

@@ -18,10 +18,13 @@ from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases.deploys import Triggered
 
-LOG_PAGE_BYTES = 1024 * 1024
+LOG_PAGE_BYTES = 1024 * 1024  # the largest page asked for
 LogOffset = Annotated[int, Query(ge=0, description="Byte offset into the kept output")]
 LogLimit = Annotated[
-    int, Query(ge=1, le=LOG_PAGE_BYTES, description="Bytes per page (at most 1 MiB)")
+    int | None,
+    Query(
+        ge=1, le=LOG_PAGE_BYTES, description="Bytes per page (at most 1 MiB; default: to the end)"
+    ),
 ]
 
 
@@ -84,14 +87,15 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
 
     @r.get("/v1/services/<serviceId>/deploys/<deployId>/logs", summary="Pre-deploy output")
     def logs(
-        serviceId: str, deployId: str, offset: LogOffset = 0, limit: LogLimit = LOG_PAGE_BYTES
+        serviceId: str, deployId: str, offset: LogOffset = 0, limit: LogLimit = None
     ) -> Response[str]:
+        """Without ``limit``, the rest of the kept output (which is itself capped)."""
         owned_service(ports, r, serviceId)
         deploys.get_deploy(ports, serviceId, deployId)
         page = deps.read_logs(deployId, offset, limit)
         body: dict[str, object] = {"deployId": deployId, "preDeployOutput": None}
         if page is not None:
-            end = min(offset + limit, page.size)
+            end = page.size if limit is None else min(offset + limit, page.size)
             body.update(
                 preDeployOutput=page.text,
                 offset=offset,
