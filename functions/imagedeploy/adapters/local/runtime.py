@@ -123,6 +123,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
+        self._canceled_runs: set[str] = set()  # cron run ids
         self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
         self._stopping = threading.Event()
@@ -195,6 +196,11 @@ class LocalRuntime:
         self._pool.submit(self._guard, self._cron_run, spec, run_id)
 
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
+        # Recorded first: a run whose container is not started yet never starts, and one that
+        # is starting is stopped by its own thread once it has an id (``_cron_run``).
+        with self._lock:
+            self._canceled_runs.add(run_id)
+
         def stop() -> None:
             for state in self._engine.list({RUN: run_id}):
                 self._engine.stop(state.id, 10)
@@ -270,7 +276,10 @@ class LocalRuntime:
         with self._lock:
             live = self._live.pop(service_id, None)
         self._router.set_backends(service_id, []) if self._has_route(service_id) else None
-        states = self._engine.list({SERVICE: service_id, ROLE: "instance"})
+        # Every container of the service: instances, and a cron job's running run too.
+        states = self._engine.list({SERVICE: service_id})
+        with self._lock:
+            self._canceled_runs.update(s.labels[RUN] for s in states if RUN in s.labels)
         timeout = live.spec.stop_timeout_seconds if live else 30
         self._stop_containers([s.id for s in states], timeout)
 
@@ -290,7 +299,13 @@ class LocalRuntime:
             self._reports.deploy_signal(spec.deploy_id, PreDeployExited(code))
         # None: the time limit passed; reconcile reports the timeout and cancels the deploy
 
+    def _run_canceled(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._canceled_runs
+
     def _cron_run(self, spec: RunSpec, run_id: str) -> None:
+        if self._run_canceled(run_id):
+            return  # canceled before its container started (the use case recorded the end)
         existing = self._engine.list({RUN: run_id})
         try:
             container_id = (
@@ -302,6 +317,8 @@ class LocalRuntime:
                 run_id, RunStatus.UNSUCCESSFUL, None, f"image pull failed: {exc.reason.value}"
             )
             return
+        if self._run_canceled(run_id):  # canceled while the container was being started
+            self._engine.stop(container_id, 10)
         code = self._engine.wait(container_id, self._cron_timeout)
         state = self._engine.inspect(container_id)
         self._keep_logs(container_id, run_id)
