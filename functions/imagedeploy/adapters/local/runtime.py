@@ -528,8 +528,17 @@ class LocalRuntime:
         while not self._stopping.wait(self._monitor_interval):
             with self._lock:
                 lives = list(self._live.values())
+            if not lives:
+                continue
+            try:  # one request per pass, whatever the number of instances
+                mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
+                running = {s.id for s in self._engine.list(mine, all=False) if s.running}
+            except EngineError:
+                logger.warning("listing running containers failed; retrying")
+                continue
             for live in lives:
-                self._guard(self._check_live, live)
+                if any(c not in running for c in live.instances):
+                    self._guard(self._check_live, live)
 
     def _check_live(self, live: _Live) -> None:
         spec = live.spec
