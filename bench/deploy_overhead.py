@@ -7,7 +7,7 @@ busybox httpd on ``$PORT``, ``healthCheckPath: /``) and then, ``--rounds`` times
 tags ``2.0`` and ``1.0``:
 
 1. **baseline** — what the container itself needs, with podman directly and the engine's own
-   arguments (``ContainerEngine``'s pull and create arguments, same network, port binding,
+   arguments (serve's create settings as CLI arguments, same network, port binding,
    CPU/memory limits, env file, image digest): ``podman pull`` of the pinned digest (the engine
    pulls before every start), ``podman run -d``, then a health probe every 10 ms until ``/``
    answers 2xx (the container's ready time). The container gets a fixed host port, so no
@@ -57,7 +57,7 @@ from devkit.containers import ENGINE_ENV
 from devkit.images import DEFAULT_PORT, PushedImage
 from devkit.serve import Platform, remove_containers, wait_for
 from devkit.stack import registry_stack
-from imagedeploy.adapters.local.engine import PLATFORM, ContainerEngine, ContainerSpec, PortBinding
+from imagedeploy.adapters.local.engine import PLATFORM, ContainerSpec, PortBinding
 from imagedeploy.adapters.local.health import probe
 from imagedeploy.adapters.local.runtime import DEPLOY, NETWORK, ROLE, SERVICE
 from imagedeploy.domain.services import PLAN_RESOURCES, Plan
@@ -99,10 +99,26 @@ class Baseline:
         return self.pull + self.run + self.ready
 
 
-def baseline(
-    engine: ContainerEngine, service_id: str, image: str, round_no: int, workdir: Path
-) -> Baseline:
-    """The container on its own: pull, ``podman run -d`` with the engine's arguments, ready."""
+def _run_args(spec: ContainerSpec, env_file: Path) -> list[str]:
+    """``podman run -d`` with the settings serve sends in its create request."""
+    args = ["run", "-d", "--platform", PLATFORM, "--pull", "never", "--name", spec.name]
+    args += ["--http-proxy=false", "--env-file", str(env_file)]
+    for key, value in spec.labels.items():
+        args += ["--label", f"{key}={value}"]
+    if spec.network:
+        args += ["--network", spec.network]
+    for binding in spec.publish:
+        args += ["-p", f"{binding.host_ip}:{binding.host_port}:{binding.container_port}"]
+    if spec.cpus is not None:
+        args += ["--cpus", f"{spec.cpus:g}"]
+    if spec.memory_bytes is not None:
+        args += ["--memory", str(spec.memory_bytes), "--memory-swap", str(spec.memory_bytes)]
+    args += ["--stop-timeout", str(spec.stop_timeout_seconds)]
+    return [*args, spec.image, *(spec.command or ())]
+
+
+def baseline(service_id: str, image: str, round_no: int, workdir: Path) -> Baseline:
+    """The container on its own: pull, ``podman run -d`` with serve's settings, ready."""
     resources = PLAN_RESOURCES[Plan.STARTER]
     host_port = _free_port()
     spec = ContainerSpec(
@@ -141,12 +157,9 @@ def baseline(
             image,
         ]
     )
-    create_args = engine._create_args(spec)  # the engine's own arguments, verbatim
-    assert create_args[0] == "create"
-    with engine._env_args(spec.env) as (env_args, _):
-        run_s, result = _podman(
-            ["run", "-d", *create_args[1:], *env_args, *engine._tail_args(spec)]
-        )
+    env_file = workdir / f"baseline-{round_no}.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in spec.env.items()))
+    run_s, result = _podman(_run_args(spec, env_file))
     container_id = result.stdout.split()[-1]
     started = time.perf_counter()
     try:
@@ -351,14 +364,13 @@ def main() -> None:
             created = platform.created
             service_id, hook_url = c["service"]["id"], c["deployHookUrl"]
             assert platform.wait_deploy(service_id, c["deployId"], timeout=180) == "live"
-            engine = ContainerEngine(env=ENGINE_ENV)
             assert serve.log_path is not None
             with httpx.Client(timeout=30) as hooks:
                 hooks.get(serve.url + "/v1/owners")  # open the connection (401, no matter)
                 for i in range(args.rounds):
                     image = v2 if i % 2 == 0 else v1
                     pinned = image.pinned_on(host)
-                    baselines.append(baseline(engine, service_id, pinned, i, Path(tmp)))
+                    baselines.append(baseline(service_id, pinned, i, Path(tmp)))
                     deploys.append(
                         deploy_once(
                             platform, hooks, hook_url, service_id, image, host, serve.log_path

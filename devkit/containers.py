@@ -1,12 +1,13 @@
 """Real containers for tests and benchmarks: the engine's sandbox settings, per-session labels,
-a runner that records every command, and a helper that starts labelled test containers.
+the engine API service of a test session, a transport that records every API request, and a
+helper that starts labelled test containers.
 
 - ``ENGINE_ENV``: ``CONTAINERS_CONF=infra/containers.conf``, which the sandbox needs (runc,
   ulimits) and a normal host ignores.
 - Every container and network a test makes carries ``imagedeploy.test=1`` and a per-session
   label (``TEST_LABELS``), so two sessions on one machine never remove each other's containers.
-- ``RecordingRunner``: wraps the real runner and records every argv and environment, to prove
-  that no secret reaches a command line.
+- ``RecordingTransport``: wraps the unix-socket transport and records every request (method,
+  path, headers, body), to prove where secrets travel and to count engine calls.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ import contextlib
 import itertools
 import os
 import shutil
-import stat
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagedeploy.adapters.local.engine import (
-    CommandResult,
-    ContainerEngine,
-    ContainerSpec,
-    EngineError,
-    PortBinding,
-    subprocess_runner,
-)
+import httpx
+
+from imagedeploy.adapters.local.engine import ContainerSpec, EngineError, PortBinding
+from imagedeploy.adapters.local.engine_api import EngineApi
+from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.health import wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +36,17 @@ TEST_LABELS = {"imagedeploy.test": "1", "imagedeploy.test.session": SESSION}
 _SESSION_FILTER = {"imagedeploy.test.session": SESSION}
 
 
-def remove_session_leftovers(engine: ContainerEngine) -> None:
+@contextlib.contextmanager
+def engine_service(parent_dir: Path | None = None) -> Iterator[EngineService]:
+    """A podman API service of its own (started with ``ENGINE_ENV``), stopped on exit."""
+    service = EngineService.open(parent_dir=parent_dir, environ={**os.environ, **ENGINE_ENV})
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def remove_session_leftovers(engine: EngineApi) -> None:
     """Remove every container and network this session labelled."""
     for state in engine.list(_SESSION_FILTER):
         with contextlib.suppress(EngineError):
@@ -50,36 +57,37 @@ def remove_session_leftovers(engine: ContainerEngine) -> None:
 
 
 @dataclass
-class Call:
-    argv: tuple[str, ...]
-    env: dict[str, str]
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
-class RecordingRunner:
-    """Wraps the real runner; keeps every argv and the environment it ran with, and the path
-    and mode of each private file (auth file, env file) as it was while the command ran."""
+class RecordingTransport(httpx.BaseTransport):
+    """The unix-socket transport, recording every request it sends."""
 
-    calls: list[Call] = field(default_factory=list)
-    private_files: list[tuple[str, int]] = field(default_factory=list)
+    socket: str
+    requests: list[Request] = field(default_factory=list)
 
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        timeout: float,
-        merge_stderr: bool = False,
-    ) -> CommandResult:
-        self.calls.append(Call(tuple(argv), dict(env)))
-        paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--authfile", "--env-file")]
-        if "DOCKER_CONFIG" in env and argv[1] == "pull":
-            paths.append(f"{env['DOCKER_CONFIG']}/config.json")
-        self.private_files += [(p, stat.S_IMODE(os.stat(p).st_mode)) for p in paths]
-        return subprocess_runner(argv, env=env, timeout=timeout, merge_stderr=merge_stderr)
+    def __post_init__(self) -> None:
+        self._inner = httpx.HTTPTransport(uds=self.socket)
 
-    def argv_text(self) -> str:
-        return "\n".join(" ".join(call.argv) for call in self.calls)
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        self.requests.append(Request(request.method, request.url.path, dict(request.headers), body))
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def text(self) -> str:
+        """Every request as text (paths, queries, headers, bodies)."""
+        return "\n".join(
+            f"{r.method} {r.path} {r.headers} {r.body.decode(errors='replace')}"
+            for r in self.requests
+        )
 
 
 _names = itertools.count(1)
@@ -89,7 +97,7 @@ _names = itertools.count(1)
 class Containers:
     """Starts test containers (labelled, removed after the test)."""
 
-    engine: ContainerEngine
+    engine: EngineApi
     created: list[str] = field(default_factory=list)
 
     def spec(self, image: str, **overrides: object) -> ContainerSpec:
@@ -103,7 +111,7 @@ class Containers:
         values.update(overrides)
         return ContainerSpec(**values)  # type: ignore[arg-type]
 
-    def run(self, spec: ContainerSpec, engine: ContainerEngine | None = None) -> str:
+    def run(self, spec: ContainerSpec, engine: EngineApi | None = None) -> str:
         container_id = (engine or self.engine).run(spec)
         self.created.append(container_id)
         return container_id

@@ -290,6 +290,17 @@ def filler_layer(nbytes: int, seed: str = "big") -> Layer:
     return _layer([_Entry("filler.bin", "file", 0o644, data=data)])
 
 
+def files_layer(files: Mapping[str, bytes]) -> Layer:
+    """A layer holding ``files`` (path without leading '/' -> bytes, mode 0755) and their
+    directories."""
+    dirs = {str(Path(name).parent) for name in files} - {"."}
+    for directory in list(dirs):
+        dirs.update(str(parent) for parent in Path(directory).parents if str(parent) != ".")
+    entries = [_Entry(d, "dir", 0o755) for d in sorted(dirs)]
+    entries += [_Entry(name, "file", 0o755, data=data) for name, data in files.items()]
+    return _layer(entries)
+
+
 # --- images ---------------------------------------------------------------------------------
 
 
@@ -325,13 +336,17 @@ def build_image(
     *,
     fmt: Format = "docker",
     extra_bytes: int = 0,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> BuiltImage:
-    """Build one platform image serving ``text``; ``extra_bytes`` > 0 adds a filler layer."""
+    """Build one platform image serving ``text``; ``extra_bytes`` > 0 adds a filler layer,
+    ``extra_files`` a top layer with those files."""
     if isinstance(platform, str):
         platform = Platform.parse(platform)
     layers = [busybox_layer(), www_layer(text)]
     if extra_bytes:
         layers.append(filler_layer(extra_bytes))
+    if extra_files:
+        layers.append(files_layer(extra_files))
     if fmt == "docker":
         manifest_type, config_type, layer_type = DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER
     else:
@@ -540,6 +555,13 @@ class ImagePusher:
     ) -> PushedImage:
         """Single-arch OCI image manifest."""
         image = build_image(text, platform, fmt="oci")
+        return self._single(repository, tag, text, image)
+
+    def push_image_with_files(
+        self, repository: str, tag: str, text: str, files: Mapping[str, bytes]
+    ) -> PushedImage:
+        """linux/amd64 Docker image with a top layer holding ``files``."""
+        image = build_image(text, AMD64, fmt="docker", extra_files=files)
         return self._single(repository, tag, text, image)
 
     def push_arm64_only(

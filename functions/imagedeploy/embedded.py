@@ -10,6 +10,7 @@ resume in-flight deploys) → HTTP. Stop is the reverse; containers keep running
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_private
-from imagedeploy.adapters.local.engine import ContainerEngine
+from imagedeploy.adapters.local.engine_api import EngineApi
+from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.notifier import WebhookNotifier
 from imagedeploy.adapters.local.router import Router
@@ -26,7 +28,7 @@ from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.api.app import build_resolver
-from imagedeploy.api.deps import ApiDeps, request_ports
+from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.cron import RunStatus
@@ -91,6 +93,8 @@ class Embedded:
     notifier: WebhookNotifier
     registry: RegistryClient
     ports: Ports
+    engine_service: EngineService
+    engine: EngineApi
     lock: ServeLock | None = None  # this process's hold on the data directory
     api_key: str | None = None  # set when this start created the workspace's first key
     _server: Any = None
@@ -144,6 +148,8 @@ class Embedded:
         self.jobs.stop(timeout=10)
         self.notifier.stop(timeout=10)
         self.runtime.stop()
+        self.engine.close()
+        self.engine_service.stop()
         self.router.stop()
         self.registry.close()
         self.store.close()
@@ -194,9 +200,17 @@ class Embedded:
             except Exception:
                 logger.exception("reconcile failed; retrying at the next interval")
 
-    def _read_logs(self, subject_id: str) -> str | None:
+    def _read_logs(self, subject_id: str, offset: int, limit: int | None) -> LogPage | None:
         path = self.runtime.logs_path(subject_id)
-        return path.read_text(errors="replace") if path.exists() else None
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(offset)
+                return LogPage(
+                    handle.read(-1 if limit is None else limit).decode(errors="replace"), size
+                )
+        except FileNotFoundError:
+            return None
 
 
 def installation_id(data_dir: Path) -> str:
@@ -228,7 +242,10 @@ def _build(
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     router = Router(host)
-    engine = ContainerEngine(settings.container_engine)
+    engine_service = EngineService.open(
+        settings.container_engine_socket, binary=settings.container_engine
+    )
+    engine = EngineApi(engine_service.socket)
     runtime = LocalRuntime(
         engine,
         router,
@@ -239,6 +256,7 @@ def _build(
         cron_timeout_seconds=settings.cron_run_timeout_seconds,
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
+        output_max_bytes=settings.pre_deploy_output_max_bytes,
     )
     registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
     webhook_targets = webhook_egress(settings, Home.SERVE)
@@ -281,5 +299,7 @@ def _build(
         notifier,
         registry,
         ports,
+        engine_service,
+        engine,
         lock,
     )

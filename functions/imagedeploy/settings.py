@@ -85,10 +85,23 @@ class Settings(BaseSettings):
             "(the AWS function's timeout is 50 s, serve runs a pass every 30 s)."
         ),
     )
+    pre_deploy_output_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Output of a pre-deploy command or cron run kept (its tail), per run.",
+    )
 
     # the embedded runtime (imagedeploy serve)
     container_engine: str | None = Field(
-        default=None, description="podman or docker binary; auto-detected when unset."
+        default=None,
+        description="podman binary whose API service serve starts; default: podman on PATH.",
+    )
+    container_engine_socket: str | None = Field(
+        default=None,
+        description=(
+            "The engine's API socket (podman system service, or /var/run/docker.sock). "
+            "Unset: serve starts podman's service on a private socket, else uses docker's."
+        ),
     )
     container_limits: bool = Field(
         default=True, description="Apply plan CPU/memory limits to containers."

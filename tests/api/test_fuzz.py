@@ -34,8 +34,12 @@ from hypothesis import strategies as st
 
 from devkit.apigw import API_KEY, Api
 from devkit.world import IMAGE, OWNER, World
+from imagedeploy.adapters.local.engine_api import create_body
+from imagedeploy.adapters.local.runtime import container_spec
 from imagedeploy.api.wsgi import wsgi_app
+from imagedeploy.domain.service_rules import split_command
 from imagedeploy.domain.services import ServiceType
+from imagedeploy.ports import RunSpec
 from imagedeploy.usecases import notifications, services
 from scripts import openapi
 from tests.api.test_render_compat import DETAILS, VALID_WEB, Client, go_live, snapshot
@@ -412,3 +416,100 @@ def test_any_path_and_query_is_answered(
     cron = target.by_type[ServiceType.CRON_JOB]
     for prefix in ("", "/v1", "/v1/services", f"/v1/services/{cron}", f"/v1/cron-jobs/{cron}"):
         call(target, method, prefix + path, {}, query=query)
+
+
+# -- env var and command injection: what the API accepts reaches the engine only as data -------
+
+HOSTILE_NAMES = st.sampled_from(
+    [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "XDG_CONFIG_HOME",
+        "CONTAINERS_CONF",
+        "CONTAINER_HOST",
+        "DOCKER_HOST",
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "BASH_ENV",
+        "IFS",
+    ]
+) | st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
+SHELLISH = st.sampled_from(
+    ["\n", "\r", "\r\n", "$(id)", "`id`", ";", "&&", "|", "'", '"', "\\", "-e", "--", "*", " "]
+)
+HOSTILE_TEXT = st.lists(
+    SHELLISH
+    | st.sampled_from(["\x1f", "\x0b", "\u2028"])  # whitespace to str.strip, not to shlex
+    | st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\0"), max_size=8),
+    max_size=8,
+).map("".join)
+
+
+def _deployed_spec(target: Target, service_id: str) -> RunSpec:
+    """Deploy the service's current settings; the spec the runtime was given."""
+    world = target.world
+    reply = target.client.call("POST", f"/v1/services/{service_id}/deploys", {})
+    assert reply.status in {201, 202}, reply.text  # 202: queued behind one in progress
+    world.drain()
+    for deploy in reversed(world.store.list_deploys(service_id, 10).items):  # oldest first
+        current = world.store.get_deploy(deploy.id)
+        if current is not None and not current.status.finished:
+            go_live(world, deploy.id)
+    return world.runtime.specs[-1]
+
+
+def _create_body(spec: RunSpec) -> dict[str, Any]:
+    container = container_spec(spec, "instance", installation="fuzz", host_port=20000)
+    sent: dict[str, Any] = json.loads(json.dumps(create_body(container)))  # what goes on the wire
+    return sent
+
+
+@FUZZ
+@given(key=HOSTILE_NAMES, value=HOSTILE_TEXT)
+def test_an_accepted_env_var_reaches_the_container_byte_identical_and_only_as_data(
+    target: Target, key: str, value: str
+) -> None:
+    service_id = target.by_type[ServiceType.WEB_SERVICE]
+    path = f"/v1/services/{service_id}/env-vars/{key}"
+    status = checked(
+        target.world,
+        "PUT",
+        path,
+        f"PUT {path} {value!r}",
+        lambda: (lambda r: (r.status, r.text, None))(
+            target.client.call("PUT", path, {"value": value})
+        ),
+    )
+    if status is None or status >= 400:
+        return
+    spec = _deployed_spec(target, service_id)
+    assert spec.env[key] == value
+    body = _create_body(spec)
+    assert f"{key}={value}" in body["Env"]
+    assert body["Image"] == spec.image and body["Labels"]["imagedeploy.service"] == service_id
+
+
+@FUZZ
+@given(command=HOSTILE_TEXT)
+def test_an_accepted_command_reaches_the_container_as_its_argv(
+    target: Target, command: str
+) -> None:
+    service_id = target.by_type[ServiceType.BACKGROUND_WORKER]
+    body = {"serviceDetails": {"envSpecificDetails": {"dockerCommand": command}}}
+    path = f"/v1/services/{service_id}"
+    status = checked(
+        target.world,
+        "PATCH",
+        path,
+        f"PATCH {path} {command!r}",
+        lambda: (lambda r: (r.status, r.text, None))(target.client.call("PATCH", path, body)),
+    )
+    if status is None or status >= 400:
+        return
+    spec = _deployed_spec(target, service_id)
+    sent = _create_body(spec)
+    assert tuple(sent.get("Cmd", ())) == split_command(command.strip())  # stored stripped
+    assert "Entrypoint" not in sent  # the image's ENTRYPOINT is kept, never replaced

@@ -39,7 +39,7 @@ from devkit.render_openapi import (
 from devkit.world import AMD1, AMD2, IMAGE, OWNER, SHA1, SHA2, World
 from imagedeploy.adapters.local.secrets import SECRETS_FILE
 from imagedeploy.api.app import build_resolver
-from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.deps import ApiDeps, LogPage
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.accounts import ApiKey, Owner, WebhookDelivery, hash_key
 from imagedeploy.domain.cron import RunStatus
@@ -1085,12 +1085,27 @@ def test_pre_deploy_logs(client: Client) -> None:
     service_id, deploy_id = live(client)
     plain = client.call("GET", f"/v1/services/{service_id}/deploys/{deploy_id}/logs")
     assert plain.status == 200 and plain.json == {"deployId": deploy_id, "preDeployOutput": None}
-    logs = {deploy_id: "migrating...\ndone\n"}
-    resolver = build_resolver(ApiDeps(client.world.ports, BASE, read_logs=logs.get))
-    with_logs = Api(client.world, resolver).call(
-        "GET", f"/v1/services/{service_id}/deploys/{deploy_id}/logs"
-    )
-    assert with_logs.json == {"deployId": deploy_id, "preDeployOutput": "migrating...\ndone\n"}
+    kept = b"migrating...\ndone\n"
+
+    def read(subject: str, offset: int, limit: int | None) -> LogPage | None:
+        end = len(kept) if limit is None else offset + limit
+        return LogPage(kept[offset:end].decode(), len(kept)) if subject == deploy_id else None
+
+    api = Api(client.world, build_resolver(ApiDeps(client.world.ports, BASE, read_logs=read)))
+    path = f"/v1/services/{service_id}/deploys/{deploy_id}/logs"
+    with_logs = api.call("GET", path)
+    assert with_logs.json == {
+        "deployId": deploy_id,
+        "preDeployOutput": "migrating...\ndone\n",
+        "offset": 0,
+        "nextOffset": None,
+        "size": 18,
+    }
+    first = api.call("GET", path, query={"limit": "10"}).json
+    assert (first["preDeployOutput"], first["nextOffset"]) == ("migrating.", 10)
+    rest = api.call("GET", path, query={"offset": "10", "limit": "10"}).json
+    assert (rest["preDeployOutput"], rest["nextOffset"], rest["size"]) == ("..\ndone\n", None, 18)
+    error(api.call("GET", path, query={"offset": "-1"}), 400)
     error(client.call("GET", f"/v1/services/{service_id}/deploys/dep-nope/logs"), 404)
 
 

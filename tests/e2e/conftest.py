@@ -1,11 +1,13 @@
-"""Fixtures for tests that run real containers through ``ContainerEngine`` (helpers in
+"""Fixtures for tests that run real containers through ``EngineApi`` (helpers in
 ``devkit.containers``).
 
-- ``engine`` (session): podman (or docker) with ``devkit.containers.ENGINE_ENV``. No engine: the
-  tests fail loudly (install ``podman runc``), they are not skipped.
+- ``engine_socket`` (session): a podman API service of this session (``devkit.containers.
+  engine_service``, with ``ENGINE_ENV``). No engine: the tests fail loudly (install
+  ``podman runc``), they are not skipped.
+- ``engine`` (session): ``EngineApi`` on that socket.
 - Every container and network a test makes carries the session's ``TEST_LABELS`` and is removed
   at the end (per test for containers, per session as a safety net).
-- ``recording_engine``: the same engine whose runner records every argv and environment.
+- ``recording_engine``: an ``EngineApi`` whose transport records every request.
 - Images come from the local test registry (``test_images`` pushed to ``anon_registry``);
   plain-HTTP loopback registries are pulled with ``insecure=True``.
 """
@@ -19,14 +21,15 @@ from collections.abc import Iterator
 import pytest
 
 from devkit.containers import (
-    ENGINE_ENV,
     SESSION,
     TEST_LABELS,
     Containers,
-    RecordingRunner,
+    RecordingTransport,
+    engine_service,
     remove_session_leftovers,
 )
-from imagedeploy.adapters.local.engine import ContainerEngine, EngineError
+from imagedeploy.adapters.local.engine import EngineError
+from imagedeploy.adapters.local.engine_api import EngineApi
 
 
 @pytest.fixture(scope="session")
@@ -36,34 +39,43 @@ def test_labels() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[ContainerEngine]:
+def engine_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
-        found = ContainerEngine(env=ENGINE_ENV)
+        with engine_service(tmp_path_factory.mktemp("engine")) as service:
+            yield service.socket
     except EngineError as exc:
         pytest.fail(f"the e2e tests need podman (Debian: podman runc) or docker: {exc}")
+
+
+@pytest.fixture(scope="session")
+def engine(engine_socket: str) -> Iterator[EngineApi]:
+    found = EngineApi(engine_socket)
     yield found
     remove_session_leftovers(found)
+    found.close()
 
 
 @pytest.fixture
-def recorder() -> RecordingRunner:
-    return RecordingRunner()
+def recorder(engine_socket: str) -> RecordingTransport:
+    return RecordingTransport(engine_socket)
 
 
 @pytest.fixture
-def recording_engine(engine: ContainerEngine, recorder: RecordingRunner) -> ContainerEngine:
-    return ContainerEngine(engine.binary, env=ENGINE_ENV, kind=engine.kind, runner=recorder)
+def recording_engine(engine: EngineApi, recorder: RecordingTransport) -> Iterator[EngineApi]:
+    recording = EngineApi(kind=engine.kind, transport=recorder)
+    yield recording
+    recording.close()
 
 
 @pytest.fixture
-def containers(engine: ContainerEngine) -> Iterator[Containers]:
+def containers(engine: EngineApi) -> Iterator[Containers]:
     made = Containers(engine)
     yield made
     made.remove_all()
 
 
 @pytest.fixture
-def network(engine: ContainerEngine) -> Iterator[str]:
+def network(engine: EngineApi) -> Iterator[str]:
     name = f"idtest-{SESSION}-{uuid.uuid4().hex[:6]}"
     engine.ensure_network(name, labels=TEST_LABELS)
     yield name

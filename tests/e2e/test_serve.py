@@ -4,6 +4,7 @@ driven through the HTTP API exactly as a user (or a Render client) would."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -407,3 +408,48 @@ def test_a_private_service_is_reachable_by_name_from_other_services(
         return None if found == "pending" else found
 
     assert wait_for(status, 60, "the probe run") == "successful"
+
+
+def _cron(platform: Platform, registry: RunningRegistry, images: StandardImages) -> str:
+    created = platform.create_service(
+        "cron_job",
+        "long-run",
+        images.demo.web_v1.ref_on(registry.host),
+        schedule="0 3 1 1 *",
+        envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
+    )
+    service_id: str = created["service"]["id"]
+    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
+    return service_id
+
+
+def test_a_cron_run_canceled_at_once_never_keeps_a_container(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    service_id = _cron(platform, anon_registry, test_images)
+    started = platform.http.post(f"/v1/cron-jobs/{service_id}/runs")
+    assert started.status_code == 200, started.text
+    canceled = platform.http.delete(f"/v1/cron-jobs/{service_id}/runs")  # before or during start
+    assert canceled.status_code == 204, canceled.text
+    time.sleep(8)  # long enough for a start that was in flight to have happened
+    assert containers_of(service_id, "cron") == []
+
+
+def test_a_cron_run_canceled_while_running_is_stopped(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    service_id = _cron(platform, anon_registry, test_images)
+    assert platform.http.post(f"/v1/cron-jobs/{service_id}/runs").status_code == 200
+    wait_for(lambda: containers_of(service_id, "cron"), 30, "the run's container")
+    assert platform.http.delete(f"/v1/cron-jobs/{service_id}/runs").status_code == 204
+    wait_for(lambda: not containers_of(service_id, "cron"), 30, "the run's container to stop")
+
+
+def test_deleting_a_cron_job_stops_its_running_run(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    service_id = _cron(platform, anon_registry, test_images)
+    assert platform.http.post(f"/v1/cron-jobs/{service_id}/runs").status_code == 200
+    wait_for(lambda: containers_of(service_id, "cron"), 30, "the run's container")
+    assert platform.http.delete(f"/v1/services/{service_id}").status_code == 204
+    wait_for(lambda: not containers_of(service_id, "cron"), 30, "the run's container to stop")

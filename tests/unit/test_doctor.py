@@ -19,13 +19,13 @@ from imagedeploy.adapters.local.doctor import (
     DOCTOR_NETWORK,
     PAGE,
     CheckResult,
+    CommandResult,
     EngineDoctor,
     check_data_dir,
     engine_environment,
     is_static_elf,
     rootfs_tar,
 )
-from imagedeploy.adapters.local.engine import CommandResult
 from imagedeploy.adapters.local.secrets import KEY_FILE
 
 pytestmark = pytest.mark.unit
@@ -46,7 +46,6 @@ class ScriptedEngine:
         *,
         env: Mapping[str, str],
         timeout: float,
-        merge_stderr: bool = False,
     ) -> CommandResult:
         self.calls.append((tuple(argv), dict(env)))
         key = argv[1]

@@ -26,7 +26,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="state and secrets")
     serve.add_argument("--host", default="127.0.0.1", help="address for the API and web services")
     serve.add_argument("--port", type=int, default=8080, help="API port (0: any free port)")
-    serve.add_argument("--engine", help="podman or docker binary (default: auto-detect)")
+    serve.add_argument("--engine", help="podman binary (default: podman on PATH)")
+    serve.add_argument(
+        "--engine-socket",
+        help="the container engine's API socket (default: serve starts podman's own)",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -40,6 +44,8 @@ def _serve(args: argparse.Namespace, ctx: Context) -> int:
     settings = ctx.settings
     if args.engine:
         settings = settings.model_copy(update={"container_engine": args.engine})
+    if args.engine_socket:
+        settings = settings.model_copy(update={"container_engine_socket": args.engine_socket})
     # Start anyway (the engine may be fixed while serve runs), but say what deploys will hit.
     for warning in engine_warnings(settings):
         logger.warning("imagedeploy doctor: %s", warning)

@@ -637,7 +637,7 @@ def _check_command(setting: str, text: str) -> str:
             "(put longer scripts in the image)"
         )
     try:
-        split_command(text)
+        split_command(text.strip())  # what is stored, and later split for the container
     except InvalidInput as error:
         raise InvalidInput(f"{setting}: {error.message}") from None
     if not _is_utf8(text):

@@ -28,12 +28,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 
 from imagedeploy.adapters.local.diagnosis import error_line, explain, install_hint
-from imagedeploy.adapters.local.engine import CommandResult, CommandRunner, subprocess_runner
 from imagedeploy.adapters.local.secrets import KEY_FILE, SECRETS_FILE
 
 # Bump the tag whenever the image's content or command changes.
@@ -48,6 +47,41 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Besides PATH and HOME, only what decides which engine and which configuration is used.
 ENGINE_VARIABLES = ("CONTAINERS_CONF", "XDG_RUNTIME_DIR", "CONTAINER_HOST", "DOCKER_HOST")
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class CommandRunner(Protocol):
+    """Runs one engine CLI command. Raises ``subprocess.TimeoutExpired`` after ``timeout``
+    seconds (having killed the process) and ``OSError`` when the binary cannot be started."""
+
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str], timeout: float
+    ) -> CommandResult: ...
+
+
+def subprocess_runner(
+    argv: Sequence[str], *, env: Mapping[str, str], timeout: float
+) -> CommandResult:
+    """The real runner: ``subprocess.run`` with no shell, no stdin, output captured. Only the
+    doctor runs the engine's CLI (fixed arguments, a small fixed environment); ``serve`` talks
+    to the engine's API (``engine_api``)."""
+    proc = subprocess.run(  # noqa: S603 - fixed argv built here, no shell
+        list(argv),
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        encoding="utf-8",
+        errors="replace",
+    )
+    return CommandResult(proc.returncode, proc.stdout or "", proc.stderr or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ or is OOM-killed fails the rollout at once; the old version keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,18 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from imagedeploy.adapters.local.datadir import ensure_private_dir, write_private
+from imagedeploy.adapters.local.datadir import ensure_private_dir
 from imagedeploy.adapters.local.diagnosis import with_explanation
 from imagedeploy.adapters.local.engine import (
-    ContainerEngine,
     ContainerSpec,
     ContainerState,
+    Engine,
     EngineError,
     EnginePullError,
     PortBinding,
     RegistryAuth,
 )
 from imagedeploy.adapters.local.health import wait_healthy
+from imagedeploy.adapters.local.output import keep_tail
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import (
@@ -61,6 +64,7 @@ ROLE = "imagedeploy.role"
 RUN = "imagedeploy.run"
 INSTANCE = "imagedeploy.instance"
 INSTALLATION = "imagedeploy.installation"  # which serve (data directory) owns the container
+HOST_PORT = "imagedeploy.host_port"  # the loopback port an instance is published on
 
 
 class RuntimeReports(Protocol):
@@ -90,7 +94,7 @@ class _Live:
 class LocalRuntime:
     def __init__(
         self,
-        engine: ContainerEngine,
+        engine: Engine,
         router: Router,
         reports: RuntimeReports,
         logs_dir: Path,
@@ -103,7 +107,9 @@ class LocalRuntime:
         apply_limits: bool = True,
         max_threads: int = 32,
         installation: str = "default",
+        output_max_bytes: int = 1024 * 1024,
     ) -> None:
+        self._output_max_bytes = output_max_bytes
         self._installation = installation
         self._engine = engine
         self._router = router
@@ -119,6 +125,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
+        self._canceled_runs: set[str] = set()  # cron run ids
         self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
         self._stopping = threading.Event()
@@ -191,6 +198,11 @@ class LocalRuntime:
         self._pool.submit(self._guard, self._cron_run, spec, run_id)
 
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
+        # Recorded first: a run whose container is not started yet never starts, and one that
+        # is starting is stopped by its own thread once it has an id (``_cron_run``).
+        with self._lock:
+            self._canceled_runs.add(run_id)
+
         def stop() -> None:
             for state in self._engine.list({RUN: run_id}):
                 self._engine.stop(state.id, 10)
@@ -266,7 +278,10 @@ class LocalRuntime:
         with self._lock:
             live = self._live.pop(service_id, None)
         self._router.set_backends(service_id, []) if self._has_route(service_id) else None
-        states = self._engine.list({SERVICE: service_id, ROLE: "instance"})
+        # Every container of the service: instances, and a cron job's running run too.
+        states = self._engine.list({SERVICE: service_id})
+        with self._lock:
+            self._canceled_runs.update(s.labels[RUN] for s in states if RUN in s.labels)
         timeout = live.spec.stop_timeout_seconds if live else 30
         self._stop_containers([s.id for s in states], timeout)
 
@@ -286,7 +301,13 @@ class LocalRuntime:
             self._reports.deploy_signal(spec.deploy_id, PreDeployExited(code))
         # None: the time limit passed; reconcile reports the timeout and cancels the deploy
 
+    def _run_canceled(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._canceled_runs
+
     def _cron_run(self, spec: RunSpec, run_id: str) -> None:
+        if self._run_canceled(run_id):
+            return  # canceled before its container started (the use case recorded the end)
         existing = self._engine.list({RUN: run_id})
         try:
             container_id = (
@@ -298,6 +319,8 @@ class LocalRuntime:
                 run_id, RunStatus.UNSUCCESSFUL, None, f"image pull failed: {exc.reason.value}"
             )
             return
+        if self._run_canceled(run_id):  # canceled while the container was being started
+            self._engine.stop(container_id, 10)
         code = self._engine.wait(container_id, self._cron_timeout)
         state = self._engine.inspect(container_id)
         self._keep_logs(container_id, run_id)
@@ -320,9 +343,8 @@ class LocalRuntime:
         started: dict[str, int | None] = {}
         try:
             for _ in range(spec.num_instances if count is None else count):
-                container_id = self._run_container(spec, "instance")
-                state = self._engine.inspect(container_id)
-                started[container_id] = self._port_of(state, spec) if state else None
+                container_id, host_port = self._run_instance(spec)
+                started[container_id] = host_port
             for container_id, port in started.items():
                 failure = self._wait_instance(spec, container_id, port)
                 if failure is not None:
@@ -386,53 +408,45 @@ class LocalRuntime:
             "timedOutReason": "unhealthy",
         }
 
-    def _run_container(self, spec: RunSpec, role: str, *, run_id: str | None = None) -> str:
-        suffix = secrets.token_hex(3)
-        instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
-        labels = {
-            MANAGED: "1",
-            INSTALLATION: self._installation,
-            SERVICE: spec.service_id,
-            DEPLOY: spec.deploy_id,
-            ROLE: role,
-        }
-        if run_id:
-            labels[RUN] = run_id
-        env = dict(spec.env)
-        publish: tuple[PortBinding, ...] = ()
-        if role == "instance":
-            labels[INSTANCE] = instance_id
-            env["RENDER_INSTANCE_ID"] = instance_id
-            if spec.port is not None:
-                publish = (PortBinding(spec.port),)  # loopback only: the router and health checks
-        ref = parse_reference(spec.image)
-        auth = None
-        if spec.credential is not None:
-            user = "AWS" if spec.credential.kind.value == "AWS_ECR" else spec.credential.username
-            auth = RegistryAuth(ref.registry, user, spec.credential.token)
-        container = ContainerSpec(
-            name=f"{spec.service_id}-{role.replace('_', '-')}-{suffix}",
-            image=spec.image,
-            command=spec.command if role != "pre_deploy" else spec.command or None,
-            env=env,
-            labels=labels,
-            network=NETWORK,
-            network_aliases=(spec.internal_host,)
-            if spec.internal_host and role == "instance"
-            else (),
-            publish=publish,
-            cpus=spec.resources.cpu if self._apply_limits else None,
-            memory_bytes=spec.resources.memory_mb * 1024 * 1024 if self._apply_limits else None,
-            stop_timeout_seconds=spec.stop_timeout_seconds,
-            auth=auth,
-            insecure_registry=uses_plain_http(ref.registry),
+    def _run_instance(self, spec: RunSpec) -> tuple[str, int | None]:
+        """Start one instance; its loopback port is chosen here, before the start, so nothing
+        asks the engine for it afterwards. A port taken in between: try another."""
+        for attempt in range(3):
+            host_port = free_port() if spec.port is not None else None
+            try:
+                return self._run_container(spec, "instance", host_port=host_port), host_port
+            except EnginePullError:
+                raise
+            except EngineError as exc:
+                if attempt == 2 or not _PORT_TAKEN.search(exc.message):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run_container(
+        self,
+        spec: RunSpec,
+        role: str,
+        *,
+        run_id: str | None = None,
+        host_port: int | None = None,
+    ) -> str:
+        container = container_spec(
+            spec,
+            role,
+            installation=self._installation,
+            run_id=run_id,
+            host_port=host_port,
+            apply_limits=self._apply_limits,
         )
         return self._engine.run(container)
 
     def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
         if spec.port is None:
             return None
-        try:
+        port = state.labels.get(HOST_PORT, "")
+        if port.isdigit():
+            return int(port)
+        try:  # an instance started before ports were labelled
             return self._engine.host_port(state.id, spec.port)
         except EngineError:
             return None
@@ -498,11 +512,12 @@ class LocalRuntime:
         self._stop_containers([s.id for s in states], 10)
 
     def _keep_logs(self, container_id: str, subject_id: str) -> None:
+        """Stream the output to its file, keeping the tail (bounded memory)."""
+        path = self.logs_path(subject_id)
         try:
-            output = self._engine.logs(container_id)
+            keep_tail(self._engine.stream_logs(container_id), path, self._output_max_bytes)
         except EngineError:
-            output = "(output unavailable)\n"
-        write_private(self.logs_path(subject_id), output)
+            keep_tail([b"(output unavailable)\n"], path, self._output_max_bytes)
 
     def _is_canceled(self, deploy_id: str) -> bool:
         with self._lock:
@@ -513,8 +528,17 @@ class LocalRuntime:
         while not self._stopping.wait(self._monitor_interval):
             with self._lock:
                 lives = list(self._live.values())
+            if not lives:
+                continue
+            try:  # one request per pass, whatever the number of instances
+                mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
+                running = {s.id for s in self._engine.list(mine, all=False) if s.running}
+            except EngineError:
+                logger.warning("listing running containers failed; retrying")
+                continue
             for live in lives:
-                self._guard(self._check_live, live)
+                if any(c not in running for c in live.instances):
+                    self._guard(self._check_live, live)
 
     def _check_live(self, live: _Live) -> None:
         spec = live.spec
@@ -540,6 +564,70 @@ class LocalRuntime:
                     self._reports.instance_available(spec.service_id)
         finally:
             lock.release()
+
+
+def container_spec(
+    spec: RunSpec,
+    role: str,
+    *,
+    installation: str,
+    run_id: str | None = None,
+    host_port: int | None = None,
+    apply_limits: bool = True,
+) -> ContainerSpec:
+    """The container of ``role`` (instance, pre_deploy, cron) for ``spec``: labels that let a
+    restarted serve find it, the env as given (it travels in the create request's body only),
+    loopback publishing on ``host_port``, plan limits."""
+    suffix = secrets.token_hex(3)
+    instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
+    labels = {
+        MANAGED: "1",
+        INSTALLATION: installation,
+        SERVICE: spec.service_id,
+        DEPLOY: spec.deploy_id,
+        ROLE: role,
+    }
+    if run_id:
+        labels[RUN] = run_id
+    env = dict(spec.env)
+    publish: tuple[PortBinding, ...] = ()
+    if role == "instance":
+        labels[INSTANCE] = instance_id
+        env["RENDER_INSTANCE_ID"] = instance_id
+        if spec.port is not None and host_port is not None:
+            # loopback only: the router and health checks
+            publish = (PortBinding(spec.port, host_port),)
+            labels[HOST_PORT] = str(host_port)
+    ref = parse_reference(spec.image)
+    auth = None
+    if spec.credential is not None:
+        user = "AWS" if spec.credential.kind.value == "AWS_ECR" else spec.credential.username
+        auth = RegistryAuth(ref.registry, user, spec.credential.token)
+    return ContainerSpec(
+        name=f"{spec.service_id}-{role.replace('_', '-')}-{suffix}",
+        image=spec.image,
+        command=spec.command if role != "pre_deploy" else spec.command or None,
+        env=env,
+        labels=labels,
+        network=NETWORK,
+        network_aliases=(spec.internal_host,) if spec.internal_host and role == "instance" else (),
+        publish=publish,
+        cpus=spec.resources.cpu if apply_limits else None,
+        memory_bytes=spec.resources.memory_mb * 1024 * 1024 if apply_limits else None,
+        stop_timeout_seconds=spec.stop_timeout_seconds,
+        auth=auth,
+        insecure_registry=uses_plain_http(ref.registry),
+    )
+
+
+_PORT_TAKEN = re.compile(r"address already in use|port is already allocated", re.I)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the engine binds it right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _exit_failure(state: ContainerState, spec: RunSpec) -> dict[str, Any]:

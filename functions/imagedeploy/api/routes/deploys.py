@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
@@ -17,6 +17,15 @@ from imagedeploy.domain.deploys import Deploy, DeployTrigger
 from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases.deploys import Triggered
+
+LOG_PAGE_BYTES = 1024 * 1024  # the largest page asked for
+LogOffset = Annotated[int, Query(ge=0, description="Byte offset into the kept output")]
+LogLimit = Annotated[
+    int | None,
+    Query(
+        ge=1, le=LOG_PAGE_BYTES, description="Bytes per page (at most 1 MiB; default: to the end)"
+    ),
+]
 
 
 def rate_headers(triggered: Triggered) -> dict[str, str]:
@@ -77,11 +86,23 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         return json_response(200, deploy_body(deploys.cancel_deploy(ports, serviceId, deployId)))
 
     @r.get("/v1/services/<serviceId>/deploys/<deployId>/logs", summary="Pre-deploy output")
-    def logs(serviceId: str, deployId: str) -> Response[str]:
+    def logs(
+        serviceId: str, deployId: str, offset: LogOffset = 0, limit: LogLimit = None
+    ) -> Response[str]:
+        """Without ``limit``, the rest of the kept output (which is itself capped)."""
         owned_service(ports, r, serviceId)
         deploys.get_deploy(ports, serviceId, deployId)
-        text = deps.read_logs(deployId)
-        return json_response(200, {"deployId": deployId, "preDeployOutput": text})
+        page = deps.read_logs(deployId, offset, limit)
+        body: dict[str, object] = {"deployId": deployId, "preDeployOutput": None}
+        if page is not None:
+            end = page.size if limit is None else min(offset + limit, page.size)
+            body.update(
+                preDeployOutput=page.text,
+                offset=offset,
+                nextOffset=end if end < page.size else None,
+                size=page.size,
+            )
+        return json_response(200, body)
 
     @r.post("/v1/services/<serviceId>/rollback", summary="Roll back to an earlier deploy")
     def rollback(serviceId: str, body: Annotated[RollbackPOST, Body()]) -> Response[str]:

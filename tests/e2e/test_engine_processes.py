@@ -1,0 +1,74 @@
+"""Issue 13: no podman process per operation. ``serve`` runs podman once (its API service); a
+deploy, a redeploy and a cron run are API requests only. A ``podman`` wrapper first on ``PATH``
+logs every invocation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from devkit.images import StandardImages
+from devkit.registry import RunningRegistry
+from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def podman_wrapper(directory: Path, log: Path) -> Path:
+    real = shutil.which("podman")
+    assert real is not None
+    wrapper = directory / "podman"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper
+
+
+def test_deploys_and_runs_spawn_no_podman_process(
+    tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "podman-invocations.log"
+    podman_wrapper(bin_dir, log)
+    serve = ServeProcess.start(
+        tmp_path / "serve", extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    )
+    http = serve.client()
+    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+    try:
+        web = platform.create_service(
+            "web_service", "counted", test_images.demo.web_v1.ref_on(anon_registry.host)
+        )
+        service_id = web["service"]["id"]
+        assert platform.wait_deploy(service_id, web["deployId"]) == "live"
+        again = http.post(f"/v1/services/{service_id}/deploys", json={}).json()["id"]
+        assert platform.wait_deploy(service_id, again) == "live"
+        cron = platform.create_service(
+            "cron_job",
+            "counted-cron",
+            test_images.demo.web_v1.ref_on(anon_registry.host),
+            schedule="0 3 1 1 *",
+            envSpecificDetails={"dockerCommand": "/bin/sh -c 'exit 0'"},
+        )
+        cron_id = cron["service"]["id"]
+        assert platform.wait_deploy(cron_id, cron["deployId"]) == "live"
+        run = http.post(f"/v1/cron-jobs/{cron_id}/runs").json()
+
+        def ended() -> bool:
+            items = http.get(f"/v1/cron-jobs/{cron_id}/runs").json()
+            return any(
+                i["cronJobRun"]["id"] == run["id"] and i["cronJobRun"]["status"] == "successful"
+                for i in items
+            )
+
+        wait_for(ended, 60, "the cron run")
+        invocations = log.read_text().splitlines()
+        assert len(invocations) == 1 and invocations[0].startswith("system service"), invocations
+    finally:
+        serve.stop()
+        http.close()
+        remove_containers(platform.created)
