@@ -26,6 +26,18 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.listing import (
+    ANY_DELIVERY,
+    ANY_DEPLOY,
+    ANY_EVENT,
+    ANY_RUN,
+    ANY_SERVICE,
+    DeliveryFilter,
+    DeployFilter,
+    EventFilter,
+    RunFilter,
+    ServiceFilter,
+)
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
@@ -69,6 +81,11 @@ class Store(Protocol):
     and deletes of one call happen atomically or not at all (``ConcurrentUpdate`` otherwise).
     Events and webhook deliveries are append-only. Lists are key queries with a cursor, newest
     first where the resource has a time order; nothing scans a whole table.
+
+    Lists that Render lets clients narrow take a filter (``domain.listing``): its ``key_range``
+    bounds the key range read, its ``matches`` is applied to items as they are read, before the
+    page is counted, so a page holds ``limit`` matching items whenever that many exist after the
+    cursor. A cursor is only meaningful with the filter it was issued under.
     """
 
     def write(self, put: Sequence[Entity] = (), delete: Sequence[Entity] = ()) -> list[Entity]:
@@ -93,27 +110,43 @@ class Store(Protocol):
     # services
     def get_service(self, service_id: str) -> Service | None: ...
     def list_services(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: ServiceFilter = ANY_SERVICE,
     ) -> Page[Service]: ...
     def list_services_using_credential(self, credential_id: str, limit: int) -> list[Service]: ...
 
     # deploys
     def get_deploy(self, deploy_id: str) -> Deploy | None: ...
     def list_deploys(
-        self, service_id: str, limit: int, cursor: str | None = None
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeployFilter = ANY_DEPLOY,
     ) -> Page[Deploy]: ...
     def list_unfinished_deploys(self, limit: int, cursor: str | None = None) -> Page[Deploy]: ...
 
     # events
     def get_event(self, event_id: str) -> Event | None: ...
     def list_events(
-        self, service_id: str, limit: int, cursor: str | None = None
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: EventFilter = ANY_EVENT,
     ) -> Page[Event]: ...
 
     # cron runs
     def get_run(self, run_id: str) -> CronRun | None: ...
     def list_runs(
-        self, service_id: str, limit: int, cursor: str | None = None
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: RunFilter = ANY_RUN,
     ) -> Page[CronRun]: ...
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         """Pending cron runs, newest first: a key query on a sparse index."""
@@ -133,7 +166,11 @@ class Store(Protocol):
         self, owner_id: str, limit: int, cursor: str | None = None
     ) -> Page[Webhook]: ...
     def list_deliveries(
-        self, webhook_id: str, limit: int, cursor: str | None = None
+        self,
+        webhook_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeliveryFilter = ANY_DELIVERY,
     ) -> Page[WebhookDelivery]: ...
 
     # counters

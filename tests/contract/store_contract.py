@@ -39,6 +39,14 @@ from imagedeploy.domain.deploys import (
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.listing import (
+    DeliveryFilter,
+    DeployFilter,
+    EventFilter,
+    RunFilter,
+    ServiceFilter,
+    TimeRange,
+)
 from imagedeploy.domain.outbox import Notify, OutboxRecord, RunJob, encode_effect
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
@@ -710,6 +718,269 @@ def test_unfinished_deploys_follow_status_changes(store: Store) -> None:
     live = deploys[DeployStatus.LIVE]
     store.write(put=[dataclasses.replace(live, status=DeployStatus.UPDATE_IN_PROGRESS)])
     assert live.id in {d.id for d in store.list_unfinished_deploys(100).items}
+
+
+# -- filtered lists -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterCase:
+    """A filtered list: ``add(store, i, t)`` adds the i-th item at time ``t`` (every third one
+    matches the filter); ``page`` reads it with the filter."""
+
+    add: Callable[[Store, int, datetime], Entity]
+    page: Callable[[Store, int, str | None], Page[Any]]
+    newest_first: bool
+
+
+def _wanted(i: int) -> bool:
+    return i % 3 == 0
+
+
+FILTER_CASES: dict[str, FilterCase] = {
+    "services by name": FilterCase(
+        add=lambda s, i, t: put_one(
+            s, make_service("tea-1", name="web" if _wanted(i) else f"w{i}", created_at=t)
+        ),
+        page=lambda s, n, c: s.list_services(
+            "tea-1", n, c, ServiceFilter(names=frozenset({"web"}))
+        ),
+        newest_first=False,
+    ),
+    "services by type and suspension": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_service(
+                "tea-1",
+                type=ServiceType.CRON_JOB if i % 3 != 1 else ServiceType.WEB_SERVICE,
+                suspended=i % 3 != 2,
+                created_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_services(
+            "tea-1",
+            n,
+            c,
+            ServiceFilter(
+                types=frozenset({ServiceType.CRON_JOB, ServiceType.BACKGROUND_WORKER}),
+                suspended=frozenset({True}),
+            ),
+        ),
+        newest_first=False,
+    ),
+    "services by region and update time": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_service(
+                "tea-1",
+                region=Region.FRANKFURT if i % 3 != 1 else Region.OHIO,
+                updated_at=at(10_000) if i % 3 != 2 else at(-10_000),
+                created_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_services(
+            "tea-1",
+            n,
+            c,
+            ServiceFilter(
+                regions=frozenset({Region.FRANKFURT}), updated=TimeRange.between(at(0), None)
+            ),
+        ),
+        newest_first=False,
+    ),
+    "deploys by status": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_deploy(
+                "srv-1",
+                status=DeployStatus.LIVE if _wanted(i) else DeployStatus.DEACTIVATED,
+                created_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_deploys(
+            "srv-1", n, c, DeployFilter(statuses=frozenset({DeployStatus.LIVE}))
+        ),
+        newest_first=True,
+    ),
+    "deploys by finish time": FilterCase(
+        add=lambda s, i, t: put_one(
+            s, make_deploy("srv-1", finished_at=at(5) if _wanted(i) else None, created_at=t)
+        ),
+        page=lambda s, n, c: s.list_deploys(
+            "srv-1", n, c, DeployFilter(finished=TimeRange.between(at(4), at(6)))
+        ),
+        newest_first=True,
+    ),
+    "events by type": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_event(
+                "srv-1",
+                type=EventType.DEPLOY_ENDED if _wanted(i) else EventType.SERVER_FAILED,
+                timestamp=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_events(
+            "srv-1", n, c, EventFilter(types=frozenset({EventType.DEPLOY_ENDED}))
+        ),
+        newest_first=True,
+    ),
+    "runs by status": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_run(
+                "crn-1",
+                status=RunStatus.CANCELED if _wanted(i) else RunStatus.SUCCESSFUL,
+                started_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_runs(
+            "crn-1", n, c, RunFilter(statuses=frozenset({RunStatus.CANCELED}))
+        ),
+        newest_first=True,
+    ),
+}
+
+
+def _filtered_walk(case: FilterCase, store: Store, limit: int) -> list[str]:
+    """Every id of the filtered list; every page but the last is full."""
+    ids: list[str] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        page = case.page(store, limit, cursor)
+        ids.extend(item.id for item in page.items)
+        if page.next_cursor is None:
+            return ids
+        assert len(page.items) == limit, "a filtered page came back short"
+        cursor = page.next_cursor
+    raise AssertionError("the walk did not end")
+
+
+@pytest.mark.parametrize("name", sorted(FILTER_CASES))
+def test_a_filtered_walk_returns_exactly_the_matches_in_full_pages(store: Store, name: str) -> None:
+    case = FILTER_CASES[name]
+    items = [case.add(store, i, at((i * 7 % 23) // 3)) for i in range(23)]
+    wanted = [item for i, item in enumerate(items) if _wanted(i)]
+    ordered = sorted(wanted, key=_time_key, reverse=case.newest_first)
+    assert [item.id for item in case.page(store, 100, None).items] == [i.id for i in ordered]
+    for limit in (1, 2, 3):
+        assert _filtered_walk(case, store, limit) == [i.id for i in ordered]
+
+
+@pytest.mark.parametrize("name", sorted(FILTER_CASES))
+def test_a_filtered_page_is_full_when_the_matches_come_after_many_others(
+    store: Store, name: str
+) -> None:
+    """Matches far down the key range (after more than a page of non-matching items, and past
+    what one store read returns) still fill the page: the filter is applied while reading."""
+    case = FILTER_CASES[name]
+    count = 3 * 60  # 120 non-matching items: more than one read of the store's (101)
+    read_order = [i for i in range(count) if not _wanted(i)] + [
+        i for i in range(count) if _wanted(i)
+    ]
+    items = {
+        i: case.add(store, i, at(count - rank if case.newest_first else rank))
+        for rank, i in enumerate(read_order)
+    }
+    wanted = [items[i] for i in read_order if _wanted(i)]
+    first = case.page(store, 2, None)
+    assert [item.id for item in first.items] == [item.id for item in wanted[:2]]
+    assert first.next_cursor is not None
+    assert _filtered_walk(case, store, 4) == [item.id for item in wanted]
+
+
+def test_an_empty_choice_matches_nothing(store: Store) -> None:
+    put_one(store, make_service("tea-1"))
+    put_one(store, make_deploy("srv-1"))
+    put_one(store, make_event("srv-1"))
+    assert store.list_services("tea-1", 10, None, ServiceFilter(types=frozenset())).items == []
+    assert store.list_deploys("srv-1", 10, None, DeployFilter(statuses=frozenset())).items == []
+    assert store.list_events("srv-1", 10, None, EventFilter(types=frozenset())).items == []
+    # Render's runtime filter: every service runs an image; an environment holds none
+    assert (
+        store.list_services("tea-1", 10, None, ServiceFilter(runtimes=frozenset({"docker"}))).items
+        == []
+    )
+    assert (
+        len(
+            store.list_services(
+                "tea-1", 10, None, ServiceFilter(runtimes=frozenset({"image"}))
+            ).items
+        )
+        == 1
+    )
+    assert (
+        store.list_services(
+            "tea-1", 10, None, ServiceFilter(environment_ids=frozenset({"evm-1"}))
+        ).items
+        == []
+    )
+
+
+TIME_LISTS: dict[
+    str,
+    tuple[Callable[[Store, datetime], Entity], Callable[[Store, TimeRange, str | None], Page[Any]]],
+] = {
+    "services": (
+        lambda s, t: put_one(s, make_service("tea-1", created_at=t)),
+        lambda s, r, c: s.list_services("tea-1", 2, c, ServiceFilter(created=r)),
+    ),
+    "deploys": (
+        lambda s, t: put_one(s, make_deploy("srv-1", created_at=t)),
+        lambda s, r, c: s.list_deploys("srv-1", 2, c, DeployFilter(created=r)),
+    ),
+    "events": (
+        lambda s, t: put_one(s, make_event("srv-1", timestamp=t)),
+        lambda s, r, c: s.list_events("srv-1", 2, c, EventFilter(time=r)),
+    ),
+    "runs": (
+        lambda s, t: put_one(s, make_run("crn-1", started_at=t)),
+        lambda s, r, c: s.list_runs("crn-1", 2, c, RunFilter(started=r)),
+    ),
+    "deliveries": (
+        lambda s, t: put_one(s, make_delivery("whk-1", sent_at=t)),
+        lambda s, r, c: s.list_deliveries("whk-1", 2, c, DeliveryFilter(sent=r)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIME_LISTS))
+def test_a_time_range_on_the_sort_key_is_exact_at_its_bounds(store: Store, name: str) -> None:
+    add, page = TIME_LISTS[name]
+    by_second = {i: [add(store, at(i)), add(store, at(i))] for i in range(8)}
+
+    def walk(span: TimeRange) -> set[str]:
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            got = page(store, span, cursor)
+            ids.extend(item.id for item in got.items)
+            if got.next_cursor is None:
+                return set(ids)
+            assert len(got.items) == 2
+            cursor = got.next_cursor
+
+    def seconds(*wanted: int) -> set[str]:
+        return {item.id for i in wanted for item in by_second[i]}
+
+    assert walk(TimeRange.between(at(2), at(6))) == seconds(3, 4, 5)  # strictly between
+    assert walk(TimeRange.inclusive(at(2), at(6))) == seconds(2, 3, 4, 5, 6)
+    assert walk(TimeRange.between(at(5), None)) == seconds(6, 7)
+    assert walk(TimeRange.between(None, at(2))) == seconds(0, 1)
+    # a time given in another zone, and a naive one (UTC), mean the same instant
+    cest = timezone(timedelta(hours=2))
+    assert walk(TimeRange.between(at(5).astimezone(cest), None)) == seconds(6, 7)
+    assert walk(TimeRange.between(None, at(2).replace(tzinfo=None))) == seconds(0, 1)
+    assert walk(TimeRange.between(at(6), at(2))) == set()  # an empty range
+    assert walk(TimeRange.inclusive(at(3), at(3))) == seconds(3)
+
+
+def test_the_finish_range_leaves_out_what_has_not_finished(store: Store) -> None:
+    done = put_one(store, make_deploy("srv-1", finished_at=at(5)))
+    put_one(store, make_deploy("srv-1"))
+    assert store.list_deploys(
+        "srv-1", 10, None, DeployFilter(finished=TimeRange.between(None, at(9)))
+    ).items == [done]
 
 
 # -- claims -------------------------------------------------------------------------------------

@@ -27,6 +27,17 @@ from imagedeploy.adapters.local.secrets import (
 )
 from imagedeploy.adapters.local.sqlite_store import _MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from imagedeploy.domain.accounts import Owner
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.events import EventType
+from imagedeploy.domain.listing import (
+    DeliveryFilter,
+    DeployFilter,
+    EventFilter,
+    RunFilter,
+    ServiceFilter,
+    TimeRange,
+)
 from imagedeploy.domain.services import EnvVar
 from imagedeploy.ports import Entity
 from tests.contract.store_contract import (
@@ -75,6 +86,16 @@ def test_wal_mode_and_schema_version(sqlite: SqliteStore, db_path: Path) -> None
         raw.close()
 
 
+_SPAN = TimeRange.between(at(-1), at(5))
+FILTERS: dict[str, object] = {
+    "list_services": ServiceFilter(created=_SPAN, names=frozenset({"web"})),
+    "list_deploys": DeployFilter(created=_SPAN, statuses=frozenset({DeployStatus.CREATED})),
+    "list_events": EventFilter(time=_SPAN, types=frozenset({EventType.DEPLOY_STARTED})),
+    "list_runs": RunFilter(started=_SPAN, statuses=frozenset({RunStatus.PENDING})),
+    "list_deliveries": DeliveryFilter(sent=_SPAN),
+}
+
+
 def _call_every_query(store: SqliteStore) -> set[str]:
     """Call every get_*/list_* method (lists twice: the first page and the next), writes,
     a delete and the counters; returns the names of the methods called. Every list has two
@@ -104,11 +125,15 @@ def _call_every_query(store: SqliteStore) -> set[str]:
         if not name.startswith(("get_", "list_")):
             continue
         params = inspect.signature(method).parameters
-        args = [1 if p == "limit" else "x" for p in params if p != "cursor"]
+        args = [1 if p == "limit" else "x" for p in params if p not in ("cursor", "where")]
         result = method(*args)
         if "cursor" in params:
             assert result.next_cursor is not None, name
             method(*args, cursor=result.next_cursor)
+        if "where" in params:  # a filter bounding the time sort key on both sides
+            filtered = method(*args, where=FILTERS[name])
+            assert filtered.next_cursor is not None, name
+            method(*args, cursor=filtered.next_cursor, where=FILTERS[name])
         called.add(name)
     return called
 

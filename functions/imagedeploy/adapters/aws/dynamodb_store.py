@@ -120,6 +120,20 @@ from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.listing import (
+    ALL_TIMES,
+    ANY_DELIVERY,
+    ANY_DEPLOY,
+    ANY_EVENT,
+    ANY_RUN,
+    ANY_SERVICE,
+    DeliveryFilter,
+    DeployFilter,
+    EventFilter,
+    ListFilter,
+    RunFilter,
+    ServiceFilter,
+)
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
@@ -722,38 +736,71 @@ class DynamoStore:
         item = response.get("Item")
         return None if item is None else _decode(kind, item)
 
-    def _page(self, list_name: str, argument: str, limit: int, cursor: str | None) -> Page[Any]:
+    def _page(
+        self,
+        list_name: str,
+        argument: str,
+        limit: int,
+        cursor: str | None,
+        where: ListFilter[Any] | None = None,
+    ) -> Page[Any]:
+        """One page of a ``Query``. With a filter: its time range is part of the key condition
+        (the list's sort key starts with the time), and its ``matches`` is applied to the items
+        as responses come, reading on until ``limit`` + 1 match or the partition ends."""
         _check_limit(limit)
         lst = _LISTS[list_name]
         partition = lst.partition(argument)
+        span = ALL_TIMES if where is None else where.key_range
+        if span.empty:
+            return Page([], None)
+        matches = None if where is None or where.unfiltered else where.matches
+        key_condition, values = "#pk = :pk", {":pk": _s(partition)}
+        if not span.unbounded:
+            if lst.position is not _TIME_POSITION:
+                raise TypeError(f"the {lst.name} list has no time sort key to bound")
+            # ``<time>#<id>`` sort keys: t >= start is SK >= "<start>", t < end is
+            # SK < "<end>" (every key of time ``end`` is "<end>#..." > "<end>").
+            if span.start is not None and span.end is not None:
+                key_condition += " AND #sk BETWEEN :since AND :until"
+            elif span.start is not None:
+                key_condition += " AND #sk >= :since"
+            else:
+                key_condition += " AND #sk < :until"
+            if span.start is not None:
+                values[":since"] = _s(encode_datetime(span.start))
+            if span.end is not None:
+                values[":until"] = _s(encode_datetime(span.end))
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": lst.index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": f"{lst.index}PK"},
-            "ExpressionAttributeValues": {":pk": _s(partition)},
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeNames": {"#pk": f"{lst.index}PK"}
+            | ({} if span.unbounded else {"#sk": f"{lst.index}SK"}),
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": not lst.newest_first,
-            "Limit": limit + 1,  # one more than asked tells whether there is a next page
         }
         if cursor is not None:
             position = self._decode_cursor(lst, partition, cursor)
             request["ExclusiveStartKey"] = self._start_key(lst, partition, position)
-        items: list[dict[str, Any]] = []
-        while True:  # a response stops at 1 MB: go on until limit + 1 items or the end
+        page: list[tuple[Any, str]] = []  # (item, its index sort key)
+        while True:  # a response stops at 1 MB or Limit: go on until limit + 1 or the end
+            # unfiltered, one more than asked tells whether there is a next page; filtered,
+            # full-size reads (how many of them match is unknown)
+            request["Limit"] = limit + 1 - len(page) if matches is None else MAX_LIMIT + 1
             response = self.client.query(**request)
-            items.extend(response.get("Items", []))
+            for raw in response.get("Items", []):
+                item = _decode(lst.kind, raw)
+                if matches is None or matches(item):
+                    page.append((item, raw[f"{lst.index}SK"]["S"]))
+                    if len(page) > limit:
+                        break
             last = response.get("LastEvaluatedKey")
-            if len(items) > limit or not last:
+            if len(page) > limit or not last:
                 break
             request["ExclusiveStartKey"] = last
-            request["Limit"] = limit + 1 - len(items)
-        more = len(items) > limit
-        page = items[:limit]
-        next_cursor = None
-        if more:
-            position = page[-1][f"{lst.index}SK"]["S"]
-            next_cursor = self._encode_cursor(lst, partition, position)
-        return Page([_decode(lst.kind, item) for item in page], next_cursor)
+        more = len(page) > limit
+        next_cursor = self._encode_cursor(lst, partition, page[limit - 1][1]) if more else None
+        return Page([item for item, _ in page[:limit]], next_cursor)
 
     def _start_key(self, lst: _List, partition: str, position: str) -> dict[str, Any]:
         match = lst.position.fullmatch(position)
@@ -831,8 +878,14 @@ class DynamoStore:
     def get_service(self, service_id: str) -> Service | None:
         return self._get(Service, service_id)
 
-    def list_services(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[Service]:
-        return self._page("services", owner_id, limit, cursor)
+    def list_services(
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: ServiceFilter = ANY_SERVICE,
+    ) -> Page[Service]:
+        return self._page("services", owner_id, limit, cursor, where)
 
     def list_services_using_credential(self, credential_id: str, limit: int) -> list[Service]:
         return self._page("services_by_credential", credential_id, limit, None).items
@@ -840,8 +893,14 @@ class DynamoStore:
     def get_deploy(self, deploy_id: str) -> Deploy | None:
         return self._get(Deploy, deploy_id)
 
-    def list_deploys(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Deploy]:
-        return self._page("deploys", service_id, limit, cursor)
+    def list_deploys(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeployFilter = ANY_DEPLOY,
+    ) -> Page[Deploy]:
+        return self._page("deploys", service_id, limit, cursor, where)
 
     def list_unfinished_deploys(self, limit: int, cursor: str | None = None) -> Page[Deploy]:
         return self._page("unfinished_deploys", "", limit, cursor)
@@ -849,14 +908,26 @@ class DynamoStore:
     def get_event(self, event_id: str) -> Event | None:
         return self._get(Event, event_id)
 
-    def list_events(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Event]:
-        return self._page("events", service_id, limit, cursor)
+    def list_events(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: EventFilter = ANY_EVENT,
+    ) -> Page[Event]:
+        return self._page("events", service_id, limit, cursor, where)
 
     def get_run(self, run_id: str) -> CronRun | None:
         return self._get(CronRun, run_id)
 
-    def list_runs(self, service_id: str, limit: int, cursor: str | None = None) -> Page[CronRun]:
-        return self._page("runs", service_id, limit, cursor)
+    def list_runs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: RunFilter = ANY_RUN,
+    ) -> Page[CronRun]:
+        return self._page("runs", service_id, limit, cursor, where)
 
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("unfinished_runs", "", limit, cursor)
@@ -880,9 +951,13 @@ class DynamoStore:
         return self._page("webhooks", owner_id, limit, cursor)
 
     def list_deliveries(
-        self, webhook_id: str, limit: int, cursor: str | None = None
+        self,
+        webhook_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeliveryFilter = ANY_DELIVERY,
     ) -> Page[WebhookDelivery]:
-        return self._page("deliveries", webhook_id, limit, cursor)
+        return self._page("deliveries", webhook_id, limit, cursor, where)
 
     # -- counters ------------------------------------------------------------------------------
 

@@ -72,6 +72,20 @@ from imagedeploy.domain.errors import (
     StorageUnavailable,
 )
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.listing import (
+    ALL_TIMES,
+    ANY_DELIVERY,
+    ANY_DEPLOY,
+    ANY_EVENT,
+    ANY_RUN,
+    ANY_SERVICE,
+    DeliveryFilter,
+    DeployFilter,
+    EventFilter,
+    ListFilter,
+    RunFilter,
+    ServiceFilter,
+)
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
@@ -311,8 +325,9 @@ class _List:
             return (0,)
         return ("~", "") if self.descending else ("", "")  # "~" sorts after every ISO time
 
-    @property
-    def sql(self) -> str:
+    def sql(self, since: bool = False, until: bool = False) -> str:
+        """The page query; ``since``/``until``: bound the time sort key (``>= ?``/``< ?``,
+        parameters after the cursor's), which narrows the index range read."""
         columns = ", ".join(self.order)
         bound = ", ".join("?" for _ in self.order)
         direction = " DESC" if self.descending else ""
@@ -320,10 +335,14 @@ class _List:
         where = f"{self.where} AND " if self.where else ""
         comparison = "<" if self.descending else ">"
         version = "version" if self.table.versioned else "0"
+        time_range = (f" AND {self.order[0]} >= ?" if since else "") + (
+            f" AND {self.order[0]} < ?" if until else ""
+        )
         # Identifiers come from the constants in this module, never from input.
         return (
             f"SELECT {columns}, {version}, data FROM {self.table.name} "  # noqa: S608
-            f"WHERE {where}({columns}) {comparison} ({bound}) ORDER BY {order_by} LIMIT ?"
+            f"WHERE {where}({columns}) {comparison} ({bound}){time_range} "
+            f"ORDER BY {order_by} LIMIT ?"
         )
 
 
@@ -658,18 +677,44 @@ class SqliteStore:
         return None if row is None else self._decode(table, row[0], row[1])
 
     def _page(
-        self, list_name: str, params: Sequence[object], limit: int, cursor: str | None
+        self,
+        list_name: str,
+        params: Sequence[object],
+        limit: int,
+        cursor: str | None,
+        where: ListFilter[Any] | None = None,
     ) -> Page[Any]:
+        """One page; with a filter, its time range bounds the index range and its
+        ``matches`` is applied to rows as they are read, until ``limit`` + 1 match."""
         check_limit(limit)
         lst = _LISTS[list_name]
         after = lst.start if cursor is None else decode_cursor(lst, cursor)
-        with _storage_errors():
-            rows = self._connection().execute(lst.sql, (*params, *after, limit + 1)).fetchall()
+        span = ALL_TIMES if where is None else where.key_range
+        if span.empty:
+            return Page([], None)
+        bounds = [encode_datetime(t) for t in (span.start, span.end) if t is not None]
+        sql = lst.sql(since=span.start is not None, until=span.end is not None)
+        matches = None if where is None or where.unfiltered else where.matches
         width = len(lst.order)
-        items = [self._decode(lst.table, row[width], row[width + 1]) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(lst.name, rows[limit - 1][:width]) if more else None
-        return Page(items, next_cursor)
+        page: list[tuple[Any, Sequence[object]]] = []  # (item, its sort key)
+        with _storage_errors():
+            # Unfiltered: exactly limit + 1 rows. Filtered: rows stream from the index range
+            # (LIMIT -1 is none) and reading stops once limit + 1 have matched.
+            rows = self._connection().execute(
+                sql, (*params, *after, *bounds, limit + 1 if matches is None else -1)
+            )
+            try:
+                for row in rows:
+                    item = self._decode(lst.table, row[width], row[width + 1])
+                    if matches is None or matches(item):
+                        page.append((item, row[:width]))
+                        if len(page) > limit:
+                            break
+            finally:
+                rows.close()
+        more = len(page) > limit
+        next_cursor = encode_cursor(lst.name, page[limit - 1][1]) if more else None
+        return Page([item for item, _ in page[:limit]], next_cursor)
 
     def get_owner(self, owner_id: str) -> Owner | None:
         return self._get(Owner, "id", owner_id)
@@ -697,8 +742,14 @@ class SqliteStore:
     def get_service(self, service_id: str) -> Service | None:
         return self._get(Service, "id", service_id)
 
-    def list_services(self, owner_id: str, limit: int, cursor: str | None = None) -> Page[Service]:
-        return self._page("services", (owner_id,), limit, cursor)
+    def list_services(
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: ServiceFilter = ANY_SERVICE,
+    ) -> Page[Service]:
+        return self._page("services", (owner_id,), limit, cursor, where)
 
     def list_services_using_credential(self, credential_id: str, limit: int) -> list[Service]:
         return self._page("services_by_credential", (credential_id,), limit, None).items
@@ -706,8 +757,14 @@ class SqliteStore:
     def get_deploy(self, deploy_id: str) -> Deploy | None:
         return self._get(Deploy, "id", deploy_id)
 
-    def list_deploys(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Deploy]:
-        return self._page("deploys", (service_id,), limit, cursor)
+    def list_deploys(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeployFilter = ANY_DEPLOY,
+    ) -> Page[Deploy]:
+        return self._page("deploys", (service_id,), limit, cursor, where)
 
     def list_unfinished_deploys(self, limit: int, cursor: str | None = None) -> Page[Deploy]:
         return self._page("unfinished_deploys", (), limit, cursor)
@@ -715,14 +772,26 @@ class SqliteStore:
     def get_event(self, event_id: str) -> Event | None:
         return self._get(Event, "id", event_id)
 
-    def list_events(self, service_id: str, limit: int, cursor: str | None = None) -> Page[Event]:
-        return self._page("events", (service_id,), limit, cursor)
+    def list_events(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: EventFilter = ANY_EVENT,
+    ) -> Page[Event]:
+        return self._page("events", (service_id,), limit, cursor, where)
 
     def get_run(self, run_id: str) -> CronRun | None:
         return self._get(CronRun, "id", run_id)
 
-    def list_runs(self, service_id: str, limit: int, cursor: str | None = None) -> Page[CronRun]:
-        return self._page("runs", (service_id,), limit, cursor)
+    def list_runs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: RunFilter = ANY_RUN,
+    ) -> Page[CronRun]:
+        return self._page("runs", (service_id,), limit, cursor, where)
 
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("unfinished_runs", (), limit, cursor)
@@ -746,9 +815,13 @@ class SqliteStore:
         return self._page("webhooks", (owner_id,), limit, cursor)
 
     def list_deliveries(
-        self, webhook_id: str, limit: int, cursor: str | None = None
+        self,
+        webhook_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: DeliveryFilter = ANY_DELIVERY,
     ) -> Page[WebhookDelivery]:
-        return self._page("deliveries", (webhook_id,), limit, cursor)
+        return self._page("deliveries", (webhook_id,), limit, cursor, where)
 
     # -- counters ------------------------------------------------------------------------------
 

@@ -1,0 +1,246 @@
+"""What a list may be narrowed to: one frozen filter per list, the rule decided here once.
+
+Each filter splits into what a store can answer from its index and what it checks per item:
+
+- ``key_range``: a time range on the list's own sort key (a service's or deploy's creation
+  time, an event's timestamp, a delivery's send time, a run's start). Stores turn it into the
+  bounds of the key range they read, so it narrows the read itself.
+- ``matches(item)``: everything else (names, types, statuses, other times). Stores apply it to
+  the items of the key range *as they read them*, before counting the page, and keep reading
+  until the page is full or the range ends; a page is never short because non-matching items
+  came first, and cursors stay the sort key of the last item returned.
+
+A set-valued criterion is ``None`` when not asked for; an empty set matches nothing (a value
+Render documents that no stored item can have, e.g. ``type=static_site``).
+
+Times are half-open ranges ``[start, end)``. Render's "created after t" is ``start = t + 1µs``
+(stored times have microsecond resolution, so that is exactly "later than t"), "created before
+t" is ``end = t``; an event list's ``startTime``/``endTime`` are both inclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from imagedeploy.domain.accounts import WebhookDelivery
+from imagedeploy.domain.cron import CronRun, RunStatus
+from imagedeploy.domain.deploys import Deploy, DeployStatus
+from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.services import Region, Service, ServiceType
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+_TICK = timedelta(microseconds=1)  # the resolution stored times have
+IMAGE_RUNTIME = "image"  # every service's runtime (Render's ``runtime``/``env``)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is taken as UTC (as the wire format does)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """``start <= t < end``; a missing bound is open. ``start >= end`` matches nothing."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def between(cls, after: datetime | None, before: datetime | None) -> TimeRange:
+        """Render's ``…After``/``…Before`` pair: strictly later than ``after``, strictly
+        earlier than ``before``."""
+        return cls(
+            None if after is None else _utc(after) + _TICK,
+            None if before is None else _utc(before),
+        )
+
+    @classmethod
+    def inclusive(cls, start: datetime | None, end: datetime | None) -> TimeRange:
+        """``start <= t <= end`` (an event list's ``startTime``/``endTime``)."""
+        return cls(
+            None if start is None else _utc(start),
+            None if end is None else _utc(end) + _TICK,
+        )
+
+    @property
+    def unbounded(self) -> bool:
+        return self.start is None and self.end is None
+
+    @property
+    def empty(self) -> bool:
+        return self.start is not None and self.end is not None and self.start >= self.end
+
+    def contains(self, moment: datetime | None) -> bool:
+        """Whether ``moment`` is in the range; a missing time (not finished yet) is in no
+        bounded range."""
+        if self.unbounded:
+            return True
+        if moment is None:
+            return False
+        moment = _utc(moment)
+        return (self.start is None or moment >= self.start) and (
+            self.end is None or moment < self.end
+        )
+
+
+ALL_TIMES = TimeRange()
+
+
+class ListFilter(Protocol[T_contra]):
+    """What a store needs of a filter."""
+
+    @property
+    def key_range(self) -> TimeRange:
+        """The range of the list's time sort key to read."""
+        ...
+
+    @property
+    def unfiltered(self) -> bool:
+        """``matches`` is true of every item (the store skips checking)."""
+        ...
+
+    def matches(self, item: T_contra) -> bool: ...
+
+
+def _only_key_range(criteria: Any, key_field: str) -> bool:
+    """No criterion set besides the key range: every item of the range matches."""
+    return all(
+        getattr(criteria, f.name) in (None, ALL_TIMES)
+        for f in fields(criteria)
+        if f.name != key_field
+    )
+
+
+def _within(value: object, allowed: Collection[object] | None) -> bool:
+    return allowed is None or value in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFilter:
+    """``GET /services``: Render's ``name``, ``type``, ``env``, ``region``, ``suspended``,
+    ``environmentId`` and ``created…``/``updated…`` (``ownerId`` picks the partition: the use
+    case answers it)."""
+
+    names: frozenset[str] | None = None  # exact names
+    types: frozenset[ServiceType] | None = None
+    runtimes: frozenset[str] | None = None  # Render's ``env``: every service here is "image"
+    regions: frozenset[Region] | None = None
+    suspended: frozenset[bool] | None = None
+    environment_ids: frozenset[str] | None = None  # no service belongs to an environment
+    created: TimeRange = ALL_TIMES  # the list's sort key
+    updated: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "created")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.created
+
+    def matches(self, service: Service) -> bool:
+        return (
+            _within(service.name, self.names)
+            and _within(service.type, self.types)
+            and _within(IMAGE_RUNTIME, self.runtimes)
+            and _within(service.region, self.regions)
+            and _within(service.suspended, self.suspended)
+            and self.environment_ids is None
+            and self.updated.contains(service.updated_at)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeployFilter:
+    """``GET /services/{id}/deploys``: ``status`` and ``created…``/``updated…``/
+    ``finished…``."""
+
+    statuses: frozenset[DeployStatus] | None = None
+    created: TimeRange = ALL_TIMES  # the list's sort key
+    updated: TimeRange = ALL_TIMES
+    finished: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "created")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.created
+
+    def matches(self, deploy: Deploy) -> bool:
+        return (
+            _within(deploy.status, self.statuses)
+            and self.updated.contains(deploy.updated_at)
+            and self.finished.contains(deploy.finished_at)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """``GET /services/{id}/events``: ``type`` and ``startTime``/``endTime``."""
+
+    types: frozenset[EventType] | None = None
+    time: TimeRange = ALL_TIMES  # the list's sort key
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "time")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.time
+
+    def matches(self, event: Event) -> bool:
+        return _within(event.type, self.types)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """``GET /webhooks/{id}/events``: ``sentBefore``/``sentAfter``."""
+
+    sent: TimeRange = ALL_TIMES  # the list's sort key
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "sent")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.sent
+
+    def matches(self, delivery: WebhookDelivery) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """A cron job's runs (an extension), with the vocabulary of Render's job lists:
+    ``status``, ``started…`` (the sort key) and ``finished…``."""
+
+    statuses: frozenset[RunStatus] | None = None
+    started: TimeRange = ALL_TIMES  # the list's sort key
+    finished: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "started")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.started
+
+    def matches(self, run: CronRun) -> bool:
+        return _within(run.status, self.statuses) and self.finished.contains(run.finished_at)
+
+
+# The unfiltered lists (defaults of the Store port's list methods).
+ANY_SERVICE = ServiceFilter()
+ANY_DEPLOY = DeployFilter()
+ANY_EVENT = EventFilter()
+ANY_DELIVERY = DeliveryFilter()
+ANY_RUN = RunFilter()
