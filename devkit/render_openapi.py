@@ -299,6 +299,17 @@ def operation(method: str, path_template: str) -> dict[str, Any]:
     return op
 
 
+def query_parameters(method: str, path_template: str) -> dict[str, dict[str, Any]]:
+    """Render's query parameters of an operation by name (``$ref``s resolved)."""
+    found: dict[str, dict[str, Any]] = {}
+    for parameter in operation(method, path_template).get("parameters", []):
+        if "$ref" in parameter:
+            parameter = _resolve_pointer(document(), parameter["$ref"])
+        if parameter["in"] == "query":
+            found[parameter["name"]] = parameter
+    return found
+
+
 def _follow(node: dict[str, Any], pointer: str) -> tuple[dict[str, Any], str]:
     while "$ref" in node:
         pointer = node["$ref"]

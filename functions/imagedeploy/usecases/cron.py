@@ -11,6 +11,7 @@ from imagedeploy.domain.cron import CronRun, RunStatus, RunTrigger
 from imagedeploy.domain.errors import Conflict, NotFound
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.listing import ANY_RUN, RunFilter
 from imagedeploy.domain.outbox import StartCronRun, StopCronRun
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.ports import Page, Ports
@@ -28,9 +29,15 @@ def _cron_job(ports: Ports, service_id: str) -> Service:
     return service
 
 
-def list_runs(ports: Ports, service_id: str, limit: int, cursor: str | None) -> Page[CronRun]:
+def list_runs(
+    ports: Ports,
+    service_id: str,
+    limit: int,
+    cursor: str | None,
+    where: RunFilter = ANY_RUN,
+) -> Page[CronRun]:
     _cron_job(ports, service_id)
-    return ports.store.list_runs(service_id, limit, cursor)
+    return ports.store.list_runs(service_id, limit, cursor, where)
 
 
 @retry_on_conflict

@@ -18,6 +18,7 @@ from imagedeploy.domain.accounts import (
 )
 from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.listing import ANY_DELIVERY, DeliveryFilter
 from imagedeploy.domain.notifications import (
     new_webhook_secret,
     parse_override_setting,
@@ -207,9 +208,13 @@ def _delete_webhook(ports: Ports, webhook_id: str) -> None:
 
 
 def list_webhook_events(
-    ports: Ports, webhook_id: str, limit: int, cursor: str | None = None
+    ports: Ports,
+    webhook_id: str,
+    limit: int,
+    cursor: str | None = None,
+    where: DeliveryFilter = ANY_DELIVERY,
 ) -> Page[WebhookDelivery]:
     """The delivery log of one webhook (Render's ``GET /v1/webhooks/{id}/events``), newest
     first; 404 for an unknown webhook."""
     get_webhook(ports, webhook_id)
-    return ports.store.list_deliveries(webhook_id, limit, cursor)
+    return ports.store.list_deliveries(webhook_id, limit, cursor, where)

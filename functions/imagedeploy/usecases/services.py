@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from imagedeploy.domain import hooks
@@ -13,6 +13,7 @@ from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, NotFound
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.listing import ANY_SERVICE, ServiceFilter
 from imagedeploy.domain.outbox import (
     Converge,
     Remove,
@@ -101,8 +102,19 @@ def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
     return Created(stored_service, stored_deploy, key)
 
 
-def list_services(ports: Ports, owner_id: str, limit: int, cursor: str | None) -> Page[Service]:
-    return ports.store.list_services(owner_id, limit, cursor)
+def list_services(
+    ports: Ports,
+    owner_id: str,
+    limit: int,
+    cursor: str | None,
+    where: ServiceFilter = ANY_SERVICE,
+    owner_ids: Collection[str] | None = None,
+) -> Page[Service]:
+    """The workspace's services that match ``where``; ``owner_ids`` (Render's ``ownerId``)
+    other than the workspace's own name no service it may see."""
+    if owner_ids is not None and owner_id not in owner_ids:
+        return Page([], None)
+    return ports.store.list_services(owner_id, limit, cursor, where)
 
 
 def update_service(ports: Ports, service_id: str, changes: ServiceChanges) -> Service:

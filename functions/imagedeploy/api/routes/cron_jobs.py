@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
@@ -27,10 +28,26 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         return Response(status_code=204, body="")
 
     @r.get("/v1/cron-jobs/<cronJobId>/runs", summary="List runs (imagedeploy extension)")
-    def list_runs(cronJobId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_runs(
+        cronJobId: str,
+        status: lf.RunStatuses = None,
+        startedBefore: lf.StartedBefore = None,
+        startedAfter: lf.StartedAfter = None,
+        finishedBefore: lf.FinishedBefore = None,
+        finishedAfter: lf.FinishedAfter = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.run_filter(
+            status=status,
+            started_before=startedBefore,
+            started_after=startedAfter,
+            finished_before=finishedBefore,
+            finished_after=finishedAfter,
+        )
         owned_service(ports, r, cronJobId)
         page, position = wire.read_page(
-            lambda n, c: cron.list_runs(ports, cronJobId, n, c), cursor, limit
+            lambda n, c: cron.list_runs(ports, cronJobId, n, c, where), cursor, limit
         )
         return json_response(200, wire.cron_run_list_json(page, position))
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
@@ -50,10 +51,30 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         return json_response(201, deploy_body(triggered.deploy), rate_headers(triggered))
 
     @r.get("/v1/services/<serviceId>/deploys", summary="List deploys")
-    def list_deploys(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_deploys(
+        serviceId: str,
+        status: lf.DeployStatuses = None,
+        createdBefore: lf.CreatedBefore = None,
+        createdAfter: lf.CreatedAfter = None,
+        updatedBefore: lf.UpdatedBefore = None,
+        updatedAfter: lf.UpdatedAfter = None,
+        finishedBefore: lf.FinishedBefore = None,
+        finishedAfter: lf.FinishedAfter = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.deploy_filter(
+            status=status,
+            created_before=createdBefore,
+            created_after=createdAfter,
+            updated_before=updatedBefore,
+            updated_after=updatedAfter,
+            finished_before=finishedBefore,
+            finished_after=finishedAfter,
+        )
         owned_service(ports, r, serviceId)
         page, position = wire.read_page(
-            lambda n, c: ports.store.list_deploys(serviceId, n, c), cursor, limit
+            lambda n, c: ports.store.list_deploys(serviceId, n, c, where), cursor, limit
         )
         ids = {d.credential_id for d in page.items if d.credential_id}
         records = {i: rec for i in ids if (rec := ports.store.get_credential(i)) is not None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
@@ -16,10 +17,18 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ports = deps.ports
 
     @r.get("/v1/services/<serviceId>/events", summary="List a service's events")
-    def list_events(serviceId: str, limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_events(
+        serviceId: str,
+        type_: lf.EventTypes = None,
+        startTime: lf.StartTime = None,
+        endTime: lf.EndTime = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.event_filter(types=type_, start_time=startTime, end_time=endTime)
         owned_service(ports, r, serviceId)
         page, position = wire.read_page(
-            lambda n, c: ports.store.list_events(serviceId, n, c), cursor, limit
+            lambda n, c: ports.store.list_events(serviceId, n, c, where), cursor, limit
         )
         return json_response(200, wire.event_list_json(page, position))
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import (
@@ -81,9 +82,38 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         return json_response(201, payload)
 
     @r.get("/v1/services", summary="List services")
-    def list_services(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_services(
+        name: lf.Names = None,
+        type_: lf.ServiceTypes = None,
+        env: lf.Runtimes = None,
+        region: lf.Regions = None,
+        suspended: lf.Suspension = None,
+        environmentId: lf.EnvironmentIds = None,
+        createdBefore: lf.CreatedBefore = None,
+        createdAfter: lf.CreatedAfter = None,
+        updatedBefore: lf.UpdatedBefore = None,
+        updatedAfter: lf.UpdatedAfter = None,
+        ownerId: lf.OwnerIds = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.service_filter(
+            name=name,
+            types=type_,
+            env=env,
+            region=region,
+            suspended=suspended,
+            environment_id=environmentId,
+            created_before=createdBefore,
+            created_after=createdAfter,
+            updated_before=updatedBefore,
+            updated_after=updatedAfter,
+        )
+        owners = lf.words(ownerId)
         page, position = wire.read_page(
-            lambda n, c: services.list_services(ports, owner_id(r), n, c), cursor, limit
+            lambda n, c: services.list_services(ports, owner_id(r), n, c, where, owners),
+            cursor,
+            limit,
         )
         ids = {s.credential_id for s in page.items if s.credential_id}
         records = {i: rec for i in ids if (rec := ports.store.get_credential(i)) is not None}

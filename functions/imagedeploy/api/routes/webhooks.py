@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import Cursor, Limit, json_response, own_owner, owner_id
@@ -68,11 +69,18 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
 
     @r.get("/v1/webhooks/<webhookId>/events", summary="A webhook's delivery log")
     def list_webhook_events(
-        webhookId: str, limit: Limit = 20, cursor: Cursor = None
+        webhookId: str,
+        sentBefore: lf.SentBefore = None,
+        sentAfter: lf.SentAfter = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
     ) -> Response[str]:
+        where = lf.delivery_filter(sent_before=sentBefore, sent_after=sentAfter)
         owned_webhook(webhookId)
         page, position = wire.read_page(
-            lambda n, c: notifications.list_webhook_events(ports, webhookId, n, c), cursor, limit
+            lambda n, c: notifications.list_webhook_events(ports, webhookId, n, c, where),
+            cursor,
+            limit,
         )
         return json_response(200, wire.webhook_event_list_json(page, position))
 
