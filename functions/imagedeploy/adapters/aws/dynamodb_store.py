@@ -77,6 +77,13 @@ so that an SDK retry of a winning call still wins, when it carries this call's o
 DynamoDB deletes expired items within days, not at once: conditions compare times, never rely on
 the deletion.
 
+Filtered lists (``domain.listing``): the filter's time range on the sort key is part of the key
+condition; its other criteria are checked on the decoded items of each response as they come,
+and reading goes on until the page is full or the partition ends. Not a ``FilterExpression``:
+the criteria are inside ``data`` (the entity's JSON), so that would need copies of them as item
+attributes, kept by every update and backfilled on items written before, while DynamoDB reads
+and bills the dropped items either way; this way the rule stays the domain's one function.
+
 Cursors are this store's own: urlsafe base64 of a MAC (HMAC-SHA256, 12 bytes, over the list,
 the partition queried and the position) and the position (the index sort key of the last item
 returned), from which the ``ExclusiveStartKey`` is rebuilt after validation. A cursor of another

@@ -10,7 +10,9 @@ Why it looks the way it does:
 - **One table per entity kind**: the key, the columns lists and lookups filter or sort by, the
   ``version`` that conditional writes compare, and the whole entity as JSON in ``data``
   (``entity_codec``). Every list is an index range read with a keyset cursor; nothing scans a
-  table (a test checks ``EXPLAIN QUERY PLAN`` for every query).
+  table (a test checks ``EXPLAIN QUERY PLAN`` for every query). A list filter
+  (``domain.listing``) bounds the index range by its time range and checks the rest on rows as
+  they stream from the range, until the page is full: no migration, no column per criterion.
 - **Cursors** are the sort key of the last item returned (plus the list they belong to),
   urlsafe base64 of a JSON array. A keyset cursor stays correct when rows are inserted or
   deleted between pages, unlike an offset.
