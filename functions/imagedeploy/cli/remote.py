@@ -373,7 +373,10 @@ def images_verify(client: ApiClient, args: Args, out: TextIO) -> int:
     body: dict[str, Any] = {"imageUrl": args.ref}
     if args.credential:
         body["registryCredentialId"] = args.credential
-    output.emit(out, args.output, client.post("/v1/images/verify", body))
+    verified = client.post("/v1/images/verify", body)
+    output.emit(out, args.output, verified)
+    if not verified.get("ok"):
+        return _fail(f"image refused ({verified.get('problem')}): {verified.get('message')}")
     return 0
 
 
