@@ -28,7 +28,12 @@ class CliUser:
             for k, v in os.environ.items()
             if not k.startswith("IMAGEDEPLOY_") and k not in ("NO_COLOR", "XDG_CONFIG_HOME")
         }
-        return {**base, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home / ".config"), **extra}
+        return {
+            **base,
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            **extra,
+        }
 
     def run(
         self, *args: str, stdin: str = "", timeout: float = 180, **extra: str
@@ -78,14 +83,15 @@ class TmuxTerminal:
     def screen(self, escapes: bool = False) -> str:
         return self._tmux("capture-pane", "-p", "-S", "-200", *(["-e"] if escapes else []))
 
-    def wait_for(self, text: str, timeout: float = 180) -> str:
+    def wait_for(self, text: str, timeout: float = 180) -> list[str]:
+        """Every screen captured (about 5 a second) until ``text`` follows the typed command."""
         deadline = time.monotonic() + timeout
         screens: list[str] = []
         while time.monotonic() < deadline:
             screen = self.screen()
             screens.append(screen)
             if text in screen.split("EXIT=$?", 1)[-1]:
-                return screen
+                return screens
             time.sleep(0.2)
         raise AssertionError(f"{text!r} not on the terminal after {timeout} s:\n{screens[-1]}")
 
