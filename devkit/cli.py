@@ -36,15 +36,15 @@ class CliUser:
         }
 
     def run(
-        self, *args: str, stdin: str = "", timeout: float = 180, **extra: str
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [IMAGEDEPLOY, *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env(**extra),
-            timeout=timeout,
+            env=self.env(**(env or {})),
+            timeout=300,
         )
 
     def ok(self, *args: str, stdin: str = "") -> str:

@@ -15,7 +15,7 @@ import pytest
 from devkit.cli import CliUser, TmuxTerminal
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import ServeProcess, remove_containers
+from devkit.serve import ServeProcess, remove_containers, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ def test_login_stores_a_private_profile_and_refuses_a_wrong_key(
     assert user.run("services", "list", "--profile", "other").returncode == 1
     # the environment overrides the profile
     env = {"IMAGEDEPLOY_API_URL": serve.url, "IMAGEDEPLOY_API_KEY": "rnd_nope"}
-    refused = user.run("services", "list", **env)
+    refused = user.run("services", "list", env=env)
     assert refused.returncode == 1 and "HTTP 401" in refused.stderr
 
 
@@ -191,3 +191,24 @@ def test_wait_on_a_terminal_shows_the_phases_live(
     finally:
         quiet.close()
     assert "EXIT=0" in plain and "\x1b[32m" not in plain  # ...and none with NO_COLOR
+
+
+def test_a_cron_job_runs_now_and_lists_its_runs(
+    user: CliUser, created: set[str], anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    web_v1 = test_images.demo.web_v1.ref_on(anon_registry.host)
+    made = user.json(
+        "services", "create", "--type", "cron_job", "--name", "cli-cron", "--image", web_v1,
+        "--schedule", "0 0 1 1 *", "--docker-command", "/bin/sh -c 'exit 3'", "--wait",
+    )  # fmt: skip
+    assert made["deploy"]["status"] == "live"
+    sid = made["service"]["id"]
+    created.add(sid)
+    run = user.json("cron", "run", sid)
+    finished = wait_for(
+        lambda: [r for r in user.json("cron", "runs", sid) if r.get("exitCode") is not None],
+        120,
+        "the run to finish",
+    )
+    assert finished[0]["id"] == run["id"] and finished[0]["exitCode"] == 3
+    assert "EXIT" in user.ok("cron", "runs", sid)

@@ -15,7 +15,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from imagedeploy.client import output, profiles, progress
-from imagedeploy.client.api import ApiClient, ApiError, Unreachable
+from imagedeploy.client.api import ApiClient, ApiError, ClientError, Unreachable
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +41,9 @@ def test_xdg_default_and_clear_errors_when_not_logged_in(tmp_path: Path) -> None
     assert profiles.config_path({"HOME": "/home/u"}) == Path(
         "/home/u/.config/imagedeploy/config.json"
     )
-    with pytest.raises(profiles.ClientError, match="not logged in"):
+    with pytest.raises(ClientError, match="not logged in"):
         profiles.resolve(env_for(tmp_path), None)
-    with pytest.raises(profiles.ClientError, match="no profile 'nope'"):
+    with pytest.raises(ClientError, match="no profile 'nope'"):
         profiles.resolve(env_for(tmp_path), "nope")
     only_env = env_for(tmp_path, IMAGEDEPLOY_API_URL="http://x", IMAGEDEPLOY_API_KEY="k")
     assert profiles.resolve(only_env, None) == profiles.Profile("http://x", "k")

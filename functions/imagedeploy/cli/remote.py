@@ -75,6 +75,7 @@ def _remote(command: Command) -> Callable[[Args, Context], int]:
     line (the API key never appears: it is only in the client's headers)."""
 
     def handler(args: Args, context: Context) -> int:
+        args.stdin = context.stdin  # where commands read secrets (credential tokens)
         try:
             profile = profiles.resolve(os.environ, args.profile)
             with ApiClient(profile.url, profile.api_key) as client:
@@ -183,7 +184,7 @@ def services_create(client: ApiClient, args: Args, out: TextIO) -> int:
         return 0
     if args.output == "text":
         out.write(f"created {service['id']}\n")
-    return _wait(client, args, out, service["id"], deploy_id)
+    return _wait(client, args, out, service["id"], deploy_id, around=shown)
 
 
 def services_update(client: ApiClient, args: Args, out: TextIO) -> int:
@@ -230,7 +231,15 @@ def services_scale(client: ApiClient, args: Args, out: TextIO) -> int:
 # -- deploys --------------------------------------------------------------------------------
 
 
-def _wait(client: ApiClient, args: Args, out: TextIO, service_id: str, deploy_id: str) -> int:
+def _wait(
+    client: ApiClient,
+    args: Args,
+    out: TextIO,
+    service_id: str,
+    deploy_id: str,
+    around: dict[str, Any] | None = None,
+) -> int:
+    """Follow the deploy; in json/yaml print it at the end (inside ``around`` as ``deploy``)."""
     terminal = out.isatty() and args.output == "text"
     color = terminal and not os.environ.get("NO_COLOR")
     deploy, failure = progress.watch(
@@ -243,7 +252,8 @@ def _wait(client: ApiClient, args: Args, out: TextIO, service_id: str, deploy_id
         quiet=args.output != "text",
     )
     if args.output != "text":
-        output.emit(out, args.output, {**deploy, **({"failure": failure} if failure else {})})
+        shown = {**deploy, **({"failure": failure} if failure else {})}
+        output.emit(out, args.output, {**around, "deploy": shown} if around else shown)
     if failure:
         return _fail(f"deploy {deploy_id} failed: {failure}")
     if args.output == "text":
@@ -310,24 +320,24 @@ def credentials_list(client: ApiClient, args: Args, out: TextIO) -> int:
     return 0
 
 
-def _credential_body(client: ApiClient, args: Args, stdin: TextIO) -> dict[str, Any]:
+def _credential_body(args: Args) -> dict[str, Any]:
     return {
         "registry": args.registry,
         "name": args.name,
         "username": args.username,
-        "authToken": _secret("registry token: ", stdin),
+        "authToken": _secret("registry token: ", args.stdin),
     }
 
 
 def credentials_create(client: ApiClient, args: Args, out: TextIO) -> int:
-    body = _credential_body(client, args, sys.stdin)
+    body = _credential_body(args)
     body["ownerId"] = args.owner or client.default_owner()
     output.emit(out, args.output, client.post("/v1/registrycredentials", body))
     return 0
 
 
 def credentials_update(client: ApiClient, args: Args, out: TextIO) -> int:
-    body = _credential_body(client, args, sys.stdin)
+    body = _credential_body(args)
     output.emit(out, args.output, client.patch(f"/v1/registrycredentials/{args.credential}", body))
     return 0
 
