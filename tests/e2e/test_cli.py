@@ -85,7 +85,8 @@ def test_a_service_goes_live_is_redeployed_and_rolled_back(
 
     listed = user.json("services", "list")
     assert sid in [s["id"] for s in listed]
-    assert "cli-web" in user.ok("services", "list")
+    table = user.ok("services", "list")
+    assert "cli-web" in table and web_v1 in table
     assert user.json("services", "get", sid)["name"] == "cli-web"
 
     user.ok("env", "set", sid, "GREETING=hello", "MODE=cli")
@@ -107,6 +108,9 @@ def test_a_service_goes_live_is_redeployed_and_rolled_back(
     regenerated = user.ok("hook", "regenerate", sid)
     assert "?key=" in regenerated and "shown once" in regenerated
 
+    updated = user.json("services", "update", sid, "--name", "cli-web2", "--image", web_v2)
+    assert (updated["name"], updated["imagePath"]) == ("cli-web2", web_v2)
+    user.ok("services", "restart", sid)
     user.ok("services", "scale", sid, "--instances", "2")
     assert user.json("services", "get", sid)["serviceDetails"]["numInstances"] == 2
     user.ok("services", "suspend", sid)

@@ -129,14 +129,9 @@ def _login(args: Args, context: Context) -> int:
 # -- services -------------------------------------------------------------------------------
 
 
-def _service_row(service: dict[str, Any]) -> dict[str, Any]:
-    return {**service, "imagePath": (service.get("image") or {}).get("imagePath")}
-
-
 def services_list(client: ApiClient, args: Args, out: TextIO) -> int:
     services = client.items("/v1/services", type=args.type, name=args.name)
-    rows = [_service_row(s) for s in services] if args.output == "text" else services
-    output.emit(out, args.output, rows, SERVICE_COLUMNS)
+    output.emit(out, args.output, services, SERVICE_COLUMNS)
     return 0
 
 
