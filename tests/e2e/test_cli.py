@@ -216,3 +216,23 @@ def test_a_cron_job_runs_now_and_lists_its_runs(
     )
     assert finished[0]["id"] == run["id"] and finished[0]["exitCode"] == 3
     assert "EXIT" in user.ok("cron", "runs", sid)
+
+
+def test_a_running_deploy_is_canceled(
+    user: CliUser, created: set[str], anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    web_v1 = test_images.demo.web_v1.ref_on(anon_registry.host)
+    made = user.json(
+        "services", "create", "--type", "background_worker", "--name", "cli-slow",
+        "--image", web_v1, "--pre-deploy-command", "/bin/sh -c 'sleep 120'",
+    )  # fmt: skip
+    sid, deploy_id = made["service"]["id"], made["deployId"]
+    created.add(sid)
+    wait_for(
+        lambda: user.json("deploys", "list", sid)[0]["status"] == "pre_deploy_in_progress",
+        90,
+        "the pre-deploy command to run",
+    )
+    out = user.ok("deploys", "cancel", sid, deploy_id)
+    assert deploy_id in out
+    wait_for(lambda: user.json("deploys", "list", sid)[0]["status"] == "canceled", 60, "the cancel")
