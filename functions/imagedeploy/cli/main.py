@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from imagedeploy.cli import admin, doctor, image, keys, serve
+from imagedeploy.cli import admin, doctor, image, keys, remote, serve
 from imagedeploy.logs import configure_logging
 from imagedeploy.settings import Settings
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.register(commands)
     admin.register(commands)
     keys.register(commands)
+    remote.register(commands)
     return parser
 
 
