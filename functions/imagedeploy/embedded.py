@@ -35,6 +35,7 @@ from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job, Limits, Ports
@@ -67,7 +68,7 @@ class _Reports:
     def run_ended(self, run_id: str, status: RunStatus, exit_code: int | None, reason: str) -> None:
         cron.run_ended(self._ports(), run_id, status, exit_code, reason)
 
-    def instance_failed(self, service_id: str, instance_id: str, failure: dict[str, Any]) -> None:
+    def instance_failed(self, service_id: str, instance_id: str, failure: ServerFailure) -> None:
         instances.instance_failed(self._ports(), service_id, instance_id, failure)
 
     def instance_available(self, service_id: str) -> None:

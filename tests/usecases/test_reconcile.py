@@ -23,6 +23,7 @@ from imagedeploy.domain.deploy_machine import (
 from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.outcomes import Unhealthy
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.ports import DescribesDeploys, Job
 from imagedeploy.usecases import cron, deploys
@@ -313,7 +314,7 @@ def test_a_lost_rollout_completed_signal_makes_the_deploy_live(
 @pytest.mark.parametrize(
     "signal",
     [
-        InstanceFailed({"unhealthy": "the ECS deployment failed"}),
+        InstanceFailed(Unhealthy("the ECS deployment failed")),
         PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "manifest unknown"),
     ],
     ids=["instance_failed", "pull_failed"],

@@ -22,7 +22,9 @@ def _record(ports: Ports, service_id: str, type_: EventType, details: dict[str, 
         tx.record(service, type_, details)
 
 
-def instance_failed(ports: Ports, service_id: str, instance_id: str, failure: ServerFailure) -> None:
+def instance_failed(
+    ports: Ports, service_id: str, instance_id: str, failure: ServerFailure
+) -> None:
     """A live instance exited or was OOM-killed; the runtime replaces it."""
     details = {"instanceID": instance_id, "reason": failure_reason(failure)}
     _record(ports, service_id, EventType.SERVER_FAILED, details)
