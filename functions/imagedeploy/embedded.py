@@ -21,12 +21,12 @@ from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_p
 from imagedeploy.adapters.local.engine_api import EngineApi
 from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
-from imagedeploy.adapters.local.notifier import WebhookNotifier
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import LocalRuntime
 from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
@@ -38,10 +38,11 @@ from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job, Limits, Ports
+from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,17 @@ logger = logging.getLogger(__name__)
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _JobsByKind:
+    """One ``Jobs`` port over several queues: a job goes to its kind's queue, else ``default``."""
+
+    default: ThreadJobs
+    by_kind: dict[str, ThreadJobs]
+
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        self.by_kind.get(job.kind, self.default).enqueue(job, delay_seconds)
 
 
 @dataclass
@@ -91,7 +103,8 @@ class Embedded:
     runtime: LocalRuntime
     jobs: ThreadJobs
     scheduler: InProcessScheduler
-    notifier: WebhookNotifier
+    webhook_jobs: ThreadJobs  # webhook deliveries: a slow receiver never holds up a deploy
+    webhooks: WebhookSender
     registry: RegistryClient
     ports: Ports
     engine_service: EngineService
@@ -110,7 +123,7 @@ class Embedded:
         self.router.start()
         self.runtime.start()
         self.jobs.start()
-        self.notifier.start()
+        self.webhook_jobs.start()
         self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
         self._resume()
         self.scheduler.start()
@@ -147,7 +160,8 @@ class Embedded:
             self._server.close()
         self.scheduler.stop()
         self.jobs.stop(timeout=10)
-        self.notifier.stop(timeout=10)
+        self.webhook_jobs.stop(timeout=10)
+        self.webhooks.close()
         self.runtime.stop()
         self.engine.close()
         self.engine_service.stop()
@@ -263,19 +277,29 @@ def _build(
     webhook_targets = webhook_egress(settings, Home.SERVE)
     holder: dict[str, Ports] = {}
     jobs = ThreadJobs(lambda job: run_job(holder["ports"], job), workers=4)
+    webhook_jobs = ThreadJobs(
+        lambda job: run_job(holder["ports"], job), workers=2, name="imagedeploy-webhooks"
+    )
     scheduler = InProcessScheduler(
         lambda service_id: jobs.enqueue(Job("cron_tick", service_id)), clock=clock
     )
-    notifier = WebhookNotifier(store, clock=clock, egress=webhook_targets)
+    webhooks = WebhookSender(
+        clock=clock,
+        egress=webhook_targets,
+        timeout=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        budget_seconds=settings.webhook_budget_seconds,
+    )
     ports = Ports(
         store=store,
         secrets=EncryptedFileSecretStore(data_dir),
         registry=registry,
         runtime=runtime,
         scheduler=scheduler,
-        notifier=notifier,
+        notifier=NoBroadcast(),
+        webhooks=webhooks,
         webhook_targets=webhook_targets,
-        jobs=jobs,
+        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs}),
         clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,
@@ -297,7 +321,8 @@ def _build(
         runtime,
         jobs,
         scheduler,
-        notifier,
+        webhook_jobs,
+        webhooks,
         registry,
         ports,
         engine_service,
