@@ -650,10 +650,6 @@ def test_identify_task_and_service_names(runtime: EcsRuntime) -> None:
         "cron", run_id="run-00000000000000000001"
     )
     assert runtime.identify_task({"taskDefinitionArn": "arn:x:task-definition/foreign:1"}) is None
-    group, stream = runtime.log_location(
-        WEB.id, f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/imagedeploy/abc123"
-    )
-    assert (group, stream) == (f"/imagedeploy/services/{WEB.id}", "app/app/abc123")
     assert runtime.allocate_port(WEB.id) is None
 
 

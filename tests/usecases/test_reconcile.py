@@ -32,7 +32,6 @@ from imagedeploy.usecases.reconcile import (
     PREFLIGHT_TIMEOUT_SECONDS,
     Progress,
     ReconcileReport,
-    pending_runs,
     reconcile,
 )
 from imagedeploy.usecases.worker import run_job
@@ -643,13 +642,6 @@ def test_resume_enqueues_every_outbox_record_at_once(world: World) -> None:
     assert Job("outbox", record.id) in reconcile(world.ports, resume=True).requeued
     world.drain()
     assert world.runtime.calls.count(("cancel", deploy.id)) == 1
-
-
-def test_pending_runs_are_read_from_the_unfinished_runs_index(world: World) -> None:
-    run = pending_run(world)
-    assert [found.id for found in pending_runs(world.ports)] == [run.id]
-    cron.run_ended(world.ports, run.id, RunStatus.SUCCESSFUL, 0)
-    assert list(pending_runs(world.ports)) == []
 
 
 # -- the pass as a whole --------------------------------------------------------------------------

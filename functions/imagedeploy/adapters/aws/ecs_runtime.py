@@ -67,7 +67,6 @@ from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     DEPLOYMENT_CONFIGURATION,
-    LOG_STREAM_PREFIX,
     ROLLOUT_TAGS,
     TAG_DEPLOY,
     TAG_ROLE,
@@ -122,15 +121,6 @@ class EcsRuntime:
         name = arn_or_name.rsplit("/", 1)[-1].split(":", 1)[0]
         prefix = f"{self._config.name_prefix}-"
         return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else None
-
-    def log_group(self, service_id: str) -> str:
-        return self.task_definitions.log_group(service_id)
-
-    def log_location(self, service_id: str, task_arn: str) -> tuple[str, str]:
-        """Where a task's output is (CloudWatch Logs group and stream): pre-deploy output to
-        keep with its deploy, a cron run's."""
-        task_id = task_arn.rsplit("/", 1)[-1]
-        return self.log_group(service_id), f"{LOG_STREAM_PREFIX}/{CONTAINER}/{task_id}"
 
     # -- Runtime port ----------------------------------------------------------------------
     def allocate_port(self, service_id: str) -> int | None:
