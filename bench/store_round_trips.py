@@ -48,6 +48,7 @@ from devkit.fakes import (
     FakeRegistry,
     FakeRuntime,
     FakeScheduler,
+    FakeWebhooks,
     QueuedJobs,
     aws_webhook_targets,
 )
@@ -257,6 +258,7 @@ def build(tmp: Path) -> Bench:
         runtime=runtime,
         scheduler=FakeScheduler(),
         notifier=FakeNotifier(),
+        webhooks=FakeWebhooks(),
         webhook_targets=aws_webhook_targets(),
         jobs=jobs,
         clock=FakeClock(),

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from imagedeploy.domain.accounts import Webhook, WebhookDelivery
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.reference import ImageReference
@@ -136,6 +137,27 @@ class FakeNotifier:
 
     def notify(self, service: Service, event: Event) -> None:
         self.sent.append((service.id, event))
+
+
+@dataclass
+class FakeWebhooks:
+    """Records deliveries and answers them delivered (HTTP 204)."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (webhook id, event id)
+
+    def deliver(self, webhook: Webhook, event: Event, delivery_id: str) -> WebhookDelivery:
+        self.sent.append((webhook.id, event.id))
+        return WebhookDelivery(
+            id=delivery_id,
+            webhook_id=webhook.id,
+            event_id=event.id,
+            event_type=event.type.value,
+            sent_at=event.timestamp,
+            status_code=204,
+            attempts=1,
+            delivered=True,
+            error="",
+        )
 
 
 @dataclass

@@ -39,10 +39,11 @@ from devkit.moto_aws import (
 )
 from imagedeploy import aws_bootstrap
 from imagedeploy.adapters.aws.dynamodb_store import create_table
-from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime, RolloutRef
+from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
 from imagedeploy.aws_bootstrap import AwsApp
 from imagedeploy.cli.main import main as cli_main
 from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.ecs_rules import RolloutRef
 from imagedeploy.settings import Settings
 
 EVENTS = Path(__file__).parent / "ecs_events"

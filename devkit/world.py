@@ -16,6 +16,7 @@ from devkit.fakes import (
     FakeRegistry,
     FakeRuntime,
     FakeScheduler,
+    FakeWebhooks,
     QueuedJobs,
     aws_webhook_targets,
 )
@@ -44,6 +45,7 @@ class World:
     runtime: FakeRuntime
     scheduler: FakeScheduler
     notifier: FakeNotifier
+    webhooks: FakeWebhooks
     jobs: QueuedJobs
     clock: FakeClock
 
@@ -83,10 +85,11 @@ def open_world(directory: Path) -> Iterator[World]:
     registry = FakeRegistry()
     registry.add(f"{IMAGE}:1.0", SHA1, AMD1)
     registry.add(f"{IMAGE}:2.0", SHA2, AMD2)
-    runtime, scheduler, notifier, jobs, clock = (
+    runtime, scheduler, notifier, webhooks, jobs, clock = (
         FakeRuntime(),
         FakeScheduler(),
         FakeNotifier(),
+        FakeWebhooks(),
         QueuedJobs(),
         FakeClock(),
     )
@@ -97,12 +100,13 @@ def open_world(directory: Path) -> Iterator[World]:
         runtime=runtime,
         scheduler=scheduler,
         notifier=notifier,
+        webhooks=webhooks,
         webhook_targets=aws_webhook_targets(),
         jobs=jobs,
         clock=clock,
         limits=Limits(deploys_per_minute=10),
     )
     try:
-        yield World(ports, store, registry, runtime, scheduler, notifier, jobs, clock)
+        yield World(ports, store, registry, runtime, scheduler, notifier, webhooks, jobs, clock)
     finally:
         store.close()

@@ -5,12 +5,11 @@
   ones), read once per cold start by ``app()``, never at import time.
 - Adapters: ``DynamoStore``, ``SecretsManagerSecretStore``, ``EcrAwareRegistry(RegistryClient)``,
   ``EcsRuntime``, ``EventBridgeScheduler`` (functions without the scheduler variables get one
-  that refuses: only the API and reconcile functions manage schedules), ``SqsJobs`` and
-  ``CompositeNotifier(QueuedWebhooks, SnsNotifier)``.
-- Webhooks never block a Lambda: ``QueuedWebhooks.notify`` only enqueues a ``notify`` job
-  (when the workspace has webhooks at all); the worker delivers it synchronously with short
-  timeouts (``deliver_webhooks``) and the delivery log records the outcome. SNS publishes
-  directly (one short call with tight botocore timeouts).
+  that refuses: only the API and reconcile functions manage schedules), ``SqsJobs``,
+  ``SnsNotifier`` (when the stack has a topic) and the home-neutral ``WebhookSender``.
+- Webhooks never block a Lambda: each delivery is a ``webhook`` job the worker runs with short
+  timeouts and a bounded total time (``webhook_*`` settings). SNS publishes directly (one short
+  call with tight botocore timeouts).
 - boto3 clients are made once per cold start, lazily, by ``Clients``; tests pass their own.
 """
 
@@ -24,10 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from imagedeploy.adapters.aws.clients import Clients
-from imagedeploy.domain.events import Event
-from imagedeploy.domain.services import Service
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job, Jobs, Limits, Ports, Registry, Scheduler, Store
+from imagedeploy.ports import Limits, NoBroadcast, Notifier, Ports, Registry, Scheduler
 from imagedeploy.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,16 +36,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AwsApp",
     "Clients",
-    "QueuedWebhooks",
     "UtcClock",
     "app",
     "build",
     "configure",
-    "deliver_webhooks",
     "reset",
 ]
-
-NOTIFY_JOB = "notify"
 
 
 class UtcClock:
@@ -65,45 +58,6 @@ class UnavailableScheduler:
 
     def remove_schedule(self, service_id: str) -> None:
         raise RuntimeError("this function has no scheduler configured (IMAGEDEPLOY_SCHEDULER_*)")
-
-
-class QueuedWebhooks:
-    """The webhook half of the notifier on Lambda: when the notification settings let the
-    event out and a webhook of the workspace wants it, enqueue a ``notify`` job (the event
-    id); the worker delivers it. Never raises."""
-
-    def __init__(self, store: Store, jobs: Jobs) -> None:
-        self._store = store
-        self._jobs = jobs
-
-    def notify(self, service: Service, event: Event) -> None:
-        try:
-            if self._wanted(service, event):
-                self._jobs.enqueue(Job(NOTIFY_JOB, event.id))
-        except Exception:
-            logger.exception(
-                "could not queue webhook deliveries",
-                extra={"service_id": service.id, "event_id": event.id},
-            )
-
-    def _wanted(self, service: Service, event: Event) -> bool:
-        from imagedeploy.domain.accounts import NotificationsToSend
-        from imagedeploy.domain.notifications import should_notify, webhooks_to_notify
-
-        settings = self._store.get_notification_settings(service.owner_id)
-        override = self._store.get_notification_override(service.id)
-        workspace = settings.notifications_to_send if settings else NotificationsToSend.FAILURE
-        own = override.notifications_to_send if override else NotificationsToSend.DEFAULT
-        if not should_notify(event, workspace, own):
-            return False
-        cursor: str | None = None
-        while True:
-            page = self._store.list_webhooks(service.owner_id, 100, cursor)
-            if webhooks_to_notify(event, workspace, own, page.items):
-                return True
-            cursor = page.next_cursor
-            if cursor is None:
-                return False
 
 
 @dataclass
@@ -162,7 +116,8 @@ def build(
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
-    from imagedeploy.adapters.aws.sns_notifier import CompositeNotifier, SnsNotifier
+    from imagedeploy.adapters.aws.sns_notifier import SnsNotifier
+    from imagedeploy.adapters.webhooks import WebhookSender
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
     if missing:
@@ -196,26 +151,30 @@ def build(
             client=_lazy(make, "scheduler"),
             dead_letter_arn=settings.scheduler_dlq_arn or None,
         )
-    notifiers: list[Any] = [QueuedWebhooks(store, jobs)]
+    notifier: Notifier = NoBroadcast()
     if settings.topic_arn:
-        notifiers.append(
-            SnsNotifier(
-                settings.topic_arn,
-                store,
-                client=_lazy(make, "sns"),
-                api_base_url=settings.api_base_url,
-            )
+        notifier = SnsNotifier(
+            settings.topic_arn, client=_lazy(make, "sns"), api_base_url=settings.api_base_url
         )
+    clock = clock or UtcClock()
+    webhooks = WebhookSender(
+        clock=clock,
+        egress=webhook_egress(settings, Home.AWS),
+        timeout=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        budget_seconds=settings.webhook_budget_seconds,
+    )
     ports = Ports(
         store=store,
         secrets=secrets,
         registry=registry or _registry(settings, make),
         runtime=ecs,
         scheduler=scheduler,
-        notifier=CompositeNotifier(*notifiers),
+        notifier=notifier,
+        webhooks=webhooks,
         webhook_targets=webhook_egress(settings, Home.AWS),
         jobs=jobs,
-        clock=clock or UtcClock(),
+        clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,
             deploy_timeout_seconds=settings.deploy_timeout_seconds,
@@ -249,32 +208,6 @@ def _registry(settings: Settings, make: Clients) -> Registry:
 
     client = RegistryClient(settings, egress=registry_egress(settings, Home.AWS))
     return EcrAwareRegistry(client, EcrAuthorizer(_lazy(make, "ecr")))
-
-
-def deliver_webhooks(app_: AwsApp, event_id: str) -> None:
-    """The worker's ``notify`` job: deliver one event to the workspace's webhooks, in this
-    invocation, with short timeouts and a bounded total time (the delivery log keeps the
-    outcome; a receiver that is down does not make the job fail)."""
-    from imagedeploy.adapters.local.notifier import WebhookNotifier
-
-    store = app_.ports.store
-    event = store.get_event(event_id)
-    service = store.get_service(event.service_id) if event else None
-    if event is None or service is None:
-        return
-    notifier = WebhookNotifier(
-        store,
-        clock=app_.ports.clock,
-        timeout=app_.settings.webhook_timeout_seconds,
-        max_attempts=app_.settings.webhook_max_attempts,
-        workers=2,
-        egress=webhook_egress(app_.settings, Home.AWS),
-    )
-    notifier.start()
-    try:
-        notifier.notify(service, event)
-    finally:
-        notifier.stop(timeout=app_.settings.webhook_budget_seconds)
 
 
 # -- once per cold start ------------------------------------------------------------------------

@@ -21,12 +21,12 @@ from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_p
 from imagedeploy.adapters.local.engine_api import EngineApi
 from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
-from imagedeploy.adapters.local.notifier import WebhookNotifier
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import LocalRuntime
 from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
@@ -35,12 +35,14 @@ from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job, Limits, Ports
+from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,17 @@ logger = logging.getLogger(__name__)
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _JobsByKind:
+    """One ``Jobs`` port over several queues: a job goes to its kind's queue, else ``default``."""
+
+    default: ThreadJobs
+    by_kind: dict[str, ThreadJobs]
+
+    def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
+        self.by_kind.get(job.kind, self.default).enqueue(job, delay_seconds)
 
 
 @dataclass
@@ -67,7 +80,7 @@ class _Reports:
     def run_ended(self, run_id: str, status: RunStatus, exit_code: int | None, reason: str) -> None:
         cron.run_ended(self._ports(), run_id, status, exit_code, reason)
 
-    def instance_failed(self, service_id: str, instance_id: str, failure: dict[str, Any]) -> None:
+    def instance_failed(self, service_id: str, instance_id: str, failure: ServerFailure) -> None:
         instances.instance_failed(self._ports(), service_id, instance_id, failure)
 
     def instance_available(self, service_id: str) -> None:
@@ -90,7 +103,8 @@ class Embedded:
     runtime: LocalRuntime
     jobs: ThreadJobs
     scheduler: InProcessScheduler
-    notifier: WebhookNotifier
+    webhook_jobs: ThreadJobs  # webhook deliveries: a slow receiver never holds up a deploy
+    webhooks: WebhookSender
     registry: RegistryClient
     ports: Ports
     engine_service: EngineService
@@ -109,7 +123,7 @@ class Embedded:
         self.router.start()
         self.runtime.start()
         self.jobs.start()
-        self.notifier.start()
+        self.webhook_jobs.start()
         self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
         self._resume()
         self.scheduler.start()
@@ -146,7 +160,8 @@ class Embedded:
             self._server.close()
         self.scheduler.stop()
         self.jobs.stop(timeout=10)
-        self.notifier.stop(timeout=10)
+        self.webhook_jobs.stop(timeout=10)
+        self.webhooks.close()
         self.runtime.stop()
         self.engine.close()
         self.engine_service.stop()
@@ -262,19 +277,29 @@ def _build(
     webhook_targets = webhook_egress(settings, Home.SERVE)
     holder: dict[str, Ports] = {}
     jobs = ThreadJobs(lambda job: run_job(holder["ports"], job), workers=4)
+    webhook_jobs = ThreadJobs(
+        lambda job: run_job(holder["ports"], job), workers=2, name="imagedeploy-webhooks"
+    )
     scheduler = InProcessScheduler(
         lambda service_id: jobs.enqueue(Job("cron_tick", service_id)), clock=clock
     )
-    notifier = WebhookNotifier(store, clock=clock, egress=webhook_targets)
+    webhooks = WebhookSender(
+        clock=clock,
+        egress=webhook_targets,
+        timeout=settings.webhook_timeout_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        budget_seconds=settings.webhook_budget_seconds,
+    )
     ports = Ports(
         store=store,
         secrets=EncryptedFileSecretStore(data_dir),
         registry=registry,
         runtime=runtime,
         scheduler=scheduler,
-        notifier=notifier,
+        notifier=NoBroadcast(),
+        webhooks=webhooks,
         webhook_targets=webhook_targets,
-        jobs=jobs,
+        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs}),
         clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,
@@ -296,7 +321,8 @@ def _build(
         runtime,
         jobs,
         scheduler,
-        notifier,
+        webhook_jobs,
+        webhooks,
         registry,
         ports,
         engine_service,

@@ -307,10 +307,24 @@ class Jobs(Protocol):
 
 
 class Notifier(Protocol):
-    """Delivers notifications for events (webhooks, SNS). Best effort: it must never raise into
-    the caller, and slow destinations must not block a deploy."""
+    """Broadcasts an event the notification settings let out (SNS on AWS), as
+    ``usecases.notifications.notify`` decided. Best effort: it must never raise."""
 
     def notify(self, service: Service, event: Event) -> None: ...
+
+
+class NoBroadcast:
+    """The ``Notifier`` of a home without a broadcast channel (``serve``)."""
+
+    def notify(self, service: Service, event: Event) -> None:
+        return None
+
+
+class WebhookSender(Protocol):
+    """Delivers one event to one webhook the use case chose (the ``webhook`` job), retrying
+    within its own bounds, and says how it went. Never raises."""
+
+    def deliver(self, webhook: Webhook, event: Event, delivery_id: str) -> WebhookDelivery: ...
 
 
 class WebhookTargets(Protocol):
@@ -343,6 +357,7 @@ class Ports:
     runtime: Runtime
     scheduler: Scheduler
     notifier: Notifier
+    webhooks: WebhookSender
     webhook_targets: WebhookTargets
     jobs: Jobs
     clock: Clock

@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     scheduler_role_arn: str = ""
     cron_function_arn: str = ""
     scheduler_dlq_arn: str = ""
+    # Both homes: each webhook delivery is a job bounded by these (docs/architecture.md §10).
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 3
     webhook_budget_seconds: float = 60.0

@@ -52,6 +52,7 @@ from imagedeploy.domain.deploy_machine import InstanceFailed, PreDeployExited
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import ServiceType
@@ -1139,7 +1140,7 @@ def test_events_match_render_per_type(client: Client, service_type: str) -> None
         client.call("DELETE", f"/v1/cron-jobs/{service_id}/runs")
         expected |= {"cron_job_run_started", "cron_job_run_ended"}
     else:
-        oom = InstanceFailed({"oomKilled": {"memoryLimit": "512Mi"}})
+        oom = InstanceFailed(OomKilled(512))
         rollout_failed = deploy_now(client, service_id, {"imageUrl": f"{IMAGE}:2.0"}).json["id"]
         world.drain()
         deploys.handle_signal(world.ports, rollout_failed, oom)  # server_failed, deploy_ended
@@ -1148,7 +1149,7 @@ def test_events_match_render_per_type(client: Client, service_type: str) -> None
         go_live(world, deploys_of(world, service_id)[0].id)
         client.call("POST", f"/v1/services/{service_id}/scale", {"numInstances": 5})
         client.call("POST", f"/v1/services/{service_id}/restart")
-        instances.instance_failed(world.ports, service_id, "task-1", {"nonZeroExit": 137})
+        instances.instance_failed(world.ports, service_id, "task-1", NonZeroExit(137))
         instances.instance_available(world.ports, service_id)
         instances.instance_pull_failed(
             world.ports, service_id, f"{IMAGE}@{SHA1}", PullFailureReason.UNAUTHORIZED, "denied"

@@ -33,15 +33,9 @@ from devkit.moto_aws import (
     make_spec,
     record,
 )
-from imagedeploy.adapters.aws.ecs_runtime import (
-    CONTAINER,
-    DEPLOYMENT_CONFIGURATION,
-    EcsConfig,
-    EcsRuntime,
-    EcsRuntimeError,
-    RolloutRef,
-)
+from imagedeploy.adapters.aws.ecs_runtime import EcsConfig, EcsRuntime, EcsRuntimeError
 from imagedeploy.domain.deploy_machine import Phase, PullFailed, RolloutHealthy
+from imagedeploy.domain.ecs_rules import CONTAINER, DEPLOYMENT_CONFIGURATION, RolloutRef
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind
 from imagedeploy.domain.services import Plan, ServiceType
@@ -331,7 +325,7 @@ def test_a_crash_between_update_and_tags_is_completed_by_the_retry(
     live = runtime.rollout(make_spec(WEB, DEP2))
     # The first attempt of DEP3 registered its revision and updated the service, then died
     # before writing the tags.
-    revision = runtime._task_definition(make_spec(WEB, DEP3))
+    revision = runtime.task_definitions.ensure(make_spec(WEB, DEP3))
     ecs = aws.client("ecs")
     ecs.update_service(
         cluster="imagedeploy", service=runtime.name_of(WEB.id), taskDefinition=revision
@@ -656,15 +650,11 @@ def test_identify_task_and_service_names(runtime: EcsRuntime) -> None:
         "cron", run_id="run-00000000000000000001"
     )
     assert runtime.identify_task({"taskDefinitionArn": "arn:x:task-definition/foreign:1"}) is None
-    group, stream = runtime.log_location(
-        WEB.id, f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/imagedeploy/abc123"
-    )
-    assert (group, stream) == (f"/imagedeploy/services/{WEB.id}", "app/app/abc123")
     assert runtime.allocate_port(WEB.id) is None
 
 
 def _subject(role: str, **ids: str) -> Any:
-    from imagedeploy.adapters.aws.ecs_runtime import TaskSubject
+    from imagedeploy.domain.ecs_rules import TaskSubject
 
     return TaskSubject(WEB.id, role, **ids)
 

@@ -1,39 +1,28 @@
-"""``SnsNotifier`` under moto (a topic with an SQS queue subscribed, read back), and
-``CompositeNotifier``. The settings live in a real SQLite store.
+"""``SnsNotifier`` under moto (a topic with an SQS queue subscribed, read back). Whether the
+settings let an event out is the use case's decision (``tests/usecases/test_notifications.py``);
+the notifier publishes what it is given.
 
-moto cannot make SNS fail on demand: the "never raises" cases use a botocore ``Stubber`` on a
-client of their own (an SNS error answer) and a store that raises.
+moto cannot make SNS fail on demand: the "never raises" case uses a botocore ``Stubber`` on a
+client of its own (an SNS error answer).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
 
-from devkit.fakes import FakeNotifier
-from devkit.moto_aws import OWNER, Aws, Topic, make_service, published
+from devkit.moto_aws import Aws, Topic, make_service, published
 from imagedeploy.adapters.aws.sns_notifier import (
     MAX_SUBJECT,
-    CompositeNotifier,
     SnsNotifier,
     subject_for,
 )
-from imagedeploy.adapters.local.sqlite_store import SqliteStore
-from imagedeploy.domain.accounts import (
-    NotificationOverride,
-    NotificationSettings,
-    NotificationsToSend,
-    Owner,
-)
 from imagedeploy.domain.events import Event, EventType
-from imagedeploy.domain.services import Service
 
 pytestmark = pytest.mark.integration
 
@@ -55,32 +44,13 @@ STARTED = event(EventType.DEPLOY_STARTED, deployId="dep-00000000000000000001", t
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "state.db")
-    store.write(put=[Owner(OWNER, "Team", "team@example.com")])
-    yield store
-    store.close()
+def notifier(aws: Aws, topic: Topic) -> SnsNotifier:
+    return SnsNotifier(topic.arn, client=aws.client("sns"), api_base_url="https://api.example.com/")
 
 
-@pytest.fixture
-def notifier(aws: Aws, topic: Topic, store: SqliteStore) -> SnsNotifier:
-    return SnsNotifier(
-        topic.arn, store, client=aws.client("sns"), api_base_url="https://api.example.com/"
-    )
-
-
-def set_workspace(store: SqliteStore, value: NotificationsToSend) -> None:
-    store.write(put=[NotificationSettings(OWNER, value)])
-
-
-def set_override(store: SqliteStore, value: NotificationsToSend) -> None:
-    store.write(put=[NotificationOverride(SERVICE.id, value)])
-
-
-def test_by_default_only_failures_are_published(
+def test_a_failure_is_published_with_its_subject_body_and_attributes(
     aws: Aws, topic: Topic, notifier: SnsNotifier
 ) -> None:
-    notifier.notify(SERVICE, STARTED)
     notifier.notify(SERVICE, FAILED)
 
     (message,) = published(aws, topic)
@@ -102,39 +72,12 @@ def test_by_default_only_failures_are_published(
     }
 
 
-def test_workspace_all_publishes_everything(
-    aws: Aws, topic: Topic, notifier: SnsNotifier, store: SqliteStore
-) -> None:
-    set_workspace(store, NotificationsToSend.ALL)
-
+def test_a_start_is_published_as_no_failure(aws: Aws, topic: Topic, notifier: SnsNotifier) -> None:
     notifier.notify(SERVICE, STARTED)
-    notifier.notify(SERVICE, FAILED)
 
-    messages = published(aws, topic)
-    assert sorted(m["MessageAttributes"]["failure"]["Value"] for m in messages) == [
-        "false",
-        "true",
-    ]
-    assert {m["Subject"] for m in messages} == {
-        "[imagedeploy] shop web: deploy started",
-        "[imagedeploy] shop web: deploy failed",
-    }
-
-
-def test_service_override_wins_over_the_workspace(
-    aws: Aws, topic: Topic, notifier: SnsNotifier, store: SqliteStore
-) -> None:
-    set_workspace(store, NotificationsToSend.ALL)
-    set_override(store, NotificationsToSend.NONE)
-
-    notifier.notify(SERVICE, FAILED)
-    assert published(aws, topic) == []
-
-    store.write(put=[NotificationOverride(SERVICE.id, NotificationsToSend.FAILURE, version=1)])
-    notifier.notify(SERVICE, STARTED)
-    notifier.notify(SERVICE, event(EventType.CRON_JOB_RUN_ENDED, status="unsuccessful"))
     (message,) = published(aws, topic)
-    assert message["Subject"] == "[imagedeploy] shop web: cron job run unsuccessful"
+    assert message["Subject"] == "[imagedeploy] shop web: deploy started"
+    assert message["MessageAttributes"]["failure"]["Value"] == "false"
 
 
 def test_subjects_are_ascii_and_at_most_100_characters() -> None:
@@ -149,46 +92,16 @@ def test_subjects_are_ascii_and_at_most_100_characters() -> None:
 
 
 def test_a_failing_publish_never_raises(
-    aws: Aws, topic: Topic, store: SqliteStore, caplog: pytest.LogCaptureFixture
+    aws: Aws, topic: Topic, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = aws.new_client("sns")
     stubber = Stubber(client)  # moto cannot fail on demand: a stubbed SNS error answer
     stubber.add_client_error("publish", "InternalError", "SNS is having a bad day", 500)
     stubber.activate()
-    notifier = SnsNotifier(topic.arn, store, client=client)
+    notifier = SnsNotifier(topic.arn, client=client)
 
     with caplog.at_level(logging.ERROR):
         notifier.notify(SERVICE, FAILED)
 
     stubber.assert_no_pending_responses()
     assert "SNS notification failed" in caplog.text
-
-
-def test_a_failing_store_never_raises(
-    aws: Aws, topic: Topic, caplog: pytest.LogCaptureFixture
-) -> None:
-    class BrokenStore:
-        def get_notification_settings(self, owner_id: str) -> None:
-            raise RuntimeError("table unavailable")
-
-    notifier = SnsNotifier(topic.arn, BrokenStore(), client=aws.client("sns"))  # type: ignore[arg-type]
-    with caplog.at_level(logging.ERROR):
-        notifier.notify(SERVICE, FAILED)
-    assert "SNS notification failed" in caplog.text
-    assert published(aws, topic) == []
-
-
-def test_composite_hands_every_event_to_every_notifier(
-    aws: Aws, topic: Topic, notifier: SnsNotifier
-) -> None:
-    class Exploding:
-        def notify(self, service: Service, event: Event) -> None:
-            raise RuntimeError("boom")
-
-    webhooks = FakeNotifier()
-    composite = CompositeNotifier(Exploding(), notifier, webhooks)
-
-    composite.notify(SERVICE, FAILED)
-
-    assert len(published(aws, topic)) == 1
-    assert [e.id for _, e in webhooks.sent] == [FAILED.id]

@@ -3,16 +3,20 @@ driven through the HTTP API exactly as a user (or a Render client) would."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
+from devkit.httpserver import LoopbackHTTPServer
 from devkit.images import ImagePusher, StandardImages
 from devkit.registry import RunningRegistry
 from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
@@ -174,6 +178,57 @@ def test_arm64_only_image_fails_before_anything_runs(
     pull = [e for e in events if e["type"] == "image_pull_failed"]
     assert pull and "linux/arm64" in pull[0]["details"]["message"]
     assert containers_of(service_id) == [] and containers_of(service_id, "pre_deploy") == []
+
+
+def test_a_failed_deploy_reaches_a_webhook_through_a_webhook_job(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            received.append(
+                {"headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = LoopbackHTTPServer(Receiver)
+    server.start("webhook-receiver")
+    hook = platform.http.post(
+        "/v1/webhooks",
+        json={
+            "ownerId": platform.owner_id,
+            "name": "failures",
+            "url": f"http://{server.host}/hook",  # serve takes loopback http by default
+            "enabled": True,
+            "eventFilter": ["deploy_ended"],
+        },
+    )
+    assert hook.status_code == 201, hook.text
+    try:
+        created = platform.create_service(
+            "web_service", "arm-hooked", test_images.demo.arm64_only.ref_on(anon_registry.host)
+        )
+        service_id = created["service"]["id"]
+        assert platform.wait_deploy(service_id, created["deployId"]) == "update_failed"
+
+        def delivered() -> bool:
+            return any(r["body"]["data"]["serviceId"] == service_id for r in received)
+
+        wait_for(delivered, 30, "the webhook delivery")
+        mine = [r for r in received if r["body"]["data"]["serviceId"] == service_id]
+        assert [r["body"]["type"] for r in mine] == ["deploy_ended"]
+        assert "webhook-signature" in mine[0]["headers"]
+        log = platform.http.get(f"/v1/webhooks/{hook.json()['id']}/events").json()
+        assert any(entry["webhookEvent"]["eventType"] == "deploy_ended" for entry in log), log
+    finally:
+        platform.http.delete(f"/v1/webhooks/{hook.json()['id']}")
+        server.stop()
 
 
 def test_rollback_to_a_deleted_digest_fails_and_changes_nothing(

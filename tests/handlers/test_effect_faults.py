@@ -50,16 +50,28 @@ def test_a_throttled_task_definition_is_retried_and_the_deploy_goes_live(stack: 
     assert outbox_is_empty(stack)
 
 
-def test_a_listener_rule_that_cannot_be_created_fails_the_deploy_with_the_aws_error(
-    stack: Stack,
+@pytest.mark.parametrize(
+    ("client", "operation", "code", "message"),
+    [
+        (
+            "elbv2",
+            "CreateRule",
+            "TooManyRules",
+            "The maximum number of rules on the listener has been reached",
+        ),
+        (
+            "ecs",
+            "CreateService",
+            "AccessDeniedException",
+            "User is not authorized to perform: ecs:CreateService",
+        ),
+    ],
+)
+def test_a_call_refused_for_good_fails_the_deploy_with_the_aws_error(
+    stack: Stack, client: str, operation: str, code: str, message: str
 ) -> None:
     with_retry_budget(stack)
-    refused = fail(
-        stack.aws.client("elbv2"),
-        "CreateRule",
-        "TooManyRules",
-        "The maximum number of rules on the listener has been reached",
-    )
+    refused = fail(stack.aws.client(client), operation, code, message)
     created = create_service(stack, "web_service", WEB_DETAILS)
     service_id, deploy_id = created["service"]["id"], created["deployId"]
     stack.drain(delayed=True)
@@ -67,7 +79,7 @@ def test_a_listener_rule_that_cannot_be_created_fails_the_deploy_with_the_aws_er
     deploy = stack.app.ports.store.get_deploy(deploy_id)
     assert deploy is not None and deploy.status is DeployStatus.UPDATE_FAILED
     error = deploy.reason["failure"]["platformError"]
-    assert error.startswith("TooManyRules: The maximum number of rules")
+    assert error == f"{code}: {message}"
     ended = [
         e
         for e in stack.app.ports.store.list_events(service_id, 100).items

@@ -21,8 +21,8 @@ from devkit.httpserver import LoopbackHTTPServer
 from devkit.raw_ports import RawPort
 from devkit.registry import free_port
 from devkit.registry_client import loopback_settings
-from imagedeploy.adapters.local.notifier import Backoff, WebhookNotifier
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.adapters.webhooks import Backoff, WebhookSender
 from imagedeploy.domain.accounts import NotificationSettings, NotificationsToSend, Owner, Webhook
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.events import Event, EventType
@@ -256,18 +256,16 @@ def deliver(directory: Path, egress: EgressPolicy, url: str) -> list[Any]:
                 NotificationSettings(OWNER, NotificationsToSend.ALL),
             ]
         )
-        notifier = WebhookNotifier(
-            store,
+        sender = WebhookSender(
             clock=clock,
             egress=egress,
             timeout=0.5,
             max_attempts=2,
             backoff=Backoff(base_seconds=0.01, cap_seconds=0.01),
         )
-        with notifier:
+        with sender:
             event = Event(new_id("evt"), service.id, EventType.DEPLOY_ENDED, clock.now(), {})
-            notifier.notify(service, event)
-            assert notifier.wait_idle(30)
+            store.write(put=[sender.deliver(hook, event, new_id("whe"))])
         return store.list_deliveries(hook.id, 10).items
     finally:
         store.close()

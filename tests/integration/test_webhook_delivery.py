@@ -1,9 +1,11 @@
-"""``WebhookNotifier`` against a real HTTP receiver on 127.0.0.1 that verifies every request
-with ``standardwebhooks.Webhook(secret).verify`` (what any Standard Webhooks receiver does).
+"""Webhook deliveries, the use case's way (``usecases.notifications.notify`` decides who is told
+and queues ``webhook`` jobs; ``deliver_webhook`` runs them through the real ``WebhookSender``)
+against a real HTTP receiver on 127.0.0.1 that verifies every request with
+``standardwebhooks.Webhook(secret).verify`` (what any Standard Webhooks receiver does).
 
 The receiver can be scripted per path to answer 500 / 429 (with ``Retry-After``) / 400, or to
-hang past the notifier's timeout. Backoff waits go through a recording fake ``sleep``, so the
-suite never waits for real backoff; ordering is checked with events, never with timings.
+hang past the sender's timeout. Backoff waits go through a recording fake ``sleep``, so the
+suite never waits for real backoff.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devkit.fakes import QueuedJobs
 from devkit.httpserver import LoopbackHTTPServer
-from imagedeploy.adapters.local.notifier import Backoff, WebhookNotifier
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
+from imagedeploy.adapters.webhooks import Backoff, WebhookSender
 from imagedeploy.domain.accounts import (
     NotificationOverride,
     NotificationSettings,
@@ -48,13 +51,16 @@ from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.net.egress import EgressPolicy
 from imagedeploy.net.pinned import pinned_client
+from imagedeploy.ports import NoBroadcast, Ports
 from imagedeploy.settings import LOOPBACK_NETWORKS
+from imagedeploy.usecases import notifications
+from imagedeploy.usecases.worker import run_job
 
 pytestmark = pytest.mark.integration
 
 OWNER = "tea-0000000000000000000a"
 WAIT = 20.0  # generous upper bound for "eventually"; never a timing assertion
-NOTIFIER_LOGGER = "imagedeploy.adapters.local.notifier"
+NOTIFIER_LOGGER = "imagedeploy.adapters.webhooks"
 
 
 class UtcClock:
@@ -155,12 +161,28 @@ def receiver() -> Iterator[Receiver]:
 
 
 @dataclass
+class Delivering:
+    """``notify`` as the outbox runs it, then every ``webhook`` job it queued, at once."""
+
+    sender: WebhookSender
+    ports: Ports
+    jobs: QueuedJobs
+
+    def notify(self, service: Service, event: Event) -> None:
+        if self.ports.store.get_event(event.id) is None:
+            self.ports.store.write(put=[event])
+        notifications.notify(self.ports, service.id, event.id)
+        while self.jobs.queue:
+            run_job(self.ports, self.jobs.queue.popleft())
+
+
+@dataclass
 class Setup:
     store: SqliteStore
     receiver: Receiver
     service: Service
     sleeps: list[float]
-    notifiers: list[WebhookNotifier] = field(default_factory=list)
+    senders: list[WebhookSender] = field(default_factory=list)
 
     def webhook(
         self,
@@ -184,7 +206,7 @@ class Setup:
         assert isinstance(stored, Webhook)
         return stored
 
-    def notifier(self, *, start: bool = True, **overrides: Any) -> WebhookNotifier:
+    def notifier(self, **overrides: Any) -> Delivering:
         egress = EgressPolicy(
             LOOPBACK_NETWORKS if overrides.pop("allow_loopback", True) else (),
             setting="IMAGEDEPLOY_WEBHOOK_ALLOWED_NETWORKS",
@@ -199,11 +221,23 @@ class Setup:
             "backoff": Backoff(base_seconds=1.0, cap_seconds=30.0, max_retry_after_seconds=60.0),
         }
         options.update(overrides)
-        notifier = WebhookNotifier(self.store, **options)
-        self.notifiers.append(notifier)
-        if start:
-            notifier.start()
-        return notifier
+        sender = WebhookSender(**options)
+        self.senders.append(sender)
+        jobs = QueuedJobs()
+        absent: Any = None  # nothing else is used on this path
+        ports = Ports(
+            store=self.store,
+            secrets=absent,
+            registry=absent,
+            runtime=absent,
+            scheduler=absent,
+            notifier=NoBroadcast(),
+            webhooks=sender,
+            webhook_targets=egress,
+            jobs=jobs,
+            clock=UtcClock(),
+        )
+        return Delivering(sender, ports, jobs)
 
     def event(self, type_: EventType = EventType.DEPLOY_ENDED, **details: Any) -> Event:
         if type_ is EventType.DEPLOY_ENDED and not details:
@@ -229,13 +263,9 @@ def setup(tmp_path: Path, receiver: Receiver) -> Iterator[Setup]:
     got = Setup(store, receiver, service, [])
     yield got
     receiver.release.set()
-    for notifier in got.notifiers:
-        notifier.stop(timeout=5)
+    for sender in got.senders:
+        sender.close()
     store.close()
-
-
-def settle(notifier: WebhookNotifier) -> None:
-    assert notifier.wait_idle(WAIT), "deliveries did not finish"
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -246,7 +276,6 @@ def test_delivery_arrives_signed_verified_and_logged(setup: Setup) -> None:
     notifier = setup.notifier()
     event = setup.event()
     notifier.notify(setup.service, event)
-    settle(notifier)
 
     (got,) = setup.receiver.on("/hook")
     assert got.verified
@@ -277,7 +306,6 @@ def test_500_and_429_are_retried_honouring_retry_after(setup: Setup) -> None:
     setup.receiver.script["/hook"].extend(["500", "429:7", "200"])
     notifier = setup.notifier()
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
 
     attempts = setup.receiver.on("/hook")
     assert len(attempts) == 3
@@ -295,7 +323,6 @@ def test_backoff_grows_exponentially_up_to_the_cap(setup: Setup) -> None:
         max_attempts=6, jitter=lambda: 1.0, backoff=Backoff(base_seconds=1.0, cap_seconds=5.0)
     )
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     assert setup.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 6, 503)
@@ -306,33 +333,16 @@ def test_a_receiver_hanging_past_the_timeout_is_retried(setup: Setup) -> None:
     setup.receiver.script["/hook"].extend(["hang", "200"])
     notifier = setup.notifier(timeout=0.3)
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     assert len(setup.receiver.on("/hook")) == 2
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (True, 2, 200)
 
 
-def test_always_failing_receiver_is_recorded_and_notify_never_waited(setup: Setup) -> None:
+def test_always_failing_receiver_is_recorded(setup: Setup) -> None:
     hook = setup.webhook()
     setup.receiver.default["/hook"] = "500"
-    returned = threading.Event()
-    seen_returned: list[bool] = []
+    setup.notifier(max_attempts=3).notify(setup.service, setup.event())
 
-    def hold_until_notify_returned(request: httpx.Request) -> None:
-        # Runs in the worker before each request leaves. If notify() delivered inline, it
-        # could not have returned yet and this would see False (after the wait runs out).
-        seen_returned.append(returned.wait(WAIT))
-
-    with httpx.Client(
-        trust_env=False, event_hooks={"request": [hold_until_notify_returned]}
-    ) as client:
-        notifier = setup.notifier(http_client=client, max_attempts=3)
-        notifier.notify(setup.service, setup.event())
-        assert setup.receiver.received == []  # nothing can have arrived yet
-        returned.set()
-        settle(notifier)
-
-    assert seen_returned == [True, True, True]
     assert len(setup.receiver.on("/hook")) == 3
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 3, 500)
@@ -340,12 +350,26 @@ def test_always_failing_receiver_is_recorded_and_notify_never_waited(setup: Setu
     assert "gave up after 3 attempts" in delivery.error
 
 
+def test_the_budget_bounds_the_attempts_and_waits(setup: Setup) -> None:
+    hook = setup.webhook()
+    setup.receiver.default["/hook"] = "503"
+    notifier = setup.notifier(
+        max_attempts=10,
+        jitter=lambda: 1.0,
+        budget_seconds=5.0,
+        monotonic=lambda: sum(setup.sleeps),  # time passes only in the backoff waits
+    )
+    notifier.notify(setup.service, setup.event())
+    assert setup.sleeps == [1.0, 2.0]  # a third wait (4 s) would end past the 5 s budget
+    (delivery,) = setup.deliveries(hook)
+    assert (delivery.delivered, delivery.attempts) == (False, 3)
+
+
 def test_4xx_is_final(setup: Setup) -> None:
     hook = setup.webhook()
     setup.receiver.script["/hook"].append("410")
     notifier = setup.notifier()
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 1, 410)
     assert setup.sleeps == []
@@ -356,7 +380,6 @@ def test_retry_after_longer_than_allowed_gives_up(setup: Setup) -> None:
     setup.receiver.script["/hook"].append("429:3600")
     notifier = setup.notifier()
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 1, 429)
     assert "retry after 3600 s" in delivery.error
@@ -371,7 +394,6 @@ def test_disabled_and_filtered_out_webhooks_get_nothing(setup: Setup) -> None:
     only_failed = setup.webhook("/failed", event_filter=("server_failed",))
     notifier = setup.notifier()
     notifier.notify(setup.service, setup.event(EventType.SERVER_AVAILABLE))
-    settle(notifier)
 
     assert [r.path for r in setup.receiver.received] == ["/control"]
     assert len(setup.deliveries(control)) == 1
@@ -388,13 +410,11 @@ def test_settings_gate_every_webhook(setup: Setup) -> None:
     )
     failed = setup.event()
     notifier.notify(setup.service, failed)
-    settle(notifier)
     assert [r.payload["data"]["id"] for r in setup.receiver.on("/hook")] == [failed.id]
     # The service's override says none: nothing, whatever the workspace says.
     setup.settings(NotificationsToSend.ALL)
     setup.store.write(put=[NotificationOverride(setup.service.id, NotificationsToSend.NONE)])
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     assert len(setup.deliveries(hook)) == 1
 
 
@@ -402,7 +422,6 @@ def test_private_targets_are_refused_unless_allowed(setup: Setup) -> None:
     hook = setup.webhook()
     notifier = setup.notifier(allow_loopback=False)
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     assert setup.receiver.received == []
     (delivery,) = setup.deliveries(hook)
     assert (delivery.delivered, delivery.attempts, delivery.status_code) == (False, 1, None)
@@ -415,7 +434,6 @@ def test_a_name_resolving_to_metadata_is_refused_even_with_loopback_allowed(setu
     hook = setup.webhook(url="https://hooks.test/hook")
     notifier = setup.notifier(resolver=_resolver({"hooks.test": "169.254.169.254"}))
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     (delivery,) = setup.deliveries(hook)
     assert not delivery.delivered
     assert "169.254.169.254" in delivery.error
@@ -428,7 +446,6 @@ def test_the_checked_address_is_the_one_connected_to(setup: Setup) -> None:
     hook = setup.webhook(url=setup.receiver.url("/hook", host="hooks.localhost"))
     notifier = setup.notifier(resolver=_resolver({"hooks.localhost": "127.0.0.1"}, lookups))
     notifier.notify(setup.service, setup.event())
-    settle(notifier)
     (got,) = setup.receiver.on("/hook")
     assert got.verified
     assert got.headers["host"] == f"hooks.localhost:{setup.receiver.host.rsplit(':', 1)[1]}"
@@ -456,7 +473,6 @@ def test_https_is_verified_for_the_hostname_while_pinned_to_the_address(
         ) as client:
             notifier = setup.notifier(http_client=client, resolver=resolve, max_attempts=1)
             notifier.notify(setup.service, setup.event())
-            settle(notifier)
     finally:
         tls_receiver.release.set()
         server.stop()
@@ -467,60 +483,17 @@ def test_https_is_verified_for_the_hostname_while_pinned_to_the_address(
     assert not refused.delivered and refused.status_code is None
 
 
-def test_full_queue_drops_with_a_warning_and_a_record(
-    setup: Setup, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_deliver_never_raises(setup: Setup) -> None:
     hook = setup.webhook()
-    notifier = setup.notifier(start=False, queue_size=1)
-    first, second = setup.event(), setup.event()
-    with caplog.at_level(logging.WARNING, logger=NOTIFIER_LOGGER):
-        notifier.notify(setup.service, first)
-        notifier.notify(setup.service, second)  # the queue holds one: dropped
-    (dropped,) = setup.deliveries(hook)
-    assert (dropped.event_id, dropped.delivered, dropped.attempts) == (second.id, False, 0)
-    assert "queue is full" in dropped.error
-    assert any(r.getMessage() == "webhook delivery dropped" for r in caplog.records)
-    notifier.start()
-    settle(notifier)
-    assert [r.payload["data"]["id"] for r in setup.receiver.on("/hook")] == [first.id]
 
+    def explode(request: httpx.Request) -> None:
+        raise RuntimeError("a bug in a transport")
 
-def test_stop_records_what_it_could_not_deliver(setup: Setup) -> None:
-    hook = setup.webhook()
-    setup.receiver.default["/hook"] = "500"
-    # Real (interruptible) backoff waits, far longer than stop() allows.
-    notifier = setup.notifier(
-        sleep=None, jitter=lambda: 1.0, backoff=Backoff(base_seconds=300.0, cap_seconds=300.0)
-    )
-    waiting = setup.event()
-    notifier.notify(setup.service, waiting)
-    assert _eventually(lambda: len(setup.receiver.on("/hook")) == 1)
-    notifier.stop(timeout=0.2)  # the worker is in (or about to enter) a 300 s backoff wait
-    (delivery,) = setup.deliveries(hook)
-    assert (delivery.event_id, delivery.delivered, delivery.attempts) == (waiting.id, False, 1)
-    assert "notifier stopped before delivery succeeded" in delivery.error
-
-    late = setup.event()
-    notifier.notify(setup.service, late)  # after stop: refused, recorded, never raised
-    assert any(d.event_id == late.id and "shut down" in d.error for d in setup.deliveries(hook))
-
-
-def test_stop_before_start_records_queued_deliveries(setup: Setup) -> None:
-    hook = setup.webhook()
-    notifier = setup.notifier(start=False)
-    notifier.notify(setup.service, setup.event())
-    notifier.stop(timeout=0)
-    (delivery,) = setup.deliveries(hook)
-    assert (delivery.delivered, delivery.attempts) == (False, 0)
-    assert delivery.error == "notifier stopped before sending"
-    assert setup.receiver.received == []
-
-
-def test_notify_never_raises(setup: Setup) -> None:
-    setup.webhook()
-    notifier = setup.notifier()
-    setup.store.close()  # every store call now fails
-    notifier.notify(setup.service, setup.event())  # logged, not raised
+    with httpx.Client(trust_env=False, event_hooks={"request": [explode]}) as client:
+        sender = setup.notifier(http_client=client, max_attempts=1).sender
+        delivery = sender.deliver(hook, setup.event(), new_id("whe"))
+    assert not delivery.delivered
+    assert delivery.error
 
 
 def test_secret_never_appears_in_logs_or_records(
@@ -542,7 +515,6 @@ def test_secret_never_appears_in_logs_or_records(
             timeout=0.3, resolver=_resolver({"hooks.test": "10.1.2.3"}), max_attempts=4
         )
         notifier.notify(setup.service, setup.event())
-        settle(notifier)
     finally:
         logger.removeHandler(caplog.handler)
         logger.setLevel(previous)
@@ -575,15 +547,6 @@ def _resolver(
         return [(2 if ip.version == 4 else 10, 1, 6, "", (str(ip), port))]
 
     return resolve
-
-
-def _eventually(condition: Callable[[], bool]) -> bool:
-    done = threading.Event()
-    for _ in range(int(WAIT / 0.01)):
-        if condition():
-            return True
-        done.wait(0.01)
-    return condition()
 
 
 def _tls_for(hostname: str, workdir: Path) -> tuple[Path, ssl.SSLContext]:

@@ -30,6 +30,7 @@ from imagedeploy.domain.deploy_machine import (
 from imagedeploy.domain.deploys import Deploy, DeploySettings, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.services import Plan
 
 pytestmark = pytest.mark.unit
@@ -145,7 +146,7 @@ def test_instance_failure_fails_fast_with_a_server_failed_event() -> None:
         make_deploy(),
         Begin(),
         PreflightPassed(SHA, AMD64),
-        InstanceFailed({"oomKilled": {"memoryLimit": "512Mi"}}),
+        InstanceFailed(OomKilled(512)),
     )
     assert deploy.status is DeployStatus.UPDATE_FAILED
     assert [e.type for e in steps[-1].events] == [EventType.SERVER_FAILED, EventType.DEPLOY_ENDED]
@@ -196,7 +197,7 @@ signals = st.one_of(
     st.sampled_from(list(PullFailureReason)).map(lambda r: PreflightFailed(r, "m")),
     st.integers(0, 3).map(PreDeployExited),
     st.just(RolloutHealthy()),
-    st.just(InstanceFailed({"nonZeroExit": 1})),
+    st.just(InstanceFailed(NonZeroExit(1))),
     st.tuples(st.sampled_from(list(Phase)), st.sampled_from(list(PullFailureReason))).map(
         lambda t: PullFailed(t[0], t[1], "m")
     ),

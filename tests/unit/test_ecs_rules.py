@@ -10,18 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagedeploy.adapters.aws.ecs_runtime import (
-    FARGATE_SIZES,
-    DeploymentState,
-    EcsStatus,
-    FargateSize,
-    PullFailure,
-    RolloutRef,
-    TaskOutcome,
-    classify_stop,
-    fargate_size,
-    task_outcome,
-)
+from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploy_machine import (
     InstanceFailed,
     Phase,
@@ -29,10 +18,26 @@ from imagedeploy.domain.deploy_machine import (
     PullFailed,
     RolloutHealthy,
 )
+from imagedeploy.domain.ecs_rules import (
+    FARGATE_SIZES,
+    DeploymentState,
+    EcsStatus,
+    FargateSize,
+    RolloutRef,
+    TaskOutcome,
+    classify_stop,
+    fargate_size,
+    run_end,
+    task_outcome,
+)
 from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.outcomes import EarlyExit, NonZeroExit, OomKilled, Unhealthy
+from imagedeploy.domain.outcomes import PullFailed as PullFailedOutcome
 from imagedeploy.domain.services import PLAN_RESOURCES, Plan, Resources
 
 pytestmark = pytest.mark.unit
+
+SUCCESS, FAILED, CANCELED = RunStatus.SUCCESSFUL, RunStatus.UNSUCCESSFUL, RunStatus.CANCELED
 
 # -- Fargate sizes --------------------------------------------------------------------------------
 
@@ -153,7 +158,7 @@ def stopped(
                 "failed to resolve ref ghcr.io/acme/shop@sha256:ab: not found",
             ),
             True,
-            PullFailure(PullFailureReason.NOT_FOUND, ""),
+            PullFailedOutcome(PullFailureReason.NOT_FOUND, ""),
         ),
         (
             stopped(
@@ -162,7 +167,7 @@ def stopped(
                 "acme/shop, repository does not exist or may require 'docker login'",
             ),
             True,
-            PullFailure(PullFailureReason.UNAUTHORIZED, ""),
+            PullFailedOutcome(PullFailureReason.UNAUTHORIZED, ""),
         ),
         (
             stopped(
@@ -171,7 +176,7 @@ def stopped(
                 "unexpected status code 401 Unauthorized",
             ),
             True,
-            PullFailure(PullFailureReason.UNAUTHORIZED, ""),
+            PullFailedOutcome(PullFailureReason.UNAUTHORIZED, ""),
         ),
         (
             stopped(
@@ -179,7 +184,7 @@ def stopped(
                 "CannotPullContainerError: toomanyrequests: You have reached your pull rate limit.",
             ),
             False,
-            PullFailure(PullFailureReason.RATE_LIMITED, ""),
+            PullFailedOutcome(PullFailureReason.RATE_LIMITED, ""),
         ),
         (
             stopped(
@@ -188,7 +193,7 @@ def stopped(
                 "execution resource retrieval failed: unable to retrieve secret from asm",
             ),
             True,
-            PullFailure(PullFailureReason.UNAUTHORIZED, ""),
+            PullFailedOutcome(PullFailureReason.UNAUTHORIZED, ""),
         ),
         (
             stopped(
@@ -197,7 +202,7 @@ def stopped(
                 "dial tcp 10.0.0.1:443: i/o timeout",
             ),
             True,
-            PullFailure(PullFailureReason.REGISTRY_UNAVAILABLE, ""),
+            PullFailedOutcome(PullFailureReason.REGISTRY_UNAVAILABLE, ""),
         ),
         (
             stopped(
@@ -207,17 +212,17 @@ def stopped(
                 "OutOfMemoryError: Container killed due to memory usage",
             ),
             True,
-            {"oomKilled": {"memoryLimit": "1024Mi"}},
+            OomKilled(1024),
         ),
         (
             stopped("EssentialContainerExited", "Essential container in task exited", 1),
             True,
-            {"nonZeroExit": 1},
+            NonZeroExit(1),
         ),
         (
             stopped("EssentialContainerExited", "Essential container in task exited", 0),
             True,
-            {"earlyExit": True},
+            EarlyExit(),
         ),
         (
             stopped("EssentialContainerExited", "Essential container in task exited", 0),
@@ -227,7 +232,7 @@ def stopped(
         (
             stopped("EssentialContainerExited", "Essential container in task exited", 2),
             False,
-            {"nonZeroExit": 2},
+            NonZeroExit(2),
         ),
         (
             stopped(
@@ -237,11 +242,11 @@ def stopped(
                 143,
             ),
             True,
-            {
-                "unhealthy": "Task failed ELB health checks in (target-group arn:aws:"
+            Unhealthy(
+                "Task failed ELB health checks in (target-group arn:aws:"
                 "elasticloadbalancing:us-east-1:111122223333:targetgroup/imgd-srv-x/"
                 "73e2d6bc24d8a067)"
-            },
+            ),
         ),
         (
             stopped(
@@ -261,18 +266,18 @@ def stopped(
                 "log group does not exist",
             ),
             True,
-            {
-                "unhealthy": "ResourceInitializationError: failed to validate logger args: "
+            Unhealthy(
+                "ResourceInitializationError: failed to validate logger args: "
                 "the specified log group does not exist"
-            },
+            ),
         ),
     ],
 )
 def test_classify_stop(detail: dict[str, Any], long_running: bool, expected: object) -> None:
     outcome = task_outcome(detail)
     found = classify_stop(outcome, long_running=long_running, memory_mb=1024)
-    if isinstance(expected, PullFailure):
-        assert isinstance(found, PullFailure)
+    if isinstance(expected, PullFailedOutcome):
+        assert isinstance(found, PullFailedOutcome)
         assert found.reason is expected.reason
         assert found.message == detail["stoppedReason"]
     else:
@@ -329,16 +334,16 @@ def test_rollout_signals() -> None:
     assert status(deployment=deployment("COMPLETED")).rollout_signal() == RolloutHealthy()
     assert status(deployment=deployment("COMPLETED", status="ACTIVE")).rollout_signal() is None
     failed = status(deployment=deployment("FAILED", reason="circuit breaker tripped"))
-    assert failed.rollout_signal() == InstanceFailed({"unhealthy": "circuit breaker tripped"})
+    assert failed.rollout_signal() == InstanceFailed(Unhealthy("circuit breaker tripped"))
     crashed = status(stopped_tasks=(outcome(stopped("EssentialContainerExited", "x", 1)),))
-    assert crashed.rollout_signal() == InstanceFailed({"nonZeroExit": 1})
+    assert crashed.rollout_signal() == InstanceFailed(NonZeroExit(1))
     oom = status(
         deployment=deployment("COMPLETED"),
         stopped_tasks=(
             outcome(stopped("EssentialContainerExited", "x", 137, "OutOfMemoryError: x")),
         ),
     )
-    assert oom.rollout_signal() == InstanceFailed({"oomKilled": {"memoryLimit": "512Mi"}})
+    assert oom.rollout_signal() == InstanceFailed(OomKilled(512))
     pull = status(
         stopped_tasks=(
             outcome(stopped("TaskFailedToStart", "CannotPullContainerError: not found")),
@@ -395,3 +400,24 @@ def test_pre_deploy_signals(detail: dict[str, Any], signal: object) -> None:
 
 def test_no_pre_deploy_task_no_signal() -> None:
     assert status().pre_deploy_signal() is None
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        (stopped("EssentialContainerExited", "x", 0, started_by="run-1"), (SUCCESS, 0, "")),
+        (stopped("EssentialContainerExited", "x", 2, started_by="run-1"), (FAILED, 2, "x")),
+        (
+            stopped("EssentialContainerExited", "x", None, "OutOfMemoryError: y", "run-1"),
+            (FAILED, 137, "out of memory"),
+        ),
+        (stopped("UserInitiated", "cron run stopped", 143, started_by="run-1"), (CANCELED, 143)),
+        (
+            stopped("TaskFailedToStart", "CannotPullContainerError: not found", started_by="run-1"),
+            (FAILED, None, "image pull failed (not_found): CannotPullContainerError: not found"),
+        ),
+    ],
+)
+def test_how_a_cron_task_ended(detail: dict[str, Any], expected: tuple[object, ...]) -> None:
+    end = run_end(task_outcome(detail), 512)
+    assert (end.status, end.exit_code, end.reason)[: len(expected)] == expected

@@ -134,8 +134,9 @@ def test_failing_pre_deploy_keeps_the_old_version(world: World) -> None:
     assert ("start_rollout", triggered.deploy.id) not in world.runtime.calls
     service = world.store.get_service(created.service.id)
     assert service is not None and service.live_deploy_id == created.deploy.id
-    failures = [e.type for _, e in world.notifier.sent]
-    assert EventType.DEPLOY_ENDED in failures
+    world.drain()
+    told = [(e.type, e.details.get("deployId")) for _, e in world.notifier.sent]
+    assert told == [(EventType.DEPLOY_ENDED, triggered.deploy.id)]  # a failure: told
 
 
 def test_wrong_platform_fails_before_anything_runs(world: World) -> None:

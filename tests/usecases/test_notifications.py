@@ -20,11 +20,11 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.deploy_machine import Phase, PullFailed
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput, NotFound, PullFailureReason
 from imagedeploy.domain.events import EventType
-from imagedeploy.domain.notifications import should_notify
 from imagedeploy.ports import Entity
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases import notifications as n
 from imagedeploy.usecases.unit_of_work import MAX_ATTEMPTS
+from imagedeploy.usecases.worker import run_job
 
 pytestmark = pytest.mark.unit
 
@@ -314,10 +314,12 @@ class TestDeliveryLog:
             n.list_webhook_events(world.ports, hook.id, 10)
 
 
-class TestEventsTheDeployFlowEmits:
-    """The rules read the ``details`` the deploy machine writes: a failed deploy must count."""
+class TestWhoIsTold:
+    """``notify`` (the outbox's ``Notify`` effect) decides once, for both homes: the settings let
+    the event out or not, then the broadcast and each webhook that wants it (a ``webhook`` job,
+    delivered through the ``WebhookSender`` port and logged)."""
 
-    def test_a_failed_deploy_is_notified_under_the_default_setting(self, world: World) -> None:
+    def _fail_a_deploy(self, world: World) -> None:
         created = world.create()
         world.drain()  # preflight
         deploys.handle_signal(
@@ -326,16 +328,58 @@ class TestEventsTheDeployFlowEmits:
             PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "gone"),
         )
         world.drain()
-        sent = [event for _, event in world.notifier.sent]
-        types = {event.type for event in sent}
-        assert {EventType.DEPLOY_ENDED, EventType.IMAGE_PULL_FAILED} <= types
-        failing = [e for e in sent if should_notify(e, NotificationsToSend.FAILURE)]
-        assert {e.type for e in failing} == {EventType.DEPLOY_ENDED, EventType.IMAGE_PULL_FAILED}
 
-    def test_a_successful_deploy_is_not_a_failure(self, world: World) -> None:
+    def test_a_failed_deploy_is_told_under_the_default_setting(self, world: World) -> None:
+        self._fail_a_deploy(world)
+        types = {event.type for _, event in world.notifier.sent}
+        assert types == {EventType.DEPLOY_ENDED, EventType.IMAGE_PULL_FAILED}
+
+    def test_a_successful_deploy_is_told_only_when_the_workspace_says_all(
+        self, world: World
+    ) -> None:
+        world.go_live(world.create().deploy.id)
+        assert world.notifier.sent == []
+        n.patch_notification_settings(world.ports, OWNER, notifications_to_send="all")
+        world.go_live(world.create(name="second").deploy.id)
+        types = {event.type for _, event in world.notifier.sent}
+        assert {EventType.DEPLOY_STARTED, EventType.DEPLOY_ENDED} <= types
+
+    def test_the_service_override_wins(self, world: World) -> None:
+        n.patch_notification_settings(world.ports, OWNER, notifications_to_send="all")
         created = world.create()
-        world.go_live(created.deploy.id)
-        sent = [event for _, event in world.notifier.sent]
-        assert any(e.type is EventType.DEPLOY_ENDED for e in sent)
-        assert not [e for e in sent if should_notify(e, NotificationsToSend.FAILURE)]
-        assert all(should_notify(e, NotificationsToSend.ALL) for e in sent)
+        n.patch_notification_override(world.ports, created.service.id, notifications_to_send="none")
+        self._fail_a_deploy(world)  # another service: the override is not its
+        told = {service_id for service_id, _ in world.notifier.sent}
+        assert created.service.id not in told
+        assert told
+
+    def test_each_webhook_that_wants_it_gets_a_delivery_job_and_a_log_entry(
+        self, world: World
+    ) -> None:
+        every = n.create_webhook(world.ports, OWNER, "all", URL, True, [])
+        starts = n.create_webhook(world.ports, OWNER, "starts", URL, True, ["deploy_started"])
+        off = n.create_webhook(world.ports, OWNER, "off", URL, False, [])
+        self._fail_a_deploy(world)
+
+        assert {w for w, _ in world.webhooks.sent} == {every.id}
+        assert starts.id not in {w for w, _ in world.webhooks.sent}
+        log = world.store.list_deliveries(every.id, 10).items
+        assert {d.event_type for d in log} == {"deploy_ended", "image_pull_failed"}
+        assert all(d.delivered for d in log)
+        assert world.store.list_deliveries(off.id, 10).items == []
+
+    def test_a_webhook_deleted_before_its_job_runs_gets_nothing(self, world: World) -> None:
+        hook = n.create_webhook(world.ports, OWNER, "all", URL, True, [])
+        created = world.create()
+        world.drain()
+        deploys.handle_signal(
+            world.ports,
+            created.deploy.id,
+            PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "gone"),
+        )
+        while world.jobs.queue and world.jobs.queue[0].kind != n.WEBHOOK_JOB:
+            run_job(world.ports, world.jobs.queue.popleft())
+        assert world.jobs.queue, "the failure queued a webhook job"
+        n.delete_webhook(world.ports, hook.id)
+        world.drain()
+        assert world.webhooks.sent == []

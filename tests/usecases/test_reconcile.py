@@ -23,6 +23,7 @@ from imagedeploy.domain.deploy_machine import (
 from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.outcomes import Unhealthy
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.ports import DescribesDeploys, Job
 from imagedeploy.usecases import cron, deploys
@@ -31,7 +32,6 @@ from imagedeploy.usecases.reconcile import (
     PREFLIGHT_TIMEOUT_SECONDS,
     Progress,
     ReconcileReport,
-    pending_runs,
     reconcile,
 )
 from imagedeploy.usecases.worker import run_job
@@ -313,7 +313,7 @@ def test_a_lost_rollout_completed_signal_makes_the_deploy_live(
 @pytest.mark.parametrize(
     "signal",
     [
-        InstanceFailed({"unhealthy": "the ECS deployment failed"}),
+        InstanceFailed(Unhealthy("the ECS deployment failed")),
         PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "manifest unknown"),
     ],
     ids=["instance_failed", "pull_failed"],
@@ -642,13 +642,6 @@ def test_resume_enqueues_every_outbox_record_at_once(world: World) -> None:
     assert Job("outbox", record.id) in reconcile(world.ports, resume=True).requeued
     world.drain()
     assert world.runtime.calls.count(("cancel", deploy.id)) == 1
-
-
-def test_pending_runs_are_read_from_the_unfinished_runs_index(world: World) -> None:
-    run = pending_run(world)
-    assert [found.id for found in pending_runs(world.ports)] == [run.id]
-    cron.run_ended(world.ports, run.id, RunStatus.SUCCESSFUL, 0)
-    assert list(pending_runs(world.ports)) == []
 
 
 # -- the pass as a whole --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +38,7 @@ from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.services import EnvVar, Service, ServiceType
+from imagedeploy.domain.timestamps import rfc3339
 from imagedeploy.ports import Page
 
 __all__ = [
@@ -80,17 +81,6 @@ __all__ = [
 
 JSON = dict[str, Any]
 T = TypeVar("T")
-
-
-# -- timestamps ---------------------------------------------------------------------------
-
-
-def rfc3339(moment: datetime) -> str:
-    """``2024-05-01T12:00:00Z`` / ``2024-05-01T12:00:00.123456Z``. A naive datetime is taken
-    as UTC (the Clock port promises aware UTC; this keeps a slip from becoming a 500)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
 
 
 # -- cursors ------------------------------------------------------------------------------

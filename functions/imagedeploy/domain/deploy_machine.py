@@ -22,6 +22,7 @@ from typing import Any
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.outcomes import NonZeroExit, ServerFailure, failure_reason
 from imagedeploy.domain.reference import parse_reference
 
 
@@ -63,11 +64,9 @@ class RolloutHealthy:
 
 @dataclass(frozen=True, slots=True)
 class InstanceFailed:
-    """A new instance failed during the rollout (fail fast). ``failure`` is Render's server
-    failure reason: ``{"nonZeroExit": 1}``, ``{"oomKilled": {"memoryLimit": "512Mi"}}``,
-    ``{"unhealthy": "..."}``, ``{"earlyExit": True}``."""
+    """A new instance failed during the rollout (fail fast), as its runtime saw it."""
 
-    failure: dict[str, Any]
+    failure: ServerFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +202,7 @@ def advance(deploy: Deploy, signal: Signal, now: datetime) -> Transition:
                 deploy,
                 now,
                 DeployStatus.PRE_DEPLOY_FAILED,
-                {"failure": {"evicted": False, "nonZeroExit": code}},
+                {"failure": failure_reason(NonZeroExit(code))},
                 stop=False,  # the pre-deploy task already exited
             )
         case RolloutHealthy():
@@ -214,7 +213,7 @@ def advance(deploy: Deploy, signal: Signal, now: datetime) -> Transition:
         case InstanceFailed(failure=failure):
             if phase is not Phase.ROLLOUT:
                 return unchanged
-            why = {"failure": {"evicted": False, **failure}}
+            why = {"failure": failure_reason(failure)}
             failed = _fail(deploy, now, DeployStatus.UPDATE_FAILED, why, stop=True)
             server_failed = _event(EventType.SERVER_FAILED, reason=why["failure"])
             return dataclasses.replace(failed, events=(server_failed, *failed.events))

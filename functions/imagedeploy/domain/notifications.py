@@ -25,13 +25,13 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from imagedeploy.domain.accounts import NotificationsToSend, Webhook
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.timestamps import rfc3339
 
 __all__ = [
     "EMITTED_EVENT_TYPES",
@@ -225,17 +225,11 @@ def webhooks_to_notify(
     return [webhook for webhook in webhooks if webhook_wants(webhook, event)]
 
 
-def _timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, as Render writes times (a naive time is taken as UTC)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
-
-
 def webhook_payload(event: Event) -> dict[str, Any]:
     """Render's webhook payload for ``event``."""
     return {
         "type": event.type.value,
-        "timestamp": _timestamp(event.timestamp),
+        "timestamp": rfc3339(event.timestamp),
         "data": {"id": event.id, "serviceId": event.service_id},
     }
 

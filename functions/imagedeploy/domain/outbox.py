@@ -91,7 +91,7 @@ class SyncSchedule:
 
 @dataclass(frozen=True, slots=True)
 class Notify:
-    """Deliver an event's notification (the notifier decides the recipients)."""
+    """Tell whoever the notification settings say of an event (``usecases.notifications``)."""
 
     service_id: str
     event_id: str

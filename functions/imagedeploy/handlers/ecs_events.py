@@ -4,16 +4,18 @@ Matching (how ``EcsRuntime`` tags what it starts, ``EcsRuntime.identify_task``):
 
 - a stopped task ``startedBy`` a deploy id is that deploy's **pre-deploy** task: its exit code
   → ``PreDeployExited`` (a pull failure → ``PullFailed``), through ``EcsStatus.pre_deploy_signal``;
-- ``startedBy`` a run id: a **cron run** ended → ``cron.run_ended`` (successful on exit 0);
+- ``startedBy`` a run id: a **cron run** ended → ``cron.run_ended``, as ``domain.cron.run_outcome``
+  decides for both homes (successful on exit 0);
 - ``startedBy`` ``ecs-svc/...``: a service **instance**. If that ECS deployment is the one the
   service's ``RolloutRef`` recorded for a deploy still in progress, a failure fails the rollout
   (``PullFailed`` / ``InstanceFailed``, fail fast); otherwise it is a live instance failing
   (``instances.instance_failed`` / ``instance_pull_failed``; ECS replaces it);
 - a deployment event whose ``deploymentId`` is the recorded one: ``SERVICE_DEPLOYMENT_COMPLETED``
-  → ``RolloutHealthy``, ``SERVICE_DEPLOYMENT_FAILED`` → ``InstanceFailed({"unhealthy": ...})``;
+  → ``RolloutHealthy``, ``SERVICE_DEPLOYMENT_FAILED`` → ``InstanceFailed(Unhealthy(...))``;
   any other deployment (a circuit-breaker rollback, a restart) is not a deploy's.
 
-Failures are classified by ``ecs_runtime.classify_stop`` (the same rules the reconcile side uses).
+Failures are classified by ``domain.ecs_rules.classify_stop`` into runtime outcomes
+(``domain.outcomes``; the same rules the reconcile side uses).
 
 Idempotency: deploy signals and ``run_ended`` are idempotent (the state machine ignores
 duplicate, late and reordered signals), so they always run — a retried invocation after an
@@ -57,8 +59,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _task_changed(app: AwsApp, event_id: str, detail: Mapping[str, Any]) -> str:
-    from imagedeploy.adapters.aws.ecs_runtime import EcsStatus, task_outcome
-    from imagedeploy.domain.cron import RunStatus
+    from imagedeploy.domain.ecs_rules import EcsStatus, run_end, task_outcome
     from imagedeploy.usecases import cron, deploys
 
     task = task_outcome(detail)
@@ -89,21 +90,9 @@ def _task_changed(app: AwsApp, event_id: str, detail: Mapping[str, Any]) -> str:
         deploys.handle_signal(ports, subject.deploy_id, signal)
         return f"pre-deploy {subject.deploy_id}: {type(signal).__name__}"
     if subject.role == "cron" and subject.run_id:
-        from imagedeploy.adapters.aws.ecs_runtime import classify_stop
-
-        failure = classify_stop(task, long_running=False, memory_mb=memory)
-        if task.stop_code == "UserInitiated":
-            run_status = RunStatus.CANCELED
-        elif failure is None and task.exit_code == 0:
-            run_status = RunStatus.SUCCESSFUL
-        else:
-            run_status = RunStatus.UNSUCCESSFUL
-        exit_code = task.exit_code
-        if exit_code is None and isinstance(failure, dict) and "oomKilled" in failure:
-            exit_code = 137
-        reason = task.stopped_reason if run_status is not RunStatus.SUCCESSFUL else ""
-        cron.run_ended(ports, subject.run_id, run_status, exit_code, reason)
-        return f"cron run {subject.run_id}: {run_status.value}"
+        end = run_end(task, memory)
+        cron.run_ended(ports, subject.run_id, end.status, end.exit_code, end.reason)
+        return f"cron run {subject.run_id}: {end.status.value}"
     if subject.role == "instance":
         return _instance_stopped(app, event_id, subject.service_id, subject.deployment_id, detail)
     return "ignored: unknown task"
@@ -116,8 +105,8 @@ def _instance_stopped(
     deployment_id: str | None,
     detail: Mapping[str, Any],
 ) -> str:
-    from imagedeploy.adapters.aws.ecs_runtime import PullFailure, classify_stop, task_outcome
-    from imagedeploy.domain.deploy_machine import InstanceFailed, Phase, PullFailed, Signal
+    from imagedeploy.domain.ecs_rules import classify_stop, rollout_failed, task_outcome
+    from imagedeploy.domain.outcomes import PullFailed
     from imagedeploy.usecases import deploys, instances
 
     task = task_outcome(detail)
@@ -129,17 +118,13 @@ def _instance_stopped(
     if ref is not None and deployment_id and ref.deployment_id == deployment_id:
         deploy = ports.store.get_deploy(ref.deploy_id)
         if deploy is not None and not deploy.status.finished:
-            signal: Signal
-            if isinstance(failure, PullFailure):
-                signal = PullFailed(Phase.ROLLOUT, failure.reason, failure.message)
-            else:
-                signal = InstanceFailed(failure)
+            signal = rollout_failed(failure)
             deploys.handle_signal(ports, ref.deploy_id, signal)
             return f"rollout {ref.deploy_id}: {type(signal).__name__}"
     if not ports.store.claim_once(f"ecs-event:{event_id}", app.settings.ecs_event_ttl_seconds):
         return "ignored: duplicate event"
     instance_id = task.task_arn.rsplit("/", 1)[-1]
-    if isinstance(failure, PullFailure):
+    if isinstance(failure, PullFailed):
         image = _image(detail)
         instances.instance_pull_failed(ports, service_id, image, failure.reason, failure.message)
         return f"service {service_id}: instance pull failed"
@@ -149,6 +134,7 @@ def _instance_stopped(
 
 def _deployment_changed(app: AwsApp, event: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
     from imagedeploy.domain.deploy_machine import InstanceFailed, RolloutHealthy, Signal
+    from imagedeploy.domain.outcomes import Unhealthy
     from imagedeploy.usecases import deploys
 
     name = str(detail.get("eventName", ""))
@@ -166,7 +152,7 @@ def _deployment_changed(app: AwsApp, event: Mapping[str, Any], detail: Mapping[s
         signal = RolloutHealthy()
     else:
         reason = str(detail.get("reason") or "the ECS deployment failed")
-        signal = InstanceFailed({"unhealthy": reason})
+        signal = InstanceFailed(Unhealthy(reason))
     deploys.handle_signal(app.ports, ref.deploy_id, signal)
     return f"rollout {ref.deploy_id}: {type(signal).__name__}"
 

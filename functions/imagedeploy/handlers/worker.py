@@ -1,4 +1,4 @@
-"""SQS jobs queue → ``usecases.worker.run_job`` (and ``notify``: webhook deliveries). The event
+"""SQS jobs queue → ``usecases.worker.run_job``. The event
 source has ``BatchSize: 1`` and ``ReportBatchItemFailures``: a job that raises is reported as a
 batch item failure, so SQS makes it visible again after the visibility timeout and, after
 ``maxReceiveCount`` receives, moves it to the dead-letter queue."""
@@ -25,10 +25,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             job = job_from_body(str(record.get("body", "")))
             logger.append_keys(job_kind=job.kind, job_subject=job.subject)
-            if job.kind == aws_bootstrap.NOTIFY_JOB:
-                aws_bootstrap.deliver_webhooks(app, job.subject)
-            else:
-                run_job(app.ports, job)
+            run_job(app.ports, job)
         except Exception:
             logger.exception("job failed; SQS retries it", extra={"message_id": message_id})
             failures.append({"itemIdentifier": message_id})

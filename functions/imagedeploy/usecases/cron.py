@@ -70,7 +70,7 @@ def trigger_run(ports: Ports, service_id: str) -> CronRun:
             active = ports.store.get_run(service.active_run_id)
             if active is not None and active.status is RunStatus.PENDING:
                 canceled = tx.put(
-                    run_outcome(ports, active, RunStatus.CANCELED, None, "a manual run replaced it")
+                    _ended_run(ports, active, RunStatus.CANCELED, None, "a manual run replaced it")
                 )
                 tx.record(service, EventType.CRON_JOB_RUN_ENDED, ended_details(canceled))
                 tx.effect(StopCronRun(service_id, canceled.id))
@@ -110,7 +110,7 @@ def run_ended(
         if stop:
             tx.effect(StopCronRun(run.service_id, run.id))
         if service is None:
-            return tx.put(run_outcome(ports, run, status, exit_code, reason))
+            return tx.put(_ended_run(ports, run, status, exit_code, reason))
         return _end(ports, tx, service, run, status, exit_code, reason)
 
 
@@ -124,7 +124,7 @@ def _end(
     reason: str,
 ) -> CronRun:
     """End a pending run, free its service's slot and start the tick that waited, if any."""
-    ended = tx.put(run_outcome(ports, run, status, exit_code, reason))
+    ended = tx.put(_ended_run(ports, run, status, exit_code, reason))
     tx.record(service, EventType.CRON_JOB_RUN_ENDED, ended_details(ended))
     if service.active_run_id != run.id:
         return ended
@@ -155,7 +155,7 @@ def _failure_reason(exit_code: int | None, reason: str) -> dict[str, object]:
     return why
 
 
-def run_outcome(
+def _ended_run(
     ports: Ports, run: CronRun, status: RunStatus, exit_code: int | None, reason: str
 ) -> CronRun:
     return dataclasses.replace(

@@ -9,6 +9,7 @@ from typing import Any
 
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.outcomes import ServerFailure, failure_reason
 from imagedeploy.ports import Ports
 from imagedeploy.usecases.unit_of_work import unit_of_work
 
@@ -22,10 +23,10 @@ def _record(ports: Ports, service_id: str, type_: EventType, details: dict[str, 
 
 
 def instance_failed(
-    ports: Ports, service_id: str, instance_id: str, failure: dict[str, Any]
+    ports: Ports, service_id: str, instance_id: str, failure: ServerFailure
 ) -> None:
     """A live instance exited or was OOM-killed; the runtime replaces it."""
-    details = {"instanceID": instance_id, "reason": {"evicted": False, **failure}}
+    details = {"instanceID": instance_id, "reason": failure_reason(failure)}
     _record(ports, service_id, EventType.SERVER_FAILED, details)
 
 

@@ -1,8 +1,14 @@
-"""Notification settings and webhooks (Render's ``/v1/notification-settings`` and
-``/v1/webhooks``): the workspace setting (``failure`` until someone changes it), per-service
-overrides (``default`` until set), webhook CRUD with a fresh Standard Webhooks signing secret,
-and the delivery log. Every write is a read-modify-write settled by version checks
-(``retry_on_conflict``); the rules themselves live in ``domain.notifications``."""
+"""Notifications (docs/architecture.md §10): who is told of an event, decided once here for both
+homes and every channel, and Render's ``/v1/notification-settings`` and ``/v1/webhooks``.
+
+- ``notify`` (the outbox's ``Notify`` effect) reads the settings once: when they let the event
+  out it is broadcast (``ports.notifier``: SNS on AWS) and one ``webhook`` job is enqueued per
+  webhook that wants it. ``deliver_webhook`` (that job) delivers through ``ports.webhooks`` and
+  records the outcome in the delivery log. Adapters only deliver.
+- The workspace setting is ``failure`` until someone changes it, per-service overrides
+  ``default`` until set; webhook CRUD makes a fresh Standard Webhooks signing secret. Every
+  write is a read-modify-write settled by version checks (``retry_on_conflict``); the rules
+  themselves live in ``domain.notifications``."""
 
 from __future__ import annotations
 
@@ -13,27 +19,99 @@ from collections.abc import Iterable
 from imagedeploy.domain.accounts import (
     NotificationOverride,
     NotificationSettings,
+    NotificationsToSend,
     Webhook,
     WebhookDelivery,
 )
 from imagedeploy.domain.errors import InvalidInput, NotFound
+from imagedeploy.domain.events import Event
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.listing import ANY_DELIVERY, DeliveryFilter
 from imagedeploy.domain.notifications import (
     new_webhook_secret,
     parse_override_setting,
     parse_workspace_setting,
+    should_notify,
     validate_enabled,
     validate_event_filter,
     validate_webhook,
     validate_webhook_name,
     validate_webhook_url,
+    webhook_wants,
+    webhooks_to_notify,
 )
-from imagedeploy.ports import Page, Ports
+from imagedeploy.domain.services import Service
+from imagedeploy.ports import Job, Page, Ports
 from imagedeploy.usecases.common import get_service
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
+
+WEBHOOK_JOB = "webhook"
+_WEBHOOK_PAGE = 100
+
+
+# -- who is told, and the deliveries -------------------------------------------------------------
+
+
+def notify(ports: Ports, service_id: str, event_id: str) -> None:
+    """Tell whoever the settings say of the event: broadcast it and enqueue one ``webhook``
+    job per webhook that wants it. Nothing when the settings keep it in."""
+    service = ports.store.get_service(service_id)
+    event = ports.store.get_event(event_id)
+    if service is None or event is None:
+        return
+    workspace, own = _settings(ports, service)
+    if not should_notify(event, workspace, own):
+        return  # the webhooks need not be read
+    ports.notifier.notify(service, event)
+    _enqueue_webhooks(ports, service, event, workspace, own)
+
+
+def notify_webhooks(ports: Ports, event_id: str) -> None:
+    """The webhook half of ``notify`` (the ``notify`` job an earlier version enqueued)."""
+    event = ports.store.get_event(event_id)
+    service = ports.store.get_service(event.service_id) if event else None
+    if service is not None and event is not None:
+        _enqueue_webhooks(ports, service, event, *_settings(ports, service))
+
+
+def deliver_webhook(ports: Ports, subject: str) -> None:
+    """The ``webhook`` job (``<event id>/<webhook id>``): deliver, and log how it went. A
+    webhook deleted or disabled meanwhile gets nothing."""
+    event_id, _, webhook_id = subject.partition("/")
+    event = ports.store.get_event(event_id)
+    webhook = ports.store.get_webhook(webhook_id)
+    if event is None or webhook is None or not webhook_wants(webhook, event):
+        return
+    delivery = ports.webhooks.deliver(webhook, event, new_id("whe"))
+    ports.store.write(put=[delivery])
+
+
+def _settings(ports: Ports, service: Service) -> tuple[NotificationsToSend, NotificationsToSend]:
+    """The workspace's setting (``failure`` when never set) and the service's override."""
+    settings = ports.store.get_notification_settings(service.owner_id)
+    override = ports.store.get_notification_override(service.id)
+    workspace = settings.notifications_to_send if settings else NotificationsToSend.FAILURE
+    own = override.notifications_to_send if override else NotificationsToSend.DEFAULT
+    return workspace, own
+
+
+def _enqueue_webhooks(
+    ports: Ports,
+    service: Service,
+    event: Event,
+    workspace: NotificationsToSend,
+    own: NotificationsToSend,
+) -> None:
+    cursor: str | None = None
+    while True:
+        page = ports.store.list_webhooks(service.owner_id, _WEBHOOK_PAGE, cursor)
+        for webhook in webhooks_to_notify(event, workspace, own, page.items):
+            ports.jobs.enqueue(Job(WEBHOOK_JOB, f"{event.id}/{webhook.id}"))
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 # -- workspace settings --------------------------------------------------------------------------

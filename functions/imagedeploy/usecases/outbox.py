@@ -46,7 +46,7 @@ from imagedeploy.domain.outbox import (
 )
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job, Ports
-from imagedeploy.usecases import cron, deploys
+from imagedeploy.usecases import cron, deploys, notifications
 from imagedeploy.usecases.unit_of_work import OUTBOX_JOB
 
 logger = logging.getLogger(__name__)
@@ -188,10 +188,7 @@ def execute(ports: Ports, effect: Effect) -> None:
             else:
                 ports.scheduler.set_schedule(service_id, service.schedule)
         case Notify(service_id=service_id, event_id=event_id):
-            service = store.get_service(service_id)
-            event = store.get_event(event_id)
-            if service is not None and event is not None:
-                ports.notifier.notify(service, event)
+            notifications.notify(ports, service_id, event_id)
 
 
 def _in_phase(ports: Ports, deploy_id: str, phase: machine.Phase) -> Deploy | None:

@@ -202,12 +202,6 @@ def reconcile(
     return report
 
 
-def pending_runs(ports: Ports, page_size: int = PAGE_SIZE) -> Iterator[CronRun]:
-    """Every pending cron run: key queries on the sparse unfinished-runs index."""
-    store = ports.store
-    yield from _walk(lambda cursor: store.list_unfinished_runs(page_size, cursor))
-
-
 # -- the pass -----------------------------------------------------------------------------------
 
 

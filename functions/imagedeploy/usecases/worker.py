@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.ports import Job, Ports
-from imagedeploy.usecases import cron, deploys
+from imagedeploy.usecases import cron, deploys, notifications
 
 
 def _begin(ports: Ports, deploy_id: str) -> None:
@@ -32,6 +32,8 @@ HANDLERS: dict[str, Callable[[Ports, str], None]] = {
     "cron_tick": _cron_tick,
     "preflight": deploys.run_preflight,
     "supersede": deploys.supersede,
+    notifications.WEBHOOK_JOB: notifications.deliver_webhook,
+    "notify": notifications.notify_webhooks,  # queued by an earlier version on AWS
 }
 
 

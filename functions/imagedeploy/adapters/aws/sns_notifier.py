@@ -1,9 +1,7 @@
 """``SnsNotifier``: the ``Notifier`` port publishing to an SNS topic (email and anything else SNS
-reaches), and ``CompositeNotifier``, which hands every event to several notifiers (webhooks
-and SNS).
+reaches). It publishes what it is given: whether the settings let an event out was decided by
+``usecases.notifications.notify``.
 
-The same settings decide as for webhooks (``domain.notifications.should_notify``): the
-workspace's ``notificationsToSend`` (``failure`` when never set) and the service's override.
 A message has a readable subject (ASCII, at most 100 characters, as SNS requires) and a JSON
 body with the event type, the service, the event's details and links to the API resources;
 message attributes ``eventType``, ``serviceId``, ``serviceType`` and ``failure`` let
@@ -17,18 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
-from datetime import UTC, datetime
 from typing import Any, Final
 
-from imagedeploy.domain.accounts import NotificationsToSend
 from imagedeploy.domain.events import Event, EventType
-from imagedeploy.domain.notifications import is_failure, should_notify
+from imagedeploy.domain.notifications import is_failure
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import Notifier, Store
+from imagedeploy.domain.timestamps import rfc3339
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_SUBJECT", "CompositeNotifier", "SnsNotifier", "message_for", "subject_for"]
+__all__ = ["MAX_SUBJECT", "SnsNotifier", "message_for", "subject_for"]
 
 MAX_SUBJECT: Final = 100
 MAX_MESSAGE_BYTES: Final = 200_000  # SNS takes 256 KiB; details past this are left out
@@ -73,7 +69,7 @@ def message_for(service: Service, event: Event, api_base_url: str = "") -> dict[
     message: dict[str, Any] = {
         "type": event.type.value,
         "failure": is_failure(event),
-        "timestamp": _timestamp(event.timestamp),
+        "timestamp": rfc3339(event.timestamp),
         "service": {"id": service.id, "name": service.name, "type": service.type.value},
         "event": {"id": event.id, "details": event.details},
         "links": {
@@ -88,14 +84,7 @@ def message_for(service: Service, event: Event, api_base_url: str = "") -> dict[
 
 
 class SnsNotifier:
-    def __init__(
-        self,
-        topic_arn: str,
-        store: Store,
-        *,
-        client: Any = None,
-        api_base_url: str = "",
-    ) -> None:
+    def __init__(self, topic_arn: str, *, client: Any = None, api_base_url: str = "") -> None:
         if client is None:
             import boto3  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
@@ -105,14 +94,11 @@ class SnsNotifier:
             client = boto3.client("sns", config=config)
         self._client = client
         self._topic_arn = topic_arn
-        self._store = store
         self._api_base_url = api_base_url
 
     def notify(self, service: Service, event: Event) -> None:
-        """Publish ``event`` if the settings let it out; never raises."""
+        """Publish ``event``; never raises."""
         try:
-            if not self._wanted(service, event):
-                return
             self._client.publish(
                 TopicArn=self._topic_arn,
                 Subject=subject_for(service, event),
@@ -135,38 +121,9 @@ class SnsNotifier:
                 extra={"service_id": service.id, "event_id": event.id},
             )
 
-    def _wanted(self, service: Service, event: Event) -> bool:
-        settings = self._store.get_notification_settings(service.owner_id)
-        override = self._store.get_notification_override(service.id)
-        workspace = settings.notifications_to_send if settings else NotificationsToSend.FAILURE
-        own = override.notifications_to_send if override else NotificationsToSend.DEFAULT
-        return should_notify(event, workspace, own)
-
-
-class CompositeNotifier:
-    """Hands every event to each notifier in turn; one failing never stops the others."""
-
-    def __init__(self, *notifiers: Notifier) -> None:
-        self._notifiers = notifiers
-
-    def notify(self, service: Service, event: Event) -> None:
-        for notifier in self._notifiers:
-            try:
-                notifier.notify(service, event)
-            except Exception:
-                logger.exception(
-                    "a notifier failed",
-                    extra={"notifier": type(notifier).__name__, "event_id": event.id},
-                )
-
 
 def _ascii(text: str) -> str:
     """Printable ASCII only (SNS subjects): accents dropped, control characters spaced."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     cleaned = "".join(ch if ch.isprintable() else " " for ch in folded)
     return " ".join(cleaned.split())
-
-
-def _timestamp(moment: datetime) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"

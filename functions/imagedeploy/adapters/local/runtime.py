@@ -40,7 +40,7 @@ from imagedeploy.adapters.local.engine import (
 from imagedeploy.adapters.local.health import wait_healthy
 from imagedeploy.adapters.local.output import keep_tail
 from imagedeploy.adapters.local.router import Router
-from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.cron import RunEnd, RunStatus, run_outcome
 from imagedeploy.domain.deploy_machine import (
     InstanceFailed,
     Phase,
@@ -50,6 +50,14 @@ from imagedeploy.domain.deploy_machine import (
     Signal,
 )
 from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.outcomes import (
+    EarlyExit,
+    NonZeroExit,
+    OomKilled,
+    ServerFailure,
+    Unhealthy,
+)
+from imagedeploy.domain.outcomes import PullFailed as PullFailedOutcome
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import uses_plain_http
 from imagedeploy.ports import RunSpec
@@ -75,7 +83,7 @@ class RuntimeReports(Protocol):
         self, run_id: str, status: RunStatus, exit_code: int | None, reason: str
     ) -> None: ...
     def instance_failed(
-        self, service_id: str, instance_id: str, failure: dict[str, Any]
+        self, service_id: str, instance_id: str, failure: ServerFailure
     ) -> None: ...
     def instance_available(self, service_id: str) -> None: ...
     def instance_pull_failed(
@@ -315,8 +323,9 @@ class LocalRuntime:
             )
         except EnginePullError as exc:
             self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
-            self._reports.run_ended(
-                run_id, RunStatus.UNSUCCESSFUL, None, f"image pull failed: {exc.reason.value}"
+            self._report_run(
+                run_id,
+                run_outcome(exit_code=None, failure=PullFailedOutcome(exc.reason, exc.message)),
             )
             return
         if self._run_canceled(run_id):  # canceled while the container was being started
@@ -325,13 +334,14 @@ class LocalRuntime:
         state = self._engine.inspect(container_id)
         self._keep_logs(container_id, run_id)
         self._engine.remove(container_id)
-        if code is None:
-            self._reports.run_ended(run_id, RunStatus.UNSUCCESSFUL, None, "timed out")
-        elif code == 0:
-            self._reports.run_ended(run_id, RunStatus.SUCCESSFUL, 0, "")
-        else:
-            reason = "out of memory" if state is not None and state.oom_killed else ""
-            self._reports.run_ended(run_id, RunStatus.UNSUCCESSFUL, code, reason)
+        oom = (
+            OomKilled(spec.resources.memory_mb) if state is not None and state.oom_killed else None
+        )
+        end = run_outcome(exit_code=code, failure=oom, timed_out=code is None)
+        self._report_run(run_id, end)
+
+    def _report_run(self, run_id: str, end: RunEnd) -> None:
+        self._reports.run_ended(run_id, end.status, end.exit_code, end.reason)
 
     # -- building blocks ----------------------------------------------------------------------
     def _start_healthy(
@@ -361,8 +371,7 @@ class LocalRuntime:
             return None
         except EngineError as exc:
             self._stop_containers(list(started), 0)
-            failure = {"unhealthy": with_explanation(exc.message)}
-            self._fail(spec, phase, InstanceFailed(failure))
+            self._fail(spec, phase, InstanceFailed(Unhealthy(with_explanation(exc.message))))
             return None
         return started
 
@@ -376,8 +385,8 @@ class LocalRuntime:
 
     def _wait_instance(
         self, spec: RunSpec, container_id: str, port: int | None
-    ) -> dict[str, Any] | None:
-        """None when healthy; else Render's failure reason."""
+    ) -> ServerFailure | None:
+        """None when healthy; else why not."""
         exited: list[ContainerState] = []
 
         def gave_up() -> bool:
@@ -400,13 +409,10 @@ class LocalRuntime:
         if healthy:
             return None
         if self._is_canceled(spec.deploy_id):
-            return {"unhealthy": "canceled"}
+            return Unhealthy("canceled")
         if exited:
             return _exit_failure(exited[0], spec)
-        return {
-            "unhealthy": f"no healthy answer within {self._deploy_timeout:g} s",
-            "timedOutReason": "unhealthy",
-        }
+        return Unhealthy(f"no healthy answer within {self._deploy_timeout:g} s", timed_out=True)
 
     def _run_instance(self, spec: RunSpec) -> tuple[str, int | None]:
         """Start one instance; its loopback port is chosen here, before the start, so nothing
@@ -553,7 +559,7 @@ class LocalRuntime:
                 if state is not None and state.running:
                     continue
                 instance_id = state.labels.get(INSTANCE, container_id) if state else container_id
-                failure = _exit_failure(state, spec) if state else {"earlyExit": True}
+                failure = _exit_failure(state, spec) if state else EarlyExit()
                 self._reports.instance_failed(spec.service_id, instance_id, failure)
                 live.instances.pop(container_id, None)
                 if state is not None:
@@ -630,9 +636,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _exit_failure(state: ContainerState, spec: RunSpec) -> dict[str, Any]:
+def _exit_failure(state: ContainerState, spec: RunSpec) -> ServerFailure:
     if state.oom_killed:
-        return {"oomKilled": {"memoryLimit": f"{spec.resources.memory_mb}Mi"}}
+        return OomKilled(spec.resources.memory_mb)
     if state.exit_code:
-        return {"nonZeroExit": state.exit_code}
-    return {"earlyExit": True}
+        return NonZeroExit(state.exit_code)
+    return EarlyExit()

@@ -1,0 +1,87 @@
+"""The ECS runtime's configuration and what its parts share: ``EcsConfig`` (the stack's
+shared resources and naming), the kind of service a spec runs, the runtime's error, and lazily
+made boto3 clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from imagedeploy.ports import RunSpec
+
+
+@dataclass(frozen=True, slots=True)
+class EcsConfig:
+    """The stack's shared resources (outputs of ``template.yaml``) and naming."""
+
+    cluster: str
+    region: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]  # web services (ingress from the ALB)
+    execution_role_arn: str  # pulls ECR images, reads registry secrets, writes logs
+    task_role_arn: str  # what the containers themselves may do (nothing, by default)
+    vpc_id: str = ""  # web services: their target groups
+    listener_arn: str = ""  # web services: the shared ALB's listener
+    base_domain: str = ""  # "<slug>.<base_domain>" host rules; "" = "/<slug>/*" path rules
+    private_security_groups: tuple[str, ...] = ()  # private services: open to the VPC only
+    namespace_id: str = ""  # private services: the Cloud Map namespace
+    name_prefix: str = "imagedeploy"  # ECS services and task definition families
+    target_group_prefix: str = "imgd"  # target group names are at most 32 characters
+    log_group_prefix: str = "/imagedeploy/services"
+    log_retention_days: int = 30
+    assign_public_ip: bool = False  # True only in public subnets without a NAT gateway
+    platform_version: str = "LATEST"
+    health_check_grace_seconds: int = 60
+    deregistration_delay_seconds: int = 30
+    #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
+    worker_security_groups: tuple[str, ...] = ()
+
+    @property
+    def worker_groups(self) -> tuple[str, ...]:
+        """The groups of background workers and one-off tasks (cron runs, pre-deploy
+        commands): ``worker_security_groups``, or ``security_groups`` without them."""
+        return self.worker_security_groups or self.security_groups
+
+
+class ServiceKind(StrEnum):
+    WEB = "web"
+    PRIVATE = "pserv"
+    WORKER = "worker"
+    CRON = "cron"
+
+
+def service_kind(spec: RunSpec) -> ServiceKind:
+    """The kind of service a spec runs, from the platform variable ``RENDER_SERVICE_TYPE``
+    (always injected by ``runtime_env``); without it: a port means web, none a worker."""
+    value = spec.env.get("RENDER_SERVICE_TYPE", "")
+    try:
+        return ServiceKind(value)
+    except ValueError:
+        return ServiceKind.WORKER if spec.port is None else ServiceKind.WEB
+
+
+class EcsRuntimeError(Exception):
+    """ECS refused or could not place something; the caller's retry (Lambda) tries again."""
+
+
+def lazy_client(name: str, given: Any, region: str) -> Callable[[], Any]:
+    """``given``, or a boto3 client made on first use (keeps cold starts small; a worker-only
+    stack never needs the ELB or Cloud Map clients)."""
+    made: list[Any] = [] if given is None else [given]
+
+    def client() -> Any:
+        if not made:
+            import boto3  # type: ignore[import-untyped]
+
+            made.append(boto3.client(name, region_name=region))
+        return made[0]
+
+    return client
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,189 @@
+"""Task definitions of the ECS runtime: one family per service (``<prefix>-<service id>``), one
+revision per distinct content (a content fingerprint kept as a tag, so retries and cron runs
+reuse a revision), awslogs to ``<log prefix>/<service id>``, ``repositoryCredentials`` for
+private registries other than ECR."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, error_code
+from imagedeploy.domain.ecs_rules import (
+    CONTAINER,
+    LOG_STREAM_PREFIX,
+    MAX_STOP_TIMEOUT_SECONDS,
+    TAG_DEPLOY,
+    TAG_FINGERPRINT,
+    TAG_SERVICE,
+    fargate_size,
+    tag_map,
+)
+from imagedeploy.domain.reference import parse_reference
+from imagedeploy.domain.registries import RegistryKind, registry_kind_of
+from imagedeploy.ports import RunSpec
+
+
+class TaskDefinitions:
+    def __init__(
+        self,
+        config: EcsConfig,
+        ecs: Any,
+        logs: Callable[[], Any],
+        secret_arn: Callable[[str], str | None] | None,
+    ) -> None:
+        self._config = config
+        self._ecs = ecs
+        self._logs_client = logs
+        self._secret_arn = secret_arn
+
+    @property
+    def _logs(self) -> Any:
+        return self._logs_client()
+
+    def family(self, service_id: str) -> str:
+        return f"{self._config.name_prefix}-{service_id}"
+
+    def log_group(self, service_id: str) -> str:
+        return f"{self._config.log_group_prefix}/{service_id}"
+
+    def body(self, spec: RunSpec) -> dict[str, Any]:
+        """The ``RegisterTaskDefinition`` request for ``spec`` (without tags)."""
+        size = fargate_size(spec.resources)
+        env = dict(spec.env)
+        if spec.port is not None:
+            env.setdefault("PORT", str(spec.port))
+        container: dict[str, Any] = {
+            "name": CONTAINER,
+            "image": spec.image,
+            "essential": True,
+            "memory": size.memory_mb,  # the hard limit; moto also needs it to account tasks
+            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "stopTimeout": max(1, min(spec.stop_timeout_seconds, MAX_STOP_TIMEOUT_SECONDS)),
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": self.log_group(spec.service_id),
+                    "awslogs-region": self._config.region,
+                    "awslogs-stream-prefix": LOG_STREAM_PREFIX,
+                },
+            },
+        }
+        if spec.command:
+            container["command"] = list(spec.command)  # exec form: no shell
+        if spec.port is not None:
+            container["portMappings"] = [{"containerPort": spec.port, "protocol": "tcp"}]
+        credentials = self._repository_credentials(spec)
+        if credentials is not None:
+            container["repositoryCredentials"] = credentials
+        return {
+            "family": self.family(spec.service_id),
+            "taskRoleArn": self._config.task_role_arn,
+            "executionRoleArn": self._config.execution_role_arn,
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": str(size.cpu),
+            "memory": str(size.memory_mb),
+            "runtimePlatform": {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"},
+            "containerDefinitions": [container],
+        }
+
+    def _repository_credentials(self, spec: RunSpec) -> dict[str, str] | None:
+        """A private registry's login for ECS: the credential's Secrets Manager secret (JSON
+        ``{"username", "password"}``). None for public images and for ECR, whose images the
+        task execution role pulls (a stored 12-hour ECR token would expire under ECS)."""
+        if spec.credential is None:
+            return None
+        if registry_kind_of(parse_reference(spec.image).registry) is RegistryKind.AWS_ECR:
+            return None
+        credential_id = spec.credential_id
+        if not credential_id or self._secret_arn is None:
+            raise EcsRuntimeError(
+                f"deploy {spec.deploy_id} pulls from a private registry, but the runtime "
+                "cannot name the credential's secret (RunSpec.credential_id and EcsRuntime's "
+                "secret_arn are both needed)"
+            )
+        arn = self._secret_arn(str(credential_id))
+        if not arn:
+            raise EcsRuntimeError(
+                f"registry credential {credential_id} has no secret (deleted, or never stored); "
+                "choose another credential and deploy again"
+            )
+        return {"credentialsParameter": arn}
+
+    def ensure(self, spec: RunSpec) -> str:
+        """The ARN of a task definition revision with exactly ``spec``'s content: the family's
+        latest revision when its fingerprint matches, else a new one."""
+        body = self.body(spec)
+        fingerprint = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()[:32]
+        try:
+            latest = self._ecs.describe_task_definition(
+                taskDefinition=body["family"], include=["TAGS"]
+            )
+        except ClientError as exc:
+            if error_code(exc) not in ("ClientException", "InvalidParameterException"):
+                raise
+            latest = None
+        if latest is not None:
+            definition = latest.get("taskDefinition", {})
+            if (
+                definition.get("status", "ACTIVE") == "ACTIVE"
+                and tag_map(latest.get("tags")).get(TAG_FINGERPRINT) == fingerprint
+            ):
+                return str(definition["taskDefinitionArn"])
+        self._ensure_log_group(spec.service_id)
+        registered = self._ecs.register_task_definition(
+            **body,
+            tags=[
+                {"key": TAG_SERVICE, "value": spec.service_id},
+                {"key": TAG_DEPLOY, "value": spec.deploy_id},
+                {"key": TAG_FINGERPRINT, "value": fingerprint},
+            ],
+        )
+        return str(registered["taskDefinition"]["taskDefinitionArn"])
+
+    def memory_of(self, task_definition_arn: str) -> int | None:
+        try:
+            found = self._ecs.describe_task_definition(taskDefinition=task_definition_arn)
+        except ClientError:
+            return None
+        memory = found.get("taskDefinition", {}).get("memory")
+        return int(memory) if memory else None
+
+    def _ensure_log_group(self, service_id: str) -> None:
+        group = self.log_group(service_id)
+        try:
+            self._logs.create_log_group(logGroupName=group)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+            return
+        if self._config.log_retention_days:
+            self._logs.put_retention_policy(
+                logGroupName=group, retentionInDays=self._config.log_retention_days
+            )
+
+    def deregister_all(self, service_id: str) -> None:
+        family = self.family(service_id)
+        paginator = self._ecs.get_paginator("list_task_definitions")
+        for page in paginator.paginate(familyPrefix=family, status="ACTIVE"):
+            for arn in page.get("taskDefinitionArns", []):
+                if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family:
+                    self._ecs.deregister_task_definition(taskDefinition=arn)
+
+    def runs_deploy(self, task_definition_arn: str, deploy_id: str) -> bool:
+        if not task_definition_arn:
+            return False
+        try:
+            found = self._ecs.describe_task_definition(
+                taskDefinition=task_definition_arn, include=["TAGS"]
+            )
+        except ClientError:
+            return False
+        return tag_map(found.get("tags")).get(TAG_DEPLOY) == deploy_id
