@@ -126,9 +126,10 @@ class EngineFaultProxy:
         return self
 
     def clear(self) -> None:
-        """Forget queued faults; requests held now are released."""
+        """Forget queued faults and recorded requests; requests held now are released."""
         with self._lock:
             faults, self._faults = self._faults, []
+            self._requests.clear()
         for fault in faults:
             if fault.kind == "hold":
                 fault.release()

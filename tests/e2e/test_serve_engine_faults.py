@@ -60,7 +60,8 @@ def faulty(proxy: EngineFaultProxy, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def engine(proxy: EngineFaultProxy) -> Iterator[EngineFaultProxy]:
-    """The module's proxy, with no fault left over from a test."""
+    """The module's proxy, with no fault or request left over from another test."""
+    proxy.clear()
     yield proxy
     proxy.clear()
 
