@@ -64,13 +64,20 @@ class ServeProcess:
 
     @classmethod
     def start(
-        cls, data_dir: Path, api_key: str | None = None, extra_env: dict[str, str] | None = None
+        cls,
+        data_dir: Path,
+        api_key: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        engine_socket: str | None = None,
     ) -> ServeProcess:
+        """``engine_socket``: drive that engine API socket (``serve --engine-socket``, e.g. a
+        ``devkit.engine_fault`` proxy) instead of a podman service of serve's own."""
         private_data_dir(data_dir)
         log_path = private_log(data_dir)
         env = {**os.environ, **ENGINE_ENV, **(extra_env or {})}
+        argv = [IMAGEDEPLOY, "-v", "serve", "--data-dir", str(data_dir), "--port", "0"]
         process = subprocess.Popen(
-            [IMAGEDEPLOY, "-v", "serve", "--data-dir", str(data_dir), "--port", "0"],
+            argv + (["--engine-socket", engine_socket] if engine_socket else []),
             stdout=subprocess.PIPE,
             stderr=log_path.open("w"),
             text=True,
@@ -152,13 +159,15 @@ def remove_containers(service_ids: set[str]) -> None:
             )
 
 
-def containers_of(service_id: str, role: str = "instance") -> list[str]:
+def containers_of(service_id: str, role: str = "instance", *, stopped: bool = False) -> list[str]:
+    """The running containers of ``role`` of the service (with ``stopped``: existing ones)."""
     env = {**os.environ, **ENGINE_ENV}
     return subprocess.run(
         [
             "podman",
             "ps",
             "-q",
+            *(["-a"] if stopped else []),
             "--filter",
             f"label=imagedeploy.service={service_id}",
             "--filter",

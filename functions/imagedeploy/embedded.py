@@ -272,6 +272,7 @@ def _build(
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
         output_max_bytes=settings.pre_deploy_output_max_bytes,
+        effect_retry_seconds=settings.effect_retry_seconds,
     )
     registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
     webhook_targets = webhook_egress(settings, Home.SERVE)

@@ -10,7 +10,7 @@ from imagedeploy.domain.cron import RunStatus, RunTrigger
 from imagedeploy.domain.errors import Conflict, NotFound
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.services import ServiceType
-from imagedeploy.usecases import cron
+from imagedeploy.usecases import cron, services
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +99,14 @@ def test_runs_are_for_cron_jobs_only(world: World) -> None:
     created = world.create()
     with pytest.raises(NotFound):
         cron.trigger_run(world.ports, created.service.id)
+
+
+def test_deleting_a_cron_job_stops_its_active_run_before_removing_it(world: World) -> None:
+    # its container may still be being created: the runtime must know the run is stopped
+    service_id = live_cron(world)
+    run = cron.trigger_run(world.ports, service_id)
+    world.drain()
+    services.delete_service(world.ports, service_id)
+    world.drain()
+    calls = [c for c in world.runtime.calls if c[0] in ("stop_cron_run", "remove")]
+    assert calls[:2] == [("stop_cron_run", run.id), ("remove", service_id)]

@@ -19,6 +19,7 @@ from imagedeploy.domain.outbox import (
     Remove,
     Restart,
     RunJob,
+    StopCronRun,
     Suspend,
     SyncSchedule,
 )
@@ -165,6 +166,9 @@ def delete_service(ports: Ports, service_id: str) -> None:
         tx.delete(service)
         if service.type is ServiceType.CRON_JOB:
             tx.effect(SyncSchedule(service_id))
+        if service.active_run_id is not None:
+            # Its container may not exist yet (being created): the runtime must not start it.
+            tx.effect(StopCronRun(service_id, service.active_run_id))
         tx.effect(Remove(service_id))
 
 

@@ -52,6 +52,13 @@ class EngineTimeout(EngineError):
     code = "engine_timeout"
 
 
+class EngineStartError(EngineError):
+    """The container was created but would not start (its command, its ports, its mounts): a
+    fact about the container, not a passing failure of the engine, so it is not retried."""
+
+    code = "engine_start_failed"
+
+
 class EnginePullError(EngineError, ImagePullError):
     """Pulling the image failed; ``reason`` classifies why, as a preflight failure would.
 

@@ -39,6 +39,7 @@ from imagedeploy.adapters.local.engine import (
     EngineEvent,
     EngineKind,
     EnginePullError,
+    EngineStartError,
     EngineTimeout,
     RegistryAuth,
     all_labels,
@@ -327,7 +328,8 @@ class EngineApi:
             self.start(container_id)
         except EngineError as exc:
             self.remove(container_id, force=True)
-            raise EngineError(f"starting container {spec.name} failed: {exc.message}") from exc
+            message = f"starting container {spec.name} failed: {exc.message}"
+            raise EngineStartError(message) from exc
         logger.info(
             "container started",
             extra={"container": spec.name, "container_id": container_id[:12], "image": spec.image},

@@ -34,6 +34,7 @@ from imagedeploy.adapters.local.engine import (
     Engine,
     EngineError,
     EnginePullError,
+    EngineStartError,
     PortBinding,
     RegistryAuth,
 )
@@ -50,6 +51,7 @@ from imagedeploy.domain.deploy_machine import (
     Signal,
 )
 from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.outbox import backoff_seconds, retries_left
 from imagedeploy.domain.outcomes import (
     EarlyExit,
     NonZeroExit,
@@ -116,7 +118,9 @@ class LocalRuntime:
         max_threads: int = 32,
         installation: str = "default",
         output_max_bytes: int = 1024 * 1024,
+        effect_retry_seconds: int = 300,
     ) -> None:
+        self._effect_retry = effect_retry_seconds
         self._output_max_bytes = output_max_bytes
         self._installation = installation
         self._engine = engine
@@ -444,7 +448,30 @@ class LocalRuntime:
             host_port=host_port,
             apply_limits=self._apply_limits,
         )
-        return self._engine.run(container)
+        # The engine failing to create a container (an error, no answer) is retried with the
+        # outbox's policy (domain.outbox: backoff 1, 2, 4 ... within effect_retry_seconds):
+        # this runtime's commands run in its own threads, after the dispatcher has returned.
+        # A pull failure or a container that will not start is a fact: reported at once.
+        attempts = 0
+        while True:
+            try:
+                return self._engine.run(container)
+            except (EnginePullError, EngineStartError):
+                raise
+            except EngineError as exc:
+                attempts += 1
+                canceled = self._is_canceled(spec.deploy_id) or (
+                    run_id is not None and self._run_canceled(run_id)
+                )
+                if canceled or not retries_left(attempts, self._effect_retry):
+                    raise
+                delay = backoff_seconds(attempts)
+                logger.warning(
+                    "the engine failed a container's creation; retrying",
+                    extra={"error": exc.message, "attempts": attempts, "retry_in_s": delay},
+                )
+                if self._stopping.wait(delay):
+                    raise
 
     def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
         if spec.port is None:

@@ -1,0 +1,213 @@
+"""Issue 9 (local): faults of the real engine, injected between ``serve`` and podman's API socket
+(``devkit.engine_fault``), and a ``serve`` killed before its command reached the engine.
+
+- the engine failing ``create`` once: the command is retried and the deploy goes live;
+- the engine failing ``create`` for good: the deploy fails once the retry budget
+  (``effect_retry_seconds``, 4 s here) is spent, with the engine's error text in its event;
+- ``serve`` SIGKILLed after a rollout was committed and before its ``create`` reached the
+  engine: after the restart the command runs, exactly once;
+- a cron run's cancel, or its job's delete, arriving before or during its container's start
+  (the proxy holds ``create`` or ``start`` meanwhile) ends with no container of the run.
+  (After the start: ``test_serve.py``.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devkit.engine_fault import EngineFault, EngineFaultProxy
+from devkit.images import StandardImages
+from devkit.registry import RunningRegistry
+from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
+
+pytestmark = pytest.mark.e2e
+
+RETRY_SECONDS = 4  # effect_retry_seconds of these serves: backoff 1 + 2, then the deploy fails
+CREATE = r"/containers/create\?"
+START = r"/containers/[0-9a-f]{12,}/start"
+ENGINE_ERROR = "container create failed: layer not known (injected)"
+
+
+@pytest.fixture(scope="module")
+def proxy(engine_socket: str) -> Iterator[EngineFaultProxy]:
+    with EngineFaultProxy(engine_socket) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def faulty(proxy: EngineFaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One serve for the module, driving podman through the fault proxy."""
+    serve = ServeProcess.start(
+        tmp_path_factory.mktemp("faults"),
+        extra_env={"IMAGEDEPLOY_EFFECT_RETRY_SECONDS": str(RETRY_SECONDS)},
+        engine_socket=proxy.socket,
+    )
+    http = serve.client()
+    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+    try:
+        yield platform
+    finally:
+        proxy.clear()
+        serve.stop()
+        http.close()
+        remove_containers(platform.created)
+
+
+@pytest.fixture
+def engine(proxy: EngineFaultProxy) -> Iterator[EngineFaultProxy]:
+    """The module's proxy, with no fault or request left over from another test."""
+    proxy.clear()
+    yield proxy
+    proxy.clear()
+
+
+def _worker(
+    platform: Platform, registry: RunningRegistry, images: StandardImages
+) -> tuple[str, str]:
+    created = platform.create_service(
+        "background_worker",
+        "faulty-worker",
+        images.demo.web_v1.ref_on(registry.host),
+        envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
+    )
+    return str(created["service"]["id"]), str(created["deployId"])
+
+
+def test_engine_failing_create_once_is_retried_and_the_deploy_goes_live(
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    engine.add(EngineFault.fail("POST", CREATE, message=ENGINE_ERROR))
+    service_id, deploy_id = _worker(faulty, anon_registry, test_images)
+    assert faulty.wait_deploy(service_id, deploy_id) == "live"
+    assert engine.count("POST", CREATE) == 2  # the failed one, then the retry
+    assert engine.count("POST", CREATE, forwarded=True) == 1
+    assert len(containers_of(service_id)) == 1
+    events = faulty.events(service_id)
+    assert [e["type"] for e in events if e["type"].startswith("deploy_")] == [
+        "deploy_started",
+        "deploy_ended",
+    ]
+    assert "failure" not in json.dumps(events)
+    # what happened is in serve's log: the engine's error, and that it was retried
+    retried = [line for line in faulty.serve.logs().splitlines() if ENGINE_ERROR in line]
+    assert retried and "retrying" in retried[0]
+
+
+def test_engine_failing_create_for_good_fails_the_deploy_with_its_error(
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    engine.add(EngineFault.fail("POST", CREATE, message=ENGINE_ERROR, times=1000))
+    service_id, deploy_id = _worker(faulty, anon_registry, test_images)
+    assert faulty.wait_deploy(service_id, deploy_id, RETRY_SECONDS + 60) == "update_failed"
+    assert engine.count("POST", CREATE) >= 2  # retried before giving up
+    assert engine.count("POST", CREATE, forwarded=True) == 0
+    ended = [e for e in faulty.events(service_id) if e["type"] == "deploy_ended"]
+    assert len(ended) == 1 and ENGINE_ERROR in json.dumps(ended[0]["details"])
+    assert containers_of(service_id, stopped=True) == []
+
+
+def test_serve_killed_before_its_command_reached_the_engine_runs_it_once_after_restart(
+    engine_socket: str,
+    tmp_path: Path,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    with EngineFaultProxy(engine_socket) as engine:
+        held = EngineFault.hold("POST", CREATE)
+        engine.add(held)
+        serve = ServeProcess.start(tmp_path / "data", engine_socket=engine.socket)
+        http = serve.client()
+        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+        try:
+            service_id, deploy_id = _worker(platform, anon_registry, test_images)
+            held.wait_arrived()  # the rollout is committed; its create is here, not in podman
+            serve.kill()
+            held.drop_held()  # the engine never sees it
+            serve = ServeProcess.start(
+                tmp_path / "data", api_key=serve.api_key, engine_socket=engine.socket
+            )
+            platform.serve, platform.http = serve, serve.client()
+            assert platform.wait_deploy(service_id, deploy_id) == "live"
+            assert engine.count("POST", CREATE, forwarded=True) == 1
+            assert len(containers_of(service_id, stopped=True)) == 1
+        finally:
+            serve.stop()
+            remove_containers(platform.created)
+
+
+# -- a cron run's cancel or delete, before or during its container's start ------------------
+
+
+def _cron_job(platform: Platform, registry: RunningRegistry, images: StandardImages) -> str:
+    created = platform.create_service(
+        "cron_job",
+        "held-run",
+        images.demo.web_v1.ref_on(registry.host),
+        schedule="0 3 1 1 *",
+        envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
+    )
+    service_id: str = created["service"]["id"]
+    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
+    return service_id
+
+
+def _stop_while_held(
+    platform: Platform, engine: EngineFaultProxy, service_id: str, path: str, stop: str
+) -> None:
+    """Start a run, hold its ``path`` request, ``stop`` it (cancel or delete) meanwhile, let the
+    request through, and wait for the run's container to be gone."""
+    held = EngineFault.hold("POST", path)
+    engine.add(held)
+    assert platform.http.post(f"/v1/cron-jobs/{service_id}/runs").status_code == 200
+    held.wait_arrived()
+    if stop == "cancel":
+        answer = platform.http.delete(f"/v1/cron-jobs/{service_id}/runs")
+    else:
+        answer = platform.http.delete(f"/v1/services/{service_id}")
+    assert answer.status_code == 204, answer.text
+    held.release()
+    # The held request reached the engine: the container exists (created, or started) until
+    # serve stops and removes it. Gone = stopped and removed, never left running.
+    wait_for(lambda: engine.count("POST", path, forwarded=True) == 1, 30, "the held request")
+    wait_for(
+        lambda: not containers_of(service_id, "cron", stopped=True), 60, "the run's container gone"
+    )
+
+
+def _name_of(service_id: str) -> str:
+    return rf"{CREATE}name={re.escape(service_id)}-cron-"
+
+
+@pytest.mark.parametrize("stop", ["cancel", "delete"])
+def test_a_cron_run_stopped_before_its_container_is_created_never_runs(
+    stop: str,
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    service_id = _cron_job(faulty, anon_registry, test_images)
+    _stop_while_held(faulty, engine, service_id, _name_of(service_id), stop)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "delete"])
+def test_a_cron_run_stopped_while_its_container_starts_is_stopped(
+    stop: str,
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    service_id = _cron_job(faulty, anon_registry, test_images)
+    _stop_while_held(faulty, engine, service_id, START, stop)
