@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.deploy_overhead import read_log
 from bench.hooks import machine_note
 from devkit.serve import Platform, ServeProcess
 from devkit.stack import registry_stack
@@ -49,6 +50,7 @@ def main() -> None:
         http.close()
         serve.stop()
         started = time.perf_counter()
+        wall = time.time()
         again = ServeProcess.start(data, api_key=serve.api_key)
         try:
             with again.client() as http2:
@@ -61,11 +63,23 @@ def main() -> None:
                     time.sleep(0.01)
             answering = time.perf_counter() - started
             summary = [line for line in again.logs().splitlines() if "resumed" in line]
+            marks = (
+                [
+                    (r.at - wall, r.message)
+                    for r in read_log(again.log_path)
+                    if r.message.startswith(("podman API", "resumed", "imagedeploy serve started"))
+                    or "doctor" in r.message
+                ]
+                if again.log_path
+                else []
+            )
         finally:
             again.stop()
         print(f"{args.jobs} cron jobs (created in {created_s:.0f} s); {note}\n")
         print(f"restart → API answering: {answering:.2f} s")
         print("start-up summary:", summary[-1][:300] if summary else "(none)")
+        for at, message in marks:
+            print(f"  +{at:.2f} s  {message[:100]}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from imagedeploy.adapters.local.engine import (
     ContainerSpec,
     ContainerState,
+    EngineError,
     EngineEvent,
     EngineKind,
     RegistryAuth,
@@ -101,6 +102,8 @@ class FakeEngine:
         self.calls["run"] += 1
         container_id = f"c{next(self._ids):04d}"
         with self._lock:
+            if any(c.spec.name == spec.name for c in self.containers.values()):
+                raise EngineError(f"the container name {spec.name!r} is already in use")
             self.containers[container_id] = _Container(spec)
         return container_id
 

@@ -232,3 +232,21 @@ def test_idle_watching_makes_no_engine_request(
     before = sum(engine.calls.values())
     time.sleep(2.5)  # longer than the old monitor's 2 s polling interval
     assert sum(engine.calls.values()) == before
+
+
+def test_a_restarted_runtime_adopts_a_running_run_instead_of_starting_it_again(
+    make_runtime: Callable[..., LocalRuntime], engine: FakeEngine, reports: Reports
+) -> None:
+    first = make_runtime()
+    first.start_cron_run(spec(), "run-1")
+    wait_until(lambda: bool(engine.running(**{RUN: "run-1"})))
+    first.stop()
+    engine.drop_stream()
+
+    again = make_runtime()
+    again.start_cron_run(spec(), "run-1")  # what resume does
+    time.sleep(0.3)
+    (container,) = engine.running(**{RUN: "run-1"})
+    assert engine.calls["list"] >= 1, "looked up only because the create said the name is taken"
+    engine.exit(container, 0)
+    reports.wait_for("run_ended", lambda a: a[:2] == ("run-1", RunStatus.SUCCESSFUL))

@@ -330,14 +330,24 @@ class LocalRuntime:
             if key in self._runs:
                 return  # already running and watched (a repeated start)
             self._runs[key] = run
-        labels = {RUN: key} if role == "cron" else {DEPLOY: key, ROLE: role}
-        existing = self._engine.list(labels)
+        # The container is named after the run (or deploy): creating it again fails, and only
+        # then is it looked up, so a fresh run costs no list request.
+        ended_unwatched = False
         try:
-            if existing:
-                run.container_id = existing[0].id
-            else:
-                run_id = key if role == "cron" else None
+            run_id = key if role == "cron" else None
+            try:
                 run.container_id = self._run_container(spec, role, run_id=run_id)
+            except EnginePullError:
+                raise
+            except EngineError as exc:
+                if not _NAME_TAKEN.search(exc.message):
+                    raise
+                labels = {RUN: key} if role == "cron" else {DEPLOY: key, ROLE: role}
+                existing = self._engine.list(labels)
+                if not existing:
+                    raise
+                run.container_id = existing[0].id
+                ended_unwatched = not existing[0].running
         except EnginePullError as exc:
             with self._lock:
                 self._runs.pop(key, None)
@@ -349,7 +359,7 @@ class LocalRuntime:
             raise
         if self._run_canceled(run):  # canceled while the container was being started
             self._engine.stop(run.container_id, 10)
-        if existing and not existing[0].running:  # it ended while nobody watched
+        if ended_unwatched:  # it ended while nobody watched (serve was down)
             self._end_run(key, run.container_id, None)
 
     def _pull_failed(self, run: _Run, exc: EnginePullError) -> None:
@@ -664,7 +674,8 @@ def container_spec(
     """The container of ``role`` (instance, pre_deploy, cron) for ``spec``: labels that let a
     restarted serve find it, the env as given (it travels in the create request's body only),
     loopback publishing on ``host_port``, plan limits."""
-    suffix = secrets.token_hex(3)
+    # a run's container is named after its run (a pre-deploy's after its deploy): one per run
+    suffix = run_id or (spec.deploy_id if role == "pre_deploy" else secrets.token_hex(3))
     instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
     labels = {
         MANAGED: "1",
@@ -706,6 +717,7 @@ def container_spec(
     )
 
 
+_NAME_TAKEN = re.compile(r"container name .*already in use|name is already in use|conflict", re.I)
 _PORT_TAKEN = re.compile(r"address already in use|port is already allocated", re.I)
 
 
