@@ -224,7 +224,7 @@ def test_podman_pull_sends_the_credentials_only_in_the_auth_header(
         "reference": IMAGE,
         "os": "linux",
         "arch": "amd64",
-        "policy": "missing",  # a digest: a stored copy is that image
+        "policy": "always",
         "tlsVerify": "false",
     }
     header = json.loads(base64.urlsafe_b64decode(pull.headers["X-Registry-Auth"]))

@@ -242,9 +242,8 @@ class EngineApi:
         headers = {"X-Registry-Auth": _registry_auth_header(auth, self._kind)} if auth else {}
         if self._kind == "podman":
             params: dict[str, str] = {"reference": image, "os": "linux", "arch": "amd64"}
-            # A digest is content-addressed: a stored copy is that image, no registry needed.
-            policy = "missing" if "@sha256:" in image else "always"
-            params.update(policy=policy, tlsVerify="false" if insecure else "true")
+            # always: an explicit pull asks the registry (``run`` pulls only a missing image)
+            params.update(policy="always", tlsVerify="false" if insecure else "true")
             path = f"{LIBPOD}/images/pull"
         else:
             name, _, digest = image.partition("@")
