@@ -175,8 +175,10 @@ class Embedded:
 
     def _resume(self) -> None:
         """Adopt what runs, route web services, schedule cron jobs, resume in-flight deploys,
-        and remove containers nothing accounts for."""
+        and remove containers nothing accounts for; one summary log line."""
         keep: set[str] = set()
+        schedules: list[tuple[str, str]] = []
+        resumed = 0
         cursor: str | None = None
         while True:
             unfinished = self.store.list_unfinished_deploys(100, cursor)
@@ -190,7 +192,7 @@ class Embedded:
                 page = self.store.list_services(owner.id, 100, services_cursor)
                 for service in page.items:
                     if service.type is ServiceType.CRON_JOB and not service.suspended:
-                        self.scheduler.set_schedule(service.id, service.schedule)
+                        schedules.append((service.id, service.schedule))
                     if (
                         service.live_deploy_id
                         and not service.suspended
@@ -200,11 +202,20 @@ class Embedded:
                         if live is not None and live.platform_digest:
                             keep.add(live.id)
                             self.runtime.converge(deploys.run_spec(self.ports, service, live))
+                            resumed += 1
                 services_cursor = page.next_cursor
                 if services_cursor is None:
                     break
-        self.runtime.remove_orphans(keep)
+        scheduled = self.scheduler.set_schedules(schedules)
+        _, adopted = self.runtime.remove_orphans(keep)
         reconcile.reconcile(self.ports, resume=True)
+        logger.info(
+            "resumed %d services, %d cron schedules, adopted %d containers",
+            resumed,
+            scheduled,
+            adopted,
+            extra={"services": resumed, "cron_schedules": scheduled, "adopted": adopted},
+        )
 
     def _reconcile_loop(self) -> None:
         progress = reconcile.Progress()
@@ -273,6 +284,8 @@ def _build(
         installation=installation_id(data_dir),
         output_max_bytes=settings.pre_deploy_output_max_bytes,
         effect_retry_seconds=settings.effect_retry_seconds,
+        resync_seconds=settings.engine_resync_seconds,
+        on_engine_lost=engine_service.ensure_running,
     )
     registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
     webhook_targets = webhook_egress(settings, Home.SERVE)

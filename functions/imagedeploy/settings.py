@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     container_limits: bool = Field(
         default=True, description="Apply plan CPU/memory limits to containers."
     )
+    engine_resync_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How often serve compares every container with what it believes runs (one list "
+            "request), the safety net under the engine's event stream."
+        ),
+    )
     apps_base_url: str | None = Field(
         default=None, description="Public base URL of web services; default: their local port."
     )

@@ -2040,7 +2040,7 @@ def scene(client: Client) -> Scene:
     deploy_id = world.store.list_deploys(ids["web_service"], 1).items[0].id
     deploys.handle_signal(world.ports, deploy_id, PreDeployExited(0))
     world.drain()
-    deploys.handle_signal(world.ports, deploy_id, InstanceFailed({"nonZeroExit": 1}))
+    deploys.handle_signal(world.ports, deploy_id, InstanceFailed(NonZeroExit(1)))
     world.drain()
     # three runs of the cron job: each new one cancels the one before
     cron = ids["cron_job"]

@@ -189,11 +189,27 @@ def test_a_container_that_fails_to_start_is_removed_by_id(
 def test_a_stored_pinned_digest_is_not_pulled_again(
     server: FakeEngineServer, make_engine: Callable[..., EngineApi]
 ) -> None:
-    server.on("GET /json", httpx.Response(200, json={"Id": "sha256:1"}))
     make_engine().run(spec())
-    assert server.find("POST /images/pull") == []
     assert [r.method + " " + r.url.path for r in server.requests] == [
-        f"GET /v1.41/images/{IMAGE}/json",
+        "POST /v1.41/containers/create",
+        "POST /v1.41/containers/c0ffee1234/start",
+    ]
+
+
+def test_a_pinned_digest_not_stored_is_pulled_then_created_without_an_image_inspect(
+    server: FakeEngineServer, make_engine: Callable[..., EngineApi]
+) -> None:
+    creates = iter(
+        [
+            httpx.Response(404, json={"message": "no such image"}),
+            httpx.Response(201, json={"Id": "c0ffee1234"}),
+        ]
+    )
+    server.on("POST /containers/create", lambda _: next(creates))
+    make_engine().run(spec())
+    assert [r.method + " " + r.url.path for r in server.requests] == [
+        "POST /v1.41/containers/create",
+        "POST /v4.0.0/libpod/images/pull",
         "POST /v1.41/containers/create",
         "POST /v1.41/containers/c0ffee1234/start",
     ]

@@ -32,6 +32,7 @@ __all__ = [
     "MACROS",
     "MAX_SCHEDULE_LENGTH",
     "next_fire",
+    "plan_schedule",
     "uses_either_rule",
     "validate_schedule",
 ]
@@ -71,6 +72,30 @@ def validate_schedule(expr: str) -> str:
 
     Raises ``InvalidInput`` with the reason (cronsim's, and which field) and an example.
     """
+    return _evaluate(expr, _REFERENCE_TIME)[0]
+
+
+def next_fire(expr: str, after: datetime) -> datetime:
+    """The first time strictly after ``after`` at which ``expr`` fires, in UTC (tz-aware).
+
+    ``after`` must be timezone-aware (any zone; it is converted to UTC). Seconds are always 0.
+    """
+    return plan_schedule(expr, after)[1]
+
+
+def plan_schedule(expr: str, after: datetime) -> tuple[str, datetime]:
+    """``expr`` normalized and its first fire strictly after ``after`` (UTC), evaluating the
+    expression once (a scheduler loading thousands of schedules at start-up)."""
+    if after.tzinfo is None or after.utcoffset() is None:
+        raise ValueError("next_fire needs a timezone-aware datetime (e.g. datetime.now(UTC))")
+    normalized, due = _evaluate(expr, after.astimezone(UTC))
+    if due is None:
+        raise _invalid(expr, f"it never fires after {after.isoformat()}")
+    return normalized, due
+
+
+def _evaluate(expr: str, after: datetime) -> tuple[str, datetime | None]:
+    """Normalize and check ``expr``; its first fire after ``after`` (None: never)."""
     text = expr.strip()
     if not text:
         raise _invalid(expr, "it is empty")
@@ -87,26 +112,13 @@ def validate_schedule(expr: str) -> str:
             expr, "'?' is EventBridge/Quartz syntax that Unix cron does not have: use '*' instead"
         )
     try:
-        next(CronSim(normalized, _REFERENCE_TIME))
+        return normalized, next(CronSim(normalized, after))
     except CronSimError as error:
         raise _invalid(expr, _field_problem(fields, error)) from None
     except StopIteration:
-        raise _invalid(expr, "no date ever matches it") from None
-    return normalized
-
-
-def next_fire(expr: str, after: datetime) -> datetime:
-    """The first time strictly after ``after`` at which ``expr`` fires, in UTC (tz-aware).
-
-    ``after`` must be timezone-aware (any zone; it is converted to UTC). Seconds are always 0.
-    """
-    if after.tzinfo is None or after.utcoffset() is None:
-        raise ValueError("next_fire needs a timezone-aware datetime (e.g. datetime.now(UTC))")
-    normalized = validate_schedule(expr)
-    try:
-        return next(CronSim(normalized, after.astimezone(UTC)))
-    except StopIteration:
-        raise _invalid(expr, f"it never fires after {after.isoformat()}") from None
+        if after == _REFERENCE_TIME:
+            raise _invalid(expr, "no date ever matches it") from None
+        return normalized, None
 
 
 def uses_either_rule(expr: str) -> bool:

@@ -243,6 +243,7 @@ class EngineApi:
         headers = {"X-Registry-Auth": _registry_auth_header(auth, self._kind)} if auth else {}
         if self._kind == "podman":
             params: dict[str, str] = {"reference": image, "os": "linux", "arch": "amd64"}
+            # always: an explicit pull asks the registry (``run`` pulls only a missing image)
             params.update(policy="always", tlsVerify="false" if insecure else "true")
             path = f"{LIBPOD}/images/pull"
         else:
@@ -320,10 +321,14 @@ class EngineApi:
     # --- containers ---------------------------------------------------------------------------
 
     def run(self, spec: ContainerSpec) -> str:
-        """Make sure the image is there, create and start the container; return its id."""
+        """Create and start the container; return its id. A pinned digest already stored is
+        used as is (the create succeeds: two requests in all); otherwise, and for a tag, the
+        image is pulled first."""
         check_env(spec.env)
-        self.ensure_image(spec.image, spec.auth, insecure=spec.insecure_registry)
-        container_id = self.create(spec)
+        container_id = self._create(spec, missing_ok=True) if "@sha256:" in spec.image else None
+        if container_id is None:
+            self.pull(spec.image, spec.auth, insecure=spec.insecure_registry)
+            container_id = self.create(spec)
         try:
             self.start(container_id)
         except EngineError as exc:
@@ -337,15 +342,27 @@ class EngineApi:
         return container_id
 
     def create(self, spec: ContainerSpec) -> str:
+        container_id = self._create(spec, missing_ok=False)
+        assert container_id is not None
+        return container_id
+
+    def _create(self, spec: ContainerSpec, *, missing_ok: bool) -> str | None:
+        """Create the container; ``None`` when ``missing_ok`` and its image is not stored."""
         check_env(spec.env)
-        doc = self._json(
+        response = self._request(
             "POST",
             f"{COMPAT}/containers/create",
             params={"name": spec.name},
             json=create_body(spec),
             what=f"creating container {spec.name}",
+            ok_missing=missing_ok,
         )
-        return str(doc["Id"])
+        if response is None:
+            return None
+        try:
+            return str(response.json()["Id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EngineError(f"creating container {spec.name}: no id in the answer") from exc
 
     def start(self, container: str) -> None:
         self._request("POST", f"{COMPAT}/containers/{container}/start", what="start")

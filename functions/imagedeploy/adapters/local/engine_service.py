@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,11 @@ class EngineService:
     process: subprocess.Popen[bytes] | None = None
     private_dir: Path | None = None
     _log: Path | None = field(default=None, repr=False)
+    _podman: str | None = field(default=None, repr=False)
+    _start_timeout: float = field(default=30.0, repr=False)
+    _environ: Mapping[str, str] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     @classmethod
     def open(
@@ -101,33 +107,63 @@ class EngineService:
         (private / "auth.json").write_text(json.dumps({"auths": {}}))
         os.chmod(private / "auth.json", 0o600)
         socket = private / "podman.sock"
-        log = private / "service.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, fixed env
-                [podman, "system", "service", "--time=0", f"unix://{socket}"],
-                env=service_env(private, environ),
+        service = cls(
+            str(socket), None, private, private / "service.log", podman, start_timeout, environ
+        )
+        service._spawn()
+        try:
+            service._wait_answering()
+        except EngineError:
+            service.stop()
+            raise
+        logger.info("podman API service started", extra={"socket": str(socket)})
+        return service
+
+    def _spawn(self) -> None:
+        assert self.private_dir is not None
+        assert self._log is not None
+        assert self._podman
+        with self._log.open("ab") as output:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, fixed env
+                [self._podman, "system", "service", "--time=0", f"unix://{self.socket}"],
+                env=service_env(self.private_dir, self._environ),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of serve's terminal does not reach it
             )
-        service = cls(str(socket), process, private, log)
-        deadline = time.monotonic() + start_timeout
+
+    def _wait_answering(self) -> None:
+        assert self.process is not None
+        assert self._log is not None
+        deadline = time.monotonic() + self._start_timeout
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                output_text = log.read_text(errors="replace")[-800:]
-                service.stop()
+            if self.process.poll() is not None:
+                output_text = self._log.read_text(errors="replace")[-800:]
                 raise EngineError(f"podman system service exited: {output_text}")
-            if socket.exists() and _answers(str(socket), 1.0):
-                logger.info("podman API service started", extra={"socket": str(socket)})
-                return service
+            if Path(self.socket).exists() and _answers(self.socket, 1.0):
+                return
             time.sleep(0.05)
-        service.stop()
-        raise EngineError(f"podman system service did not answer within {start_timeout:g} s")
+        raise EngineError(f"podman system service did not answer within {self._start_timeout:g} s")
+
+    def ensure_running(self) -> bool:
+        """Start the podman service again, on the same socket, if this object started it and it
+        has exited (the runtime calls this when its event stream drops). True when it was
+        restarted."""
+        with self._lock:
+            if self._stopped or self.process is None or self.process.poll() is None:
+                return False
+            Path(self.socket).unlink(missing_ok=True)
+            self._spawn()
+            self._wait_answering()
+        logger.warning("podman API service had exited; started again")
+        return True
 
     def stop(self) -> None:
         """Stop the service if this object started it (containers keep running: conmon owns
         them, not the service)."""
+        with self._lock:
+            self._stopped = True
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

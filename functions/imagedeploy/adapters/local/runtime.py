@@ -1,8 +1,12 @@
 """``LocalRuntime``: the ``Runtime`` port on one machine, with podman or docker.
 
-Every operation returns at once and runs in a worker thread; outcomes go back to the use cases
-through ``RuntimeReports`` (the composition root wires it to ``usecases.deploys.handle_signal``
-and friends). Containers carry labels (service, deploy, role, run) so that a restarted ``serve``
+Every operation returns at once and runs in a worker thread of one of two bounded queues
+(``work.WorkQueue``): rollouts and service operations in one, cron runs and pre-deploy commands in
+the other, so a flood of runs never delays a deploy. No thread waits for a container to exit: the
+engine's event stream (``watcher.EngineWatcher``, one connection for all containers) says when
+one dies or is OOM-killed, and a full resync every ``resync_seconds`` (one list request) is the
+safety net. Outcomes go back to the use cases through ``RuntimeReports`` (the composition root
+wires it to ``usecases.deploys.handle_signal`` and friends). Containers carry labels (service, deploy, role, run) so that a restarted ``serve``
 finds what it started, and so every operation is idempotent per deploy.
 
 Zero downtime: a rollout starts the new instances, waits until each is healthy (HTTP
@@ -21,7 +25,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +36,7 @@ from imagedeploy.adapters.local.engine import (
     ContainerState,
     Engine,
     EngineError,
+    EngineEvent,
     EnginePullError,
     EngineStartError,
     PortBinding,
@@ -41,6 +45,8 @@ from imagedeploy.adapters.local.engine import (
 from imagedeploy.adapters.local.health import wait_healthy
 from imagedeploy.adapters.local.output import keep_tail
 from imagedeploy.adapters.local.router import Router
+from imagedeploy.adapters.local.watcher import EngineWatcher
+from imagedeploy.adapters.local.work import WorkQueue
 from imagedeploy.domain.cron import RunEnd, RunStatus, run_outcome
 from imagedeploy.domain.deploy_machine import (
     InstanceFailed,
@@ -101,6 +107,17 @@ class _Live:
     instances: dict[str, int | None] = field(default_factory=dict)  # container id -> host port
 
 
+@dataclass
+class _Run:
+    """A cron run (``key``: run id) or pre-deploy command (``key``: deploy id) whose container
+    runs; its end comes from the event stream (or the resync)."""
+
+    role: str  # "cron" or "pre_deploy"
+    key: str
+    spec: RunSpec
+    container_id: str | None = None
+
+
 class LocalRuntime:
     def __init__(
         self,
@@ -113,12 +130,15 @@ class LocalRuntime:
         pre_deploy_timeout_seconds: float = 30 * 60,
         cron_timeout_seconds: float = 12 * 3600,
         worker_grace_seconds: float = 3.0,
-        monitor_interval_seconds: float = 2.0,
+        resync_seconds: float = 60.0,
         apply_limits: bool = True,
-        max_threads: int = 32,
+        rollout_workers: int = 16,
+        run_workers: int = 16,
+        queue_capacity: int = 10_000,
         installation: str = "default",
         output_max_bytes: int = 1024 * 1024,
         effect_retry_seconds: int = 300,
+        on_engine_lost: Callable[[], object] | None = None,
     ) -> None:
         self._effect_retry = effect_retry_seconds
         self._output_max_bytes = output_max_bytes
@@ -131,45 +151,58 @@ class LocalRuntime:
         self._pre_deploy_timeout = pre_deploy_timeout_seconds
         self._cron_timeout = cron_timeout_seconds
         self._worker_grace = worker_grace_seconds
-        self._monitor_interval = monitor_interval_seconds
         self._apply_limits = apply_limits
-        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="runtime")
+        self._rollouts = WorkQueue("rollouts", workers=rollout_workers, capacity=queue_capacity)
+        self._runs_queue = WorkQueue("runs", workers=run_workers, capacity=queue_capacity)
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
         self._canceled_runs: set[str] = set()  # cron run ids
         self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
+        self._runs: dict[str, _Run] = {}  # run id / deploy id -> its running container
+        self._starting: set[str] = set()  # instances started and not yet healthy
+        self._exited: set[str] = set()  # of those, the ones the engine says have exited
         self._stopping = threading.Event()
-        self._monitor: threading.Thread | None = None
+        mine = {MANAGED: "1", INSTALLATION: installation}
+        self._watcher = EngineWatcher(
+            lambda since: engine.events(mine, since=since),
+            self._on_event,
+            self._resync,
+            resync_seconds=resync_seconds,
+            on_disconnect=on_engine_lost,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
         ensure_private_dir(self._logs_dir)
         self._engine.ensure_network(NETWORK, labels={MANAGED: "1"})
-        self._monitor = threading.Thread(target=self._watch, name="runtime-monitor", daemon=True)
-        self._monitor.start()
+        self._watcher.start()
         return self
 
     def stop(self) -> None:
         """Stop watching; containers keep running (a restarted ``serve`` adopts them)."""
         self._stopping.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=10)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._watcher.stop()
+        self._rollouts.stop()
+        self._runs_queue.stop()
 
-    def remove_orphans(self, keep_deploys: set[str]) -> list[str]:
+    def remove_orphans(self, keep_deploys: set[str]) -> tuple[list[str], int]:
         """At start-up: remove managed instance containers of deploys that are neither live nor
-        in progress (a deleted service's, or a deploy that ended while ``serve`` was down)."""
+        in progress (a deleted service's, or a deploy that ended while ``serve`` was down).
+        Returns the removed ids and how many instance containers were kept (adopted)."""
         removed = []
+        kept = 0
         mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
         for state in self._engine.list(mine):
             if state.labels.get(DEPLOY) not in keep_deploys:
                 self._engine.remove(state.id)
                 removed.append(state.id)
+            else:
+                kept += 1
         if removed:
             logger.info("orphan containers removed", extra={"count": len(removed)})
-        return removed
+        return removed, kept
 
     def logs_path(self, subject_id: str) -> Path:
         """Where the output of a pre-deploy (deploy id) or cron run (run id) is kept."""
@@ -180,7 +213,7 @@ class LocalRuntime:
         return self._router.add_route(service_id, 0)
 
     def start_pre_deploy(self, spec: RunSpec, execution_id: str) -> None:
-        self._submit(spec.service_id, self._pre_deploy, spec)
+        self._runs_queue.submit(self._start_run, spec, "pre_deploy", spec.deploy_id)
 
     def start_rollout(self, spec: RunSpec) -> None:
         self._submit(spec.service_id, self._rollout, spec)
@@ -188,7 +221,7 @@ class LocalRuntime:
     def cancel(self, service_id: str, deploy_id: str) -> None:
         with self._lock:
             self._canceled.add(deploy_id)
-        self._pool.submit(self._remove_deploy_containers, service_id, deploy_id)
+        self._rollouts.submit(self._remove_deploy_containers, service_id, deploy_id)
 
     def converge(self, spec: RunSpec) -> None:
         self._submit(spec.service_id, self._converge, spec)
@@ -207,11 +240,11 @@ class LocalRuntime:
         self._submit(service_id, remove)
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
-        self._pool.submit(self._guard, self._cron_run, spec, run_id)
+        self._runs_queue.submit(self._start_run, spec, "cron", run_id)
 
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
         # Recorded first: a run whose container is not started yet never starts, and one that
-        # is starting is stopped by its own thread once it has an id (``_cron_run``).
+        # is starting is stopped by its own thread once it has an id (``_start_run``).
         with self._lock:
             self._canceled_runs.add(run_id)
 
@@ -219,24 +252,20 @@ class LocalRuntime:
             for state in self._engine.list({RUN: run_id}):
                 self._engine.stop(state.id, 10)
 
-        self._pool.submit(self._guard, stop)
+        self._runs_queue.submit(stop)
 
     # -- operations (worker threads) ------------------------------------------------------------
     def _submit(self, service_id: str, operation: Callable[..., None], *args: Any) -> None:
+        """Queue ``operation`` on the rollouts queue, one operation at a time per service."""
         with self._lock:
             lock = self._busy.setdefault(service_id, threading.Lock())
 
         def serialized() -> None:
             with lock:
-                self._guard(operation, *args)
+                operation(*args)
 
-        self._pool.submit(serialized)
-
-    def _guard(self, operation: Callable[..., None], *args: Any) -> None:
-        try:
-            operation(*args)
-        except Exception:  # a runtime thread must never die silently
-            logger.exception("runtime operation failed", extra={"operation": operation.__name__})
+        serialized.__name__ = operation.__name__
+        self._rollouts.submit(serialized)
 
     def _rollout(self, spec: RunSpec) -> None:
         started = self._start_healthy(spec, phase=Phase.ROLLOUT)
@@ -297,52 +326,85 @@ class LocalRuntime:
         timeout = live.spec.stop_timeout_seconds if live else 30
         self._stop_containers([s.id for s in states], timeout)
 
-    def _pre_deploy(self, spec: RunSpec) -> None:
-        existing = self._engine.list({DEPLOY: spec.deploy_id, ROLE: "pre_deploy"})
-        try:
-            container_id = existing[0].id if existing else self._run_container(spec, "pre_deploy")
-        except EnginePullError as exc:
-            self._reports.deploy_signal(
-                spec.deploy_id, PullFailed(Phase.PRE_DEPLOY, exc.reason, exc.message)
-            )
-            return
-        code = self._engine.wait(container_id, self._pre_deploy_timeout)
-        self._keep_logs(container_id, spec.deploy_id)
-        self._engine.remove(container_id)
-        if code is not None and not self._is_canceled(spec.deploy_id):
-            self._reports.deploy_signal(spec.deploy_id, PreDeployExited(code))
-        # None: the time limit passed; reconcile reports the timeout and cancels the deploy
-
-    def _run_canceled(self, run_id: str) -> bool:
+    def _run_canceled(self, run: _Run) -> bool:
         with self._lock:
-            return run_id in self._canceled_runs
+            if run.role == "cron":
+                return run.key in self._canceled_runs
+            return run.key in self._canceled
 
-    def _cron_run(self, spec: RunSpec, run_id: str) -> None:
-        if self._run_canceled(run_id):
+    def _start_run(self, spec: RunSpec, role: str, key: str) -> None:
+        """Start (or, after a restart of ``serve``, find) the container of a cron run or
+        pre-deploy command and return: its end comes from the event stream (``_end_run``)."""
+        run = _Run(role, key, spec)
+        if self._run_canceled(run):
             return  # canceled before its container started (the use case recorded the end)
-        existing = self._engine.list({RUN: run_id})
+        with self._lock:
+            if key in self._runs:
+                return  # already running and watched (a repeated start)
+            self._runs[key] = run
+        # The container is named after the run (or deploy): creating it again fails, and only
+        # then is it looked up, so a fresh run costs no list request.
+        ended_unwatched = False
         try:
-            container_id = (
-                existing[0].id if existing else self._run_container(spec, "cron", run_id=run_id)
-            )
+            run_id = key if role == "cron" else None
+            try:
+                run.container_id = self._run_container(spec, role, run_id=run_id)
+            except EnginePullError:
+                raise
+            except EngineError as exc:
+                if not _NAME_TAKEN.search(exc.message):
+                    raise
+                labels = {RUN: key} if role == "cron" else {DEPLOY: key, ROLE: role}
+                existing = self._engine.list(labels)
+                if not existing:
+                    raise
+                run.container_id = existing[0].id
+                ended_unwatched = not existing[0].running
         except EnginePullError as exc:
-            self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
-            self._report_run(
-                run_id,
-                run_outcome(exit_code=None, failure=PullFailedOutcome(exc.reason, exc.message)),
-            )
+            with self._lock:
+                self._runs.pop(key, None)
+            self._pull_failed(run, exc)
             return
-        if self._run_canceled(run_id):  # canceled while the container was being started
-            self._engine.stop(container_id, 10)
-        code = self._engine.wait(container_id, self._cron_timeout)
+        except BaseException:
+            with self._lock:
+                self._runs.pop(key, None)
+            raise
+        if self._run_canceled(run):  # canceled while the container was being started
+            self._engine.stop(run.container_id, 10)
+        if ended_unwatched:  # it ended while nobody watched (serve was down)
+            self._end_run(key, run.container_id, None)
+
+    def _pull_failed(self, run: _Run, exc: EnginePullError) -> None:
+        spec = run.spec
+        if run.role == "pre_deploy":
+            signal = PullFailed(Phase.PRE_DEPLOY, exc.reason, exc.message)
+            self._reports.deploy_signal(spec.deploy_id, signal)
+            return
+        self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
+        failure = PullFailedOutcome(exc.reason, exc.message)
+        self._report_run(run.key, run_outcome(exit_code=None, failure=failure))
+
+    def _end_run(self, key: str, container_id: str, event_exit_code: int | None) -> None:
+        """The run's container exited: keep its output, remove it, report how it ended (once)."""
+        with self._lock:
+            run = self._runs.pop(key, None)
+        if run is None:
+            return  # ended already (an oom and a die event, or the resync and an event)
         state = self._engine.inspect(container_id)
-        self._keep_logs(container_id, run_id)
+        if state is not None and state.running:  # a stale event: still watched
+            with self._lock:
+                self._runs.setdefault(key, run)
+            return
+        code = state.exit_code if state is not None else event_exit_code
+        self._keep_logs(container_id, key)
         self._engine.remove(container_id)
-        oom = (
-            OomKilled(spec.resources.memory_mb) if state is not None and state.oom_killed else None
-        )
-        end = run_outcome(exit_code=code, failure=oom, timed_out=code is None)
-        self._report_run(run_id, end)
+        if run.role == "pre_deploy":
+            if code is not None and not self._run_canceled(run):
+                self._reports.deploy_signal(key, PreDeployExited(code))
+            return  # no code: removed under us (a cancel); reconcile times out what is left
+        oom = state is not None and state.oom_killed
+        failure = OomKilled(run.spec.resources.memory_mb) if oom else None
+        self._report_run(key, run_outcome(exit_code=code, failure=failure))
 
     def _report_run(self, run_id: str, end: RunEnd) -> None:
         self._reports.run_ended(run_id, end.status, end.exit_code, end.reason)
@@ -359,6 +421,8 @@ class LocalRuntime:
             for _ in range(spec.num_instances if count is None else count):
                 container_id, host_port = self._run_instance(spec)
                 started[container_id] = host_port
+                with self._lock:
+                    self._starting.add(container_id)
             for container_id, port in started.items():
                 failure = self._wait_instance(spec, container_id, port)
                 if failure is not None:
@@ -377,6 +441,10 @@ class LocalRuntime:
             self._stop_containers(list(started), 0)
             self._fail(spec, phase, InstanceFailed(Unhealthy(with_explanation(exc.message))))
             return None
+        finally:
+            with self._lock:
+                self._starting.difference_update(started)
+                self._exited.difference_update(started)
         return started
 
     def _fail(self, spec: RunSpec, phase: Phase | None, signal: InstanceFailed) -> None:
@@ -390,23 +458,21 @@ class LocalRuntime:
     def _wait_instance(
         self, spec: RunSpec, container_id: str, port: int | None
     ) -> ServerFailure | None:
-        """None when healthy; else why not."""
-        exited: list[ContainerState] = []
+        """None when healthy; else why not. Probing starts at once; an exit
+        is known from the event stream (``_exited``), so waiting asks the engine nothing."""
+
+        def exited() -> bool:
+            with self._lock:
+                return container_id in self._exited
 
         def gave_up() -> bool:
-            if self._is_canceled(spec.deploy_id) or self._stopping.is_set():
-                return True
-            state = self._engine.inspect(container_id)
-            if state is None or not state.running:
-                exited.append(state) if state else None
-                return True
-            return False
+            return self._is_canceled(spec.deploy_id) or self._stopping.is_set() or exited()
 
         if port is None:  # a worker: healthy if it is still running after the grace period
             deadline = time.monotonic() + self._worker_grace
             while time.monotonic() < deadline and not gave_up():
-                time.sleep(0.25)
-            healthy = not exited and not self._is_canceled(spec.deploy_id)
+                time.sleep(0.1)
+            healthy = not exited() and not self._is_canceled(spec.deploy_id)
         else:
             path = spec.health_check_path or None
             healthy = wait_healthy("127.0.0.1", port, path, self._deploy_timeout, give_up=gave_up)
@@ -414,8 +480,9 @@ class LocalRuntime:
             return None
         if self._is_canceled(spec.deploy_id):
             return Unhealthy("canceled")
-        if exited:
-            return _exit_failure(exited[0], spec)
+        if exited():
+            state = self._engine.inspect(container_id)
+            return _exit_failure(state, spec) if state is not None else EarlyExit()
         return Unhealthy(f"no healthy answer within {self._deploy_timeout:g} s", timed_out=True)
 
     def _run_instance(self, spec: RunSpec) -> tuple[str, int | None]:
@@ -459,10 +526,12 @@ class LocalRuntime:
             except (EnginePullError, EngineStartError):
                 raise
             except EngineError as exc:
+                if _NAME_TAKEN.search(exc.message):
+                    raise  # the run's container exists already: the caller adopts it
                 attempts += 1
-                canceled = self._is_canceled(spec.deploy_id) or (
-                    run_id is not None and self._run_canceled(run_id)
-                )
+                with self._lock:
+                    run_canceled = run_id is not None and run_id in self._canceled_runs
+                canceled = self._is_canceled(spec.deploy_id) or run_canceled
                 if canceled or not retries_left(attempts, self._effect_retry):
                     raise
                 delay = backoff_seconds(attempts)
@@ -527,7 +596,7 @@ class LocalRuntime:
         with self._lock:
             self._retiring.update(old)
 
-        self._pool.submit(self._guard, drain_and_stop)
+        self._rollouts.submit(drain_and_stop)
 
     def _stop_containers(self, container_ids: list[str], timeout: int) -> None:
         for container_id in container_ids:
@@ -556,47 +625,74 @@ class LocalRuntime:
         with self._lock:
             return deploy_id in self._canceled
 
-    # -- monitor: replace crashed live instances ------------------------------------------------
-    def _watch(self) -> None:
-        while not self._stopping.wait(self._monitor_interval):
+    # -- watching: engine events and the resync ------------------------------------------------
+    def _on_event(self, event: EngineEvent) -> None:
+        """One engine event (the watcher's thread: quick, no engine request here)."""
+        if event.action not in _ENDS:
+            return  # start, create, health_status ...: nothing to do (we probe health ourselves)
+        labels = event.labels
+        role = labels.get(ROLE)
+        if role == "instance":
+            self._instance_ended(labels.get(SERVICE, ""), event.container_id)
+        elif role in ("cron", "pre_deploy"):
+            key = labels.get(RUN if role == "cron" else DEPLOY, "")
             with self._lock:
-                lives = list(self._live.values())
-            if not lives:
-                continue
-            try:  # one request per pass, whatever the number of instances
-                mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
-                running = {s.id for s in self._engine.list(mine, all=False) if s.running}
-            except EngineError:
-                logger.warning("listing running containers failed; retrying")
-                continue
-            for live in lives:
-                if any(c not in running for c in live.instances):
-                    self._guard(self._check_live, live)
+                watched = key in self._runs
+            if watched:
+                self._runs_queue.submit(self._end_run, key, event.container_id, event.exit_code)
 
-    def _check_live(self, live: _Live) -> None:
+    def _instance_ended(self, service_id: str, container_id: str) -> None:
+        with self._lock:
+            if container_id in self._starting:
+                self._exited.add(container_id)  # its rollout notices (``_wait_instance``)
+            live = self._live.get(service_id)
+            serving = live is not None and container_id in live.instances
+        if serving:
+            self._submit(service_id, self._replace_exited, service_id, container_id)
+
+    def _resync(self) -> None:
+        """The safety net: one list of every container of this installation, compared with
+        what the runtime believes runs; anything that ended unnoticed is handled as if its
+        event had arrived."""
+        with self._lock:
+            starting = set(self._starting)
+        states = self._engine.list({MANAGED: "1", INSTALLATION: self._installation})
+        running = {s.id for s in states if s.running}
+        with self._lock:
+            self._exited.update(starting - running)
+            lives = [(sid, list(live.instances)) for sid, live in self._live.items()]
+            runs = [(r.key, r.container_id) for r in self._runs.values() if r.container_id]
+        for service_id, container_ids in lives:
+            for container_id in container_ids:
+                if container_id not in running:
+                    self._instance_ended(service_id, container_id)
+        for key, container_id in runs:
+            if container_id not in running:
+                self._runs_queue.submit(self._end_run, key, container_id, None)
+
+    def _replace_exited(self, service_id: str, container_id: str) -> None:
+        """A live instance exited (crash, OOM, killed): report it, remove it, start another
+        (under the service's lock: a rollout in progress finishes first)."""
+        live = self._live.get(service_id)
+        if live is None or container_id not in live.instances:
+            return  # already replaced, or retired by a rollout
         spec = live.spec
-        lock = self._busy.setdefault(spec.service_id, threading.Lock())
-        if not lock.acquire(blocking=False):
-            return  # a rollout or scale is in progress; it owns the instances
-        try:
-            if self._live.get(spec.service_id) is not live:
-                return
-            for container_id in list(live.instances):
-                state = self._engine.inspect(container_id)
-                if state is not None and state.running:
-                    continue
-                instance_id = state.labels.get(INSTANCE, container_id) if state else container_id
-                failure = _exit_failure(state, spec) if state else EarlyExit()
-                self._reports.instance_failed(spec.service_id, instance_id, failure)
-                live.instances.pop(container_id, None)
-                if state is not None:
-                    self._engine.remove(container_id)
-            if len(live.instances) < spec.num_instances:
-                self._converge(spec)
-                if len(self._live.get(spec.service_id, live).instances) >= spec.num_instances:
-                    self._reports.instance_available(spec.service_id)
-        finally:
-            lock.release()
+        state = self._engine.inspect(container_id)
+        if state is not None and state.running:
+            return  # a stale event
+        instance_id = state.labels.get(INSTANCE, container_id) if state else container_id
+        failure = _exit_failure(state, spec) if state else EarlyExit()
+        self._reports.instance_failed(service_id, instance_id, failure)
+        live.instances.pop(container_id, None)
+        if state is not None:
+            self._engine.remove(container_id)
+        if len(live.instances) < spec.num_instances:
+            self._converge(spec)
+            if len(self._live.get(service_id, live).instances) >= spec.num_instances:
+                self._reports.instance_available(service_id)
+
+
+_ENDS = frozenset({"die", "oom", "stop"})
 
 
 def container_spec(
@@ -611,7 +707,8 @@ def container_spec(
     """The container of ``role`` (instance, pre_deploy, cron) for ``spec``: labels that let a
     restarted serve find it, the env as given (it travels in the create request's body only),
     loopback publishing on ``host_port``, plan limits."""
-    suffix = secrets.token_hex(3)
+    # a run's container is named after its run (a pre-deploy's after its deploy): one per run
+    suffix = run_id or (spec.deploy_id if role == "pre_deploy" else secrets.token_hex(3))
     instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
     labels = {
         MANAGED: "1",
@@ -653,6 +750,7 @@ def container_spec(
     )
 
 
+_NAME_TAKEN = re.compile(r"container name .*already in use|name is already in use|conflict", re.I)
 _PORT_TAKEN = re.compile(r"address already in use|port is already allocated", re.I)
 
 

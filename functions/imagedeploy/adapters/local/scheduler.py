@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from imagedeploy.domain.errors import ImagedeployError
-from imagedeploy.domain.schedules import next_fire, validate_schedule
+from imagedeploy.domain.schedules import plan_schedule
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.ports import Clock
 
@@ -104,14 +104,42 @@ class InProcessScheduler:
     def set_schedule(self, service_id: str, schedule: str) -> None:
         """Fire ``service_id`` on ``schedule`` from now on (``InvalidInput`` if it is not a
         valid cron expression). Setting the same schedule again keeps the plan."""
-        normalized = validate_schedule(schedule)
         with self._lock:
-            current = self._plans.get(service_id)
-            if current is not None and current.schedule == normalized:
-                return
-            self._plans[service_id] = _Plan(normalized, self._next(service_id, normalized))
-        logger.info("cron schedule set", extra={"service_id": service_id, "schedule": normalized})
+            normalized = self._plan(service_id, schedule)
+        if normalized is not None:
+            logger.info(
+                "cron schedule set", extra={"service_id": service_id, "schedule": normalized}
+            )
+            self._waiter.wake()
+
+    def set_schedules(self, schedules: Iterable[tuple[str, str]]) -> int:
+        """``set_schedule`` for many ``(service_id, schedule)`` at once (start-up): each
+        expression evaluated once, one wake, no log line per schedule (the caller logs a
+        summary). One that no longer validates is logged and skipped. The number set."""
+        count = 0
+        for service_id, schedule in schedules:
+            try:
+                with self._lock:
+                    self._plan(service_id, schedule)
+            except ImagedeployError as exc:
+                logger.warning(
+                    "cron schedule not loaded",
+                    extra={"service_id": service_id, "error": exc.message},
+                )
+                continue
+            count += 1
         self._waiter.wake()
+        return count
+
+    def _plan(self, service_id: str, schedule: str) -> str | None:
+        """Plan ``schedule`` (lock held); its normalized form, or None when it was already
+        planned unchanged."""
+        normalized, due = self._next(service_id, schedule)
+        current = self._plans.get(service_id)
+        if current is not None and current.schedule == normalized:
+            return None
+        self._plans[service_id] = _Plan(normalized, due)
+        return normalized
 
     def remove_schedule(self, service_id: str) -> None:
         with self._lock:
@@ -126,20 +154,11 @@ class InProcessScheduler:
     def load(self, services: Iterable[Service]) -> int:
         """Register the schedule of every cron job that is not suspended (startup); the number
         registered. A schedule that no longer validates is logged and skipped."""
-        count = 0
-        for service in services:
-            if service.type is not ServiceType.CRON_JOB or service.suspended:
-                continue
-            try:
-                self.set_schedule(service.id, service.schedule)
-            except ImagedeployError as exc:
-                logger.warning(
-                    "cron schedule not loaded",
-                    extra={"service_id": service.id, "error": exc.message},
-                )
-                continue
-            count += 1
-        return count
+        return self.set_schedules(
+            (service.id, service.schedule)
+            for service in services
+            if service.type is ServiceType.CRON_JOB and not service.suspended
+        )
 
     def schedules(self) -> dict[str, tuple[str, datetime]]:
         """``service_id -> (schedule, next fire time)``."""
@@ -166,13 +185,14 @@ class InProcessScheduler:
 
     # -- the thread -----------------------------------------------------------------------------
 
-    def _next(self, service_id: str, schedule: str) -> datetime:
-        """The next fire strictly after now and after the last minute fired (lock held)."""
+    def _next(self, service_id: str, schedule: str) -> tuple[str, datetime]:
+        """``schedule`` normalized and its next fire strictly after now and after the last
+        minute fired (lock held)."""
         after = self._clock.now()
         last = self._last_fired.get(service_id)
         if last is not None and last > after:
             after = last
-        return next_fire(schedule, after)
+        return plan_schedule(schedule, after)
 
     def _loop(self) -> None:
         while True:
@@ -193,7 +213,7 @@ class InProcessScheduler:
         for service_id in due:
             plan = self._plans[service_id]
             self._last_fired[service_id] = plan.due
-            plan.due = self._next(service_id, plan.schedule)
+            plan.due = self._next(service_id, plan.schedule)[1]
         return due
 
     def _sleep_seconds(self) -> float:

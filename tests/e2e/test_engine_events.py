@@ -1,0 +1,87 @@
+"""Issue 13: the runtime's event stream against a real podman service. A container's exit
+arrives as a ``die`` event with its exit code; after the service is killed, the watcher restarts
+it (``EngineService.ensure_running``), reconnects with backoff, and events arrive again."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from devkit.containers import TEST_LABELS, engine_service
+from devkit.images import StandardImages
+from devkit.registry import RunningRegistry
+from imagedeploy.adapters.local.engine import ContainerSpec, EngineEvent
+from imagedeploy.adapters.local.engine_api import EngineApi
+from imagedeploy.adapters.local.watcher import EngineWatcher
+
+pytestmark = pytest.mark.e2e
+
+
+def test_exit_events_arrive_before_and_after_the_engine_service_is_killed(
+    tmp_path: Path, test_images: StandardImages, anon_registry: RunningRegistry
+) -> None:
+    image = test_images.demo.web_v1.pinned_on(anon_registry.host)
+    labels = {**TEST_LABELS, "imagedeploy.test.events": uuid.uuid4().hex[:8]}
+    seen: list[EngineEvent] = []
+    arrived = threading.Condition()
+
+    def on_event(event: EngineEvent) -> None:
+        with arrived:
+            seen.append(event)
+            arrived.notify_all()
+
+    def exit_seen(name: str, code: int) -> bool:
+        return any(
+            e.action == "die" and e.labels.get("name") == name and e.exit_code == code for e in seen
+        )
+
+    with engine_service(tmp_path) as service:
+        engine = EngineApi(service.socket)
+        watcher = EngineWatcher(
+            lambda since: engine.events(labels, since=since),
+            on_event,
+            lambda: None,
+            resync_seconds=3600,
+            on_disconnect=service.ensure_running,
+        )
+        watcher.start()
+        made: list[str] = []
+        try:
+            time.sleep(0.5)  # the stream is open
+            for name, code in ((f"ev-a-{labels['imagedeploy.test.events']}", 3),):
+                spec = ContainerSpec(
+                    name,
+                    image,
+                    ("/bin/sh", "-c", f"exit {code}"),
+                    labels=labels,
+                    insecure_registry=True,
+                )
+                made.append(engine.run(spec))
+                with arrived:
+                    assert arrived.wait_for(lambda n=name, c=code: exit_seen(n, c), 30)
+
+            first = service.process
+            assert first is not None
+            first.kill()
+            first.wait(10)
+            name = f"ev-b-{labels['imagedeploy.test.events']}"
+            deadline = time.monotonic() + 60
+            while service.process is first or service.process is None:
+                assert time.monotonic() < deadline, "the service was not started again"
+                time.sleep(0.1)
+            spec = ContainerSpec(
+                name, image, ("/bin/sh", "-c", "exit 4"), labels=labels, insecure_registry=True
+            )
+            made.append(engine.run(spec))
+            with arrived:
+                assert arrived.wait_for(lambda: exit_seen(name, 4), 30), seen
+            assert watcher.connections >= 2
+        finally:
+            watcher.stop()
+            for container_id in made:
+                engine.remove(container_id)
+            engine.close()
