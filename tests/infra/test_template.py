@@ -294,10 +294,103 @@ def test_ecs_events_rule_covers_this_cluster(template: dict[str, Any]) -> None:
     rule = resources(template)["EcsEventsRule"]["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.ecs"]
-    assert set(pattern["detail-type"]) == {"ECS Task State Change", "ECS Deployment State Change"}
     prefixes = sorted(_sub_text(p["prefix"]) for p in pattern["resources"])
     assert [p.rsplit(":", 1)[1] for p in prefixes] == ["service/${Cluster}/", "task/${Cluster}/"]
     assert [_ref(t["Arn"]) for t in rule["Targets"]] == ["EcsEventsFunction"]
+
+
+def _concrete_pattern(template: dict[str, Any]) -> Any:
+    """EcsEventsRule's pattern with its ``!Sub`` prefixes resolved, as moto's matcher."""
+    from moto.events.models import EventPattern
+
+    values = {
+        "${AWS::Partition}": "aws",
+        "${AWS::Region}": "us-east-1",
+        "${AWS::AccountId}": "123456789012",
+        "${Cluster}": "stack-Cluster",
+    }
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::Sub"}:
+            text = _sub_text(node)
+            for name, value in values.items():
+                text = text.replace(name, value)
+            return text
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    pattern = resolve(resources(template)["EcsEventsRule"]["Properties"]["EventPattern"])
+    return EventPattern.load(json.dumps(pattern))
+
+
+_TASK = "arn:aws:ecs:us-east-1:123456789012:task/stack-Cluster/0123abcd"
+_SERVICE = "arn:aws:ecs:us-east-1:123456789012:service/stack-Cluster/stack-srv-x"
+
+
+def _ecs_event(kind: str, resource: str, **detail: str) -> dict[str, Any]:
+    return {"source": "aws.ecs", "detail-type": kind, "resources": [resource], "detail": detail}
+
+
+@pytest.mark.parametrize(
+    ("event", "forwarded"),
+    [
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="STOPPED"), True),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="DEPROVISIONING"), False),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="RUNNING"), False),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="PROVISIONING"), False),
+        (
+            _ecs_event(
+                "ECS Task State Change",
+                _TASK.replace("stack-Cluster", "other"),
+                lastStatus="STOPPED",
+            ),
+            False,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_COMPLETED"
+            ),
+            True,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_FAILED"
+            ),
+            True,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_IN_PROGRESS"
+            ),
+            False,
+        ),
+        (_ecs_event("ECS Service Action", _SERVICE, eventName="SERVICE_STEADY_STATE"), False),
+        # A deployment event never has lastStatus, a task event never eventName: no crossing.
+        (
+            _ecs_event("ECS Task State Change", _TASK, eventName="SERVICE_DEPLOYMENT_COMPLETED"),
+            False,
+        ),
+        (_ecs_event("ECS Deployment State Change", _SERVICE, lastStatus="STOPPED"), False),
+    ],
+)
+def test_ecs_events_rule_forwards_only_what_the_handler_acts_on(
+    template: dict[str, Any], event: dict[str, Any], forwarded: bool
+) -> None:
+    assert _concrete_pattern(template).matches_event(event) is forwarded
+
+
+def test_ecs_events_rule_names_the_handlers_deployment_events(template: dict[str, Any]) -> None:
+    from imagedeploy.handlers import ecs_events
+
+    branches = resources(template)["EcsEventsRule"]["Properties"]["EventPattern"]["$or"]
+    by_type = {b["detail-type"][0]: b["detail"] for b in branches}
+    assert by_type[ecs_events.TASK_STATE_CHANGE] == {"lastStatus": ["STOPPED"]}
+    assert by_type[ecs_events.DEPLOYMENT_STATE_CHANGE] == {
+        "eventName": list(ecs_events.DEPLOYMENT_EVENTS)
+    }
 
 
 def test_reconcile_runs_every_minute(template: dict[str, Any]) -> None:
@@ -590,10 +683,36 @@ def test_task_definitions_if_any_are_fargate_linux_x86() -> None:
             }, name
 
 
-def test_cluster_runs_fargate(template: dict[str, Any]) -> None:
+def test_cluster_creates_on_an_account_that_never_used_ecs(template: dict[str, Any]) -> None:
+    """Capacity providers (and Service Connect defaults) make CreateCluster need the ECS
+    service-linked role, which a fresh account lacks: the first deploy would roll back. The
+    app runs tasks with launchType FARGATE, so the cluster declares neither."""
     cluster = resources(template)["Cluster"]["Properties"]
-    assert "FARGATE" in cluster["CapacityProviders"]
+    assert not {
+        "CapacityProviders",
+        "DefaultCapacityProviderStrategy",
+        "ServiceConnectDefaults",
+    } & set(cluster)
     assert resources(template, "AWS::ServiceDiscovery::PrivateDnsNamespace")
+
+
+def test_a_new_vpc_cidr_must_be_what_the_network_stack_accepts(template: dict[str, Any]) -> None:
+    """The parent accepts any prefix (an existing VPC may be any size); for a VPC it creates, a
+    rule refuses what infra/network.yaml would refuse mid-deploy."""
+    rule = template["Rules"]["NewVpcCidrIsSlash16"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "VpcId"}, ""]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Equals": [{"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "VpcCidr"}]}]}, "16"]
+    }
+    network = load_template(ROOT / "infra" / "network.yaml")
+    assert network["Parameters"]["VpcCidr"]["AllowedPattern"].endswith("/16$")
+
+
+def test_the_table_cannot_be_deleted_by_accident(template: dict[str, Any]) -> None:
+    table = resources(template)["Table"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
 
 
 # -- the table ------------------------------------------------------------------------------------
