@@ -61,6 +61,7 @@ from imagedeploy.domain.deploy_machine import (
     RolloutHealthy,
     Signal,
 )
+from imagedeploy.adapters.aws.pull_failures import pull_failure_message, pull_failure_reason
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind, registry_kind_of
@@ -308,7 +309,8 @@ def classify_stop(
     reason = task.stopped_reason or task.container_reason
     text = f"{task.stopped_reason} {task.container_reason}".lower()
     if any(marker in text for marker in _PULL_MARKERS):
-        return PullFailure(_pull_reason(text), reason)
+        pull_reason = pull_failure_reason(text)
+        return PullFailure(pull_reason, pull_failure_message(pull_reason, reason))
     if "outofmemory" in text or "out of memory" in text:
         return {"oomKilled": {"memoryLimit": f"{memory_mb}Mi" if memory_mb else ""}}
     if "health check" in text:
@@ -322,29 +324,6 @@ def classify_stop(
     if long_running:
         return {"earlyExit": True}  # a service's container must not exit, even with 0
     return None
-
-
-def _pull_reason(text: str) -> PullFailureReason:
-    if any(w in text for w in ("toomanyrequests", "too many requests", "rate limit", " 429")):
-        return PullFailureReason.RATE_LIMITED
-    if any(
-        w in text
-        for w in (
-            "unauthorized",
-            "authentication required",
-            "access denied",
-            "denied",
-            "forbidden",
-            " 401",
-            " 403",
-            "registry auth",
-            "no basic auth credentials",
-        )
-    ):
-        return PullFailureReason.UNAUTHORIZED
-    if any(w in text for w in ("not found", "manifest unknown", "does not exist")):
-        return PullFailureReason.NOT_FOUND
-    return PullFailureReason.REGISTRY_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
