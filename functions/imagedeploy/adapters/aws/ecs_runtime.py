@@ -53,6 +53,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.pull_failures import pull_failure_message, pull_failure_reason
 from imagedeploy.domain.deploy_machine import (
     InstanceFailed,
     Phase,
@@ -61,7 +62,6 @@ from imagedeploy.domain.deploy_machine import (
     RolloutHealthy,
     Signal,
 )
-from imagedeploy.adapters.aws.pull_failures import pull_failure_message, pull_failure_reason
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind, registry_kind_of
