@@ -162,7 +162,11 @@ def build(
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
-    from imagedeploy.adapters.aws.sns_notifier import CompositeNotifier, SnsNotifier
+    from imagedeploy.adapters.aws.sns_notifier import (
+        SNS_CLIENT_CONFIG,
+        CompositeNotifier,
+        SnsNotifier,
+    )
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
     if missing:
@@ -171,7 +175,7 @@ def build(
             + ", IMAGEDEPLOY_".join(m.upper() for m in missing)
             + " (template.yaml sets them)"
         )
-    make = Clients(settings.aws_region, clients)
+    make = Clients(settings.aws_region, clients, configs={"sns": SNS_CLIENT_CONFIG})
     store = DynamoStore(settings.table_name, client=_lazy(make, "dynamodb"))
     secrets = SecretsManagerSecretStore(
         settings.secret_prefix, client=_lazy(make, "secretsmanager")

@@ -212,7 +212,7 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
 
     elbv2 = aws.client("elbv2")
     (group,) = elbv2.describe_target_groups(TargetGroupArns=[lb["targetGroupArn"]])["TargetGroups"]
-    assert group["TargetGroupName"] == f"imgd-{WEB.id}"
+    assert group["TargetGroupName"] == f"imgd-{WEB.id.removeprefix('srv-')}"
     assert group["TargetType"] == "ip"
     assert group["VpcId"] == network.vpc_id
     assert group["HealthCheckProtocol"] == "HTTP"
@@ -247,7 +247,9 @@ def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_
     runtime.rollout(make_spec(no_path, DEP1))
 
     elbv2 = aws.client("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id}"])["TargetGroups"]
+    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id.removeprefix('srv-')}"])[
+        "TargetGroups"
+    ]
     # An ALB has no TCP health check: GET / and accept any HTTP answer, the nearest to a connect.
     assert (group["HealthCheckPath"], group["Matcher"]) == ("/", {"HttpCode": "200-499"})
     (rule,) = [

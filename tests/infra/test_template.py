@@ -492,9 +492,44 @@ def test_naming_contracts_match_the_iam_scopes(
     (tg_statement,) = resources_by_action["elasticloadbalancing:CreateTargetGroup"]
     assert tg_statement["Fn::Sub"][1] == target_groups[1]  # same stack-id fragment
     assert tg_statement["Fn::Sub"][0].endswith(f":targetgroup/{target_groups[0]}-*/*")
-    # "<prefix>-srv-<20 chars>" must fit ELB's 32 characters: "imd" + 4 hex digits.
+    # "<prefix>-<20 chars>" must fit ELB's 32 characters: "imd" + 8 hex digits.
     assert re.fullmatch(r"imd\$\{\w+\}", target_groups[0])
-    assert len("imd0000") + len("-srv-") + 20 <= 32
+    assert len("imd01234567") + len("-") + 20 <= 32
+
+
+def _target_group_prefix(template: dict[str, Any], stack_id: str) -> str:
+    """IMAGEDEPLOY_TARGET_GROUP_PREFIX for a stack id (its !Select/!Split evaluated)."""
+    expression = function_properties(template)["ApiFunction"]["Environment"]["Variables"][
+        "IMAGEDEPLOY_TARGET_GROUP_PREFIX"
+    ]["Fn::Sub"]
+
+    def evaluate(node: Any) -> Any:
+        if node == {"Ref": "AWS::StackId"}:
+            return stack_id
+        if isinstance(node, dict) and "Fn::Split" in node:
+            separator, value = node["Fn::Split"]
+            return str(evaluate(value)).split(separator)
+        if isinstance(node, dict) and "Fn::Select" in node:
+            index, values = node["Fn::Select"]
+            return evaluate(values)[int(index)]
+        return node
+
+    text, variables = expression
+    for name, value in variables.items():
+        text = text.replace(f"${{{name}}}", str(evaluate(value)))
+    return str(text)
+
+
+def test_stacks_created_minutes_apart_get_different_target_group_prefixes(
+    template: dict[str, Any],
+) -> None:
+    # Stack ids end in a time-based UUID: created 0, 1, 3 and 5 minutes apart on one host, they
+    # differ only in the first group (100 ns ticks); the second changes every ~7 minutes.
+    arn = "arn:aws:cloudformation:us-east-1:111122223333:stack/imagedeploy/{}-b969-11f0-a185-5081d0136786"
+    ids = ["1a2b3c40", "3dee8240", "85750e40", "ccfb9a40"]
+    prefixes = {_target_group_prefix(template, arn.format(uuid)) for uuid in ids}
+    assert len(prefixes) == len(ids)
+    assert all(re.fullmatch(r"imd[0-9a-f]{8}", p) for p in prefixes)
 
 
 # -- IAM ------------------------------------------------------------------------------------------
