@@ -145,6 +145,7 @@ def _ecs_config(settings: Settings) -> Any:
         target_group_prefix=settings.target_group_prefix,
         log_group_prefix=settings.log_group_prefix,
         log_retention_days=settings.log_retention_days,
+        health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
     )
 

@@ -17,6 +17,7 @@ moto gaps, and what the tests do about them (each named where it matters):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -207,7 +208,7 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
         "enable": True,
         "rollback": True,
     }
-    assert create["healthCheckGracePeriodSeconds"] == 60
+    assert create["healthCheckGracePeriodSeconds"] == 300  # the default; see the test below
     assert create["propagateTags"] == "TASK_DEFINITION"
 
     elbv2 = aws.client("elbv2")
@@ -683,3 +684,22 @@ def test_rollout_ref_round_trips_through_tags() -> None:
     assert "imagedeploy:previous-task-definition" not in tags  # empty values are not tags
     assert RolloutRef.from_tags(WEB.id, tags) == ref
     assert RolloutRef.from_tags(WEB.id, {}) is None
+
+
+def test_the_health_check_grace_period_is_the_configured_one(
+    aws: Aws, ecs_config: EcsConfig, alb: Alb
+) -> None:
+    """An app that needs 10 minutes before it answers its health check gets them (a fixed 60 s
+    failed every deploy of such an app); the stack sets it (HealthCheckGraceSeconds)."""
+    runtime = EcsRuntime(
+        dataclasses.replace(ecs_config, health_check_grace_seconds=600),
+        ecs=aws.client("ecs"),
+        elbv2=aws.client("elbv2"),
+        servicediscovery=aws.client("servicediscovery"),
+        logs=aws.client("logs"),
+        secret_arn=lambda _credential_id: None,
+    )
+    calls = record(aws.client("ecs"))
+    runtime.rollout(make_spec(WEB, DEP1))
+    (create,) = calls.of("CreateService")
+    assert create["healthCheckGracePeriodSeconds"] == 600
