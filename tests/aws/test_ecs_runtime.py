@@ -118,6 +118,11 @@ def test_task_definition_is_pinned_fargate_x86_linux_and_sized_up(
     assert log["options"]["awslogs-region"] == REGION
     groups = aws.client("logs").describe_log_groups(logGroupNamePrefix="/imagedeploy/services/")
     assert [g["logGroupName"] for g in groups["logGroups"]] == [f"/imagedeploy/services/{WEB.id}"]
+    group_tags = aws.client("logs").list_tags_for_resource(
+        resourceArn=groups["logGroups"][0]["arn"].removesuffix(":*")
+    )["tags"]
+    assert group_tags["imagedeploy:service"] == WEB.id
+    assert group_tags["imagedeploy:stack"] == "imagedeploy"  # EcsConfig.name_prefix
     assert {t["key"]: t["value"] for t in td["tags"]}["imagedeploy:deploy"] == DEP1
 
 
