@@ -856,3 +856,68 @@ def test_sam_transform_expands_to_a_lint_clean_template(monkeypatch: pytest.Monk
     assert roles == set(resources(load_template(), "AWS::IAM::Role"))
     problems = [f"{m.rule.id} {m.message} ({m.path})" for m in lint(json.dumps(expanded))]
     assert not problems, "cfn-lint on the transformed template:\n" + "\n".join(problems)
+
+
+# -- operability: dashboard and alarms ------------------------------------------------------------
+
+
+def test_the_dashboard_is_valid_json_naming_only_this_stacks_resources(
+    template: dict[str, Any],
+) -> None:
+    body = resources(template)["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    known = set(resources(template)) | {"AWS::Region"}
+    assert {n.split(".")[0] for n in names} <= known, names - known
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    text = json.dumps(widgets)
+    for metric in ("5xx", "4xx", "Latency", "Errors", "Throttles", "JobsFailed"):
+        assert f'"{metric}"' in text, metric
+    for function_id in HANDLERS:
+        assert f"${{{function_id}}}" in body, function_id
+
+
+def _alarm_metric_names(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Namespace -> metric names some alarm watches (plain or in metric math)."""
+    watched: dict[str, set[str]] = {}
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if "MetricName" in props:
+            watched.setdefault(props["Namespace"], set()).add(props["MetricName"])
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric")
+            if metric:
+                watched.setdefault(metric["Namespace"], set()).add(metric["MetricName"])
+    return watched
+
+
+def test_alarms_cover_function_errors_throttles_api_5xx_and_the_apps_own_metrics(
+    template: dict[str, Any],
+) -> None:
+    watched = _alarm_metric_names(template)
+    assert {"Errors", "Throttles"} <= watched["AWS/Lambda"]
+    assert "5xx" in watched["AWS/ApiGateway"]
+    # The metrics the handlers emit (handlers/worker.py, handlers/reconcile.py).
+    emitted = set()
+    for handler in ("worker", "reconcile"):
+        source = (ROOT / "functions" / "imagedeploy" / "handlers" / f"{handler}.py").read_text()
+        emitted |= set(re.findall(r'add_metric\("(\w+)"', source))
+    assert {"JobsFailed", "ReconcileFailedRepairs"} <= emitted
+    assert {"JobsFailed", "ReconcileFailedRepairs"} <= watched["imagedeploy"]
+    assert watched["imagedeploy"] <= emitted
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "Topic"}]
+
+
+def test_function_alarms_sum_every_function(template: dict[str, Any]) -> None:
+    for logical_id in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
+        queries = resources(template)[logical_id]["Properties"]["Metrics"]
+        functions = {
+            q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for q in queries
+            if "MetricStat" in q
+        }
+        assert functions == set(HANDLERS), logical_id
+        (total,) = [q for q in queries if q.get("ReturnData")]
+        assert set(re.findall(r"m\d+", total["Expression"])) == {
+            q["Id"] for q in queries if "MetricStat" in q
+        }
