@@ -12,13 +12,12 @@ from __future__ import annotations
 import ast
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import botocore.session
 import pytest
 from botocore import xform_name
 
-from tests.infra.template import ROOT, as_list, function_properties, load_template, resources
+from tests.infra.template import ROOT, function_actions, load_template
 
 pytestmark = pytest.mark.unit
 
@@ -58,8 +57,8 @@ NOT_CALLED_BY_FUNCTIONS = {
 # Operations only some functions perform (everything else: every function, since each one wires
 # every adapter in aws_bootstrap).
 ONLY = {
-    # Cron schedules are managed by the functions that get the scheduler settings.
-    "scheduler:": {"ApiFunction", "ReconcileFunction"},
+    # Cron schedules are effects (SyncSchedule): only the worker's outbox job executes effects.
+    "scheduler:": {"WorkerFunction"},
     # Registry tokens are written by API routes only.
     "secretsmanager:CreateSecret": {"ApiFunction"},
     "secretsmanager:PutSecretValue": {"ApiFunction"},
@@ -122,32 +121,6 @@ def adapter_operations(directory: Path = ADAPTERS) -> dict[str, set[str]]:
         f"RECEIVERS or the module to MODULE_CLIENT): {unattributed}"
     )
     return found
-
-
-def _resolve_policy_ref(value: Any) -> str | None:
-    return value.get("Ref") if isinstance(value, dict) else None
-
-
-def function_actions(template: dict[str, Any]) -> dict[str, set[str]]:
-    """Function logical id -> every action its role allows (Allow statements; no wildcards in
-    this template, checked by test_template)."""
-    everything = resources(template)
-    actions: dict[str, set[str]] = {}
-    for function_id, props in function_properties(template).items():
-        role_ref = props["Role"]["Fn::GetAtt"][0]
-        role = everything[role_ref]["Properties"]
-        documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
-        for ref in role.get("ManagedPolicyArns", []):
-            name = _resolve_policy_ref(ref)
-            if name in everything:
-                documents.append(everything[name]["Properties"]["PolicyDocument"])
-        allowed: set[str] = set()
-        for document in documents:
-            for statement in as_list(document.get("Statement", [])):
-                if statement.get("Effect") == "Allow":
-                    allowed.update(as_list(statement.get("Action", [])))
-        actions[function_id] = allowed
-    return actions
 
 
 def _callers(action: str, functions: set[str]) -> set[str]:

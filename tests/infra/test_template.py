@@ -436,7 +436,8 @@ def test_environment_is_complete_and_documented(functions: dict[str, dict[str, A
     for name, variables in env.items():
         assert variables >= REQUIRED_ENV, (name, REQUIRED_ENV - variables)
     schedulers = {name for name, variables in env.items() if variables >= SCHEDULER_ENV}
-    assert schedulers == {"ApiFunction", "ReconcileFunction"}
+    # Only the worker executes effects (usecases/outbox.py), SyncSchedule among them.
+    assert schedulers == {"WorkerFunction"}
     # The header comment lists exactly the variables the functions get.
     documented = set(HEADER_ENV.findall(_header()))
     assert documented == set().union(*env.values())
