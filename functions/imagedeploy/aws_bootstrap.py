@@ -57,8 +57,8 @@ class UtcClock:
 
 
 class UnavailableScheduler:
-    """The scheduler of a function the stack gives no scheduler settings (worker, cron,
-    ECS events): none of their use cases manages schedules, so a call is a wiring bug."""
+    """The scheduler of a function the stack gives no scheduler settings (all but the worker,
+    which executes every effect, SyncSchedule included): a call is a wiring bug."""
 
     def set_schedule(self, service_id: str, schedule: str) -> None:
         raise RuntimeError("this function has no scheduler configured (IMAGEDEPLOY_SCHEDULER_*)")
