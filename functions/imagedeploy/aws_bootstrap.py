@@ -50,8 +50,8 @@ class UtcClock:
 
 
 class UnavailableScheduler:
-    """The scheduler of a function the stack gives no scheduler settings (worker, cron,
-    ECS events): none of their use cases manages schedules, so a call is a wiring bug."""
+    """The scheduler of a function the stack gives no scheduler settings (all but the worker,
+    which executes every effect, SyncSchedule included): a call is a wiring bug."""
 
     def set_schedule(self, service_id: str, schedule: str) -> None:
         raise RuntimeError("this function has no scheduler configured (IMAGEDEPLOY_SCHEDULER_*)")
@@ -99,6 +99,7 @@ def _ecs_config(settings: Settings) -> Any:
         target_group_prefix=settings.target_group_prefix,
         log_group_prefix=settings.log_group_prefix,
         log_retention_days=settings.log_retention_days,
+        health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
     )
 
@@ -116,7 +117,7 @@ def build(
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
-    from imagedeploy.adapters.aws.sns_notifier import SnsNotifier
+    from imagedeploy.adapters.aws.sns_notifier import SNS_CLIENT_CONFIG, SnsNotifier
     from imagedeploy.adapters.webhooks import WebhookSender
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
@@ -126,7 +127,7 @@ def build(
             + ", IMAGEDEPLOY_".join(m.upper() for m in missing)
             + " (template.yaml sets them)"
         )
-    make = Clients(settings.aws_region, clients)
+    make = Clients(settings.aws_region, clients, configs={"sns": SNS_CLIENT_CONFIG})
     store = DynamoStore(settings.table_name, client=_lazy(make, "dynamodb"))
     secrets = SecretsManagerSecretStore(
         settings.secret_prefix, client=_lazy(make, "secretsmanager")

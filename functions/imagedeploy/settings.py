@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     cloudmap_namespace_id: str = ""
     log_group_prefix: str = "/imagedeploy/services"
     log_retention_days: int = 30
+    # How long ECS ignores a new task's failing load-balancer health checks: an app that takes
+    # longer than this to answer would fail every deploy (a stopped task fails it fast).
+    health_check_grace_seconds: int = Field(default=300, ge=0, le=3600)
     scheduler_group: str = ""
     scheduler_role_arn: str = ""
     cron_function_arn: str = ""

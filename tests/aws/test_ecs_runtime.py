@@ -17,6 +17,7 @@ moto gaps, and what the tests do about them (each named where it matters):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -111,6 +112,11 @@ def test_task_definition_is_pinned_fargate_x86_linux_and_sized_up(
     assert log["options"]["awslogs-region"] == REGION
     groups = aws.client("logs").describe_log_groups(logGroupNamePrefix="/imagedeploy/services/")
     assert [g["logGroupName"] for g in groups["logGroups"]] == [f"/imagedeploy/services/{WEB.id}"]
+    group_tags = aws.client("logs").list_tags_for_resource(
+        resourceArn=groups["logGroups"][0]["arn"].removesuffix(":*")
+    )["tags"]
+    assert group_tags["imagedeploy:service"] == WEB.id
+    assert group_tags["imagedeploy:stack"] == "imagedeploy"  # EcsConfig.name_prefix
     assert {t["key"]: t["value"] for t in td["tags"]}["imagedeploy:deploy"] == DEP1
 
 
@@ -201,12 +207,12 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
         "enable": True,
         "rollback": True,
     }
-    assert create["healthCheckGracePeriodSeconds"] == 60
+    assert create["healthCheckGracePeriodSeconds"] == 300  # the default; see the test below
     assert create["propagateTags"] == "TASK_DEFINITION"
 
     elbv2 = aws.client("elbv2")
     (group,) = elbv2.describe_target_groups(TargetGroupArns=[lb["targetGroupArn"]])["TargetGroups"]
-    assert group["TargetGroupName"] == f"imgd-{WEB.id}"
+    assert group["TargetGroupName"] == f"imgd-{WEB.id.removeprefix('srv-')}"
     assert group["TargetType"] == "ip"
     assert group["VpcId"] == network.vpc_id
     assert group["HealthCheckProtocol"] == "HTTP"
@@ -241,7 +247,9 @@ def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_
     runtime.rollout(make_spec(no_path, DEP1))
 
     elbv2 = aws.client("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id}"])["TargetGroups"]
+    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id.removeprefix('srv-')}"])[
+        "TargetGroups"
+    ]
     # An ALB has no TCP health check: GET / and accept any HTTP answer, the nearest to a connect.
     assert (group["HealthCheckPath"], group["Matcher"]) == ("/", {"HttpCode": "200-499"})
     (rule,) = [
@@ -671,3 +679,22 @@ def test_rollout_ref_round_trips_through_tags() -> None:
     assert "imagedeploy:previous-task-definition" not in tags  # empty values are not tags
     assert RolloutRef.from_tags(WEB.id, tags) == ref
     assert RolloutRef.from_tags(WEB.id, {}) is None
+
+
+def test_the_health_check_grace_period_is_the_configured_one(
+    aws: Aws, ecs_config: EcsConfig, alb: Alb
+) -> None:
+    """An app that needs 10 minutes before it answers its health check gets them (a fixed 60 s
+    failed every deploy of such an app); the stack sets it (HealthCheckGraceSeconds)."""
+    runtime = EcsRuntime(
+        dataclasses.replace(ecs_config, health_check_grace_seconds=600),
+        ecs=aws.client("ecs"),
+        elbv2=aws.client("elbv2"),
+        servicediscovery=aws.client("servicediscovery"),
+        logs=aws.client("logs"),
+        secret_arn=lambda _credential_id: None,
+    )
+    calls = record(aws.client("ecs"))
+    runtime.rollout(make_spec(WEB, DEP1))
+    (create,) = calls.of("CreateService")
+    assert create["healthCheckGracePeriodSeconds"] == 600

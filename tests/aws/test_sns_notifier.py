@@ -105,3 +105,26 @@ def test_a_failing_publish_never_raises(
 
     stubber.assert_no_pending_responses()
     assert "SNS notification failed" in caplog.text
+
+
+def test_the_functions_sns_client_has_the_notifiers_short_timeouts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Lambda the notifier gets the app's shared SNS client: that client must carry the short
+    timeouts too, or a slow SNS holds up a deploy for botocore's default 60 s x retries."""
+    from imagedeploy import aws_bootstrap
+    from imagedeploy.settings import Settings
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    settings = Settings(
+        table_name="imagedeploy",
+        jobs_queue_url="https://sqs.us-east-1.amazonaws.com/111122223333/jobs",
+        topic_arn="arn:aws:sns:us-east-1:111122223333:imagedeploy",
+        aws_region="us-east-1",
+    )
+    app = aws_bootstrap.build(settings)
+    sns = app.clients("sns").meta.config
+    assert (sns.connect_timeout, sns.read_timeout) == (2, 5)
+    assert sns.retries["total_max_attempts"] == 3  # botocore: max_attempts 2 retries + 1
+    other = app.clients("dynamodb").meta.config
+    assert other.read_timeout == 60 and other.retries["total_max_attempts"] == 6

@@ -195,3 +195,29 @@ def time_to_live(template: dict[str, Any], logical_id: str = "Table") -> dict[st
     """The table's ``TimeToLiveSpecification`` (``update_time_to_live`` argument), if any."""
     spec = resources(template)[logical_id]["Properties"].get("TimeToLiveSpecification")
     return copy.deepcopy(spec) if spec else None
+
+
+def _resolve_policy_ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def function_actions(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Function logical id -> every action its role allows (Allow statements; no wildcards in
+    this template, checked by test_template)."""
+    everything = resources(template)
+    actions: dict[str, set[str]] = {}
+    for function_id, props in function_properties(template).items():
+        role_ref = props["Role"]["Fn::GetAtt"][0]
+        role = everything[role_ref]["Properties"]
+        documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
+        for ref in role.get("ManagedPolicyArns", []):
+            name = _resolve_policy_ref(ref)
+            if name in everything:
+                documents.append(everything[name]["Properties"]["PolicyDocument"])
+        allowed: set[str] = set()
+        for document in documents:
+            for statement in as_list(document.get("Statement", [])):
+                if statement.get("Effect") == "Allow":
+                    allowed.update(as_list(statement.get("Action", [])))
+        actions[function_id] = allowed
+    return actions

@@ -294,10 +294,103 @@ def test_ecs_events_rule_covers_this_cluster(template: dict[str, Any]) -> None:
     rule = resources(template)["EcsEventsRule"]["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.ecs"]
-    assert set(pattern["detail-type"]) == {"ECS Task State Change", "ECS Deployment State Change"}
     prefixes = sorted(_sub_text(p["prefix"]) for p in pattern["resources"])
     assert [p.rsplit(":", 1)[1] for p in prefixes] == ["service/${Cluster}/", "task/${Cluster}/"]
     assert [_ref(t["Arn"]) for t in rule["Targets"]] == ["EcsEventsFunction"]
+
+
+def _concrete_pattern(template: dict[str, Any]) -> Any:
+    """EcsEventsRule's pattern with its ``!Sub`` prefixes resolved, as moto's matcher."""
+    from moto.events.models import EventPattern
+
+    values = {
+        "${AWS::Partition}": "aws",
+        "${AWS::Region}": "us-east-1",
+        "${AWS::AccountId}": "123456789012",
+        "${Cluster}": "stack-Cluster",
+    }
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::Sub"}:
+            text = _sub_text(node)
+            for name, value in values.items():
+                text = text.replace(name, value)
+            return text
+        if isinstance(node, dict):
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    pattern = resolve(resources(template)["EcsEventsRule"]["Properties"]["EventPattern"])
+    return EventPattern.load(json.dumps(pattern))
+
+
+_TASK = "arn:aws:ecs:us-east-1:123456789012:task/stack-Cluster/0123abcd"
+_SERVICE = "arn:aws:ecs:us-east-1:123456789012:service/stack-Cluster/stack-srv-x"
+
+
+def _ecs_event(kind: str, resource: str, **detail: str) -> dict[str, Any]:
+    return {"source": "aws.ecs", "detail-type": kind, "resources": [resource], "detail": detail}
+
+
+@pytest.mark.parametrize(
+    ("event", "forwarded"),
+    [
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="STOPPED"), True),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="DEPROVISIONING"), False),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="RUNNING"), False),
+        (_ecs_event("ECS Task State Change", _TASK, lastStatus="PROVISIONING"), False),
+        (
+            _ecs_event(
+                "ECS Task State Change",
+                _TASK.replace("stack-Cluster", "other"),
+                lastStatus="STOPPED",
+            ),
+            False,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_COMPLETED"
+            ),
+            True,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_FAILED"
+            ),
+            True,
+        ),
+        (
+            _ecs_event(
+                "ECS Deployment State Change", _SERVICE, eventName="SERVICE_DEPLOYMENT_IN_PROGRESS"
+            ),
+            False,
+        ),
+        (_ecs_event("ECS Service Action", _SERVICE, eventName="SERVICE_STEADY_STATE"), False),
+        # A deployment event never has lastStatus, a task event never eventName: no crossing.
+        (
+            _ecs_event("ECS Task State Change", _TASK, eventName="SERVICE_DEPLOYMENT_COMPLETED"),
+            False,
+        ),
+        (_ecs_event("ECS Deployment State Change", _SERVICE, lastStatus="STOPPED"), False),
+    ],
+)
+def test_ecs_events_rule_forwards_only_what_the_handler_acts_on(
+    template: dict[str, Any], event: dict[str, Any], forwarded: bool
+) -> None:
+    assert _concrete_pattern(template).matches_event(event) is forwarded
+
+
+def test_ecs_events_rule_names_the_handlers_deployment_events(template: dict[str, Any]) -> None:
+    from imagedeploy.handlers import ecs_events
+
+    branches = resources(template)["EcsEventsRule"]["Properties"]["EventPattern"]["$or"]
+    by_type = {b["detail-type"][0]: b["detail"] for b in branches}
+    assert by_type[ecs_events.TASK_STATE_CHANGE] == {"lastStatus": ["STOPPED"]}
+    assert by_type[ecs_events.DEPLOYMENT_STATE_CHANGE] == {
+        "eventName": list(ecs_events.DEPLOYMENT_EVENTS)
+    }
 
 
 def test_reconcile_runs_every_minute(template: dict[str, Any]) -> None:
@@ -343,7 +436,8 @@ def test_environment_is_complete_and_documented(functions: dict[str, dict[str, A
     for name, variables in env.items():
         assert variables >= REQUIRED_ENV, (name, REQUIRED_ENV - variables)
     schedulers = {name for name, variables in env.items() if variables >= SCHEDULER_ENV}
-    assert schedulers == {"ApiFunction", "ReconcileFunction"}
+    # Only the worker executes effects (usecases/outbox.py), SyncSchedule among them.
+    assert schedulers == {"WorkerFunction"}
     # The header comment lists exactly the variables the functions get.
     documented = set(HEADER_ENV.findall(_header()))
     assert documented == set().union(*env.values())
@@ -399,9 +493,44 @@ def test_naming_contracts_match_the_iam_scopes(
     (tg_statement,) = resources_by_action["elasticloadbalancing:CreateTargetGroup"]
     assert tg_statement["Fn::Sub"][1] == target_groups[1]  # same stack-id fragment
     assert tg_statement["Fn::Sub"][0].endswith(f":targetgroup/{target_groups[0]}-*/*")
-    # "<prefix>-srv-<20 chars>" must fit ELB's 32 characters: "imd" + 4 hex digits.
+    # "<prefix>-<20 chars>" must fit ELB's 32 characters: "imd" + 8 hex digits.
     assert re.fullmatch(r"imd\$\{\w+\}", target_groups[0])
-    assert len("imd0000") + len("-srv-") + 20 <= 32
+    assert len("imd01234567") + len("-") + 20 <= 32
+
+
+def _target_group_prefix(template: dict[str, Any], stack_id: str) -> str:
+    """IMAGEDEPLOY_TARGET_GROUP_PREFIX for a stack id (its !Select/!Split evaluated)."""
+    expression = function_properties(template)["ApiFunction"]["Environment"]["Variables"][
+        "IMAGEDEPLOY_TARGET_GROUP_PREFIX"
+    ]["Fn::Sub"]
+
+    def evaluate(node: Any) -> Any:
+        if node == {"Ref": "AWS::StackId"}:
+            return stack_id
+        if isinstance(node, dict) and "Fn::Split" in node:
+            separator, value = node["Fn::Split"]
+            return str(evaluate(value)).split(separator)
+        if isinstance(node, dict) and "Fn::Select" in node:
+            index, values = node["Fn::Select"]
+            return evaluate(values)[int(index)]
+        return node
+
+    text, variables = expression
+    for name, value in variables.items():
+        text = text.replace(f"${{{name}}}", str(evaluate(value)))
+    return str(text)
+
+
+def test_stacks_created_minutes_apart_get_different_target_group_prefixes(
+    template: dict[str, Any],
+) -> None:
+    # Stack ids end in a time-based UUID: created 0, 1, 3 and 5 minutes apart on one host, they
+    # differ only in the first group (100 ns ticks); the second changes every ~7 minutes.
+    arn = "arn:aws:cloudformation:us-east-1:111122223333:stack/imagedeploy/{}-b969-11f0-a185-5081d0136786"
+    ids = ["1a2b3c40", "3dee8240", "85750e40", "ccfb9a40"]
+    prefixes = {_target_group_prefix(template, arn.format(uuid)) for uuid in ids}
+    assert len(prefixes) == len(ids)
+    assert all(re.fullmatch(r"imd[0-9a-f]{8}", p) for p in prefixes)
 
 
 # -- IAM ------------------------------------------------------------------------------------------
@@ -590,10 +719,36 @@ def test_task_definitions_if_any_are_fargate_linux_x86() -> None:
             }, name
 
 
-def test_cluster_runs_fargate(template: dict[str, Any]) -> None:
+def test_cluster_creates_on_an_account_that_never_used_ecs(template: dict[str, Any]) -> None:
+    """Capacity providers (and Service Connect defaults) make CreateCluster need the ECS
+    service-linked role, which a fresh account lacks: the first deploy would roll back. The
+    app runs tasks with launchType FARGATE, so the cluster declares neither."""
     cluster = resources(template)["Cluster"]["Properties"]
-    assert "FARGATE" in cluster["CapacityProviders"]
+    assert not {
+        "CapacityProviders",
+        "DefaultCapacityProviderStrategy",
+        "ServiceConnectDefaults",
+    } & set(cluster)
     assert resources(template, "AWS::ServiceDiscovery::PrivateDnsNamespace")
+
+
+def test_a_new_vpc_cidr_must_be_what_the_network_stack_accepts(template: dict[str, Any]) -> None:
+    """The parent accepts any prefix (an existing VPC may be any size); for a VPC it creates, a
+    rule refuses what infra/network.yaml would refuse mid-deploy."""
+    rule = template["Rules"]["NewVpcCidrIsSlash16"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "VpcId"}, ""]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Equals": [{"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "VpcCidr"}]}]}, "16"]
+    }
+    network = load_template(ROOT / "infra" / "network.yaml")
+    assert network["Parameters"]["VpcCidr"]["AllowedPattern"].endswith("/16$")
+
+
+def test_the_table_cannot_be_deleted_by_accident(template: dict[str, Any]) -> None:
+    table = resources(template)["Table"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -703,3 +858,68 @@ def test_sam_transform_expands_to_a_lint_clean_template(monkeypatch: pytest.Monk
     assert roles == set(resources(load_template(), "AWS::IAM::Role"))
     problems = [f"{m.rule.id} {m.message} ({m.path})" for m in lint(json.dumps(expanded))]
     assert not problems, "cfn-lint on the transformed template:\n" + "\n".join(problems)
+
+
+# -- operability: dashboard and alarms ------------------------------------------------------------
+
+
+def test_the_dashboard_is_valid_json_naming_only_this_stacks_resources(
+    template: dict[str, Any],
+) -> None:
+    body = resources(template)["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    known = set(resources(template)) | {"AWS::Region"}
+    assert {n.split(".")[0] for n in names} <= known, names - known
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    text = json.dumps(widgets)
+    for metric in ("5xx", "4xx", "Latency", "Errors", "Throttles", "JobsFailed"):
+        assert f'"{metric}"' in text, metric
+    for function_id in HANDLERS:
+        assert f"${{{function_id}}}" in body, function_id
+
+
+def _alarm_metric_names(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Namespace -> metric names some alarm watches (plain or in metric math)."""
+    watched: dict[str, set[str]] = {}
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if "MetricName" in props:
+            watched.setdefault(props["Namespace"], set()).add(props["MetricName"])
+        for query in props.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric")
+            if metric:
+                watched.setdefault(metric["Namespace"], set()).add(metric["MetricName"])
+    return watched
+
+
+def test_alarms_cover_function_errors_throttles_api_5xx_and_the_apps_own_metrics(
+    template: dict[str, Any],
+) -> None:
+    watched = _alarm_metric_names(template)
+    assert {"Errors", "Throttles"} <= watched["AWS/Lambda"]
+    assert "5xx" in watched["AWS/ApiGateway"]
+    # The metrics the handlers emit (handlers/worker.py, handlers/reconcile.py).
+    emitted = set()
+    for handler in ("worker", "reconcile"):
+        source = (ROOT / "functions" / "imagedeploy" / "handlers" / f"{handler}.py").read_text()
+        emitted |= set(re.findall(r'add_metric\("(\w+)"', source))
+    assert {"JobsFailed", "ReconcileFailedRepairs"} <= emitted
+    assert {"JobsFailed", "ReconcileFailedRepairs"} <= watched["imagedeploy"]
+    assert watched["imagedeploy"] <= emitted
+    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "Topic"}]
+
+
+def test_function_alarms_sum_every_function(template: dict[str, Any]) -> None:
+    for logical_id in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
+        queries = resources(template)[logical_id]["Properties"]["Metrics"]
+        functions = {
+            q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for q in queries
+            if "MetricStat" in q
+        }
+        assert functions == set(HANDLERS), logical_id
+        (total,) = [q for q in queries if q.get("ReturnData")]
+        assert set(re.findall(r"m\d+", total["Expression"])) == {
+            q["Id"] for q in queries if "MetricStat" in q
+        }

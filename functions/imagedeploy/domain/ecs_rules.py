@@ -24,7 +24,6 @@ from imagedeploy.domain.deploy_machine import (
     RolloutHealthy,
     Signal,
 )
-from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.outcomes import (
     EarlyExit,
     NonZeroExit,
@@ -33,6 +32,7 @@ from imagedeploy.domain.outcomes import (
     PullFailed,
     Unhealthy,
 )
+from imagedeploy.domain.pull_failures import pull_failure_message, pull_failure_reason
 from imagedeploy.domain.services import Resources
 
 CONTAINER: Final = "app"
@@ -193,7 +193,8 @@ def classify_stop(
     reason = task.stopped_reason or task.container_reason
     text = f"{task.stopped_reason} {task.container_reason}".lower()
     if any(marker in text for marker in _PULL_MARKERS):
-        return PullFailed(_pull_reason(text), reason)
+        pull_reason = pull_failure_reason(text)
+        return PullFailed(pull_reason, pull_failure_message(pull_reason, reason))
     if "outofmemory" in text or "out of memory" in text:
         return OomKilled(memory_mb)
     if "health check" in text:
@@ -217,29 +218,6 @@ def run_end(task: TaskOutcome, memory_mb: int | None = None) -> RunEnd:
         canceled=task.stop_code == "UserInitiated",
         message=task.stopped_reason or task.container_reason,
     )
-
-
-def _pull_reason(text: str) -> PullFailureReason:
-    if any(w in text for w in ("toomanyrequests", "too many requests", "rate limit", " 429")):
-        return PullFailureReason.RATE_LIMITED
-    if any(
-        w in text
-        for w in (
-            "unauthorized",
-            "authentication required",
-            "access denied",
-            "denied",
-            "forbidden",
-            " 401",
-            " 403",
-            "registry auth",
-            "no basic auth credentials",
-        )
-    ):
-        return PullFailureReason.UNAUTHORIZED
-    if any(w in text for w in ("not found", "manifest unknown", "does not exist")):
-        return PullFailureReason.NOT_FOUND
-    return PullFailureReason.REGISTRY_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,10 @@ metrics = Metrics(namespace="imagedeploy", service="imagedeploy")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
+#: What the Tracer patches: AWS calls only. Not httpx (powertools' default patches every module
+#: X-Ray supports): webhook URLs carry their token in the path and would go to X-Ray.
+TRACED_MODULES = ("botocore",)
+
 
 def traced(handler: Handler) -> Handler:
     """``Tracer.capture_lambda_handler(capture_response=False)``, with the Tracer created on the
@@ -31,7 +35,7 @@ def traced(handler: Handler) -> Handler:
         if wrapped is None:
             from aws_lambda_powertools import Tracer
 
-            tracer = Tracer(service="imagedeploy")
+            tracer = Tracer(service="imagedeploy", patch_modules=TRACED_MODULES)
             wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
         return wrapped(event, context)
 

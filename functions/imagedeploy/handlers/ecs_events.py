@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 TASK_STATE_CHANGE = "ECS Task State Change"
 DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
+#: The deployment events acted on; template.yaml's EcsEventsRule forwards only these (and tasks
+#: that reached STOPPED).
+DEPLOYMENT_EVENTS = ("SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -138,7 +141,7 @@ def _deployment_changed(app: AwsApp, event: Mapping[str, Any], detail: Mapping[s
     from imagedeploy.usecases import deploys
 
     name = str(detail.get("eventName", ""))
-    if name not in ("SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"):
+    if name not in DEPLOYMENT_EVENTS:
         return f"ignored: {name or 'no eventName'}"
     resources = [str(r) for r in event.get("resources") or []]
     service_id = next((s for s in map(app.ecs.service_id_of, resources) if s), None)

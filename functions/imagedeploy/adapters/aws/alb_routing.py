@@ -25,7 +25,8 @@ class AlbRouting:
         return self._elbv2_client()
 
     def target_group_name(self, service_id: str) -> str:
-        name = f"{self._config.target_group_prefix}-{service_id}"
+        # Without the id's type ("srv-"): "imd<8 hex>-<20 chars>" is ELB's 32 characters.
+        name = f"{self._config.target_group_prefix}-{service_id.partition('-')[2]}"
         if len(name) > 32:
             raise ValueError(f"target group name {name!r} is longer than 32 characters")
         return name

@@ -10,9 +10,16 @@ from typing import Any
 class Clients:
     """boto3 clients, one per service name, made on first use (or the ones given)."""
 
-    def __init__(self, region: str = "", given: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        region: str = "",
+        given: Mapping[str, Any] | None = None,
+        configs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._region = region
         self._clients: dict[str, Any] = dict(given or {})
+        # botocore Config arguments per service name, over the default (standard retries).
+        self._configs = dict(configs or {})
         self._lock = threading.Lock()
 
     def __call__(self, name: str) -> Any:
@@ -21,7 +28,9 @@ class Clients:
                 import boto3  # type: ignore[import-untyped]  # lazily: cold start
                 from botocore.config import Config  # type: ignore[import-untyped]
 
-                config = Config(retries={"mode": "standard", "max_attempts": 5})
+                arguments: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 5}}
+                arguments.update(self._configs.get(name, {}))
+                config = Config(**arguments)
                 self._clients[name] = boto3.client(
                     name, region_name=self._region or None, config=config
                 )

@@ -35,7 +35,7 @@ class EcsConfig:
     log_retention_days: int = 30
     assign_public_ip: bool = False  # True only in public subnets without a NAT gateway
     platform_version: str = "LATEST"
-    health_check_grace_seconds: int = 60
+    health_check_grace_seconds: int = 300  # settings.health_check_grace_seconds
     deregistration_delay_seconds: int = 30
     #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
     worker_security_groups: tuple[str, ...] = ()

@@ -159,7 +159,9 @@ class TaskDefinitions:
     def _ensure_log_group(self, service_id: str) -> None:
         group = self.log_group(service_id)
         try:
-            self._logs.create_log_group(logGroupName=group)
+            # Tagged like the ECS service, so the console's tag filters find it too.
+            tags = {TAG_SERVICE: service_id, "imagedeploy:stack": self._config.name_prefix}
+            self._logs.create_log_group(logGroupName=group, tags=tags)
         except ClientError as exc:
             if error_code(exc) != "ResourceAlreadyExistsException":
                 raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
+from collections.abc import Mapping
 from typing import Any, Final
 
 from imagedeploy.domain.events import Event, EventType
@@ -83,15 +84,22 @@ def message_for(service: Service, event: Event, api_base_url: str = "") -> dict[
     return message
 
 
+#: botocore Config of the SNS client. Short timeouts and few retries: a notification must not
+#: hold up a deploy (aws_bootstrap gives the functions' SNS client this config too).
+SNS_CLIENT_CONFIG: Final[Mapping[str, Any]] = {
+    "connect_timeout": 2,
+    "read_timeout": 5,
+    "retries": {"mode": "standard", "max_attempts": 2},
+}
+
+
 class SnsNotifier:
     def __init__(self, topic_arn: str, *, client: Any = None, api_base_url: str = "") -> None:
         if client is None:
             import boto3  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
 
-            # Short timeouts and few retries: a notification must not hold up a deploy.
-            config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
-            client = boto3.client("sns", config=config)
+            client = boto3.client("sns", config=Config(**SNS_CLIENT_CONFIG))
         self._client = client
         self._topic_arn = topic_arn
         self._api_base_url = api_base_url
