@@ -28,8 +28,11 @@ class CliUser:
             for k, v in os.environ.items()
             if not k.startswith("IMAGEDEPLOY_") and k not in ("NO_COLOR", "XDG_CONFIG_HOME")
         }
+        # The venv's bin first, as for a user who activated it: a shell finds `imagedeploy`.
+        path = os.pathsep.join([str(Path(IMAGEDEPLOY).parent), base.get("PATH", os.defpath)])
         return {
             **base,
+            "PATH": path,
             "HOME": str(self.home),
             "XDG_CONFIG_HOME": str(self.home / ".config"),
             **extra,
