@@ -73,6 +73,9 @@ def test_exit_events_arrive_before_and_after_the_engine_service_is_killed(
             while service.process is first or service.process is None:
                 assert time.monotonic() < deadline, "the service was not started again"
                 time.sleep(0.1)
+            # The restart assigns the new process before its socket answers; ensure_running takes
+            # the same lock, so it returns once the restart in progress has finished.
+            assert not service.ensure_running()
             spec = ContainerSpec(
                 name, image, ("/bin/sh", "-c", "exit 4"), labels=labels, insecure_registry=True
             )
