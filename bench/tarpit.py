@@ -23,9 +23,7 @@ from pathlib import Path
 import httpx
 
 from devkit.serve import Platform, ServeProcess
-from devkit.sockets import Tarpit
-
-UNREACHABLE_IMAGE = "127.0.0.1:9/nothing/here:1"  # the discard port: the service never deploys
+from devkit.sockets import UNREACHABLE_IMAGE, Tarpit
 
 
 def timed(samples: int, call: Callable[[], httpx.Response]) -> list[float]:

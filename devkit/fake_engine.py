@@ -93,11 +93,6 @@ class FakeEngine:
     ) -> None:
         self.calls["pull"] += 1
 
-    def ensure_image(
-        self, image: str, auth: RegistryAuth | None = None, *, insecure: bool = False
-    ) -> None:
-        self.calls["ensure_image"] += 1
-
     def run(self, spec: ContainerSpec) -> str:
         self.calls["run"] += 1
         container_id = f"c{next(self._ids):04d}"

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
 
+# An image on the discard port: a registry that refuses at once, so the service never deploys.
+UNREACHABLE_IMAGE = "127.0.0.1:9/nothing/here:1"
+
 
 class Tarpit:
     """``with Tarpit() as tarpit``: ``tarpit.host`` (``127.0.0.1:port``) accepts connections,

@@ -269,14 +269,19 @@ def test_a_start_failure_leaves_no_container(
 
 
 def test_throwaway_image_deleted_from_the_registry_is_not_found(
-    engine: EngineApi, image_pusher: ImagePusher, anon_registry: RunningRegistry
+    containers: Containers,
+    engine: EngineApi,
+    image_pusher: ImagePusher,
+    anon_registry: RunningRegistry,
 ) -> None:
     repo = f"scratch/{uuid.uuid4().hex[:12]}"
     pushed = image_pusher.push_docker_image(repo, "1.0", "doomed")
     image = pushed.pinned_on(anon_registry.host)
     engine.pull(image, insecure=True)
     image_pusher.delete_manifest(f"{repo}:1.0")
-    engine.ensure_image(image, insecure=True)  # a stored pinned digest is used as it is
+    # a stored pinned digest is used as it is: the create finds it, nothing is pulled
+    container_id = containers.run(containers.spec(image, command=("/bin/sh", "-c", "exit 0")))
+    assert engine.wait(container_id, timeout=30) == 0
     with pytest.raises(EnginePullError) as caught:
         engine.pull(image, insecure=True)  # an explicit pull always asks the registry
     assert caught.value.reason is PullFailureReason.NOT_FOUND

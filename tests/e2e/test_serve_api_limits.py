@@ -18,14 +18,13 @@ import httpx
 import pytest
 
 from devkit.serve import Platform, ServeProcess, remove_containers
-from devkit.sockets import Tarpit, head_only, stream_until_answered
+from devkit.sockets import UNREACHABLE_IMAGE, Tarpit, head_only, stream_until_answered
 from imagedeploy.api.http_server import SMALL_BODY
 from imagedeploy.api.wsgi import MAX_BODY
 
 pytestmark = pytest.mark.e2e
 
 BUDGET_SECONDS = 15  # long enough that "answered while the verify waits" cannot be luck
-UNREACHABLE_IMAGE = "127.0.0.1:9/nothing/here:1"  # the discard port: refused at once
 HUNDREDS_OF_MB = 300 * 1024 * 1024
 
 

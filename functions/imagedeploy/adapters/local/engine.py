@@ -286,7 +286,7 @@ class EngineEvent:
 
 class Engine(Protocol):
     """The container operations the local runtime uses (``engine_api.EngineApi`` implements
-    them over the engine's REST API; ``devkit.fakes.FakeEngine`` in memory)."""
+    them over the engine's REST API; ``devkit.fake_engine.FakeEngine`` in memory)."""
 
     @property
     def kind(self) -> EngineKind: ...
@@ -298,9 +298,6 @@ class Engine(Protocol):
         *,
         insecure: bool = False,
         timeout: float | None = None,
-    ) -> None: ...
-    def ensure_image(
-        self, image: str, auth: RegistryAuth | None = None, *, insecure: bool = False
     ) -> None: ...
     def run(self, spec: ContainerSpec) -> str: ...
     def stop(self, container: str, timeout_seconds: int) -> None: ...

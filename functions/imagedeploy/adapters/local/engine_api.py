@@ -212,21 +212,6 @@ class EngineApi:
 
     # --- images -------------------------------------------------------------------------------
 
-    def image_present(self, image: str) -> bool:
-        found = self._request(
-            "GET", f"{COMPAT}/images/{quote(image, safe='')}/json", what="", ok_missing=True
-        )
-        return found is not None
-
-    def ensure_image(
-        self, image: str, auth: RegistryAuth | None = None, *, insecure: bool = False
-    ) -> None:
-        """Pull ``image`` unless it is a pinned digest already stored (content-addressed: the
-        stored copy is that digest; the deploy's preflight checked access to it)."""
-        if "@sha256:" in image and self.image_present(image):
-            return
-        self.pull(image, auth, insecure=insecure)
-
     def pull(
         self,
         image: str,
