@@ -265,6 +265,10 @@ def deploys_list(client: ApiClient, args: Args, out: TextIO) -> int:
 def deploys_create(client: ApiClient, args: Args, out: TextIO) -> int:
     body = {"imageUrl": args.image} if args.image else None
     deploy = client.post(f"/v1/services/{args.service}/deploys", body)
+    if deploy is None:
+        # Render's 202 (no body): the deploy waits behind the one in progress; it is the newest.
+        [newest] = client.get(f"/v1/services/{args.service}/deploys", limit=1)
+        deploy = newest["deploy"]
     if args.wait:
         return _wait(client, args, out, args.service, deploy["id"])
     output.emit(out, args.output, deploy, text=f"deploy {deploy['id']} {deploy['status']}")
