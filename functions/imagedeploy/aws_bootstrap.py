@@ -101,6 +101,7 @@ def _ecs_config(settings: Settings) -> Any:
         log_retention_days=settings.log_retention_days,
         health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
+        secret_prefix=settings.secret_prefix,
     )
 
 
@@ -138,6 +139,7 @@ def build(
         elbv2=_lazy(make, "elbv2"),
         servicediscovery=_lazy(make, "servicediscovery"),
         logs=_lazy(make, "logs"),
+        secretsmanager=_lazy(make, "secretsmanager"),
         secret_arn=secrets.arn_of,
     )
     jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))

@@ -95,5 +95,6 @@ def runtime(aws: Aws, ecs_config: EcsConfig, secret_arns: dict[str, str]) -> Ecs
         elbv2=aws.client("elbv2"),
         servicediscovery=aws.client("servicediscovery"),
         logs=aws.client("logs"),
+        secretsmanager=aws.client("secretsmanager"),
         secret_arn=secret_arns.get,
     )

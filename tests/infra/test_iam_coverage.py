@@ -41,6 +41,7 @@ MODULE_CLIENT = {
     "jobs": "sqs",
     "scheduler": "scheduler",
     "secrets": "secretsmanager",
+    "service_env": "secretsmanager",
     "sns_notifier": "sns",
     "cloud_map": "servicediscovery",
 }

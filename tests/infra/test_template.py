@@ -480,9 +480,13 @@ def test_naming_contracts_match_the_iam_scopes(
     def patterns(action: str) -> set[str]:
         return {_sub_text(r) for r in resources_by_action[action] if isinstance(r, dict)}
 
-    secret = f":secret:{secret_prefix}/registry-credentials/*"
+    secrets = (
+        f":secret:{secret_prefix}/registry-credentials/*",
+        f":secret:{secret_prefix}/service-env/*",
+    )
     for action in ("secretsmanager:GetSecretValue", "secretsmanager:CreateSecret"):
-        assert patterns(action) and all(p.endswith(secret) for p in patterns(action)), action
+        assert patterns(action), action
+        assert all(p.endswith(secrets) for p in patterns(action)), action
     for action in ("logs:CreateLogGroup", "logs:PutRetentionPolicy"):
         assert patterns(action) == {
             f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{log_prefix}/*"
@@ -621,13 +625,52 @@ def test_pass_role_only_for_our_roles_and_services(template: dict[str, Any]) -> 
     assert passed == set(allowed)
 
 
-def test_only_the_api_writes_registry_credentials(template: dict[str, Any]) -> None:
-    writers = {
+def _secret_writers(template: dict[str, Any], kind: str) -> set[str]:
+    return {
         where.split("/")[0]
         for where, statement in policy_statements(template)
         if "secretsmanager:CreateSecret" in as_list(statement["Action"])
+        and all(_sub_text(r).endswith(f"/{kind}/*") for r in as_list(statement["Resource"]))
     }
-    assert writers == {"ApiFunctionRole"}
+
+
+def test_only_the_api_writes_registry_credentials(template: dict[str, Any]) -> None:
+    assert _secret_writers(template, "registry-credentials") == {"ApiFunctionRole"}
+    # Services' environment secrets: written by whichever function executes the effect.
+    assert _secret_writers(template, "service-env") == {"FunctionsRuntimePolicy"}
+
+
+def test_tasks_and_preflights_read_only_this_workspaces_secrets_and_repositories(
+    template: dict[str, Any],
+) -> None:
+    """Workspace-scoped IAM (issue 10, item 6): the task execution role and the preflight
+    policy name the ECR repository prefix and the secret prefix parameters, never a wildcard."""
+    scoped = {
+        "secretsmanager:GetSecretValue": (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+            "${CredentialSecretPrefix}${AWS::StackName}/"
+        ),
+        "ecr:BatchGetImage": (
+            "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/${EcrRepositoryPrefix}*"
+        ),
+        "ecr:GetDownloadUrlForLayer": (
+            "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/${EcrRepositoryPrefix}*"
+        ),
+    }
+    checked = set()
+    for where, statement in policy_statements(template):
+        if not where.startswith(("TaskExecutionRole", "FunctionsStatePolicy")):
+            continue
+        for action in set(as_list(statement["Action"])) & set(scoped):
+            for resource in as_list(statement["Resource"]):
+                assert _sub_text(resource).startswith(scoped[action]), (where, action, resource)
+            checked.add((where.split("/")[0], action))
+    assert checked == {
+        (r, a) for r in ("TaskExecutionRole", "FunctionsStatePolicy") for a in scoped
+    }
+    params = template["Parameters"]
+    assert params["EcrRepositoryPrefix"]["Default"] == ""
+    assert params["CredentialSecretPrefix"]["Default"] == "imagedeploy/"
 
 
 def test_task_role_has_no_permissions(template: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ What it creates, per imagedeploy service ``<id>`` (``<p>`` = ``EcsConfig.name_pr
 - a **task definition** family ``<p>-<id>``, one revision per deploy (the environment carries
   ``RENDER_DEPLOY_ID``), pinned to ``RunSpec.image`` (``repository@<linux/amd64 digest>``), Fargate,
   ``awsvpc``, ``runtimePlatform`` LINUX/X86_64, the nearest valid Fargate size at or above the
-  plan (``FARGATE_SIZES``), awslogs to ``<log prefix>/<id>``, ``stopTimeout`` capped at Fargate's
+  plan (``FARGATE_SIZES``), environment values as ``secrets`` from the service's Secrets Manager
+  secret ``<secret prefix>/service-env/<id>`` (``service_env.py``; deleted by ``remove``), awslogs to ``<log prefix>/<id>``, ``stopTimeout`` capped at Fargate's
   120 s, ``repositoryCredentials`` = the credential's Secrets Manager ARN for private registries
   other than ECR (ECR pulls through the task execution role). A revision is registered only when
   its content changes (a content fingerprint is kept as a tag), so retries and cron runs reuse it;
@@ -63,6 +64,7 @@ from imagedeploy.adapters.aws.ecs_config import (
     service_kind,
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
+from imagedeploy.adapters.aws.service_env import ServiceEnvSecrets
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
@@ -98,12 +100,19 @@ class EcsRuntime:
         elbv2: Any = None,
         servicediscovery: Any = None,
         logs: Any = None,
+        secretsmanager: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
     ) -> None:
         self._config = config
         self._ecs = lazy_client("ecs", ecs, config.region)()
         self.task_definitions = TaskDefinitions(
-            config, self._ecs, lazy_client("logs", logs, config.region), secret_arn
+            config,
+            self._ecs,
+            lazy_client("logs", logs, config.region),
+            secret_arn,
+            ServiceEnvSecrets(
+                config.secret_prefix, lazy_client("secretsmanager", secretsmanager, config.region)
+            ),
         )
         self.routing = AlbRouting(config, lazy_client("elbv2", elbv2, config.region))
         self.discovery = CloudMap(
@@ -294,6 +303,11 @@ class EcsRuntime:
             errors,
             "deregister task definitions",
             functools.partial(self.task_definitions.deregister_all, service_id),
+        )
+        self._trying(
+            errors,
+            "delete the environment secret",
+            functools.partial(self.task_definitions.env_secrets.delete, service_id),
         )
         if errors:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")

@@ -1,7 +1,9 @@
 """Task definitions of the ECS runtime: one family per service (``<prefix>-<service id>``), one
 revision per distinct content (a content fingerprint kept as a tag, so retries and cron runs
 reuse a revision), awslogs to ``<log prefix>/<service id>``, ``repositoryCredentials`` for
-private registries other than ECR."""
+private registries other than ECR. Environment values are ``secrets`` read from the service's
+Secrets Manager secret (``service_env.py``); only the platform's own variables
+(``PLATFORM_ENV_KEYS``: ``RENDER_*``) are plaintext ``environment``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, error_code
+from imagedeploy.adapters.aws.service_env import EnvReference, ServiceEnvSecrets
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     LOG_STREAM_PREFIX,
@@ -25,6 +28,7 @@ from imagedeploy.domain.ecs_rules import (
 )
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind, registry_kind_of
+from imagedeploy.domain.service_rules import PLATFORM_ENV_KEYS
 from imagedeploy.ports import RunSpec
 
 
@@ -35,11 +39,13 @@ class TaskDefinitions:
         ecs: Any,
         logs: Callable[[], Any],
         secret_arn: Callable[[str], str | None] | None,
+        env_secrets: ServiceEnvSecrets,
     ) -> None:
         self._config = config
         self._ecs = ecs
         self._logs_client = logs
         self._secret_arn = secret_arn
+        self.env_secrets = env_secrets
 
     @property
     def _logs(self) -> Any:
@@ -51,18 +57,28 @@ class TaskDefinitions:
     def log_group(self, service_id: str) -> str:
         return f"{self._config.log_group_prefix}/{service_id}"
 
-    def body(self, spec: RunSpec) -> dict[str, Any]:
-        """The ``RegisterTaskDefinition`` request for ``spec`` (without tags)."""
-        size = fargate_size(spec.resources)
+    @staticmethod
+    def split_env(spec: RunSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """``spec``'s environment as (plaintext platform variables, values kept secret)."""
         env = dict(spec.env)
         if spec.port is not None:
             env.setdefault("PORT", str(spec.port))
+        plain = {k: v for k, v in env.items() if k in PLATFORM_ENV_KEYS}
+        return plain, {k: v for k, v in env.items() if k not in plain}
+
+    def body(self, spec: RunSpec, env_ref: EnvReference | None = None) -> dict[str, Any]:
+        """The ``RegisterTaskDefinition`` request for ``spec`` (without tags); the secret
+        values are referenced from ``env_ref`` (``ensure`` stores them)."""
+        size = fargate_size(spec.resources)
+        plain, hidden = self.split_env(spec)
+        if hidden and env_ref is None:
+            raise EcsRuntimeError("a task definition's environment values need their secret")
         container: dict[str, Any] = {
             "name": CONTAINER,
             "image": spec.image,
             "essential": True,
             "memory": size.memory_mb,  # the hard limit; moto also needs it to account tasks
-            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "environment": [{"name": k, "value": v} for k, v in sorted(plain.items())],
             "stopTimeout": max(1, min(spec.stop_timeout_seconds, MAX_STOP_TIMEOUT_SECONDS)),
             "logConfiguration": {
                 "logDriver": "awslogs",
@@ -73,6 +89,10 @@ class TaskDefinitions:
                 },
             },
         }
+        if hidden and env_ref is not None:
+            container["secrets"] = [
+                {"name": k, "valueFrom": env_ref.value_from(k)} for k in sorted(hidden)
+            ]
         if spec.command:
             container["command"] = list(spec.command)  # exec form: no shell
         if spec.port is not None:
@@ -118,7 +138,8 @@ class TaskDefinitions:
     def ensure(self, spec: RunSpec) -> str:
         """The ARN of a task definition revision with exactly ``spec``'s content: the family's
         latest revision when its fingerprint matches, else a new one."""
-        body = self.body(spec)
+        _, hidden = self.split_env(spec)
+        body = self.body(spec, self.env_secrets.store(spec.service_id, hidden))
         fingerprint = hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()[:32]
