@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Limits, NoBroadcast, Notifier, Ports, Registry, Scheduler
+from imagedeploy.ports import Job, Limits, NoBroadcast, Notifier, Ports, Registry, Scheduler
 from imagedeploy.settings import Settings
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ def build(
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
     from imagedeploy.adapters.aws.sns_notifier import SNS_CLIENT_CONFIG, SnsNotifier
     from imagedeploy.adapters.webhooks import WebhookSender
+    from imagedeploy.usecases.worker import PRUNE_REVISIONS_JOB
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
     if missing:
@@ -133,6 +134,12 @@ def build(
     secrets = SecretsManagerSecretStore(
         settings.secret_prefix, client=_lazy(make, "secretsmanager")
     )
+    jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
+
+    def prune_later(service_id: str) -> None:
+        # A job of its own: a throttled clean-up is retried by SQS, never delays a deploy.
+        jobs.enqueue(Job(PRUNE_REVISIONS_JOB, service_id))
+
     ecs = EcsRuntime(
         _ecs_config(settings),
         ecs=_lazy(make, "ecs"),
@@ -141,16 +148,16 @@ def build(
         logs=_lazy(make, "logs"),
         secretsmanager=_lazy(make, "secretsmanager"),
         secret_arn=secrets.arn_of,
+        on_new_revision=prune_later,
     )
-    jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
     scheduler: Scheduler = UnavailableScheduler()
-    if settings.scheduler_group and settings.cron_function_arn:
+    if settings.scheduler_group and settings.cron_target_arn:
         from imagedeploy.adapters.aws.scheduler import EventBridgeScheduler
 
         scheduler = EventBridgeScheduler(
             settings.scheduler_group,
             settings.scheduler_role_arn,
-            settings.cron_function_arn,
+            settings.cron_target_arn,
             client=_lazy(make, "scheduler"),
             dead_letter_arn=settings.scheduler_dlq_arn or None,
         )

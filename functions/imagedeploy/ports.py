@@ -282,6 +282,15 @@ class DescribesDeploys(Protocol):
         ...
 
 
+@runtime_checkable
+class PrunesRevisions(Protocol):
+    """An optional capability of a ``Runtime`` that keeps a version of what it ran per deploy
+    (ECS task definition revisions): deleting the ones nothing runs or rolls back to. Run as
+    the ``prune_revisions`` job (``usecases.worker``), never in a request."""
+
+    def prune_revisions(self, service_id: str) -> None: ...
+
+
 class Scheduler(Protocol):
     """Fires cron jobs: ``usecases.cron.tick`` at every time the schedule names (UTC)."""
 

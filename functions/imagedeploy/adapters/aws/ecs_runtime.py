@@ -102,7 +102,10 @@ class EcsRuntime:
         logs: Any = None,
         secretsmanager: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
+        on_new_revision: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_new_revision(service_id)`` is told of each task definition revision registered
+        (the composition root enqueues a ``prune_revisions`` job: never in a request)."""
         self._config = config
         self._ecs = lazy_client("ecs", ecs, config.region)()
         self.task_definitions = TaskDefinitions(
@@ -113,6 +116,7 @@ class EcsRuntime:
             ServiceEnvSecrets(
                 config.secret_prefix, lazy_client("secretsmanager", secretsmanager, config.region)
             ),
+            on_new_revision,
         )
         self.routing = AlbRouting(config, lazy_client("elbv2", elbv2, config.region))
         self.discovery = CloudMap(
@@ -311,6 +315,23 @@ class EcsRuntime:
         )
         if errors:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")
+
+    def prune_revisions(self, service_id: str) -> None:
+        """``ports.PrunesRevisions``: delete the service's task definition revisions nothing
+        runs or rolls back to (the ECS service's, its rollout's and the previous one are kept,
+        with the newest few). The ``prune_revisions`` job, queued when a revision is
+        registered: RegisterTaskDefinition and its clean-up are throttled (about 1/s), so the
+        clean-up never shares a request or a deploy's effect."""
+        current = self._describe_service(service_id)
+        keep = {str((current or {}).get("taskDefinition", ""))}
+        ref = RolloutRef.from_tags(service_id, tag_map(current.get("tags"))) if current else None
+        if ref is not None:
+            keep |= {ref.task_definition_arn, ref.previous_task_definition_arn}
+        pruned = self.task_definitions.prune(service_id, keep - {""})
+        if pruned:
+            logger.info(
+                "task definitions pruned", extra={"service_id": service_id, "count": pruned}
+            )
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._run_once(spec, started_by=run_id, role="cron", run_id=run_id)

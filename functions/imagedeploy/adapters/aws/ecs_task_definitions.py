@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
@@ -31,6 +32,22 @@ from imagedeploy.domain.registries import RegistryKind, registry_kind_of
 from imagedeploy.domain.service_rules import PLATFORM_ENV_KEYS
 from imagedeploy.ports import RunSpec
 
+logger = logging.getLogger(__name__)
+
+
+#: Revisions ``prune`` keeps besides the live and rollback ones: a pre-deploy or cron task may
+#: be about to start on a revision that ``ensure`` just registered.
+KEEP_NEWEST: Final = 3
+
+
+def _family(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _revision(arn: str) -> int:
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
 
 class TaskDefinitions:
     def __init__(
@@ -40,12 +57,14 @@ class TaskDefinitions:
         logs: Callable[[], Any],
         secret_arn: Callable[[str], str | None] | None,
         env_secrets: ServiceEnvSecrets,
+        on_new_revision: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
         self._ecs = ecs
         self._logs_client = logs
         self._secret_arn = secret_arn
         self.env_secrets = env_secrets
+        self._on_new_revision = on_new_revision
 
     @property
     def _logs(self) -> Any:
@@ -167,6 +186,8 @@ class TaskDefinitions:
                 {"key": TAG_FINGERPRINT, "value": fingerprint},
             ],
         )
+        if self._on_new_revision is not None:
+            self._on_new_revision(spec.service_id)  # older revisions may go (a later job)
         return str(registered["taskDefinition"]["taskDefinitionArn"])
 
     def memory_of(self, task_definition_arn: str) -> int | None:
@@ -192,13 +213,41 @@ class TaskDefinitions:
                 logGroupName=group, retentionInDays=self._config.log_retention_days
             )
 
-    def deregister_all(self, service_id: str) -> None:
+    def revisions(self, service_id: str, status: str = "ACTIVE") -> list[str]:
+        """The family's revisions in ``status``, newest first."""
         family = self.family(service_id)
+        found: list[str] = []
         paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(familyPrefix=family, status="ACTIVE"):
-            for arn in page.get("taskDefinitionArns", []):
-                if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family:
-                    self._ecs.deregister_task_definition(taskDefinition=arn)
+        for page in paginator.paginate(familyPrefix=family, status=status, sort="DESC"):
+            found.extend(a for a in page.get("taskDefinitionArns", []) if _family(a) == family)
+        return sorted(found, key=_revision, reverse=True)
+
+    def prune(self, service_id: str, keep: set[str], keep_newest: int = KEEP_NEWEST) -> int:
+        """Deregister and delete the family's revisions other than ``keep`` (what the ECS
+        service runs and can roll back to) and the ``keep_newest`` newest (a one-off task about
+        to start on one); returns how many went. Idempotent: a retried job finishes the rest."""
+        old = [a for a in self.revisions(service_id)[keep_newest:] if a not in keep]
+        for arn in old:
+            self._ecs.deregister_task_definition(taskDefinition=arn)
+        self._delete_inactive(service_id)
+        return len(old)
+
+    def deregister_all(self, service_id: str) -> None:
+        for arn in self.revisions(service_id):
+            self._ecs.deregister_task_definition(taskDefinition=arn)
+        self._delete_inactive(service_id)
+
+    def _delete_inactive(self, service_id: str) -> None:
+        """DeleteTaskDefinitions (10 per call) of the family's deregistered revisions: an
+        INACTIVE revision otherwise stays listed, and readable, forever."""
+        inactive = self.revisions(service_id, "INACTIVE")
+        for start in range(0, len(inactive), 10):
+            answer = self._ecs.delete_task_definitions(taskDefinitions=inactive[start : start + 10])
+            for failure in answer.get("failures") or []:
+                logger.warning(
+                    "task definition not deleted",
+                    extra={"arn": failure.get("arn"), "reason": failure.get("reason")},
+                )
 
     def runs_deploy(self, task_definition_arn: str, deploy_id: str) -> bool:
         if not task_definition_arn:
