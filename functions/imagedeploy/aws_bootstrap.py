@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Job, Limits, NoBroadcast, Notifier, Ports, Registry, Scheduler
+from imagedeploy.ports import (
+    Job,
+    Limits,
+    NoBroadcast,
+    Notifier,
+    Ports,
+    Registry,
+    Scheduler,
+    WebhookSender,
+)
 from imagedeploy.settings import Settings
 
 if TYPE_CHECKING:
@@ -117,10 +126,9 @@ def build(
     from imagedeploy.adapters.aws.dynamodb_store import DynamoStore
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
+    from imagedeploy.adapters.aws.lazy_ports import LazyRegistry, LazyWebhooks
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
     from imagedeploy.adapters.aws.sns_notifier import SNS_CLIENT_CONFIG, SnsNotifier
-    from imagedeploy.adapters.webhooks import WebhookSender
-    from imagedeploy.usecases.worker import PRUNE_REVISIONS_JOB
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
     if missing:
@@ -138,6 +146,8 @@ def build(
 
     def prune_later(service_id: str) -> None:
         # A job of its own: a throttled clean-up is retried by SQS, never delays a deploy.
+        from imagedeploy.usecases.worker import PRUNE_REVISIONS_JOB
+
         jobs.enqueue(Job(PRUNE_REVISIONS_JOB, service_id))
 
     ecs = EcsRuntime(
@@ -167,21 +177,28 @@ def build(
             settings.topic_arn, client=_lazy(make, "sns"), api_base_url=settings.api_base_url
         )
     clock = clock or UtcClock()
-    webhooks = WebhookSender(
-        clock=clock,
-        egress=webhook_egress(settings, Home.AWS),
-        timeout=settings.webhook_timeout_seconds,
-        max_attempts=settings.webhook_max_attempts,
-        budget_seconds=settings.webhook_budget_seconds,
-    )
+    made_clock = clock
+
+    def webhook_sender() -> WebhookSender:
+        from imagedeploy.adapters.webhooks import WebhookSender as HttpWebhookSender
+
+        return HttpWebhookSender(
+            clock=made_clock,
+            egress=webhook_egress(settings, Home.AWS),
+            timeout=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            budget_seconds=settings.webhook_budget_seconds,
+        )
+
     ports = Ports(
         store=store,
         secrets=secrets,
-        registry=registry or _registry(settings, make),
+        # Built on first use: httpx and the registry client are the worker's (cold starts).
+        registry=registry or LazyRegistry(lambda: _registry(settings, make)),
         runtime=ecs,
         scheduler=scheduler,
         notifier=notifier,
-        webhooks=webhooks,
+        webhooks=LazyWebhooks(webhook_sender),
         webhook_targets=webhook_egress(settings, Home.AWS),
         jobs=jobs,
         clock=clock,
