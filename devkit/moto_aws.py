@@ -325,6 +325,7 @@ def make_spec(
         credential=credential,
         internal_host=service.slug if service.type.has_port else "",
         credential_id=credential_id,
+        owner_id=service.owner_id,
     )
     return dataclasses.replace(spec, **changes) if changes else spec
 

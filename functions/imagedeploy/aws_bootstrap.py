@@ -111,6 +111,7 @@ def _ecs_config(settings: Settings) -> Any:
         health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
         secret_prefix=settings.secret_prefix,
+        workspace_security_groups=bool(settings.vpc_id),
     )
 
 
@@ -157,6 +158,7 @@ def build(
         servicediscovery=_lazy(make, "servicediscovery"),
         logs=_lazy(make, "logs"),
         secretsmanager=_lazy(make, "secretsmanager"),
+        ec2=_lazy(make, "ec2"),
         secret_arn=secrets.arn_of,
         on_new_revision=prune_later,
     )

@@ -228,6 +228,7 @@ class RunSpec:
     credential_id: str | None = None  # the stored credential (AWS: its secret for ECS pulls)
     internal_host: str = ""  # private services: the name other services reach it by
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
+    owner_id: str = ""  # the workspace (AWS: its security group for private services)
 
 
 class Runtime(Protocol):

@@ -42,6 +42,7 @@ MODULE_CLIENT = {
     "scheduler": "scheduler",
     "secrets": "secretsmanager",
     "service_env": "secretsmanager",
+    "workspace_groups": "ec2",
     "sns_notifier": "sns",
     "cloud_map": "servicediscovery",
 }

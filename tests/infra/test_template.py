@@ -52,6 +52,7 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "ecs:DescribeTaskDefinition": "no resource type",
     "ecs:ListTaskDefinitions": "no resource type",
     "ecs:ListTasks": "only resource type is container-instance (none on Fargate); ecs:cluster condition",
+    "ec2:DescribeSecurityGroups": "no resource type",
     "elasticloadbalancing:DescribeRules": "Describe* have no resource type",
     "elasticloadbalancing:DescribeTargetGroups": "Describe* have no resource type",
     "servicediscovery:ListServices": "no resource type",

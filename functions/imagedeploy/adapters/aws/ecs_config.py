@@ -39,6 +39,9 @@ class EcsConfig:
     deregistration_delay_seconds: int = 30
     #: services' environment secrets are "<secret_prefix>/service-env/<service id>"
     secret_prefix: str = "imagedeploy"  # noqa: S105 - a name prefix, not a secret
+    #: one security group per workspace for private services (``workspace_groups.py``); needs
+    #: ``vpc_id``
+    workspace_security_groups: bool = False
     #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
     worker_security_groups: tuple[str, ...] = ()
 

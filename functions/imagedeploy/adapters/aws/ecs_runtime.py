@@ -65,6 +65,7 @@ from imagedeploy.adapters.aws.ecs_config import (
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
 from imagedeploy.adapters.aws.service_env import ServiceEnvSecrets
+from imagedeploy.adapters.aws.workspace_groups import WorkspaceGroups
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
@@ -101,6 +102,7 @@ class EcsRuntime:
         servicediscovery: Any = None,
         logs: Any = None,
         secretsmanager: Any = None,
+        ec2: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
         on_new_revision: Callable[[str], None] | None = None,
     ) -> None:
@@ -118,6 +120,7 @@ class EcsRuntime:
             ),
             on_new_revision,
         )
+        self.workspaces = WorkspaceGroups(config, lazy_client("ec2", ec2, config.region))
         self.routing = AlbRouting(config, lazy_client("elbv2", elbv2, config.region))
         self.discovery = CloudMap(
             config, lazy_client("servicediscovery", servicediscovery, config.region)
@@ -455,6 +458,12 @@ class EcsRuntime:
             params["forceNewDeployment"] = True
         self._ecs.update_service(**params)
 
+    def _workspace_group(self, spec: RunSpec) -> tuple[str, ...]:
+        """The workspace's security group, when the stack has them (``workspace_groups.py``)."""
+        if not (self._config.workspace_security_groups and spec.owner_id):
+            return ()
+        return (self.workspaces.ensure(spec.owner_id),)
+
     def _network(self, security_groups: tuple[str, ...]) -> dict[str, Any]:
         return {
             "awsvpcConfiguration": {
@@ -472,7 +481,9 @@ class EcsRuntime:
             target_group = self.routing.ensure_target_group(spec)
             self.routing.ensure_listener_rule(spec, target_group)
             return {
-                "networkConfiguration": self._network(self._config.security_groups),
+                "networkConfiguration": self._network(
+                    self._config.security_groups + self._workspace_group(spec)
+                ),
                 "loadBalancers": [
                     {
                         "targetGroupArn": target_group,
@@ -487,11 +498,18 @@ class EcsRuntime:
                 raise EcsRuntimeError(
                     "private services need EcsConfig.private_security_groups and namespace_id"
                 )
+            # Its workspace's group alone (reachable from the workspace's tasks only), or the
+            # stack's group open to the VPC.
+            groups = self._workspace_group(spec) or self._config.private_security_groups
             return {
-                "networkConfiguration": self._network(self._config.private_security_groups),
+                "networkConfiguration": self._network(groups),
                 "serviceRegistries": [{"registryArn": self.discovery.ensure(spec)}],
             }
-        return {"networkConfiguration": self._network(self._config.worker_groups)}
+        return {
+            "networkConfiguration": self._network(
+                self._config.worker_groups + self._workspace_group(spec)
+            )
+        }
 
     # -- one-off tasks -----------------------------------------------------------------------
     def _run_once(
@@ -513,7 +531,9 @@ class EcsRuntime:
             launchType="FARGATE",
             platformVersion=self._config.platform_version,
             # one-off tasks take no inbound traffic, whatever kind of service runs them
-            networkConfiguration=self._network(self._config.worker_groups),
+            networkConfiguration=self._network(
+                self._config.worker_groups + self._workspace_group(spec)
+            ),
             startedBy=started_by,
             overrides={"containerOverrides": [override]},
             enableECSManagedTags=True,
