@@ -31,7 +31,7 @@ from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
 from imagedeploy.api.wsgi import wsgi_app
-from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
@@ -42,6 +42,7 @@ from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases import jobs as one_off_jobs
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.worker import run_job
 
@@ -79,6 +80,9 @@ class _Reports:
 
     def run_ended(self, run_id: str, status: RunStatus, exit_code: int | None, reason: str) -> None:
         cron.run_ended(self._ports(), run_id, status, exit_code, reason)
+
+    def job_ended(self, job_id: str, end: RunEnd) -> None:
+        one_off_jobs.job_ended(self._ports(), job_id, end)
 
     def instance_failed(self, service_id: str, instance_id: str, failure: ServerFailure) -> None:
         instances.instance_failed(self._ports(), service_id, instance_id, failure)

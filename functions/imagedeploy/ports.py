@@ -26,15 +26,18 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
+    ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
 )
@@ -57,6 +60,7 @@ Entity = (
     | Deploy
     | Event
     | CronRun
+    | OneOffJob
     | NotificationSettings
     | NotificationOverride
     | Webhook
@@ -152,6 +156,22 @@ class Store(Protocol):
         """Pending cron runs, newest first: a key query on a sparse index."""
         ...
 
+    # one-off jobs
+    def get_job(self, job_id: str) -> OneOffJob | None: ...
+    def list_jobs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: JobFilter = ANY_JOB,
+    ) -> Page[OneOffJob]:
+        """A service's jobs, newest first (by creation)."""
+        ...
+
+    def list_unfinished_jobs(self, limit: int, cursor: str | None = None) -> Page[OneOffJob]:
+        """Pending and running jobs, newest first: a key query on a sparse index."""
+        ...
+
     # the outbox (``domain.outbox``): effects committed with a state change, until executed
     def get_outbox(self, record_id: str) -> OutboxRecord | None: ...
     def list_outbox(self, limit: int, cursor: str | None = None) -> Page[OutboxRecord]:
@@ -230,6 +250,15 @@ class RunSpec:
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
 
 
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running instance of a service: locally its container's ``imagedeploy.instance``
+    label (also its ``RENDER_INSTANCE_ID``), on AWS its ECS task id."""
+
+    id: str
+    created_at: datetime
+
+
 class Runtime(Protocol):
     """Runs containers. Every method returns quickly and is idempotent per deploy or run;
     outcomes come back later as signals to the use cases, the same way from podman as from ECS
@@ -264,6 +293,16 @@ class Runtime(Protocol):
     def remove(self, service_id: str) -> None: ...
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None: ...
     def stop_cron_run(self, service_id: str, run_id: str) -> None: ...
+    def start_job(self, spec: RunSpec, job_id: str) -> None:
+        """Run a one-off job once (idempotent per job); its end comes back as
+        ``usecases.jobs.job_ended``."""
+        ...
+
+    def stop_job(self, service_id: str, job_id: str) -> None: ...
+    def list_instances(self, service_id: str) -> list[Instance]:
+        """The live instances of a long-running service, oldest first (none for cron jobs or
+        a suspended service)."""
+        ...
 
 
 @runtime_checkable

@@ -38,6 +38,7 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun, RunStatus, RunTrigger
 from imagedeploy.domain.deploys import Deploy, DeploySettings, DeployStatus, DeployTrigger
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
@@ -183,6 +184,16 @@ CRON_RUN = EntityCodec(
         "status": enum(RunStatus),
         "trigger": enum(RunTrigger),
         "started_at": DATETIME,
+        "finished_at": optional(DATETIME),
+    },
+)
+ONE_OFF_JOB = EntityCodec(
+    OneOffJob,
+    {
+        "plan": enum(Plan),
+        "status": enum(JobStatus),
+        "created_at": DATETIME,
+        "started_at": optional(DATETIME),
         "finished_at": optional(DATETIME),
     },
 )

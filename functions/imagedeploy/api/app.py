@@ -40,6 +40,7 @@ from imagedeploy.api.routes import (
     env_vars,
     events,
     images,
+    jobs,
     notifications,
     owners,
     services,
@@ -224,6 +225,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         notifications,
         webhooks,
         api_keys,
+        jobs,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()

@@ -25,10 +25,12 @@ from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
@@ -56,6 +58,7 @@ EVENT_TYPES: Final = (
     *("zero_downtime_redeploy_ended", "zero_downtime_redeploy_started"),
 )
 RUN_STATUSES: Final = tuple(s.value for s in RunStatus)
+JOB_STATUSES: Final = tuple(s.value for s in JobStatus)
 
 _SEVERAL = "several: repeat the parameter or separate values with commas"
 
@@ -102,6 +105,8 @@ SentAfter = Annotated[Moment, _time("Only deliveries sent after this time")]
 RunStatuses = Annotated[Values, _one_of("Only runs in these statuses", RUN_STATUSES)]
 StartedBefore = Annotated[Moment, _time("Only runs started before this time")]
 StartedAfter = Annotated[Moment, _time("Only runs started after this time")]
+# -- one-off jobs
+JobStatuses = Annotated[Values, _one_of("Only jobs in these statuses", JOB_STATUSES)]
 
 
 def chosen(parameter: str, values: Values, allowed: Sequence[str]) -> frozenset[str] | None:
@@ -194,6 +199,25 @@ def run_filter(
     statuses = chosen("status", status, RUN_STATUSES)
     return RunFilter(
         statuses=None if statuses is None else frozenset(RunStatus(s) for s in statuses),
+        started=TimeRange.between(started_after, started_before),
+        finished=TimeRange.between(finished_after, finished_before),
+    )
+
+
+def job_filter(
+    *,
+    status: Values,
+    created_before: Moment,
+    created_after: Moment,
+    started_before: Moment,
+    started_after: Moment,
+    finished_before: Moment,
+    finished_after: Moment,
+) -> JobFilter:
+    statuses = chosen("status", status, JOB_STATUSES)
+    return JobFilter(
+        statuses=None if statuses is None else frozenset(JobStatus(s) for s in statuses),
+        created=TimeRange.between(created_after, created_before),
         started=TimeRange.between(started_after, started_before),
         finished=TimeRange.between(finished_after, finished_before),
     )

@@ -29,6 +29,7 @@ from imagedeploy.domain.accounts import WebhookDelivery
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.services import Region, Service, ServiceType
 
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -238,9 +239,36 @@ class RunFilter:
         return _within(run.status, self.statuses) and self.finished.contains(run.finished_at)
 
 
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """``GET /services/{id}/jobs``: ``status`` and ``created…`` (the sort key)/``started…``/
+    ``finished…``."""
+
+    statuses: frozenset[JobStatus] | None = None
+    created: TimeRange = ALL_TIMES  # the list's sort key
+    started: TimeRange = ALL_TIMES
+    finished: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "created")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.created
+
+    def matches(self, job: OneOffJob) -> bool:
+        return (
+            _within(job.status, self.statuses)
+            and self.started.contains(job.started_at)
+            and self.finished.contains(job.finished_at)
+        )
+
+
 # The unfiltered lists (defaults of the Store port's list methods).
 ANY_SERVICE = ServiceFilter()
 ANY_DEPLOY = DeployFilter()
 ANY_EVENT = EventFilter()
 ANY_DELIVERY = DeliveryFilter()
 ANY_RUN = RunFilter()
+ANY_JOB = JobFilter()
