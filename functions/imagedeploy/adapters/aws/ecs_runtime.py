@@ -337,7 +337,9 @@ class EcsRuntime:
                 cluster=self._config.cluster, tasks=arns[start : start + 100]
             )
             for task in answer.get("tasks", []):
-                if task.get("lastStatus") != "RUNNING" or not task.get("createdAt"):
+                # only the service's own tasks (a one-off job of the family is not an instance)
+                ours = task.get("group") == f"service:{self.name_of(service_id)}"
+                if not ours or task.get("lastStatus") != "RUNNING" or not task.get("createdAt"):
                     continue
                 task_id = str(task.get("taskArn", "")).rsplit("/", 1)[-1]
                 found.append(Instance(task_id, task["createdAt"]))
