@@ -8,7 +8,7 @@ Scheduler, SNS). Use cases take ports as arguments and never import an adapter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -41,6 +41,7 @@ from imagedeploy.domain.listing import (
     RunFilter,
     ServiceFilter,
 )
+from imagedeploy.domain.metrics import MetricQuery, Series
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
@@ -375,6 +376,21 @@ class WebhookTargets(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """Resource and HTTP series of services (``domain.metrics``): sampled from the engine and
+    the router locally, CloudWatch on AWS. ``services`` are the query's resources, checked by
+    the use case (owned; web services only for HTTP metrics)."""
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]: ...
+
+
+class NoMetrics:
+    """The ``Metrics`` of a home that keeps none: every series is empty."""
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]:
+        return []
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Tunables the use cases enforce (from ``Settings``)."""
@@ -401,3 +417,4 @@ class Ports:
     jobs: Jobs
     clock: Clock
     limits: Limits = Limits()
+    metrics: Metrics = field(default_factory=NoMetrics)

@@ -41,6 +41,7 @@ from imagedeploy.api.routes import (
     events,
     images,
     jobs,
+    metrics,
     notifications,
     owners,
     services,
@@ -226,6 +227,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         webhooks,
         api_keys,
         jobs,
+        metrics,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()

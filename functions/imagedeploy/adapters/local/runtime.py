@@ -275,6 +275,12 @@ class LocalRuntime:
         ]
         return sorted(found, key=lambda i: (i.created_at, i.id))
 
+    def running_instances(self) -> list[ContainerState]:
+        """Every running instance container of this installation (one list request; the
+        metrics sampler's pass)."""
+        mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
+        return self._engine.list(mine, all=False)
+
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
         # Recorded first: a run whose container is not started yet never starts, and one that
         # is starting is stopped by its own thread once it has an id (``_start_run``).
