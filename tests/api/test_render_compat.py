@@ -52,6 +52,7 @@ from imagedeploy.domain.deploy_machine import InstanceFailed, PreDeployExited
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.metrics import Metric
 from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.service_rules import validate_create
@@ -1305,6 +1306,56 @@ def test_instances(client: Client) -> None:
     assert body == [{"id": f"{service_id}-a1b2c", "createdAt": "2026-12-01T08:00:00Z"}]
 
 
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def _render_path_query(path: str) -> set[str]:
+    """Render's query parameter names of ``GET path``, path-level ones included (the metrics
+    paths declare theirs there)."""
+    document = render_document()
+
+    item = document["paths"][path]
+    names = set()
+    for parameter in [*item.get("parameters", []), *item["get"].get("parameters", [])]:
+        while "$ref" in parameter:
+            target: Any = document
+            for part in parameter["$ref"].removeprefix("#/").split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            parameter = target
+        if parameter["in"] == "query":
+            names.add(parameter["name"])
+    return names
+
+
+@pytest.mark.parametrize("metric", [m.value for m in Metric])
+def test_metrics_take_renders_parameters_and_answer_its_series(
+    client: Client, other: Workspace, metric: str
+) -> None:
+    assert set(_ours(f"/metrics/{metric}")) == _render_path_query(f"/metrics/{metric}")
+    service_id, _ = live(client)
+    path = f"/v1/metrics/{metric}"
+    query = {"resource": service_id, "resolutionSeconds": "60"}
+    body = ok(client.call("GET", path, query=query), "GET", f"/metrics/{metric}", 200)
+    if metric.endswith("-limit"):  # the plan's, at every bucket of the last hour
+        (series,) = body
+        assert series["labels"] == [{"field": "resource", "value": service_id}]
+        assert len(series["values"]) in (60, 61)
+    render = ("GET", f"/metrics/{metric}")
+    with unchanged(client.world):
+        for bad in (
+            {},  # no resource
+            {"resource": other.ids["serviceId"]},  # another workspace's
+            {**query, "resolutionSeconds": "10"},
+            {**query, "startTime": "2026-01-02T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"},
+            {**query, "startTime": "2020-01-01T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"},
+        ):
+            error(client.call("GET", path, query=bad), 400, render=render)
+    if metric == "cpu":
+        bad = {**query, "aggregationMethod": "SUM"}
+        error(client.call("GET", path, query=bad), 400, render=render)
+
+
 # -- registry credentials ---------------------------------------------------------------------
 
 
@@ -1757,6 +1808,7 @@ OPERATIONS = [
     Op("GET", "/v1/services/{serviceId}/jobs/{jobId}"),
     Op("POST", "/v1/services/{serviceId}/jobs/{jobId}/cancel"),
     Op("GET", "/v1/services/{serviceId}/instances"),
+    *(Op("GET", f"/v1/metrics/{m.value}") for m in Metric),
     Op("GET", "/v1/events/{eventId}"),
     Op("GET", "/v1/services/{serviceId}/deploy-hook", extension=True),
     Op("POST", "/v1/services/{serviceId}/deploy-hook/regenerate", extension=True),

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from imagedeploy.domain.errors import InvalidInput, NotFound
+from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.metrics import (
     DEFAULT_RANGE,
     DEFAULT_RESOLUTION_SECONDS,
@@ -85,7 +85,12 @@ def _owned(ports: Ports, owner_id: str, resources: Sequence[str]) -> list[Servic
     for resource in dict.fromkeys(resources):
         service = ports.store.get_service(resource)
         if service is None or service.owner_id != owner_id:
-            raise NotFound(f"resource {resource} not found; list services with GET /v1/services")
+            # 400 as Render's metrics answer (they document no 404); one answer for "no such
+            # service" and "another workspace's"
+            raise InvalidInput(
+                f"resource {resource} is not a service of this workspace; "
+                "list services with GET /v1/services"
+            )
         found.append(service)
     return found
 

@@ -41,11 +41,13 @@ AGGREGATE_BY = ("statusCode", "host")
 
 def series_json(found: Sequence[Series]) -> list[dict[str, Any]]:
     """Render's time series: ``labels`` as ``{field, value}``, ``values`` as
-    ``{timestamp, value}``, and the ``unit``."""
+    ``{timestamp, value, unit}`` (Render requires the unit on each value too), and ``unit``."""
     return [
         {
             "labels": [{"field": f, "value": v} for f, v in s.labels],
-            "values": [{"timestamp": rfc3339(at), "value": value} for at, value in s.points],
+            "values": [
+                {"timestamp": rfc3339(at), "value": value, "unit": s.unit} for at, value in s.points
+            ],
             "unit": s.unit,
         }
         for s in found
