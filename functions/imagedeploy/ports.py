@@ -28,12 +28,14 @@ from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
+    ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
     ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
@@ -109,7 +111,11 @@ class Store(Protocol):
     # registry credentials
     def get_credential(self, credential_id: str) -> CredentialRecord | None: ...
     def list_credentials(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: CredentialFilter = ANY_CREDENTIAL,
     ) -> Page[CredentialRecord]: ...
 
     # services

@@ -1306,6 +1306,42 @@ def test_instances(client: Client) -> None:
     assert body == [{"id": f"{service_id}-a1b2c", "createdAt": "2026-12-01T08:00:00Z"}]
 
 
+def test_credentials_owners_and_webhooks_take_renders_filters(client: Client) -> None:
+    def add(name: str, registry: str, username: str) -> str:
+        body = {**CREDENTIAL, "name": name, "registry": registry, "username": username}
+        created = client.call("POST", "/v1/registrycredentials", body)
+        assert created.status == 200, created.text
+        return str(created.json["id"])
+
+    ghcr = add("ghcr", "GITHUB", "octo")
+    hub = add("hub", "DOCKER", "whale")
+    path, render = "/v1/registrycredentials", ("GET", "/registrycredentials")
+
+    def ids(**query: str) -> list[str]:
+        return [c["id"] for c in ok(client.call("GET", path, query=query), *render, 200)]
+
+    assert ids(type="GITHUB") == [ghcr]
+    assert ids(name="hub,nope") == [hub]
+    assert ids(username="octo", type="DOCKER") == []
+    assert ids(createdBefore="2000-01-01T00:00:00Z") == []
+    assert ids(updatedAfter="2000-01-01T00:00:00Z") == [ghcr, hub]
+    assert ids(ownerId=OTHER_OWNER) == []
+    assert ids(ownerId=OWNER) == [ghcr, hub]
+    error(client.call("GET", path, query={"type": "QUAY"}), 400, render=render)
+
+    owners = client.call("GET", "/v1/owners", query={"email": "nobody@example.com"})
+    assert ok(owners, "GET", "/owners", 200) == []
+    (me,) = client.call("GET", "/v1/owners").json
+    named = client.call("GET", "/v1/owners", query={"name": me["owner"]["name"]})
+    assert [o["owner"]["id"] for o in ok(named, "GET", "/owners", 200)] == [OWNER]
+
+    hook = client.call("POST", "/v1/webhooks", WEBHOOK)
+    assert hook.status in (200, 201), hook.text
+    listed = client.call("GET", "/v1/webhooks", query={"ownerId": OWNER})
+    assert len(ok(listed, "GET", "/webhooks", 200)) == 1
+    assert client.call("GET", "/v1/webhooks", query={"ownerId": OTHER_OWNER}).json == []
+
+
 # -- metrics ----------------------------------------------------------------------------------
 
 
@@ -2535,6 +2571,9 @@ FILTERED_OPERATIONS = {
     "/webhooks/{webhookId}/events": "/webhooks/{webhookId}/events",
     "/cron-jobs/{cronJobId}/runs": "/services/{serviceId}/jobs",
     "/services/{serviceId}/jobs": "/services/{serviceId}/jobs",
+    "/registrycredentials": "/registrycredentials",
+    "/owners": "/owners",
+    "/webhooks": "/webhooks",
 }
 
 
@@ -2581,6 +2620,7 @@ def _enum(schema: dict[str, Any]) -> list[str]:
         ("/services/{serviceId}/deploys", "status", lf.DEPLOY_STATUSES),
         ("/services/{serviceId}/events", "type", lf.EVENT_TYPES),
         ("/services/{serviceId}/jobs", "status", lf.JOB_STATUSES),
+        ("/registrycredentials", "type", lf.CREDENTIAL_TYPES),
     ],
 )
 def test_enum_filters_take_exactly_renders_values(

@@ -41,6 +41,7 @@ from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
@@ -228,7 +229,11 @@ FULL_ENTITIES: dict[str, Callable[[], Entity]] = {
         "tea-1", created_at=_LATER, last_used_at=_LATER + timedelta(minutes=1)
     ),
     "credential": lambda: make_credential(
-        "tea-1", registry=RegistryKind.GOOGLE_ARTIFACT, username="_json_key", updated_at=_LATER
+        "tea-1",
+        registry=RegistryKind.GOOGLE_ARTIFACT,
+        username="_json_key",
+        updated_at=_LATER,
+        created_at=_LATER - timedelta(days=1),
     ),
     "service": lambda: make_service(
         "tea-1",
@@ -771,6 +776,7 @@ class FilterCase:
     add: Callable[[Store, int, datetime], Entity]
     page: Callable[[Store, int, str | None], Page[Any]]
     newest_first: bool
+    creation_order: bool = False  # listed as written (no time sort key)
 
 
 def _wanted(i: int) -> bool:
@@ -827,6 +833,27 @@ FILTER_CASES: dict[str, FilterCase] = {
             ),
         ),
         newest_first=False,
+    ),
+    "credentials by type and creation time": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_credential(
+                "tea-1",
+                registry=RegistryKind.GITHUB if i % 3 != 1 else RegistryKind.DOCKER,
+                created_at=at(5) if i % 3 != 2 else None,
+                updated_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_credentials(
+            "tea-1",
+            n,
+            c,
+            CredentialFilter(
+                registries=frozenset({RegistryKind.GITHUB}), created=TimeRange.between(at(4), None)
+            ),
+        ),
+        newest_first=False,
+        creation_order=True,
     ),
     "deploys by status": FilterCase(
         add=lambda s, i, t: put_one(
@@ -921,7 +948,9 @@ def test_a_filtered_walk_returns_exactly_the_matches_in_full_pages(store: Store,
     case = FILTER_CASES[name]
     items = [case.add(store, i, at((i * 7 % 23) // 3)) for i in range(23)]
     wanted = [item for i, item in enumerate(items) if _wanted(i)]
-    ordered = sorted(wanted, key=_time_key, reverse=case.newest_first)
+    ordered = (
+        wanted if case.creation_order else sorted(wanted, key=_time_key, reverse=case.newest_first)
+    )
     assert [item.id for item in case.page(store, 100, None).items] == [i.id for i in ordered]
     for limit in (1, 2, 3):
         assert _filtered_walk(case, store, limit) == [i.id for i in ordered]

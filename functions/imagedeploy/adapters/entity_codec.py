@@ -151,7 +151,10 @@ class EntityCodec(Generic[E]):
 
 OWNER = EntityCodec(Owner)
 API_KEY = EntityCodec(ApiKey, {"created_at": DATETIME, "last_used_at": optional(DATETIME)})
-CREDENTIAL = EntityCodec(CredentialRecord, {"registry": enum(RegistryKind), "updated_at": DATETIME})
+CREDENTIAL = EntityCodec(
+    CredentialRecord,
+    {"registry": enum(RegistryKind), "updated_at": DATETIME, "created_at": optional(DATETIME)},
+)
 _ENV_VAR = EntityCodec(EnvVar)
 SERVICE = EntityCodec(
     Service,

@@ -27,14 +27,17 @@ from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
     JobFilter,
+    OwnerFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
 )
+from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import Region, ServiceType
 
 # Render's vocabularies (``serviceType``, ``serviceRuntime``, ``region``, ``deployStatus``, the
@@ -105,6 +108,16 @@ SentAfter = Annotated[Moment, _time("Only deliveries sent after this time")]
 RunStatuses = Annotated[Values, _one_of("Only runs in these statuses", RUN_STATUSES)]
 StartedBefore = Annotated[Moment, _time("Only runs started before this time")]
 StartedAfter = Annotated[Moment, _time("Only runs started after this time")]
+# -- registry credentials, owners, webhooks
+CREDENTIAL_TYPES: Final = tuple(k.value for k in RegistryKind)
+CredentialNames = Annotated[Values, _values("Only credentials with one of these exact names")]
+Usernames = Annotated[Values, _values("Only credentials with one of these usernames")]
+CredentialTypes = Annotated[
+    Values, _one_of("Only credentials for these registries", CREDENTIAL_TYPES, "type")
+]
+OwnerNames = Annotated[Values, _values("Only workspaces with one of these exact names")]
+OwnerEmails = Annotated[Values, _values("Only workspaces with one of these emails")]
+WorkspaceIds = Annotated[Values, _values("Only these workspaces' items (yours is the only one)")]
 # -- one-off jobs
 JobStatuses = Annotated[Values, _one_of("Only jobs in these statuses", JOB_STATUSES)]
 
@@ -221,3 +234,34 @@ def job_filter(
         started=TimeRange.between(started_after, started_before),
         finished=TimeRange.between(finished_after, finished_before),
     )
+
+
+def credential_filter(
+    *,
+    name: Values,
+    username: Values,
+    types: Values,
+    created_before: Moment,
+    created_after: Moment,
+    updated_before: Moment,
+    updated_after: Moment,
+) -> CredentialFilter:
+    kinds = chosen("type", types, CREDENTIAL_TYPES)
+    return CredentialFilter(
+        names=words(name),
+        usernames=words(username),
+        registries=None if kinds is None else frozenset(RegistryKind(k) for k in kinds),
+        created=TimeRange.between(created_after, created_before),
+        updated=TimeRange.between(updated_after, updated_before),
+    )
+
+
+def owner_filter(*, name: Values, email: Values) -> OwnerFilter:
+    return OwnerFilter(names=words(name), emails=words(email))
+
+
+def mine(owner_id: str, owner_ids: Values) -> bool:
+    """Render's ``ownerId`` filter: whether the caller's workspace (the only one a key sees)
+    is among those asked for (or none was asked for)."""
+    asked = words(owner_ids)
+    return asked is None or owner_id in asked

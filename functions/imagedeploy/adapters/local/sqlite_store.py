@@ -77,12 +77,14 @@ from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
     ALL_TIMES,
+    ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
     ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
@@ -767,9 +769,13 @@ class SqliteStore:
         return self._get(CredentialRecord, "id", credential_id)
 
     def list_credentials(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: CredentialFilter = ANY_CREDENTIAL,
     ) -> Page[CredentialRecord]:
-        return self._page("credentials", (owner_id,), limit, cursor)
+        return self._page("credentials", (owner_id,), limit, cursor, where)
 
     def get_service(self, service_id: str) -> Service | None:
         return self._get(Service, "id", service_id)
