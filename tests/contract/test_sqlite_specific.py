@@ -32,6 +32,7 @@ from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
@@ -97,6 +98,7 @@ FILTERS: dict[str, object] = {
     "list_runs": RunFilter(started=_SPAN, statuses=frozenset({RunStatus.PENDING})),
     "list_deliveries": DeliveryFilter(sent=_SPAN),
     "list_jobs": JobFilter(created=_SPAN, statuses=frozenset({JobStatus.PENDING})),
+    "list_credentials": CredentialFilter(names=frozenset({"hub"})),  # creation order: no bound
 }
 
 
