@@ -96,3 +96,36 @@ def test_instances_jobs_and_cancel(
     assert [item["job"]["id"] for item in listed] == [bad["id"]]
     # the web service kept serving throughout
     assert len(http.get(f"/v1/services/{service_id}/instances").json()) == 1
+
+
+def test_a_job_running_when_serve_stops_is_adopted_by_the_next_serve(
+    tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    serve = ServeProcess.start(tmp_path / "serve")
+    http = serve.client()
+    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+    try:
+        created = platform.create_service(
+            "background_worker",
+            "adopt",
+            test_images.demo.web_v1.ref_on(anon_registry.host),
+            envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
+        )
+        service_id = created["service"]["id"]
+        assert platform.wait_deploy(service_id, created["deployId"]) == "live"
+        job = _job(platform, service_id, "/bin/sh -c 'sleep 10; exit 5'")
+        wait_for(lambda: containers_of(service_id, "job"), 60, "the job's container")
+        http.close()
+        serve.stop()
+        assert containers_of(service_id, "job"), "the job's container keeps running"
+
+        again = ServeProcess.start(tmp_path / "serve", api_key=serve.api_key)
+        try:
+            platform.http = again.client()
+            ended = _ended(platform, service_id, job["id"])
+            assert (ended["status"], ended["exitCode"]) == ("failed", 5), ended
+        finally:
+            again.stop()
+    finally:
+        serve.stop()
+        remove_containers(platform.created)
