@@ -23,7 +23,7 @@ from imagedeploy.domain.accounts import (
     Webhook,
     WebhookDelivery,
 )
-from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.cron import CronRun, RunEnd
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
@@ -325,6 +325,16 @@ class DescribesDeploys(Protocol):
         a stopped pre-deploy task ``PreDeployExited`` or ``PullFailed``. None while the phase is
         still in progress, or when the platform cannot tell (the deploy machine ignores a signal
         that does not apply to the deploy's phase)."""
+        ...
+
+
+@runtime_checkable
+class DescribesJobs(Protocol):
+    """An optional capability of a ``Runtime``: how a one-off job's task ended, read back from
+    the platform, so reconcile ends a job whose end event was lost (ECS)."""
+
+    def job_end(self, job_id: str) -> RunEnd | None:
+        """The job's end if its task has stopped; None while it runs or when unknown."""
         ...
 
 

@@ -87,3 +87,28 @@ def test_a_canceled_job_stops_its_task_and_its_stop_event_changes_nothing(stack:
     event["detail"]["stopCode"] = "UserInitiated"
     assert stack.ecs_event(event)["outcome"] == f"job {job_id}: ended already"
     assert _status(stack, service_id, job_id)["status"] == "canceled"
+
+
+def test_reconcile_ends_a_job_whose_stop_event_was_lost(stack: Stack) -> None:
+    from imagedeploy.domain.ecs_rules import run_end, task_outcome
+    from imagedeploy.domain.jobs import job_status
+    from imagedeploy.usecases.reconcile import Thresholds, reconcile
+
+    created, _, _ = live_web_service(stack)
+    service_id = created["service"]["id"]
+    job_id = _run(stack, service_id, "bin/report")
+    ecs = stack.aws.client("ecs")
+    # the task stops and ECS's event never arrives
+    ecs.stop_task(cluster="imagedeploy", task=_task(stack, job_id)["taskArn"], reason="host lost")
+    assert _status(stack, service_id, job_id)["status"] == "running"
+
+    report = reconcile(stack.app.ports, thresholds=Thresholds(lost_job_grace_seconds=0))
+
+    assert job_id in report.recovered
+    body = _status(stack, service_id, job_id)
+    # ended as the lost event would have ended it (moto reports the stopped task's exit 0)
+    expected = job_status(run_end(task_outcome(_task(stack, job_id))))
+    assert body["status"] == expected.value and "finishedAt" in body, body
+    assert (
+        reconcile(stack.app.ports, thresholds=Thresholds(lost_job_grace_seconds=0)).recovered == []
+    )

@@ -63,6 +63,7 @@ from imagedeploy.adapters.aws.ecs_config import (
     service_kind,
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
+from imagedeploy.domain.cron import RunEnd
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
@@ -80,6 +81,7 @@ from imagedeploy.domain.ecs_rules import (
     TaskSubject,
     deployment_state,
     primary_deployment,
+    run_end,
     tag_map,
     task_outcome,
 )
@@ -314,6 +316,13 @@ class EcsRuntime:
 
     def stop_job(self, service_id: str, job_id: str) -> None:
         self._stop_started_by(job_id, "job canceled")
+
+    def job_end(self, job_id: str) -> RunEnd | None:
+        """``DescribesJobs``: how the job's task ended, while ECS still lists it."""
+        task = self.one_off_task(job_id)
+        if task is None or not task.stopped:
+            return None
+        return run_end(task)
 
     def list_instances(self, service_id: str) -> list[Instance]:
         """The running tasks of the service's ECS service, by task id, oldest first."""
