@@ -124,6 +124,7 @@ def build(
 ) -> AwsApp:
     """Wire the adapters. ``clients`` (service name -> boto3 client) and ``registry`` replace
     the defaults (tests); nothing talks to AWS until a port is used."""
+    from imagedeploy.adapters.aws.cloudwatch_metrics import CloudWatchMetrics
     from imagedeploy.adapters.aws.dynamodb_store import DynamoStore
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
@@ -161,6 +162,13 @@ def build(
         ec2=_lazy(make, "ec2"),
         secret_arn=secrets.arn_of,
         on_new_revision=prune_later,
+    )
+    metrics = CloudWatchMetrics(
+        settings.cluster,
+        ecs.name_of,
+        ecs.routing.target_group_arn,
+        settings.listener_arn,
+        lambda: make("cloudwatch"),
     )
     scheduler: Scheduler = UnavailableScheduler()
     if settings.scheduler_group and settings.cron_target_arn:
@@ -211,6 +219,7 @@ def build(
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
             effect_retry_seconds=settings.effect_retry_seconds,
         ),
+        metrics=metrics,
     )
     return AwsApp(settings, ports, ecs, secrets, make)
 
