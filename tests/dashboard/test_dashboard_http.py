@@ -1,0 +1,103 @@
+"""The dashboard over the real resolver and SQLite store (fake registry and runtime), without a
+browser: sessions, CSRF, the security headers, escaping, and that its pages are the API's
+answers (tests/browser runs the whole story in Chromium against ``serve``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devkit.apigw import API_KEY, http_api_event
+from devkit.dashboard import FormClient, dashboard_over
+from devkit.world import World
+from imagedeploy.api.app import build_resolver
+from imagedeploy.api.deps import ApiDeps
+from imagedeploy.api.wsgi import _LocalContext
+from imagedeploy.dashboard.http import CSP
+from imagedeploy.dashboard.sessions import COOKIE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(world: World) -> FormClient:
+    return FormClient(dashboard_over(world))
+
+
+def test_pages_need_a_session_and_the_api_still_needs_its_key(client: FormClient) -> None:
+    for path in ("/dashboard/services", "/dashboard/credentials", "/dashboard/new"):
+        reply = client.get(path)
+        assert reply.status == 303 and reply.headers["location"] == "/dashboard/sign-in"
+    assert client.get("/").headers["location"] == "/dashboard/sign-in"
+    # the dashboard's cookie is no credential for /v1
+    client.sign_in()
+    api = client.get("/v1/services")
+    assert api.status == 401
+
+
+def test_sign_in_sets_a_sealed_strict_http_only_cookie(client: FormClient) -> None:
+    wrong = client.sign_in("rnd_not_a_key")
+    assert wrong.status == 401 and "Not signed in" in wrong.text
+    assert "rnd_not_a_key" not in wrong.text
+    reply = client.sign_in()
+    assert reply.status == 303 and reply.headers["location"] == "/dashboard/services"
+    cookie = reply.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    assert API_KEY not in cookie
+    assert client.get("/dashboard/services").status == 200
+    client.post("/dashboard/sign-out", {})
+    assert client.get("/dashboard/services").status == 303
+
+
+def test_the_cookie_is_secure_behind_https(world: World) -> None:
+    https = FormClient(dashboard_over(world, "https://api.example.com"))
+    assert "Secure" in https.sign_in().headers["set-cookie"]
+
+
+def test_a_form_without_the_session_csrf_token_changes_nothing(
+    client: FormClient, world: World
+) -> None:
+    client.sign_in()
+    body = {"registry": "DOCKER", "name": "hub", "username": "u", "token": "t0k"}
+    refused = client.post("/dashboard/credentials", body, with_csrf=False)
+    assert refused.status == 403 and "Nothing was changed" in refused.text
+    forged = client.post("/dashboard/credentials", {**body, "csrf": "forged"})
+    assert forged.status == 403
+    assert "hub" not in client.get("/dashboard/credentials").text
+    made = client.post("/dashboard/credentials", body)
+    assert made.status == 303
+    page = client.get("/dashboard/credentials").text
+    assert "hub" in page and "t0k" not in page
+
+
+def test_every_answer_has_a_strict_csp_and_no_inline_script(client: FormClient) -> None:
+    for reply in (client.get("/dashboard/sign-in"), client.sign_in(), client.get("/dashboard/services")):
+        assert reply.headers["content-security-policy"] == CSP
+        assert reply.headers["x-frame-options"] == "DENY"
+    assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
+    page = client.get("/dashboard/new").text
+    assert "<script>" not in page and "style=" not in page and " on" + "click=" not in page
+    js = client.get("/dashboard/static/app.js")
+    assert js.status == 200 and js.headers["content-type"] == "text/javascript"
+
+
+def test_values_are_escaped(client: FormClient, world: World) -> None:
+    client.sign_in()
+    name = "<script>alert(1)</script>"
+    client.get("/dashboard/new")
+    client.post(
+        "/dashboard/new",
+        {"image_url": "registry.test/app:1", "type": "web_service", "name": name, "plan": "starter"},
+    )
+    page = client.get("/dashboard/services").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert name not in page
+
+
+def test_without_a_session_secret_the_dashboard_says_how_to_enable_it(world: World) -> None:
+    from devkit.apigw import api_over
+
+    resolver = build_resolver(ApiDeps(api_over(world).world.ports, "http://x"))
+    result = resolver.resolve(http_api_event("GET", "/dashboard/sign-in"), _LocalContext())  # type: ignore[arg-type]
+    assert result["statusCode"] == 503
+    assert "IMAGEDEPLOY_DASHBOARD_SESSION_SECRET" in result["body"]
