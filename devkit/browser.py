@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-DESKTOP = {"width": 1440, "height": 1000}
-PHONE = {"width": 375, "height": 812}
+DESKTOP = ViewportSize(width=1440, height=1000)
+PHONE = ViewportSize(width=375, height=812)
 
 
 class NoBrowserError(RuntimeError):
@@ -54,6 +54,6 @@ class Screenshots:
         page.set_viewport_size(PHONE)
         phone = self.directory / f"{slug}-375.png"
         page.screenshot(path=str(phone), full_page=True)
-        page.set_viewport_size({"width": size["width"], "height": size["height"]})
+        page.set_viewport_size(size)
         self.taken += [desktop, phone]
         return desktop

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
 from devkit.browser import Screenshots
 from devkit.images import StandardImages
@@ -201,7 +201,12 @@ def test_headers_and_escaping_in_the_browser(
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
     verify(page, test_images.demo.web_v1.ref_on(anon_registry.host))
     name = "<script>alert('x')</script><img src=x onerror=alert(2)>"
     page.get_by_label("Name", exact=True).fill(name)

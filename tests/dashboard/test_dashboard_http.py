@@ -71,7 +71,11 @@ def test_a_form_without_the_session_csrf_token_changes_nothing(
 
 
 def test_every_answer_has_a_strict_csp_and_no_inline_script(client: FormClient) -> None:
-    for reply in (client.get("/dashboard/sign-in"), client.sign_in(), client.get("/dashboard/services")):
+    for reply in (
+        client.get("/dashboard/sign-in"),
+        client.sign_in(),
+        client.get("/dashboard/services"),
+    ):
         assert reply.headers["content-security-policy"] == CSP
         assert reply.headers["x-frame-options"] == "DENY"
     assert "'unsafe-inline'" not in CSP and "frame-ancestors 'none'" in CSP
@@ -87,7 +91,12 @@ def test_values_are_escaped(client: FormClient, world: World) -> None:
     client.get("/dashboard/new")
     client.post(
         "/dashboard/new",
-        {"image_url": "registry.test/app:1", "type": "web_service", "name": name, "plan": "starter"},
+        {
+            "image_url": "registry.test/app:1",
+            "type": "web_service",
+            "name": name,
+            "plan": "starter",
+        },
     )
     page = client.get("/dashboard/services").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

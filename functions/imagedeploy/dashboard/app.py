@@ -87,6 +87,7 @@ class Dashboard:
             lstrip_blocks=True,
         )
         self._templates.filters["when"] = pages.when
+        self._templates.filters["size"] = pages.size
 
     def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         request = parse_request(event)

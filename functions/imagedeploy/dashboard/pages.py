@@ -79,6 +79,18 @@ def when(value: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def size(value: Any) -> str:
+    """A byte count as ``1.0 MiB (1032737 bytes)``."""
+    if not isinstance(value, int):
+        return ""
+    scaled, unit = float(value), "bytes"
+    for next_unit in ("KiB", "MiB", "GiB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, next_unit
+    return f"{value} bytes" if unit == "bytes" else f"{scaled:.1f} {unit} ({value} bytes)"
+
+
 def _items(data: Any, key: str) -> list[dict[str, Any]]:
     return [entry[key] for entry in data or [] if isinstance(entry, dict) and key in entry]
 
@@ -129,13 +141,16 @@ def services_list(view: View) -> Answer:
     rows = []
     for service in _items(answer.data, "service") if answer.ok else []:
         deploys = _items(
-            view.must("GET", f"/v1/services/{service['id']}/deploys", query={"limit": "1"}),
+            view.must("GET", f"/v1/services/{service['id']}/deploys", query={"limit": "10"}),
             "deploy",
         )
         latest = deploys[0] if deploys else None
         if filters["status"] and (latest or {}).get("status") != filters["status"]:
             continue
-        rows.append({"service": service, "latest": latest, "live": service.get("liveDeploy")})
+        live = service.get("liveDeploy") or next(
+            (d for d in deploys if d.get("status") == "live"), None
+        )
+        rows.append({"service": service, "latest": latest, "live": live})
     return view.render(
         "services.html",
         {
@@ -232,7 +247,8 @@ def new_service_create(view: View) -> Answer:
     env, problem = _env_lines(form["env"])
     if problem:
         return view.render(
-            "new_service.html", _new_values(view, {"verified": verified, "error": problem}),
+            "new_service.html",
+            _new_values(view, {"verified": verified, "error": problem}),
             status=400,
         )
     owner = view.session.owner_id
