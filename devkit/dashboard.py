@@ -6,6 +6,7 @@ session secret (the browser suite in tests/browser uses a real ``serve`` and Chr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
@@ -27,9 +28,14 @@ def dashboard_over(world: World, base_url: str = BASE) -> ImagedeployResolver:
     return build_resolver(ApiDeps(world.ports, base_url, session_secret=SESSION_SECRET))
 
 
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
 @dataclass
 class FormClient:
-    resolver: ImagedeployResolver
+    """``handler``: a resolver's ``resolve``, or a Lambda handler (event, context) -> answer."""
+
+    handler: Handler
     cookies: dict[str, str] = field(default_factory=dict)
     csrf: str | None = None
     last: Reply | None = None
@@ -42,7 +48,7 @@ class FormClient:
         event["headers"].pop("authorization", None) if "bearer" not in kwargs else None
         if self.cookies:
             event["cookies"] = [f"{k}={v}" for k, v in self.cookies.items()]
-        result = self.resolver.resolve(event, _LocalContext())  # type: ignore[arg-type]
+        result = self.handler(event, _LocalContext())
         for cookie in result.get("cookies") or []:
             name, _, rest = str(cookie).partition("=")
             self.cookies[name] = rest.split(";", 1)[0]

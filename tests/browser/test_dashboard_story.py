@@ -171,12 +171,17 @@ def test_the_whole_story(
     expect(page.get_by_role("heading", name="Delivery log")).to_be_visible()
 
 
-def test_a_cross_site_form_and_a_missing_session_are_refused(
+def test_keyboard_sign_in_then_a_cross_site_form_is_refused(
     page: Page, serve: ServeProcess
 ) -> None:
     page.goto(serve.url + "/dashboard/services")
     expect(page).to_have_url(re.compile(r"/dashboard/sign-in$"))
-    sign_in(page, serve)
+    # by keyboard alone: the key field has the focus, Enter submits
+    page.keyboard.type(serve.api_key)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Services")).to_be_visible()
+    page.keyboard.press("Tab")  # the skip link comes first
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     # a form without the session's token (as another site would send it) changes nothing
     response = page.request.post(
         serve.url + "/dashboard/credentials",

@@ -4,6 +4,8 @@ answers (tests/browser runs the whole story in Chromium against ``serve``)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devkit.apigw import API_KEY, http_api_event
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world))
+    return FormClient(dashboard_over(world).resolve)
 
 
 def test_pages_need_a_session_and_the_api_still_needs_its_key(client: FormClient) -> None:
@@ -50,7 +52,7 @@ def test_sign_in_sets_a_sealed_strict_http_only_cookie(client: FormClient) -> No
 
 
 def test_the_cookie_is_secure_behind_https(world: World) -> None:
-    https = FormClient(dashboard_over(world, "https://api.example.com"))
+    https = FormClient(dashboard_over(world, "https://api.example.com").resolve)
     assert "Secure" in https.sign_in().headers["set-cookie"]
 
 
@@ -110,3 +112,42 @@ def test_without_a_session_secret_the_dashboard_says_how_to_enable_it(world: Wor
     result = resolver.resolve(http_api_event("GET", "/dashboard/sign-in"), _LocalContext())  # type: ignore[arg-type]
     assert result["statusCode"] == 503
     assert "IMAGEDEPLOY_DASHBOARD_SESSION_SECRET" in result["body"]
+
+
+def test_credentials_update_and_delete_and_webhooks_through_the_api(client: FormClient) -> None:
+    client.sign_in()
+    client.get("/dashboard/credentials")
+    body = {"registry": "DOCKER", "name": "hub", "username": "u", "token": "t0k"}
+    assert client.post("/dashboard/credentials", body).status == 303
+    page = client.get("/dashboard/credentials").text
+    (cid,) = set(re.findall(r'action="/dashboard/credentials/(rgc-[\w-]+)"', page))
+    updated = client.post(
+        f"/dashboard/credentials/{cid}",
+        {"registry": "GITHUB", "name": "gh", "username": "me", "token": "new-t0k"},
+    )
+    assert updated.status == 303
+    page = client.get("/dashboard/credentials").text
+    assert "gh" in page and "GITHUB" in page and "new-t0k" not in page
+    # the API's refusal is shown with its status: a token is required on update
+    refused = client.post(
+        f"/dashboard/credentials/{cid}",
+        {"registry": "GITHUB", "name": "gh", "username": "me", "token": ""},
+    )
+    assert refused.status == 400 and 'role="alert"' in refused.text
+    assert client.post(f"/dashboard/credentials/{cid}/delete", {}).status == 303
+    assert "No registry credentials" in client.get("/dashboard/credentials").text
+
+    client.get("/dashboard/notifications")
+    saved = client.post("/dashboard/notifications", {"notifications_to_send": "all"})
+    assert saved.status == 303
+    assert 'value="all" selected' in client.get("/dashboard/notifications").text
+    bad = client.post("/dashboard/webhooks", {"name": "w", "url": "ftp://nope", "event_filter": ""})
+    assert bad.status == 400
+    made = client.post(
+        "/dashboard/webhooks",
+        {"name": "w", "url": "https://hooks.example.com/in", "event_filter": "deploy_ended"},
+    )
+    assert made.status == 303, made.text
+    page = client.get("/dashboard/notifications").text
+    (wid,) = set(re.findall(r'href="/dashboard/webhooks/(whk-[\w-]+)"', page))
+    assert "No deliveries yet" in client.get(f"/dashboard/webhooks/{wid}").text
