@@ -41,8 +41,21 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)
     opened = context.new_page()
     opened.set_default_timeout(30_000)
+    # a script error or a CSP violation (reported on the console) fails the test; a 4xx page
+    # is no problem (Chromium logs it as a failed resource)
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    opened.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield opened
     context.close()
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ and 375 px (``Screenshots``)."""
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import quote
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect
 
 from devkit.browser import Screenshots
-from devkit.images import StandardImages
+from devkit.images import ImagePusher, StandardImages
 from devkit.registry import TEST_USER, RunningRegistry
 from devkit.serve import ServeProcess
 
@@ -225,3 +226,40 @@ def test_headers_and_escaping_in_the_browser(
     page.goto(serve.url + "/dashboard/services")
     expect(page.get_by_role("link", name=name)).to_be_visible()
     assert dialogs == []
+
+
+def test_rollback_is_disabled_with_the_reason_once_the_digest_is_gone(
+    page: Page,
+    serve: ServeProcess,
+    created: set[str],
+    anon_registry: RunningRegistry,
+    image_pusher: ImagePusher,
+) -> None:
+    repository = f"dash-{uuid.uuid4().hex[:8]}/worker"
+    first = image_pusher.push_docker_image(repository, "1.0", f"{repository} 1.0")
+    second = image_pusher.push_docker_image(repository, "2.0", f"{repository} 2.0")
+    sign_in(page, serve)
+    verify(page, first.ref_on(anon_registry.host))
+    page.get_by_label("Name", exact=True).fill("gone-worker")
+    page.get_by_label("background_worker").check()
+    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
+        "/bin/sh -c 'sleep 600'"
+    )
+    page.get_by_role("button", name="Create and deploy").click()
+    expect(page.get_by_role("heading", name="gone-worker")).to_be_visible()
+    created.add(page.url.rsplit("/", 1)[1])
+    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    page.get_by_label("Deploy another image (tag or digest of this image)").fill(
+        second.ref_on(anon_registry.host)
+    )
+    page.get_by_role("button", name="Deploy image").click()
+    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    page.reload()
+    earlier = page.locator("#deploys tbody tr").last
+    expect(earlier.get_by_role("button", name="Roll back to this deploy")).to_be_enabled()
+
+    image_pusher.delete_manifest(f"{repository}@{first.digest}")
+    page.reload()
+    earlier = page.locator("#deploys tbody tr").last
+    expect(earlier.get_by_role("button", name="Roll back", exact=True)).to_be_disabled()
+    expect(earlier).to_contain_text("its image is gone")

@@ -15,7 +15,8 @@ from urllib.parse import quote
 from imagedeploy.dashboard.api import ApiAnswer, InProcessApi
 from imagedeploy.dashboard.http import Answer, Request, redirect
 from imagedeploy.dashboard.sessions import Session, new_session
-from imagedeploy.domain.errors import InvalidInput
+from imagedeploy.domain.errors import InvalidInput, InvalidReference
+from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.schedules import next_fire
 
 if TYPE_CHECKING:
@@ -315,6 +316,8 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
         logs = view.call("GET", f"{base}/deploys/{pre_deploy['id']}/logs")
         if logs.ok and logs.data.get("preDeployOutput") is not None:
             values["pre_deploy"] = {"id": pre_deploy["id"], "text": logs.data["preDeployOutput"]}
+    if not view.request.headers.get("x-dashboard-poll"):  # not on every live refresh
+        values["gone"] = _gone_digests(view, service, deploys, live_id)
     if service.get("type") == "cron_job":
         runs = view.must("GET", f"/v1/cron-jobs/{quote(sid)}/runs", query={"limit": "20"})
         values["runs"] = [_run_row(r) for r in _items(runs, "cronJobRun")]
@@ -324,6 +327,43 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
         schedule = (service.get("serviceDetails") or {}).get("schedule", "")
         values["next_runs"], values["schedule_error"] = next_runs(schedule)
     return values
+
+
+ROLLBACK_CHECKS = 5  # earlier digests checked per page load (one registry request each)
+
+
+def _gone_digests(
+    view: View, service: dict[str, Any], deploys: list[dict[str, Any]], live_id: str | None
+) -> dict[str, str]:
+    """Why rolling back to an earlier deploy cannot work, by deploy id: its digest is no longer
+    in the registry (``/v1/images/verify`` of ``name@digest``, with the service's credential).
+    A registry that does not answer leaves the button enabled: the rollback's own preflight
+    decides then."""
+    credential = (
+        ((service.get("serviceDetails") or {}).get("envSpecificDetails") or {})
+        .get("registryCredential", {})
+        .get("id")
+    )
+    checked: dict[str, str | None] = {}
+    gone: dict[str, str] = {}
+    for deploy in deploys:
+        sha = (deploy.get("image") or {}).get("sha")
+        if not sha or deploy.get("id") == live_id or deploy.get("status") in RUNNING:
+            continue
+        try:
+            pinned = f"{parse_reference(deploy['image']['ref']).name}@{sha}"
+        except InvalidReference:
+            continue
+        if pinned not in checked:
+            if len(checked) >= ROLLBACK_CHECKS:
+                continue
+            body = {"imageUrl": pinned, "registryCredentialId": credential}
+            answer = view.call("POST", "/v1/images/verify", body=body)
+            refused = answer.ok and isinstance(answer.data, dict) and not answer.data.get("ok")
+            checked[pinned] = str(answer.data.get("message", "")) if refused else None
+        if (reason := checked[pinned]) is not None:
+            gone[deploy["id"]] = reason
+    return gone
 
 
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:

@@ -1,23 +1,29 @@
 // imagedeploy dashboard behaviour, loaded as an ES module (no inline scripts: the CSP forbids them).
 // - [data-poll=ms]: while a deploy or run is in progress, fetch this page again every ms and
-//   swap in the fresh #deploys and #events sections; stops once nothing is in progress.
+//   swap in the fresh facts, deploys, runs and events; stops once nothing is in progress.
 // - [data-copy=id]: copy the value of the input with that id to the clipboard.
 
 const POLLED = ["facts", "deploys", "runs", "events"];
 
-async function refresh(delay) {
-  const response = await fetch(window.location.href, { credentials: "same-origin" });
+async function refresh(delay, final = false) {
+  // polls skip the server's registry checks (rollback targets); the final fetch, once nothing
+  // runs any more, does them
+  const headers = final ? {} : { "X-Dashboard-Poll": "1" };
+  const response = await fetch(window.location.href, { credentials: "same-origin", headers });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  let stillRunning = false;
+  const deploys = fresh.getElementById("deploys"); // read before the swap moves it
+  const running = Boolean(deploys && deploys.dataset.poll);
   for (const id of POLLED) {
     const current = document.getElementById(id);
     const next = fresh.getElementById(id);
     if (current && next) current.replaceWith(next);
   }
-  const deploys = fresh.getElementById("deploys");
-  stillRunning = Boolean(deploys && deploys.dataset.poll);
-  if (stillRunning) window.setTimeout(() => refresh(delay), delay);
+  if (running) {
+    window.setTimeout(() => refresh(delay), delay);
+  } else if (!final) {
+    await refresh(delay, true);
+  }
 }
 
 function startPolling() {
