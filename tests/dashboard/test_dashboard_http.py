@@ -151,3 +151,49 @@ def test_credentials_update_and_delete_and_webhooks_through_the_api(client: Form
     page = client.get("/dashboard/notifications").text
     (wid,) = set(re.findall(r'href="/dashboard/webhooks/(whk-[\w-]+)"', page))
     assert "No deliveries yet" in client.get(f"/dashboard/webhooks/{wid}").text
+
+
+def test_service_actions_go_through_the_api(client: FormClient, world: World) -> None:
+    created = world.create(name="acts", num_instances=1)
+    world.go_live(created.deploy.id)
+    sid = created.service.id
+    page_url = f"/dashboard/services/{sid}"
+    client.sign_in()
+    page = client.get(page_url)
+    assert page.status == 200 and "acts" in page.text and "Roll back" not in page.text
+
+    def act(action: str, **fields: str) -> None:
+        reply = client.post(f"{page_url}/{action}", fields)
+        assert reply.status == 303, (action, reply.text[-600:])
+        assert reply.headers["location"] == page_url
+        world.drain()
+
+    act("env-set", key="SECRET_TOKEN", value="s3cr3t-value")
+    shown = client.get(page_url).text
+    assert "SECRET_TOKEN" in shown and "hidden" in shown
+    act("env-delete", key="SECRET_TOKEN")
+    assert "SECRET_TOKEN" not in client.get(page_url).text
+    act("scale", instances="3")
+    assert 'name="instances" type="number" min="1" value="3"' in client.get(page_url).text
+    act("suspend")
+    assert "Resume" in client.get(page_url).text
+    act("resume")
+    act("restart")
+    act("settings", name="acts-renamed", plan="standard", command="", health_check_path="/h")
+    assert "acts-renamed" in client.get(page_url).text
+    act("deploy", image_url="")
+    running = client.get(page_url).text
+    assert 'data-poll="3000"' in running and "in progress, refreshing" in running
+
+    # the API's refusal, with its status, on the page: instances must be at least 1
+    refused = client.post(f"{page_url}/scale", {"instances": "0"})
+    assert refused.status == 400 and 'role="alert"' in refused.text
+
+    hook = client.post(f"{page_url}/hook", {})
+    assert hook.status == 200
+    (url,) = re.findall(r'id="hook-url" readonly value="([^"]+)"', hook.text)
+    assert "?key=" in url and "imgURL=" in hook.text
+    assert url not in client.get(page_url).text  # shown once
+
+    assert client.post(f"{page_url}/delete", {}).headers["location"] == "/dashboard/services"
+    assert client.get(page_url).status == 404
