@@ -245,10 +245,14 @@ def test_rollback_is_disabled_with_the_reason_once_the_digest_is_gone(
     page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
         "/bin/sh -c 'sleep 600'"
     )
+    page.get_by_label("Pre-deploy command (not for cron jobs)").fill(
+        "/bin/sh -c 'echo migrating the schema'"
+    )
     page.get_by_role("button", name="Create and deploy").click()
     expect(page.get_by_role("heading", name="gone-worker")).to_be_visible()
     created.add(page.url.rsplit("/", 1)[1])
     expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    expect(page.locator("#pre-deploy pre")).to_contain_text("migrating the schema")
     page.get_by_label("Deploy another image (tag or digest of this image)").fill(
         second.ref_on(anon_registry.host)
     )

@@ -5,6 +5,8 @@ answers (tests/browser runs the whole story in Chromium against ``serve``)."""
 from __future__ import annotations
 
 import re
+from html import unescape
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -15,7 +17,9 @@ from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.wsgi import _LocalContext
 from imagedeploy.dashboard.http import CSP
+from imagedeploy.dashboard.pages import SERVICES_PER_PAGE
 from imagedeploy.dashboard.sessions import COOKIE
+from imagedeploy.domain.services import ServiceType
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +155,9 @@ def test_credentials_update_and_delete_and_webhooks_through_the_api(client: Form
     page = client.get("/dashboard/notifications").text
     (wid,) = set(re.findall(r'href="/dashboard/webhooks/(whk-[\w-]+)"', page))
     assert "No deliveries yet" in client.get(f"/dashboard/webhooks/{wid}").text
+    client.get("/dashboard/notifications")
+    assert client.post(f"/dashboard/webhooks/{wid}", {"enabled": "false"}).status == 303
+    assert "Enable w" in client.get("/dashboard/notifications").text
 
 
 def test_service_actions_go_through_the_api(client: FormClient, world: World) -> None:
@@ -181,6 +188,8 @@ def test_service_actions_go_through_the_api(client: FormClient, world: World) ->
     act("restart")
     act("settings", name="acts-renamed", plan="standard", command="", health_check_path="/h")
     assert "acts-renamed" in client.get(page_url).text
+    act("notifications", notifications_to_send="all")
+    assert 'value="all" selected' in client.get(page_url).text
     act("deploy", image_url="")
     running = client.get(page_url).text
     assert 'data-poll="3000"' in running and "in progress, refreshing" in running
@@ -197,3 +206,20 @@ def test_service_actions_go_through_the_api(client: FormClient, world: World) ->
 
     assert client.post(f"{page_url}/delete", {}).headers["location"] == "/dashboard/services"
     assert client.get(page_url).status == 404
+
+
+def test_the_services_list_pages_and_filters(client: FormClient, world: World) -> None:
+    for number in range(SERVICES_PER_PAGE + 1):
+        world.create(name=f"svc-{number:03}")
+    world.create(ServiceType.CRON_JOB, name="the-cron")
+    client.sign_in()
+    first = client.get("/dashboard/services").text
+    assert first.count('href="/dashboard/services/srv-') == SERVICES_PER_PAGE
+    (next_page,) = re.findall(r'href="/dashboard/services(\?[^"]+)">Next page', first)
+    query = dict(parse_qsl(unescape(next_page).removeprefix("?")))
+    rest = client.get("/dashboard/services", query=query).text
+    assert re.findall(r">(svc-\d+|the-cron)</a>", rest) == ["svc-050", "the-cron"]
+    crons = client.get("/dashboard/services", query={"type": "cron_job"}).text
+    assert "the-cron" in crons and "svc-000" not in crons
+    queued = client.get("/dashboard/services", query={"status": "live"}).text
+    assert "No services match these filters" in queued

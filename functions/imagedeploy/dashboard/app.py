@@ -68,6 +68,7 @@ def _routes() -> list[_Route]:
         ("POST", r"/dashboard/webhooks", pages.webhook_create, False),
         ("GET", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_page, False),
         ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)/delete", pages.webhook_delete, False),
+        ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_update, False),
     ]
     return [_Route(m, re.compile(p), v, public) for m, p, v, public in table]
 

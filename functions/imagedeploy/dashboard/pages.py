@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.api import ApiAnswer, InProcessApi
 from imagedeploy.dashboard.http import Answer, Request, redirect
@@ -31,6 +31,7 @@ DEPLOY_STATUSES = (
 )  # fmt: skip
 RUNNING = {"created", "queued", "update_in_progress", "pre_deploy_in_progress"}
 NOTIFY_CHOICES = ("none", "failure", "all")
+SERVICES_PER_PAGE = 50
 
 
 class View:
@@ -136,8 +137,19 @@ def sign_out(view: View) -> Answer:
 def services_list(view: View) -> Answer:
     q = view.request.query
     filters = {"type": q.get("type", ""), "name": q.get("name", ""), "status": q.get("status", "")}
-    query = {"limit": "100", "type": filters["type"], "name": filters["name"]}
+    query = {
+        "limit": str(SERVICES_PER_PAGE),
+        "type": filters["type"],
+        "name": filters["name"],
+        "cursor": q.get("cursor", ""),
+    }
     answer = view.call("GET", "/v1/services", query=query)
+    listed = answer.data if answer.ok and isinstance(answer.data, list) else []
+    next_page = None
+    if len(listed) == SERVICES_PER_PAGE and isinstance(listed[-1], dict):
+        next_page = "?" + urlencode(
+            {**{k: v for k, v in filters.items() if v}, "cursor": listed[-1]["cursor"]}
+        )
     error = None if answer.ok else answer.message
     rows = []
     for service in _items(answer.data, "service") if answer.ok else []:
@@ -160,6 +172,7 @@ def services_list(view: View) -> Answer:
             "types": SERVICE_TYPES,
             "statuses": DEPLOY_STATUSES,
             "error": error,
+            "next_page": next_page,
         },
         status=200 if answer.ok else answer.status,
     )
@@ -296,6 +309,7 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
     events = _items(view.must("GET", f"{base}/events", query={"limit": "30"}), "event")
     env = _items(view.must("GET", f"{base}/env-vars", query={"limit": "100"}), "envVar")
     hook = view.must("GET", f"{base}/deploy-hook")
+    override = view.must("GET", f"/v1/notification-settings/overrides/services/{quote(sid)}")
     live_id = (service.get("liveDeploy") or {}).get("id")
     values: dict[str, Any] = {
         "service": service,
@@ -307,12 +321,15 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
         "hook": hook,
         "running": any(d.get("status") in RUNNING for d in deploys),
         "plans": PLANS,
+        "override": override,
+        "override_choices": ("default", *NOTIFY_CHOICES),
     }
     pre_deploy = next(
         (d for d in deploys if d.get("status") in ("pre_deploy_in_progress", "pre_deploy_failed")),
         None,
     ) or (deploys[0] if deploys else None)
-    if pre_deploy is not None and (service.get("serviceDetails") or {}).get("preDeployCommand"):
+    docker = (service.get("serviceDetails") or {}).get("envSpecificDetails") or {}
+    if pre_deploy is not None and docker.get("preDeployCommand"):
         logs = view.call("GET", f"{base}/deploys/{pre_deploy['id']}/logs")
         if logs.ok and logs.data.get("preDeployOutput") is not None:
             values["pre_deploy"] = {"id": pre_deploy["id"], "text": logs.data["preDeployOutput"]}
@@ -445,6 +462,10 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
             )
         case "env-delete":
             return view.call("DELETE", f"{base}/env-vars/{quote(field('key'), safe='')}")
+        case "notifications":
+            body = {"notificationsToSend": field("notifications_to_send")}
+            path = f"/v1/notification-settings/overrides/services/{quote(sid)}"
+            return view.call("PATCH", path, body=body)
         case "run":
             return view.call("POST", f"/v1/cron-jobs/{quote(sid)}/runs")
         case "cancel-run":
@@ -550,6 +571,14 @@ def webhook_create(view: View) -> Answer:
         "eventFilter": [v for v in field("event_filter").replace(",", " ").split() if v],
     }
     answer = view.call("POST", "/v1/webhooks", body=body)
+    if answer.ok:
+        return redirect("/dashboard/notifications")
+    return notifications_page(view, error=answer.message, status=answer.status)
+
+
+def webhook_update(view: View, wid: str) -> Answer:
+    body = {"enabled": view.request.field("enabled") == "true"}
+    answer = view.call("PATCH", f"/v1/webhooks/{quote(wid)}", body=body)
     if answer.ok:
         return redirect("/dashboard/notifications")
     return notifications_page(view, error=answer.message, status=answer.status)

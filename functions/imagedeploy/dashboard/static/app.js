@@ -1,9 +1,10 @@
 // imagedeploy dashboard behaviour, loaded as an ES module (no inline scripts: the CSP forbids them).
 // - [data-poll=ms]: while a deploy or run is in progress, fetch this page again every ms and
-//   swap in the fresh facts, deploys, runs and events; stops once nothing is in progress.
+//   swap in the fresh facts, deploys, runs, events and pre-deploy output; stops once nothing
+//   is in progress.
 // - [data-copy=id]: copy the value of the input with that id to the clipboard.
 
-const POLLED = ["facts", "deploys", "runs", "events"];
+const POLLED = ["facts", "deploys", "runs", "events", "pre-deploy"];
 
 async function refresh(delay, final = false) {
   // polls skip the server's registry checks (rollback targets); the final fetch, once nothing
