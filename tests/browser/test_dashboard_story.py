@@ -150,8 +150,13 @@ def test_the_whole_story(
     screenshots.take(page, "cron-job")
 
     # delete both services, then the credential
+    page.get_by_label("Type the service's name").fill("story-cron")
     page.get_by_role("button", name="Delete this service").click()
     page.goto(service_url)
+    page.get_by_label("Type the service's name").fill("not-its-name")
+    page.get_by_role("button", name="Delete this service").click()
+    expect(page.get_by_role("alert")).to_contain_text("Not deleted")
+    page.get_by_label("Type the service's name").fill("story-web")
     page.get_by_role("button", name="Delete this service").click()
     expect(page.get_by_role("heading", name="Services")).to_be_visible()
     expect(page.get_by_role("link", name="story-web")).to_have_count(0)

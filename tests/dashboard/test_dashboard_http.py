@@ -204,7 +204,9 @@ def test_service_actions_go_through_the_api(client: FormClient, world: World) ->
     assert "?key=" in url and "imgURL=" in hook.text
     assert url not in client.get(page_url).text  # shown once
 
-    assert client.post(f"{page_url}/delete", {}).headers["location"] == "/dashboard/services"
+    assert client.post(f"{page_url}/delete", {"confirm_name": "acts"}).status == 400
+    deleted = client.post(f"{page_url}/delete", {"confirm_name": "acts-renamed"})
+    assert deleted.headers["location"] == "/dashboard/services"
     assert client.get(page_url).status == 404
 
 

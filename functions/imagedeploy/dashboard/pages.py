@@ -471,6 +471,11 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
         case "cancel-run":
             return view.call("DELETE", f"/v1/cron-jobs/{quote(sid)}/runs")
         case "delete":
+            service = view.must("GET", base)
+            if field("confirm_name") != service.get("name"):
+                values = _service_values(view, sid)
+                values["error"] = "Not deleted: type the service's name exactly to confirm."
+                return view.render("service.html", values, status=400)
             answer = view.call("DELETE", base)
             return redirect("/dashboard/services") if answer.ok else answer
         case "hook":
