@@ -180,3 +180,6 @@ class Settings(BaseSettings):
     dashboard_session_seconds: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="How long a dashboard sign-in lasts."
     )
+    # Metrics (serve): how often the engine is sampled, and how long samples are kept.
+    metrics_sample_seconds: float = Field(default=30.0, gt=0)
+    metrics_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
