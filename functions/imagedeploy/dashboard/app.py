@@ -8,7 +8,6 @@ write is an in-process API call with the session's key (``dashboard.api``)."""
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 import re
 from collections.abc import Callable, Mapping
@@ -22,8 +21,6 @@ from imagedeploy.dashboard import pages
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
 from imagedeploy.dashboard.sessions import COOKIE, Session, SessionSealer, csrf_matches, new_session
-
-logger = logging.getLogger(__name__)
 
 PREFIX = "/dashboard"
 _STATIC = re.compile(r"/dashboard/static/([a-z0-9_.-]+)")
