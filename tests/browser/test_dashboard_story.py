@@ -139,6 +139,7 @@ def test_the_whole_story(
     )
     page.get_by_role("button", name="Preview schedule").click()
     expect(page.locator(".runs li")).to_have_count(5)
+    expect(page.locator("div.runs")).to_contain_text("every year on January 1 at 00:00 UTC")
     expect(page.locator(".runs li").first).to_contain_text("-01-01 00:00 UTC")
     page.get_by_role("button", name="Create and deploy").click()
     expect(page.get_by_role("heading", name="story-cron")).to_be_visible()

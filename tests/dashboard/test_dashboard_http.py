@@ -225,3 +225,17 @@ def test_the_services_list_pages_and_filters(client: FormClient, world: World) -
     assert "the-cron" in crons and "svc-000" not in crons
     queued = client.get("/dashboard/services", query={"status": "live"}).text
     assert "No services match these filters" in queued
+
+
+def test_a_cron_schedule_is_previewed_in_words_and_run_times(client: FormClient) -> None:
+    client.sign_in()
+    client.get("/dashboard/new")
+    form = {"image_url": "registry.test/app:1", "type": "cron_job", "name": "c", "plan": "starter"}
+    preview = client.post("/dashboard/new", {**form, "schedule": "0 3 * * *", "intent": "preview"})
+    assert "Runs daily at 03:00 UTC." in preview.text
+    assert preview.text.count(" 03:00 UTC (") == 5
+    wrong = client.post("/dashboard/new", {**form, "schedule": "61 * * * *", "intent": "preview"})
+    assert 'role="alert"' in wrong.text and "minute" in wrong.text
+    made = client.post("/dashboard/new", {**form, "schedule": "*/5 * * * *", "intent": "create"})
+    assert made.status == 303
+    assert "(every 5 minutes)" in client.get(made.headers["location"]).text

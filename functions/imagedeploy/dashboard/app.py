@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from imagedeploy.dashboard import pages
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
+from imagedeploy.dashboard.schedule_words import describe
 from imagedeploy.dashboard.sessions import COOKIE, Session, SessionSealer, csrf_matches, new_session
 
 PREFIX = "/dashboard"
@@ -86,6 +87,7 @@ class Dashboard:
         )
         self._templates.filters["when"] = pages.when
         self._templates.filters["size"] = pages.size
+        self._templates.filters["in_words"] = describe
 
     def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         request = parse_request(event)
