@@ -157,6 +157,7 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
+        self._removed: set[str] = set()  # service ids: every deploy of theirs is abandoned
         self._canceled_runs: set[str] = set()  # cron run ids
         self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
@@ -233,6 +234,11 @@ class LocalRuntime:
         self._submit(service_id, self._suspend, service_id)
 
     def remove(self, service_id: str) -> None:
+        # Recorded first: a rollout in progress (holding the service's lock, its instance
+        # waiting to be healthy) gives up at once instead of when its deploy times out.
+        with self._lock:
+            self._removed.add(service_id)
+
         def remove() -> None:
             self._suspend(service_id)
             self._router.remove_route(service_id)
@@ -268,10 +274,12 @@ class LocalRuntime:
         self._rollouts.submit(serialized)
 
     def _rollout(self, spec: RunSpec) -> None:
+        if self._abandoned(spec):
+            return  # canceled (or its service removed) while it waited for the service
         started = self._start_healthy(spec, phase=Phase.ROLLOUT)
         if started is None:
             return
-        if self._is_canceled(spec.deploy_id):
+        if self._abandoned(spec):
             self._stop_containers(list(started), spec.stop_timeout_seconds)
             return
         previous = self._live.get(spec.service_id)
@@ -281,6 +289,8 @@ class LocalRuntime:
 
     def _replace_all(self, spec: RunSpec, _: object) -> None:
         """Restart: fresh instances of the same deploy, switched in once healthy."""
+        if self._abandoned(spec):
+            return
         started = self._start_healthy(spec, phase=None)
         if started is None:
             return
@@ -290,6 +300,8 @@ class LocalRuntime:
 
     def _converge(self, spec: RunSpec) -> None:
         """Adopt running instances of ``spec.deploy_id`` and start or stop to reach the count."""
+        if self._abandoned(spec):
+            return  # the service was removed: nothing of it runs again
         with self._lock:
             retiring = set(self._retiring)
         running = {
@@ -466,19 +478,19 @@ class LocalRuntime:
                 return container_id in self._exited
 
         def gave_up() -> bool:
-            return self._is_canceled(spec.deploy_id) or self._stopping.is_set() or exited()
+            return self._abandoned(spec) or self._stopping.is_set() or exited()
 
         if port is None:  # a worker: healthy if it is still running after the grace period
             deadline = time.monotonic() + self._worker_grace
             while time.monotonic() < deadline and not gave_up():
                 time.sleep(0.1)
-            healthy = not exited() and not self._is_canceled(spec.deploy_id)
+            healthy = not exited() and not self._abandoned(spec)
         else:
             path = spec.health_check_path or None
             healthy = wait_healthy("127.0.0.1", port, path, self._deploy_timeout, give_up=gave_up)
         if healthy:
             return None
-        if self._is_canceled(spec.deploy_id):
+        if self._abandoned(spec):
             return Unhealthy("canceled")
         if exited():
             state = self._engine.inspect(container_id)
@@ -531,7 +543,7 @@ class LocalRuntime:
                 attempts += 1
                 with self._lock:
                     run_canceled = run_id is not None and run_id in self._canceled_runs
-                canceled = self._is_canceled(spec.deploy_id) or run_canceled
+                canceled = self._abandoned(spec) or run_canceled
                 if canceled or not retries_left(attempts, self._effect_retry):
                     raise
                 delay = backoff_seconds(attempts)
@@ -621,9 +633,10 @@ class LocalRuntime:
         except EngineError:
             keep_tail([b"(output unavailable)\n"], path, self._output_max_bytes)
 
-    def _is_canceled(self, deploy_id: str) -> bool:
+    def _abandoned(self, spec: RunSpec) -> bool:
+        """The deploy was canceled, or its service removed."""
         with self._lock:
-            return deploy_id in self._canceled
+            return spec.deploy_id in self._canceled or spec.service_id in self._removed
 
     # -- watching: engine events and the resync ------------------------------------------------
     def _on_event(self, event: EngineEvent) -> None:
