@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devkit.effect_hold import hold_effect_env
 from devkit.engine_fault import EngineFault, EngineFaultProxy
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
@@ -288,3 +290,40 @@ def test_an_instance_stopped_after_its_container_started_is_gone(
     wait_for(lambda: containers_of(service_id), 60, "the instance running")
     _stop_instance(faulty, service_id, deploy_id, stop)
     _no_instance_left(faulty, service_id, deploy_id, stop)
+
+
+def test_serve_killed_between_commit_and_dispatch_runs_the_command_once_after_restart(
+    engine_socket: str,
+    tmp_path: Path,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    """The rollout is committed with its outbox record; the dispatcher is held before it
+    executes ``StartRollout`` (``devkit.effect_hold``), and serve is SIGKILLed there. After the
+    restart both the record and reconcile's resume ask for the rollout: one create."""
+    marker = tmp_path / "held"
+    with EngineFaultProxy(engine_socket) as engine:
+        serve = ServeProcess.start(
+            tmp_path / "data",
+            extra_env=hold_effect_env("StartRollout", marker),
+            engine_socket=engine.socket,
+        )
+        http = serve.client()
+        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+        try:
+            service_id, deploy_id = _worker(platform, anon_registry, test_images)
+            wait_for(marker.exists, 60, "the dispatcher to hold StartRollout")
+            serve.kill()
+            assert engine.count("POST", CREATE) == 0  # nothing reached the engine
+            serve = ServeProcess.start(
+                tmp_path / "data", api_key=serve.api_key, engine_socket=engine.socket
+            )
+            platform.serve, platform.http = serve, serve.client()
+            assert platform.wait_deploy(service_id, deploy_id) == "live"
+            time.sleep(2)  # a second rollout, if one were asked for, would create by now
+            assert engine.count("POST", CREATE) == 1
+            assert len(containers_of(service_id, stopped=True)) == 1
+            assert [e["type"] for e in platform.events(service_id)].count("deploy_ended") == 1
+        finally:
+            serve.stop()
+            remove_containers(platform.created)
