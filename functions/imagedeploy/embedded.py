@@ -44,6 +44,7 @@ from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, outbox, reconcile
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
+from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def _build(
         notifier=NoBroadcast(),
         webhooks=webhooks,
         webhook_targets=webhook_targets,
-        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs}),
+        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs, DELIVERY_JOB: webhook_jobs}),
         clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,

@@ -31,6 +31,7 @@ from imagedeploy.domain.errors import ConcurrentUpdate
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.outbox import (
     Converge,
+    DeliverWebhook,
     Effect,
     Notify,
     OutboxRecord,
@@ -52,7 +53,7 @@ from imagedeploy.domain.outbox import (
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job, Ports
 from imagedeploy.usecases import cron, deploys, notifications
-from imagedeploy.usecases.unit_of_work import OUTBOX_JOB
+from imagedeploy.usecases.unit_of_work import dispatch_job
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +117,12 @@ def _failed(ports: Ports, record: OutboxRecord, effect: Effect, exc: Exception) 
             due_at=ports.clock.now() + timedelta(seconds=delay),
         )
         ports.store.write(put=[retry])
-        ports.jobs.enqueue(Job(OUTBOX_JOB, record.id), delay_seconds=delay)
+        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
         return
     logger.error("effect failed for good", extra=fields)
     give_up(ports, effect, text)
     if _advance(ports, record):
-        ports.jobs.enqueue(Job(OUTBOX_JOB, record.id))  # the effects after it
+        ports.jobs.enqueue(dispatch_job(record))  # the effects after it
 
 
 def retry_effect(ports: Ports, effect: Effect, attempts: int, text: str) -> None:
@@ -142,7 +143,7 @@ def retry_effect(ports: Ports, effect: Effect, attempts: int, text: str) -> None
         )
         logger.warning("effect failed; retrying", extra={**fields, "retry_in_s": delay})
         ports.store.write(put=[record])
-        ports.jobs.enqueue(Job(OUTBOX_JOB, record.id), delay_seconds=delay)
+        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
         return
     logger.error("effect failed for good", extra=fields)
     give_up(ports, effect, text)
@@ -218,6 +219,8 @@ def execute(ports: Ports, effect: Effect) -> None:
                 ports.scheduler.set_schedule(service_id, service.schedule)
         case Notify(service_id=service_id, event_id=event_id):
             notifications.notify(ports, service_id, event_id)
+        case DeliverWebhook(event_id=event_id, webhook_id=webhook_id):
+            notifications.deliver(ports, event_id, webhook_id)
 
 
 def _in_phase(ports: Ports, deploy_id: str, phase: machine.Phase) -> Deploy | None:
