@@ -264,6 +264,7 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
             "scheduler_group": schedule_group,
             "scheduler_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-scheduler",
             "cron_function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imagedeploy-cron",
+            "dashboard_session_secret": "lambda stack tests: not a real secret",
         }
     )
     registry = FakeRegistry()

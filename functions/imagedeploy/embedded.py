@@ -27,7 +27,7 @@ from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.runtime import LocalRuntime
 from imagedeploy.adapters.local.scheduler import InProcessScheduler
-from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
+from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore, load_or_create_key
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
@@ -157,6 +157,8 @@ class Embedded:
             self.base_url,
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
+            session_secret=dashboard_secret(self.settings, self.data_dir),
+            session_seconds=self.settings.dashboard_session_seconds,
         )
         resolver = build_resolver(deps)
         api.update(resolver=resolver, wsgi=wsgi_app(resolver))
@@ -269,6 +271,13 @@ class Embedded:
                 )
         except FileNotFoundError:
             return None
+
+
+def dashboard_secret(settings: Settings, data_dir: Path) -> bytes:
+    """The dashboard's session secret: the setting, else a key kept in the data dir (0600)."""
+    if settings.dashboard_session_secret is not None:
+        return settings.dashboard_session_secret.get_secret_value().encode()
+    return load_or_create_key(data_dir / "dashboard.key")
 
 
 def installation_id(data_dir: Path) -> str:
