@@ -38,15 +38,17 @@ from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.outbox import Effect
 from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
-from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases import api_keys, cron, deploys, instances, outbox, reconcile
 from imagedeploy.usecases import jobs as one_off_jobs
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
+from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,9 @@ class _Reports:
         self, service_id: str, image: str, reason: PullFailureReason, message: str
     ) -> None:
         instances.instance_pull_failed(self._ports(), service_id, image, reason, message)
+
+    def effect_failed(self, effect: Effect, attempts: int, error: str) -> None:
+        outbox.retry_effect(self._ports(), effect, attempts, error)
 
 
 @dataclass
@@ -319,7 +324,6 @@ def _build(
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
         output_max_bytes=settings.pre_deploy_output_max_bytes,
-        effect_retry_seconds=settings.effect_retry_seconds,
         resync_seconds=settings.engine_resync_seconds,
         on_engine_lost=engine_service.ensure_running,
     )
@@ -358,7 +362,7 @@ def _build(
         notifier=NoBroadcast(),
         webhooks=webhooks,
         webhook_targets=webhook_targets,
-        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs}),
+        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs, DELIVERY_JOB: webhook_jobs}),
         clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,

@@ -213,6 +213,14 @@ class TaskDefinitions:
                 logGroupName=group, retentionInDays=self._config.log_retention_days
             )
 
+    def delete_log_group(self, service_id: str) -> None:
+        """Delete the service's log group (gone already: nothing to do)."""
+        try:
+            self._logs.delete_log_group(logGroupName=self.log_group(service_id))
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+
     def revisions(self, service_id: str, status: str = "ACTIVE") -> list[str]:
         """The family's revisions in ``status``, newest first."""
         family = self.family(service_id)
