@@ -19,7 +19,7 @@ import httpx
 
 from bench.deploy_overhead import read_log
 from bench.hooks import machine_note
-from devkit.serve import Platform, ServeProcess
+from devkit.serve import Platform, ServeProcess, wait_for
 from devkit.stack import registry_stack
 
 
@@ -52,6 +52,7 @@ def main() -> None:
         started = time.perf_counter()
         wall = time.time()
         again = ServeProcess.start(data, api_key=serve.api_key)
+        url_printed = time.perf_counter() - started
         try:
             with again.client() as http2:
                 while True:
@@ -62,12 +63,13 @@ def main() -> None:
                         pass
                     time.sleep(0.01)
             answering = time.perf_counter() - started
+            wait_for(lambda: "serve started" in again.logs(), 60, "the resume to end")
             summary = [line for line in again.logs().splitlines() if "resumed" in line]
             marks = (
                 [
                     (r.at - wall, r.message)
                     for r in read_log(again.log_path)
-                    if r.message.startswith(("podman API", "resumed", "imagedeploy serve started"))
+                    if r.message.startswith(("podman API", "resumed", "imagedeploy"))
                     or "doctor" in r.message
                 ]
                 if again.log_path
@@ -76,7 +78,9 @@ def main() -> None:
         finally:
             again.stop()
         print(f"{args.jobs} cron jobs (created in {created_s:.0f} s); {note}\n")
-        print(f"restart → API answering: {answering:.2f} s")
+        print(
+            f"restart → API answering: {answering:.2f} s (its URL printed at {url_printed:.2f} s)"
+        )
         print("start-up summary:", summary[-1][:300] if summary else "(none)")
         for at, message in marks:
             print(f"  +{at:.2f} s  {message[:100]}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imagedeploy.cli.main import Context
+    from imagedeploy.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,22 +37,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
     from imagedeploy.adapters.local.datadir import DataDirError
+    from imagedeploy.adapters.local.engine import EngineError
     from imagedeploy.adapters.local.secrets import SecretStoreError
-    from imagedeploy.cli.doctor import engine_warnings
     from imagedeploy.domain.errors import StorageUnavailable
     from imagedeploy.embedded import build
 
+    logger.info("imagedeploy serve starting")  # after the imports: start-up timing
     settings = ctx.settings
     if args.engine:
         settings = settings.model_copy(update={"container_engine": args.engine})
     if args.engine_socket:
         settings = settings.model_copy(update={"container_engine_socket": args.engine_socket})
-    # Start anyway (the engine may be fixed while serve runs), but say what deploys will hit.
-    for warning in engine_warnings(settings):
-        logger.warning("imagedeploy doctor: %s", warning)
     try:
-        platform = build(settings, args.data_dir, host=args.host, port=args.port).start()
+        platform = build(settings, args.data_dir, host=args.host, port=args.port).serve_api()
     except (DataDirError, SecretStoreError, StorageUnavailable) as exc:
+        sys.stderr.write(f"imagedeploy serve: {exc}\n")
+        return EXIT_REFUSED
+    except EngineError as exc:  # no engine API to drive: say what the doctor finds, and why
+        warn_about_engine(settings)
         sys.stderr.write(f"imagedeploy serve: {exc}\n")
         return EXIT_REFUSED
     out = ctx.stdout
@@ -62,8 +65,23 @@ def _serve(args: argparse.Namespace, ctx: Context) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    platform.resume()
+    # After the API is up and resumed, in the background (the checks start a test container):
+    # serve runs anyway (the engine may be fixed while it runs), and says what deploys will hit.
+    threading.Thread(target=warn_about_engine, args=(settings,), name="doctor", daemon=True).start()
     stop.wait()
     out.write("stopping (containers keep running; the next serve adopts them)\n")
     out.flush()
     platform.stop()
     return 0
+
+
+def warn_about_engine(settings: Settings) -> None:
+    """Log each failed engine check of ``imagedeploy doctor`` as a warning, then that the
+    checks are done."""
+    from imagedeploy.cli.doctor import engine_warnings
+
+    warnings = engine_warnings(settings)
+    for warning in warnings:
+        logger.warning("imagedeploy doctor: %s", warning)
+    logger.info("imagedeploy doctor: engine checks done", extra={"failed": len(warnings)})

@@ -45,7 +45,9 @@ def service_env(private_dir: Path, environ: Mapping[str, str] | None = None) -> 
 
 def _answers(socket: str, timeout: float = 2.0) -> bool:
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=socket), timeout=timeout) as client:
+        # A unix socket carries no TLS: no verifying context (loading the CA bundle is slow).
+        transport = httpx.HTTPTransport(uds=socket, verify=False)
+        with httpx.Client(transport=transport, timeout=timeout) as client:
             return client.get("http://engine/_ping").status_code == 200
     except httpx.HTTPError:
         return False
