@@ -49,15 +49,17 @@ def main() -> None:
         created_s = time.perf_counter() - created_at
         http.close()
         serve.stop()
+        # The polling client exists before serve starts (its TLS setup is not serve's time).
+        poll = httpx.Client(headers={"Authorization": f"Bearer {serve.api_key}"}, timeout=30)
         started = time.perf_counter()
         wall = time.time()
         again = ServeProcess.start(data, api_key=serve.api_key)
         url_printed = time.perf_counter() - started
         try:
-            with again.client() as http2:
+            with poll:
                 while True:
                     try:
-                        if http2.get("/v1/owners").status_code == 200:
+                        if poll.get(f"{again.url}/v1/owners").status_code == 200:
                             break
                     except httpx.HTTPError:
                         pass

@@ -163,6 +163,7 @@ class Embedded:
         """Start the runtime (the engine's network, its event stream), resume (adopt, route,
         schedule, re-derive lost jobs), then start the job queues, the scheduler and the
         periodic reconcile."""
+        self.engine_service.ready()
         self.runtime.start()
         self._resume()
         self.jobs.start()
@@ -269,28 +270,46 @@ def installation_id(data_dir: Path) -> str:
 
 
 def build(
-    settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
+    settings: Settings,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    engine_service: EngineService | None = None,
 ) -> Embedded:
     """Everything ``serve`` runs, wired, once the data directory is checked (private,
-    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix."""
-    lock = open_data_dir(data_dir)
+    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix.
+    ``engine_service``: one opened earlier (stopped if this fails); default: the settings'
+    engine, podman's service spawned, not waited for (``Embedded.resume`` waits for it)."""
     try:
-        return _build(settings, data_dir, lock, host=host, port=port)
+        lock = open_data_dir(data_dir)
+        try:
+            engine_service = engine_service or EngineService.open(
+                settings.container_engine_socket, binary=settings.container_engine, wait=False
+            )
+            return _build(settings, data_dir, lock, engine_service, host=host, port=port)
+        except BaseException:
+            lock.release()
+            raise
     except BaseException:
-        lock.release()
+        if engine_service is not None:
+            engine_service.stop()
         raise
 
 
 def _build(
-    settings: Settings, data_dir: Path, lock: ServeLock, *, host: str, port: int
+    settings: Settings,
+    data_dir: Path,
+    lock: ServeLock,
+    engine_service: EngineService,
+    *,
+    host: str,
+    port: int,
 ) -> Embedded:
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     router = Router(host)
-    engine_service = EngineService.open(
-        settings.container_engine_socket, binary=settings.container_engine
-    )
     engine = EngineApi(engine_service.socket)
     runtime = LocalRuntime(
         engine,

@@ -36,11 +36,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _serve(args: argparse.Namespace, ctx: Context) -> int:
-    from imagedeploy.adapters.local.datadir import DataDirError
     from imagedeploy.adapters.local.engine import EngineError
-    from imagedeploy.adapters.local.secrets import SecretStoreError
-    from imagedeploy.domain.errors import StorageUnavailable
-    from imagedeploy.embedded import build
+    from imagedeploy.adapters.local.engine_service import EngineService
 
     logger.info("imagedeploy serve starting")  # after the imports: start-up timing
     settings = ctx.settings
@@ -49,12 +46,27 @@ def _serve(args: argparse.Namespace, ctx: Context) -> int:
     if args.engine_socket:
         settings = settings.model_copy(update={"container_engine_socket": args.engine_socket})
     try:
-        platform = build(settings, args.data_dir, host=args.host, port=args.port).serve_api()
-    except (DataDirError, SecretStoreError, StorageUnavailable) as exc:
-        sys.stderr.write(f"imagedeploy serve: {exc}\n")
-        return EXIT_REFUSED
+        # Spawned first: podman's service starts while the rest of serve is imported.
+        engine_service = EngineService.open(
+            settings.container_engine_socket, binary=settings.container_engine, wait=False
+        )
     except EngineError as exc:  # no engine API to drive: say what the doctor finds, and why
-        warn_about_engine(settings)
+        return _refuse_without_engine(settings, exc)
+
+    from imagedeploy.adapters.local.datadir import DataDirError
+    from imagedeploy.adapters.local.secrets import SecretStoreError
+    from imagedeploy.domain.errors import StorageUnavailable
+    from imagedeploy.embedded import build
+
+    try:
+        platform = build(
+            settings,
+            args.data_dir,
+            host=args.host,
+            port=args.port,
+            engine_service=engine_service,
+        ).serve_api()
+    except (DataDirError, SecretStoreError, StorageUnavailable) as exc:
         sys.stderr.write(f"imagedeploy serve: {exc}\n")
         return EXIT_REFUSED
     out = ctx.stdout
@@ -65,7 +77,11 @@ def _serve(args: argparse.Namespace, ctx: Context) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    platform.resume()
+    try:
+        platform.resume()
+    except EngineError as exc:
+        platform.stop()
+        return _refuse_without_engine(settings, exc)
     # After the API is up and resumed, in the background (the checks start a test container):
     # serve runs anyway (the engine may be fixed while it runs), and says what deploys will hit.
     threading.Thread(target=warn_about_engine, args=(settings,), name="doctor", daemon=True).start()
@@ -85,3 +101,9 @@ def warn_about_engine(settings: Settings) -> None:
     for warning in warnings:
         logger.warning("imagedeploy doctor: %s", warning)
     logger.info("imagedeploy doctor: engine checks done", extra={"failed": len(warnings)})
+
+
+def _refuse_without_engine(settings: Settings, exc: Exception) -> int:
+    warn_about_engine(settings)
+    sys.stderr.write(f"imagedeploy serve: {exc}\n")
+    return EXIT_REFUSED
