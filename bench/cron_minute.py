@@ -3,23 +3,83 @@ run's container starts (serve's "container started" log record, written when the
 returns), and whether any minute is missed or doubled (the runs the API lists, per job and
 minute), over ``--minutes`` whole minutes.
 
+Baseline, in the same run once serve is stopped: at each of ``--minutes`` minute boundaries,
+``--jobs`` threads each create and start a container with the very body serve sends for a cron
+run (``container_spec``), through a podman API service of the bench's own (the same podman
+storage and network): what podman itself costs for that burst on this machine.
+
     .venv/bin/python -m bench.cron_minute [--jobs 20] [--minutes 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import statistics
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.deploy_overhead import read_log
 from bench.hooks import machine_note, start_serve
+from devkit.containers import engine_service
 from devkit.serve import Platform, remove_containers
 from devkit.stack import registry_stack
+from imagedeploy.adapters.local.engine import ContainerSpec
+from imagedeploy.adapters.local.engine_api import EngineApi
+from imagedeploy.adapters.local.runtime import container_spec
+from imagedeploy.domain.services import PLAN_RESOURCES, Plan
+from imagedeploy.ports import RunSpec
+
+
+def percentiles(late: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max of ``late``."""
+    late = sorted(late)
+    p99 = late[min(len(late) - 1, int(0.99 * len(late)))]
+    return statistics.median(late), p99, late[-1]
+
+
+def podman_baseline(image: str, jobs: int, minutes: int) -> list[float]:
+    """Seconds after the minute at which each of ``jobs`` concurrent create + start requests
+    returned, at each of ``minutes`` minute boundaries (containers removed after)."""
+    spec = RunSpec(
+        service_id="bench-baseline",
+        deploy_id="bench",
+        image=image,
+        command=("/bin/sh", "-c", "exit 0"),
+        env={},
+        resources=PLAN_RESOURCES[Plan.STARTER],
+        port=None,
+        health_check_path="",
+        num_instances=1,
+        stop_timeout_seconds=30,
+        credential=None,
+    )
+    late: list[float] = []
+    with engine_service() as service, ThreadPoolExecutor(jobs) as pool:
+        engine = EngineApi(service.socket)
+        engine.list({"imagedeploy.test": "1"})  # the service's first answer is slow: not timed
+        for _ in range(minutes):
+            minute = (int(time.time() // 60) + 1) * 60
+            batch = secrets.token_hex(3)
+            specs = [
+                container_spec(spec, "cron", installation="bench", run_id=f"base{batch}{i}")
+                for i in range(jobs)
+            ]
+            time.sleep(max(0.0, minute - time.time()))
+
+            def run(container: ContainerSpec, minute: int = minute) -> tuple[str, float]:
+                return engine.run(container), time.time() - minute
+
+            results = list(pool.map(run, specs))
+            late.extend(at for _, at in results)
+            for container_id, _ in results:
+                engine.remove(container_id, force=True)
+        engine.close()
+    return late
 
 
 def main() -> None:
@@ -71,19 +131,28 @@ def main() -> None:
             expected = args.jobs * args.minutes
             missed = expected - len(per)
             doubled = sum(1 for n in per.values() if n > 1)
-            late.sort()
-            p99 = late[min(len(late) - 1, int(0.99 * len(late)))] if late else float("nan")
-            print(f"{args.jobs} jobs on '* * * * *', {args.minutes} minutes; {note}\n")
-            print("| runs started | p50 s after the minute | p99 | max | missed | doubled |")
-            print("|---:|---:|---:|---:|---:|---:|")
-            print(
-                f"| {len(late)} of {expected} | {statistics.median(late):.2f} | {p99:.2f} "
-                f"| {late[-1]:.2f} | {missed} | {doubled} |"
-            )
         finally:
             serve.stop()
             http.close()
             remove_containers(platform.created)
+        pinned = stack.images.demo.web_v1.pinned_on(stack.anonymous.host)
+        base = podman_baseline(pinned, args.jobs, args.minutes)
+    p50, p99, top = percentiles(late)
+    b50, b99, btop = percentiles(base)
+    print(f"{args.jobs} jobs on '* * * * *', {args.minutes} minutes; {note}\n")
+    print("| what | started | p50 s after the minute | p99 | max | missed | doubled |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| podman: {args.jobs} concurrent create + start at the minute | {len(base)} "
+        f"| {b50:.2f} | {b99:.2f} | {btop:.2f} | | |"
+    )
+    print(
+        f"| serve: {args.jobs} cron jobs | {len(late)} of {expected} | {p50:.2f} | {p99:.2f} "
+        f"| {top:.2f} | {missed} | {doubled} |"
+    )
+    print(
+        f"\np99 ratio serve / podman: {p99 / b99:.2f}; serve's own part of p99: {p99 - b99:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -164,6 +164,7 @@ class Embedded:
         schedule, re-derive lost jobs), then start the job queues, the scheduler and the
         periodic reconcile."""
         self.engine_service.ready()
+        _ = self.engine.kind  # asked now, not by the first deploy or run
         self.runtime.start()
         self._resume()
         self.jobs.start()
