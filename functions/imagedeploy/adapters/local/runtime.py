@@ -400,7 +400,12 @@ class LocalRuntime:
             return
         code = state.exit_code if state is not None else event_exit_code
         self._keep_logs(container_id, key)
-        self._engine.remove(container_id)
+        # It has exited: no kill first (a wasted request, refused by the engine, during a
+        # minute's burst of cron runs starting); forced only if the plain removal is refused.
+        try:
+            self._engine.remove(container_id, force=False)
+        except EngineError:
+            self._engine.remove(container_id)
         if run.role == "pre_deploy":
             if code is not None and not self._run_canceled(run):
                 self._reports.deploy_signal(key, PreDeployExited(code))
