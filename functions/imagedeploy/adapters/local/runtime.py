@@ -73,6 +73,7 @@ from imagedeploy.ports import RunSpec
 logger = logging.getLogger(__name__)
 
 NETWORK = "imagedeploy"
+END_DEFER_SECONDS = 10.0  # the longest a run's end waits for a burst of run starts
 MANAGED = "imagedeploy.managed"
 SERVICE = "imagedeploy.service"
 DEPLOY = "imagedeploy.deploy"
@@ -158,6 +159,10 @@ class LocalRuntime:
         self._rollouts = WorkQueue("rollouts", workers=rollout_workers, capacity=queue_capacity)
         self._runs_queue = WorkQueue("runs", workers=run_workers, capacity=queue_capacity)
         self._lock = threading.RLock()
+        # Run starts in flight: the end of a run (inspect, output, remove) waits for them, so a
+        # minute's burst of cron runs gets the engine first (``_end_run``).
+        self._run_starts = 0
+        self._run_starts_done = threading.Condition(self._lock)
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
         self._canceled_runs: set[str] = set()  # cron run ids
@@ -351,7 +356,14 @@ class LocalRuntime:
         try:
             run_id = key if role == "cron" else None
             try:
-                run.container_id = self._run_container(spec, role, run_id=run_id)
+                with self._lock:
+                    self._run_starts += 1
+                try:
+                    run.container_id = self._run_container(spec, role, run_id=run_id)
+                finally:
+                    with self._lock:
+                        self._run_starts -= 1
+                        self._run_starts_done.notify_all()
             except EnginePullError:
                 raise
             except EngineError as exc:
@@ -388,7 +400,11 @@ class LocalRuntime:
         self._report_run(run.key, run_outcome(exit_code=None, failure=failure))
 
     def _end_run(self, key: str, container_id: str, event_exit_code: int | None) -> None:
-        """The run's container exited: keep its output, remove it, report how it ended (once)."""
+        """The run's container exited: keep its output, remove it, report how it ended (once).
+        Waits (up to ``END_DEFER_SECONDS``) while other runs' containers are being started: in
+        a burst the engine serves the starts first; the run's end is recorded a little later."""
+        with self._lock:
+            self._run_starts_done.wait_for(lambda: self._run_starts == 0, END_DEFER_SECONDS)
         with self._lock:
             run = self._runs.pop(key, None)
         if run is None:
