@@ -3,10 +3,12 @@ run's container starts (serve's "container started" log record, written when the
 returns), and whether any minute is missed or doubled (the runs the API lists, per job and
 minute), over ``--minutes`` whole minutes.
 
-Baseline, in the same run once serve is stopped: at each of ``--minutes`` minute boundaries,
-``--jobs`` threads each create and start a container with the very body serve sends for a cron
-run (``container_spec``), through a podman API service of the bench's own (the same podman
-storage and network): what podman itself costs for that burst on this machine.
+Baseline, interleaved in the same minutes (the machine is shared: load changes from one minute
+to the next): 30 s after each of those minutes, when serve's runs are over, ``--jobs`` threads
+each create and start a container with the very body serve sends for a cron run
+(``container_spec``), through a podman API service of the bench's own (the same podman storage
+and network): what podman itself costs for that burst on this machine, timed from the half
+minute.
 
     .venv/bin/python -m bench.cron_minute [--jobs 20] [--minutes 2]
 """
@@ -42,9 +44,9 @@ def percentiles(late: list[float]) -> tuple[float, float, float]:
     return statistics.median(late), p99, late[-1]
 
 
-def podman_baseline(image: str, jobs: int, minutes: int) -> list[float]:
-    """Seconds after the minute at which each of ``jobs`` concurrent create + start requests
-    returned, at each of ``minutes`` minute boundaries (containers removed after)."""
+def podman_baseline(image: str, jobs: int, moments: list[int]) -> list[float]:
+    """Seconds after each of ``moments`` (epoch seconds) at which each of ``jobs`` concurrent
+    create + start requests started at that moment returned (containers removed after)."""
     spec = RunSpec(
         service_id="bench-baseline",
         deploy_id="bench",
@@ -62,8 +64,7 @@ def podman_baseline(image: str, jobs: int, minutes: int) -> list[float]:
     with engine_service() as service, ThreadPoolExecutor(jobs) as pool:
         engine = EngineApi(service.socket)
         engine.list({"imagedeploy.test": "1"})  # the service's first answer is slow: not timed
-        for _ in range(minutes):
-            minute = (int(time.time() // 60) + 1) * 60
+        for minute in moments:
             batch = secrets.token_hex(3)
             specs = [
                 container_spec(spec, "cron", installation="bench", run_id=f"base{batch}{i}")
@@ -110,7 +111,11 @@ def main() -> None:
             now = time.time()
             first = (int(now // 60) + 1) * 60  # the next whole minute
             last = first + 60 * (args.minutes - 1)
+            pinned = stack.images.demo.web_v1.pinned_on(stack.anonymous.host)
+            halves = [first + 60 * k + 30 for k in range(args.minutes)]
+            baseline = ThreadPoolExecutor(1).submit(podman_baseline, pinned, args.jobs, halves)
             time.sleep(max(0.0, last + 30 - time.time()))  # the last minute's runs are done
+            base = baseline.result()
             assert serve.log_path is not None
             late = []
             for r in read_log(serve.log_path):
@@ -135,15 +140,13 @@ def main() -> None:
             serve.stop()
             http.close()
             remove_containers(platform.created)
-        pinned = stack.images.demo.web_v1.pinned_on(stack.anonymous.host)
-        base = podman_baseline(pinned, args.jobs, args.minutes)
     p50, p99, top = percentiles(late)
     b50, b99, btop = percentiles(base)
     print(f"{args.jobs} jobs on '* * * * *', {args.minutes} minutes; {note}\n")
     print("| what | started | p50 s after the minute | p99 | max | missed | doubled |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(
-        f"| podman: {args.jobs} concurrent create + start at the minute | {len(base)} "
+        f"| podman: {args.jobs} concurrent create + start at the half minute | {len(base)} "
         f"| {b50:.2f} | {b99:.2f} | {btop:.2f} | | |"
     )
     print(
