@@ -69,14 +69,14 @@ def _serve(args: argparse.Namespace, ctx: Context) -> int:
     except (DataDirError, SecretStoreError, StorageUnavailable) as exc:
         sys.stderr.write(f"imagedeploy serve: {exc}\n")
         return EXIT_REFUSED
+    stop = threading.Event()  # before the URL is out: a stop request may come at once
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     out = ctx.stdout
     out.write(f"imagedeploy is serving the API at {platform.base_url}\n")
     if platform.api_key is not None:
         out.write(f"API key (shown once, store it now): {platform.api_key}\n")
     out.flush()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         platform.resume()
     except EngineError as exc:
