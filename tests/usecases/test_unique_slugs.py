@@ -53,4 +53,3 @@ def test_every_suffix_taken_is_a_conflict_and_writes_nothing(
         with pytest.raises(SlugTaken, match="taken by another service"):
             world.create(name="api")
         assert len(world.store.list_services(OWNER, 10, None).items) == 1
-
