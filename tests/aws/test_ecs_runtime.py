@@ -212,7 +212,7 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
 
     elbv2 = aws.client("elbv2")
     (group,) = elbv2.describe_target_groups(TargetGroupArns=[lb["targetGroupArn"]])["TargetGroups"]
-    assert group["TargetGroupName"] == f"imgd-{WEB.id.removeprefix('srv-')}"
+    assert group["TargetGroupName"] == f"imgd-shop-web-{WEB.id[-8:]}"  # readable in the console
     assert group["TargetType"] == "ip"
     assert group["VpcId"] == network.vpc_id
     assert group["HealthCheckProtocol"] == "HTTP"
@@ -241,13 +241,14 @@ def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_
         elbv2=aws.client("elbv2"),
         servicediscovery=aws.client("servicediscovery"),
         logs=aws.client("logs"),
+        dynamodb=aws.client("dynamodb"),
     )
     no_path = make_service(service_id="srv-00000000000000000np", name="plain")
 
     runtime.rollout(make_spec(no_path, DEP1))
 
     elbv2 = aws.client("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id.removeprefix('srv-')}"])[
+    (group,) = elbv2.describe_target_groups(Names=[f"imgd-plain-{no_path.id[-8:]}"])[
         "TargetGroups"
     ]
     # An ALB has no TCP health check: GET / and accept any HTTP answer, the nearest to a connect.

@@ -63,6 +63,7 @@ from imagedeploy.adapters.aws.ecs_config import (
     service_kind,
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
+from imagedeploy.adapters.aws.route_records import RouteRecords
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
@@ -98,6 +99,8 @@ class EcsRuntime:
         elbv2: Any = None,
         servicediscovery: Any = None,
         logs: Any = None,
+        dynamodb: Any = None,
+        route53: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
     ) -> None:
         self._config = config
@@ -105,9 +108,17 @@ class EcsRuntime:
         self.task_definitions = TaskDefinitions(
             config, self._ecs, lazy_client("logs", logs, config.region), secret_arn
         )
-        self.routing = AlbRouting(config, lazy_client("elbv2", elbv2, config.region))
+        self.records = RouteRecords(
+            config.table_name, lazy_client("dynamodb", dynamodb, config.region)
+        )
+        self.routing = AlbRouting(
+            config,
+            lazy_client("elbv2", elbv2, config.region),
+            lazy_client("route53", route53, config.region),
+            self.records,
+        )
         self.discovery = CloudMap(
-            config, lazy_client("servicediscovery", servicediscovery, config.region)
+            config, lazy_client("servicediscovery", servicediscovery, config.region), self.records
         )
 
     # -- names ------------------------------------------------------------------------------
@@ -279,7 +290,7 @@ class EcsRuntime:
             self._trying(
                 errors, "stop a task", functools.partial(self._stop_task, task_arn, "removed")
             )
-        if self._config.listener_arn:
+        if self._config.listener_arn and self._config.table_name:
             self._trying(
                 errors, "delete the route", functools.partial(self.routing.delete_route, service_id)
             )
@@ -297,6 +308,8 @@ class EcsRuntime:
         )
         if errors:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")
+        if self._config.table_name:
+            self.records.forget(service_id)
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._run_once(spec, started_by=run_id, role="cron", run_id=run_id)
@@ -434,8 +447,7 @@ class EcsRuntime:
         if kind is ServiceKind.WEB:
             if spec.port is None:
                 raise ValueError("a web service needs a port")
-            target_group = self.routing.ensure_target_group(spec)
-            self.routing.ensure_listener_rule(spec, target_group)
+            target_group = self.routing.ensure(spec)
             return {
                 "networkConfiguration": self._network(self._config.security_groups),
                 "loadBalancers": [
