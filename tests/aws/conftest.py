@@ -73,9 +73,7 @@ def table(aws: Aws) -> str:
 
 
 @pytest.fixture
-def ecs_config(
-    network: Network, cluster: str, alb: Alb, namespace: str, table: str
-) -> EcsConfig:
+def ecs_config(network: Network, cluster: str, alb: Alb, namespace: str, table: str) -> EcsConfig:
     return EcsConfig(
         cluster=cluster,
         region=REGION,

@@ -248,9 +248,7 @@ def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_
     runtime.rollout(make_spec(no_path, DEP1))
 
     elbv2 = aws.client("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=[f"imgd-plain-{no_path.id[-8:]}"])[
-        "TargetGroups"
-    ]
+    (group,) = elbv2.describe_target_groups(Names=[f"imgd-plain-{no_path.id[-8:]}"])["TargetGroups"]
     # An ALB has no TCP health check: GET / and accept any HTTP answer, the nearest to a connect.
     assert (group["HealthCheckPath"], group["Matcher"]) == ("/", {"HttpCode": "200-499"})
     (rule,) = [
