@@ -86,7 +86,10 @@ def test_task_definition_is_pinned_fargate_x86_linux_and_sized_up(
     ref = runtime.rollout(make_spec(WEB, DEP1))
 
     td = task_definition(aws, ref.task_definition_arn)
-    assert td["family"] == f"imagedeploy-{WEB.id}"
+    # Found in the console by the service's name; the id after "_" ties it back.
+    assert td["family"] == f"imagedeploy-shop-web_{WEB.id}"
+    assert runtime.service_id_of(td["taskDefinitionArn"]) == WEB.id
+    assert runtime.service_id_of(f"imagedeploy-{WEB.id}") == WEB.id  # named before
     assert td["requiresCompatibilities"] == ["FARGATE"]
     assert td["networkMode"] == "awsvpc"
     assert td["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
@@ -397,7 +400,11 @@ def test_pre_deploy_runs_one_task_of_the_new_digest_with_the_command(
     ]
     tags = {t["key"]: t["value"] for t in task["tags"]}
     assert tags == {
+        "imagedeploy:stack": "imagedeploy",
+        "imagedeploy:owner": WEB.owner_id,
         "imagedeploy:service": WEB.id,
+        "imagedeploy:service-name": "shop web",
+        "imagedeploy:type": "web",
         "imagedeploy:deploy": DEP2,
         "imagedeploy:role": "pre_deploy",
     }

@@ -12,7 +12,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, error_code
+from imagedeploy.adapters.aws.ecs_config import (
+    EcsConfig,
+    EcsRuntimeError,
+    error_code,
+    resource_tags,
+)
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     LOG_STREAM_PREFIX,
@@ -35,17 +40,21 @@ class TaskDefinitions:
         ecs: Any,
         logs: Callable[[], Any],
         secret_arn: Callable[[str], str | None] | None,
+        names: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
         self._ecs = ecs
         self._logs_client = logs
         self._secret_arn = secret_arn
+        self._names = names  # service id -> ECS name (EcsRuntime.name_of): the family
 
     @property
     def _logs(self) -> Any:
         return self._logs_client()
 
     def family(self, service_id: str) -> str:
+        if self._names is not None:
+            return self._names(service_id)
         return f"{self._config.name_prefix}-{service_id}"
 
     def log_group(self, service_id: str) -> str:
@@ -141,7 +150,7 @@ class TaskDefinitions:
         registered = self._ecs.register_task_definition(
             **body,
             tags=[
-                {"key": TAG_SERVICE, "value": spec.service_id},
+                *({"key": k, "value": v} for k, v in resource_tags(self._config, spec).items()),
                 {"key": TAG_DEPLOY, "value": spec.deploy_id},
                 {"key": TAG_FINGERPRINT, "value": fingerprint},
             ],

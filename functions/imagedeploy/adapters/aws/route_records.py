@@ -6,8 +6,8 @@ item                                  PK / SK (+ attributes)
 ====================================  ==========================================================
 a load balancer of the pool           ``ALBPOOL`` / ``<key>`` (+ ``arn``, ``listenerArn``,
                                       ``dnsName``, ``zoneId``, ``used``)
-a service's routing                   ``ROUTE#<service id>`` / ``ROUTE`` (+ ``albKey``,
-                                      ``targetGroupArn``, ``host``, ``cloudMapId``)
+a service's routing and names         ``ROUTE#<service id>`` / ``ROUTE`` (+ ``albKey``,
+                                      ``targetGroupArn``, ``host``, ``cloudMapId``, ``ecsName``)
 ====================================  ==========================================================
 
 A web service takes a slot of one load balancer with ONE transaction: the pool item's
@@ -47,6 +47,7 @@ class Route:
     target_group_arn: str = ""
     host: str = ""  # the DNS record made for the service ("" = none)
     cloud_map_id: str = ""  # private services: their Cloud Map service
+    ecs_name: str = ""  # the ECS service and task definition family (EcsRuntime.name_of)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -202,11 +203,12 @@ class RouteRecords:
             target_group_arn=text("targetGroupArn"),
             host=text("host"),
             cloud_map_id=text("cloudMapId"),
+            ecs_name=text("ecsName"),
         )
 
     def set(self, service_id: str, **values: str) -> None:
         """Record attributes of the service's route (``targetGroupArn``, ``host``,
-        ``cloudMapId``)."""
+        ``cloudMapId``, ``ecsName``)."""
         names = {f"#{i}": name for i, name in enumerate(values)}
         self._client().update_item(
             TableName=self._table,
