@@ -109,7 +109,6 @@ def _ecs_config(settings: Settings) -> Any:
         ),
         load_balancer_security_groups=groups(settings.load_balancer_security_group),
         certificate_arn=settings.certificate_arn,
-        stack_name=settings.stack_name,
     )
 
 

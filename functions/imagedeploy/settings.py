@@ -154,7 +154,6 @@ class Settings(BaseSettings):
     load_balancer_subnets: str = ""  # comma-separated
     load_balancer_security_group: str = ""
     certificate_arn: str = ""
-    stack_name: str = ""
     scheduler_group: str = ""
     scheduler_role_arn: str = ""
     cron_function_arn: str = ""

@@ -87,7 +87,6 @@ def ecs_config(network: Network, cluster: str, alb: Alb, namespace: str, table: 
         private_security_groups=(network.private_sg,),
         namespace_id=namespace,
         table_name=table,
-        stack_name="imagedeploy",
     )
 
 

@@ -23,7 +23,6 @@ from imagedeploy.adapters.aws.ecs_config import (
     resource_tags,
 )
 from imagedeploy.adapters.aws.route_records import LoadBalancer, Route, RouteRecords
-from imagedeploy.domain.ecs_rules import TAG_SERVICE
 from imagedeploy.ports import RunSpec
 
 FIRST = "000"  # the stack's own ALB in the pool
@@ -290,7 +289,9 @@ class AlbRouting:
                     Conditions=conditions,
                     Priority=priority,
                     Actions=actions,
-                    Tags=[{"Key": TAG_SERVICE, "Value": spec.service_id}],
+                    Tags=[
+                        {"Key": k, "Value": v} for k, v in resource_tags(self._config, spec).items()
+                    ],
                 )
                 return
             except ClientError as exc:

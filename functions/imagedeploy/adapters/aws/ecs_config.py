@@ -57,7 +57,6 @@ class EcsConfig:
     load_balancer_subnets: tuple[str, ...] = ()  # new ALBs of the pool (public subnets)
     load_balancer_security_groups: tuple[str, ...] = ()  # new ALBs: the stack's ALB group
     certificate_arn: str = ""  # new ALBs: an HTTPS listener with it ("" = HTTP on port 80)
-    stack_name: str = ""  # tagged on everything the runtime creates
 
     @property
     def worker_groups(self) -> tuple[str, ...]:
@@ -87,7 +86,7 @@ def resource_tags(config: EcsConfig, spec: RunSpec) -> dict[str, str]:
     """The tags of everything made for ``spec``'s service, so that an operator finds it in the
     console (docs/aws.md "Find it in the console"): stack, owner, service id, name and type."""
     tags = {
-        TAG_STACK: config.stack_name,
+        TAG_STACK: config.name_prefix,  # the stack's name (template.yaml)
         TAG_OWNER: spec.owner_id,
         TAG_SERVICE: spec.service_id,
         TAG_SERVICE_NAME: spec.service_name,

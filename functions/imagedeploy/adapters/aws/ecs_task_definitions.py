@@ -24,7 +24,6 @@ from imagedeploy.domain.ecs_rules import (
     MAX_STOP_TIMEOUT_SECONDS,
     TAG_DEPLOY,
     TAG_FINGERPRINT,
-    TAG_SERVICE,
     fargate_size,
     tag_map,
 )
@@ -146,7 +145,7 @@ class TaskDefinitions:
                 and tag_map(latest.get("tags")).get(TAG_FINGERPRINT) == fingerprint
             ):
                 return str(definition["taskDefinitionArn"])
-        self._ensure_log_group(spec.service_id)
+        self._ensure_log_group(spec)
         registered = self._ecs.register_task_definition(
             **body,
             tags=[
@@ -165,11 +164,11 @@ class TaskDefinitions:
         memory = found.get("taskDefinition", {}).get("memory")
         return int(memory) if memory else None
 
-    def _ensure_log_group(self, service_id: str) -> None:
-        group = self.log_group(service_id)
+    def _ensure_log_group(self, spec: RunSpec) -> None:
+        group = self.log_group(spec.service_id)
         try:
             # Tagged like the ECS service, so the console's tag filters find it too.
-            tags = {TAG_SERVICE: service_id, "imagedeploy:stack": self._config.name_prefix}
+            tags = resource_tags(self._config, spec)
             self._logs.create_log_group(logGroupName=group, tags=tags)
         except ClientError as exc:
             if error_code(exc) != "ResourceAlreadyExistsException":
