@@ -217,3 +217,32 @@ def test_two_private_services_named_alike_keep_separate_cloud_map_services(
     assert [i["Id"] for i in instances(aws, arn_two)] == ["task-10.20.1.20"]
     assert runtime.discovery.services_of(two.service_id) == [arn_two]
     assert runtime.discovery.services_of(one.service_id) == []
+
+
+def test_new_albs_get_the_stacks_https_listener_and_the_http_redirect(
+    aws: Aws, pooled: EcsRuntime, zone: str
+) -> None:
+    certificate = aws.client("acm").request_certificate(
+        DomainName=f"*.{DOMAIN}", ValidationMethod="DNS"
+    )["CertificateArn"]
+    config = dataclasses.replace(
+        pooled.routing._config,  # noqa: SLF001
+        services_per_load_balancer=1,
+        certificate_arn=certificate,
+    )
+    pooled.routing._config = config  # noqa: SLF001
+    for n in range(2):
+        pooled.routing.ensure(web_spec(n))
+
+    first, second = pooled.records.load_balancers()
+    listeners = aws.client("elbv2").describe_listeners(LoadBalancerArn=second.arn)["Listeners"]
+    by_port = {listener["Port"]: listener for listener in listeners}
+    assert by_port[443]["Protocol"] == "HTTPS"
+    assert by_port[443]["Certificates"][0]["CertificateArn"] == certificate
+    assert by_port[443]["ListenerArn"] == second.listener_arn
+    assert by_port[80]["DefaultActions"][0]["Type"] == "redirect"
+    (lb,) = aws.client("elbv2").describe_load_balancers(LoadBalancerArns=[second.arn])[
+        "LoadBalancers"
+    ]
+    assert lb["LoadBalancerName"] == "imd0a1b2c3d-alb-001"
+    check_routing(aws, pooled, zone, [web_spec(0), web_spec(1)])

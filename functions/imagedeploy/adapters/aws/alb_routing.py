@@ -169,13 +169,32 @@ class AlbRouting:
         if https:
             params["Certificates"] = [{"CertificateArn": self._config.certificate_arn}]
             params["SslPolicy"] = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        listener = self._create_listener(params)
+        if https:  # like the stack's ALB: plain HTTP redirects to HTTPS
+            redirect = {
+                "Type": "redirect",
+                "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},
+            }
+            self._create_listener(
+                {
+                    "LoadBalancerArn": lb_arn,
+                    "Protocol": "HTTP",
+                    "Port": 80,
+                    "DefaultActions": [redirect],
+                }
+            )
+        return listener
+
+    def _create_listener(self, params: dict[str, Any]) -> str:
         try:
             return str(self._elbv2.create_listener(**params)["Listeners"][0]["ListenerArn"])
         except ClientError as exc:
             if error_code(exc) != "DuplicateListener":
                 raise
-        found = self._elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
-        return str(next(x["ListenerArn"] for x in found if x["Port"] == params["Port"]))
+        found = self._elbv2.describe_listeners(LoadBalancerArn=params["LoadBalancerArn"])
+        return str(
+            next(x["ListenerArn"] for x in found["Listeners"] if x["Port"] == params["Port"])
+        )
 
     # -- one service -----------------------------------------------------------------------
     def ensure(self, spec: RunSpec) -> str:
@@ -185,12 +204,12 @@ class AlbRouting:
         target_group = self.ensure_target_group(spec, route)
         self.ensure_listener_rule(spec, lb.listener_arn, target_group)
         host = self.host(spec.slug or spec.internal_host)
-        if self._config.hosted_zone_id and host:
-            if route.host and route.host != host:
+        # Once per service: Route 53 allows 5 changes a second per account.
+        if self._config.hosted_zone_id and host and route.host != host:
+            if route.host:
                 self._alias("DELETE", route.host, lb)
             self._alias("UPSERT", host, lb)
-            if route.host != host:
-                self.records.set(spec.service_id, host=host)
+            self.records.set(spec.service_id, host=host)
         return target_group
 
     def _health_check(self, path: str) -> dict[str, Any]:
