@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.moto_aws import Alb, Aws, Network, make_service, make_spec
+from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError
 from imagedeploy.adapters.aws.ecs_runtime import EcsConfig, EcsRuntime
 from imagedeploy.domain.service_rules import unique_slug
 from imagedeploy.domain.services import ServiceType
@@ -31,14 +32,22 @@ def zone(aws: Aws) -> str:
 
 
 @pytest.fixture
-def pooled(aws: Aws, ecs_config: EcsConfig, network: Network, zone: str) -> EcsRuntime:
-    config = dataclasses.replace(
+def pool_config(ecs_config: EcsConfig, network: Network, zone: str) -> EcsConfig:
+    return dataclasses.replace(
         ecs_config,
         hosted_zone_id=zone,
         load_balancer_subnets=network.subnets,
         load_balancer_security_groups=(network.alb_sg,),
         target_group_prefix="imd0a1b2c3d",
     )
+
+
+@pytest.fixture
+def pooled(aws: Aws, pool_config: EcsConfig) -> EcsRuntime:
+    return runtime_of(aws, pool_config)
+
+
+def runtime_of(aws: Aws, config: EcsConfig) -> EcsRuntime:
     return EcsRuntime(
         config,
         ecs=aws.client("ecs"),
@@ -151,12 +160,9 @@ def test_two_creations_racing_for_the_last_slot_cannot_both_win(pooled: EcsRunti
 
 
 def test_without_a_hosted_zone_the_stacks_alb_is_the_whole_pool(
-    runtime: EcsRuntime, alb: Alb
+    aws: Aws, ecs_config: EcsConfig, alb: Alb
 ) -> None:
-    from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError
-
-    small = dataclasses.replace(runtime._config, services_per_load_balancer=2)
-    runtime.routing._config = small
+    runtime = runtime_of(aws, dataclasses.replace(ecs_config, services_per_load_balancer=2))
     for n in range(2):
         runtime.routing.ensure(web_spec(n))
     with pytest.raises(EcsRuntimeError, match="HostedZoneId"):
@@ -165,12 +171,12 @@ def test_without_a_hosted_zone_the_stacks_alb_is_the_whole_pool(
 
 
 def test_a_stack_upgraded_from_one_alb_counts_the_rules_already_there(
-    aws: Aws, pooled: EcsRuntime, alb: Alb
+    aws: Aws, pooled: EcsRuntime, alb: Alb, network: Network
 ) -> None:
     elbv2 = aws.client("elbv2")
     for n in range(3):  # routed before the pool: rules on the stack's listener
         group = elbv2.create_target_group(
-            Name=f"imd0a1b2c3d-legacy{n}", Protocol="HTTP", Port=80, VpcId=pooled._config.vpc_id
+            Name=f"imd0a1b2c3d-legacy{n}", Protocol="HTTP", Port=80, VpcId=network.vpc_id
         )["TargetGroups"][0]["TargetGroupArn"]
         elbv2.create_rule(
             ListenerArn=alb.listener_arn,
@@ -220,21 +226,19 @@ def test_two_private_services_named_alike_keep_separate_cloud_map_services(
 
 
 def test_new_albs_get_the_stacks_https_listener_and_the_http_redirect(
-    aws: Aws, pooled: EcsRuntime, zone: str
+    aws: Aws, pool_config: EcsConfig, zone: str
 ) -> None:
     certificate = aws.client("acm").request_certificate(
         DomainName=f"*.{DOMAIN}", ValidationMethod="DNS"
     )["CertificateArn"]
-    config = dataclasses.replace(
-        pooled.routing._config,  # noqa: SLF001
-        services_per_load_balancer=1,
-        certificate_arn=certificate,
+    pooled = runtime_of(
+        aws,
+        dataclasses.replace(pool_config, services_per_load_balancer=1, certificate_arn=certificate),
     )
-    pooled.routing._config = config  # noqa: SLF001
     for n in range(2):
         pooled.routing.ensure(web_spec(n))
 
-    first, second = pooled.records.load_balancers()
+    _, second = pooled.records.load_balancers()
     listeners = aws.client("elbv2").describe_listeners(LoadBalancerArn=second.arn)["Listeners"]
     by_port = {listener["Port"]: listener for listener in listeners}
     assert by_port[443]["Protocol"] == "HTTPS"
