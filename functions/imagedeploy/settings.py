@@ -177,3 +177,6 @@ class Settings(BaseSettings):
         ),
     )
     ecs_event_ttl_seconds: int = 7 * 24 * 3600
+    # Metrics (serve): how often the engine is sampled, and how long samples are kept.
+    metrics_sample_seconds: float = Field(default=30.0, gt=0)
+    metrics_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)

@@ -31,10 +31,13 @@ from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import SlugTaken
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
@@ -51,6 +54,7 @@ from tests.contract.store_contract import (
     make_delivery,
     make_deploy,
     make_event,
+    make_job,
     make_outbox,
     make_owner,
     make_run,
@@ -94,6 +98,8 @@ FILTERS: dict[str, object] = {
     "list_events": EventFilter(time=_SPAN, types=frozenset({EventType.DEPLOY_STARTED})),
     "list_runs": RunFilter(started=_SPAN, statuses=frozenset({RunStatus.PENDING})),
     "list_deliveries": DeliveryFilter(sent=_SPAN),
+    "list_jobs": JobFilter(created=_SPAN, statuses=frozenset({JobStatus.PENDING})),
+    "list_credentials": CredentialFilter(names=frozenset({"hub"})),  # creation order: no bound
 }
 
 
@@ -111,6 +117,7 @@ def _call_every_query(store: SqliteStore) -> set[str]:
                 make_deploy("x", created_at=at(i)),
                 make_event("x", timestamp=at(i)),
                 make_run("x", started_at=at(i)),
+                make_job("x", created_at=at(i)),
                 make_webhook("x"),
                 make_delivery("x", sent_at=at(i)),
                 make_outbox(created_at=at(i), due_at=at(i)),
@@ -434,18 +441,18 @@ def test_a_codec_refuses_a_field_it_cannot_store() -> None:
     ) == Later("x", T0)
 
 
-def test_a_version_3_file_reserves_the_slugs_of_its_sealed_service_rows(db_path: Path) -> None:
-    """Migration 3 -> 4 reads each service's slug out of its sealed row into the unique
+def test_a_version_4_file_reserves_the_slugs_of_its_sealed_service_rows(db_path: Path) -> None:
+    """Migration 4 -> 5 reads each service's slug out of its sealed row into the unique
     column, so a service stored before slugs were reserved still holds its host name."""
     first = make_service("tea-1", slug="api-3kf9")
     second = make_service("tea-1", slug="api-q7xk")
     store = SqliteStore(db_path)
     store.write(put=[first, second])
     store.close()
-    with closing(sqlite3.connect(db_path, isolation_level=None)) as raw:  # back to version 3
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as raw:  # back to version 4
         raw.execute("DROP INDEX services_by_slug")
         raw.execute("ALTER TABLE services DROP COLUMN slug")
-        raw.execute("PRAGMA user_version = 3")
+        raw.execute("PRAGMA user_version = 4")
 
     store = SqliteStore(db_path)
     try:

@@ -34,6 +34,7 @@ RECEIVERS = {
     "_logs": "logs",
     "logs": "logs",
     "_route53_client": "route53",
+    "_cloudwatch": "cloudwatch",
 }
 # Modules whose one client is called "client"/"_client" (or made by a helper): its service.
 MODULE_CLIENT = {

@@ -40,6 +40,8 @@ from imagedeploy.api.routes import (
     env_vars,
     events,
     images,
+    jobs,
+    metrics,
     notifications,
     owners,
     services,
@@ -224,6 +226,8 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         notifications,
         webhooks,
         api_keys,
+        jobs,
+        metrics,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()

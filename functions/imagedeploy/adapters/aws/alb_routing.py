@@ -331,6 +331,12 @@ class AlbRouting:
             if not marker:
                 return
 
+    def target_group_arn(self, service_id: str) -> str | None:
+        """The web service's target group, or None (not routed yet, or removed)."""
+        return self.records.route(service_id).target_group_arn or (
+            self._legacy_target_group(service_id) or None
+        )
+
     def _alias(self, action: str, host: str, lb: LoadBalancer) -> None:
         try:
             self._route53_client().change_resource_record_sets(
