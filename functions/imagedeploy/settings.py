@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -177,6 +177,16 @@ class Settings(BaseSettings):
         ),
     )
     ecs_event_ttl_seconds: int = 7 * 24 * 3600
+    dashboard_session_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret the dashboard's session cookies are sealed with (any long random string). "
+            "Unset: serve keeps one in <data dir>/dashboard.key; on AWS the dashboard is off."
+        ),
+    )
+    dashboard_session_seconds: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="How long a dashboard sign-in lasts."
+    )
     # Metrics (serve): how often the engine is sampled, and how long samples are kept.
     metrics_sample_seconds: float = Field(default=30.0, gt=0)
     metrics_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)

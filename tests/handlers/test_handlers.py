@@ -381,7 +381,7 @@ def test_webhooks_are_queued_and_delivered_by_the_worker(stack: Stack) -> None:
         )
         created = create_service(stack, "web_service", WEB_DETAILS)
         kinds = stack.drain()
-        assert "webhook" in kinds  # the API and the outbox only enqueued the deliveries
+        assert "webhook_delivery" in kinds  # the API and the outbox only enqueued the deliveries
         assert received, "the worker delivered nothing"
         assert all("webhook-signature" in r["headers"] for r in received)
         log = stack.ok(stack.call("GET", f"/v1/webhooks/{webhook['id']}/events"))

@@ -245,6 +245,8 @@ def test_http_api_routes(template: dict[str, Any], functions: dict[str, dict[str
         ("ANY", "/v1/{proxy+}"): "ApiFunction",
         ("GET", "/deploy/{serviceId}"): "ApiFunction",
         ("POST", "/deploy/{serviceId}"): "ApiFunction",
+        ("GET", "/"): "ApiFunction",
+        ("ANY", "/dashboard/{proxy+}"): "ApiFunction",
     }
 
 

@@ -31,6 +31,10 @@ class ApiDeps:
     # The kept output of a pre-deploy (deploy id, byte offset, byte limit or None for the rest ->
     # a page), where the runtime has it.
     read_logs: Callable[[str, int, int | None], LogPage | None] = no_logs
+    # The dashboard's session cookies are sealed with a key derived from this (None: the
+    # dashboard answers 503 saying so); how long a session lasts.
+    session_secret: bytes | None = None
+    session_seconds: int = 3600
 
 
 def request_ports(ports: Ports, settings: Settings) -> Ports:

@@ -310,8 +310,8 @@ class EcsRuntime:
 
     def remove(self, service_id: str) -> None:
         """Delete the ECS service, its routing (listener rule, target group, Cloud Map
-        service) and task definitions; stop its one-off tasks. Logs stay (retention ends
-        them). Idempotent; every part is tried, and if AWS still holds one (a Cloud Map service
+        service), task definitions and log group (as Render deletes a service's logs with it;
+        nothing the app made outlives the stack); stop its one-off tasks. Idempotent; every part is tried, and if AWS still holds one (a Cloud Map service
         whose instances are deregistering answers ``ResourceInUse``) the call raises with
         what is left, so that the removal job retries it."""
         current = self._describe_service(service_id)
@@ -346,6 +346,11 @@ class EcsRuntime:
             errors,
             "deregister task definitions",
             functools.partial(self.task_definitions.deregister_all, service_id),
+        )
+        self._trying(
+            errors,
+            "delete the log group",
+            functools.partial(self.task_definitions.delete_log_group, service_id),
         )
         if errors:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")

@@ -179,6 +179,14 @@ class TaskDefinitions:
                 logGroupName=group, retentionInDays=self._config.log_retention_days
             )
 
+    def delete_log_group(self, service_id: str) -> None:
+        """Delete the service's log group (gone already: nothing to do)."""
+        try:
+            self._logs.delete_log_group(logGroupName=self.log_group(service_id))
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+
     def deregister_all(self, service_id: str) -> None:
         family = self.family(service_id)
         paginator = self._ecs.get_paginator("list_task_definitions")
