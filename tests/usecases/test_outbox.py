@@ -12,6 +12,8 @@ from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ConcurrentUpdate
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.outbox import (
+    Converge,
+    Restart,
     StartRollout,
     StopDeploy,
     backoff_seconds,
@@ -152,4 +154,24 @@ def test_an_effect_a_runtime_failed_in_the_background_is_retried_then_fails_its_
     assert deploy is not None and deploy.status is DeployStatus.UPDATE_FAILED
     assert deploy.reason["failure"]["platformError"] == "EngineError: layer not known"
     world.drain()  # the failure's notifications
+    assert world.store.list_outbox(10).items == []
+
+
+@pytest.mark.parametrize("effect_type", [Converge, Restart])
+def test_a_service_effect_that_fails_for_good_is_on_the_service_timeline(
+    world: World, effect_type: type[Converge] | type[Restart]
+) -> None:
+    """A converge or restart has no deploy to fail: when its budget is spent, a
+    ``server_failed`` event carries the engine's text, so the failure does not disappear."""
+    created = world.create()
+    world.drain()
+    service_id = created.service.id
+    budget = world.ports.limits.effect_retry_seconds
+    spent = next(n for n in range(1, 100) if not retries_left(n, budget))
+    retry_effect(world.ports, effect_type(service_id), spent, "EngineError: no space left")
+    events = world.store.list_events(service_id, 50).items
+    failed = [e for e in events if e.type is EventType.SERVER_FAILED]
+    assert len(failed) == 1
+    assert "EngineError: no space left" in failed[0].details["reason"]["unhealthy"]
+    world.drain()  # the event's notifications
     assert world.store.list_outbox(10).items == []

@@ -52,9 +52,10 @@ from imagedeploy.domain.outbox import (
     error_text,
     retries_left,
 )
+from imagedeploy.domain.outcomes import Unhealthy
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job, Ports
-from imagedeploy.usecases import cron, deploys, jobs, notifications
+from imagedeploy.usecases import cron, deploys, instances, jobs, notifications
 from imagedeploy.usecases.unit_of_work import dispatch_job
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,11 @@ def give_up(ports: Ports, effect: Effect, text: str) -> None:
             cron.run_ended(ports, run_id, RunStatus.UNSUCCESSFUL, None, text)
         case StartJob(job_id=job_id):
             jobs.job_ended(ports, job_id, RunEnd(RunStatus.UNSUCCESSFUL, None, text))
+        case Converge(service_id=service_id) | Restart(service_id=service_id):
+            # No deploy or run to fail: the service's timeline says why its instances are short.
+            instances.instance_failed(
+                ports, service_id, "", Unhealthy(f"could not start an instance: {text}")
+            )
         case _:
             pass
 
