@@ -226,7 +226,8 @@ class Stack:
     ) -> dict[str, Any]:
         name = "deployment_completed.json" if completed else "deployment_failed.json"
         event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-        service_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/imagedeploy/imagedeploy-{service_id}"
+        ecs_name = self.app.ecs.name_of(service_id)
+        service_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/imagedeploy/{ecs_name}"
         event["resources"] = [service_arn]
         event["detail"]["deploymentId"] = deployment_id or self.ref(service_id).deployment_id
         return event
@@ -252,7 +253,7 @@ class Stack:
 
     def ecs_service(self, service_id: str) -> dict[str, Any] | None:
         found = self.aws.client("ecs").describe_services(
-            cluster="imagedeploy", services=[f"imagedeploy-{service_id}"]
+            cluster="imagedeploy", services=[self.app.ecs.name_of(service_id)]
         )["services"]
         active = [s for s in found if s.get("status") == "ACTIVE"]
         return active[0] if active else None

@@ -112,6 +112,14 @@ def _ecs_config(settings: Settings) -> Any:
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
         secret_prefix=settings.secret_prefix,
         workspace_security_groups=bool(settings.vpc_id),
+        table_name=settings.table_name,
+        services_per_load_balancer=settings.services_per_load_balancer,
+        hosted_zone_id=settings.hosted_zone_id,
+        load_balancer_subnets=tuple(
+            s.strip() for s in settings.load_balancer_subnets.split(",") if s.strip()
+        ),
+        load_balancer_security_groups=groups(settings.load_balancer_security_group),
+        certificate_arn=settings.certificate_arn,
     )
 
 
@@ -160,6 +168,8 @@ def build(
         logs=_lazy(make, "logs"),
         secretsmanager=_lazy(make, "secretsmanager"),
         ec2=_lazy(make, "ec2"),
+        dynamodb=_lazy(make, "dynamodb"),
+        route53=_lazy(make, "route53"),
         secret_arn=secrets.arn_of,
         on_new_revision=prune_later,
     )

@@ -2,9 +2,10 @@
 process — the API over HTTP (waitress), the job worker, the cron scheduler, the web router and
 the container runtime — wired to the same use cases the AWS handlers use.
 
-Start order: store → router → runtime → jobs → scheduler → reconcile (adopt running containers,
-resume in-flight deploys) → HTTP. Stop is the reverse; containers keep running and a restarted
-``serve`` adopts them.
+Start order: store → router → runtime → HTTP (the API answers from here) → resume (adopt running
+containers, route, schedule, re-derive in-flight work) → jobs → scheduler → periodic reconcile.
+Jobs that requests enqueue before the resume ends wait in the queue (``Embedded.serve_api``).
+Stop is the reverse; containers keep running and a restarted ``serve`` adopts them.
 """
 
 from __future__ import annotations
@@ -133,15 +134,20 @@ class Embedded:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Embedded:
+        """Serve the API, then resume (``serve_api`` then ``resume``)."""
+        return self.serve_api().resume()
+
+    def serve_api(self) -> Embedded:
+        """Start the router, then bind and serve the API at once, before the engine is asked
+        anything and before the resume: a restart answers requests without waiting for the
+        engine's first answer or for thousands of cron schedules.
+        What a request changes meanwhile is safe: its jobs (its outbox dispatch, a deploy's
+        preflight, a schedule's sync) wait in the job queue, which only starts once ``resume``
+        has listed the store, adopted or removed containers and set the schedules, so a job
+        never races the resume (a container it made removed as an orphan, a schedule it
+        synced overwritten by an older listing)."""
         self.router.start()
-        self.runtime.start()
-        if self.metrics is not None:
-            self.metrics.start()
-        self.jobs.start()
-        self.webhook_jobs.start()
         self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
-        self._resume()
-        self.scheduler.start()
         # Bind first (port 0 picks one), then build the API with its real base URL.
         api: dict[str, Any] = {}
         self._server = api_server(
@@ -165,6 +171,22 @@ class Embedded:
         thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)
+        logger.info("imagedeploy API serving", extra={"url": self.base_url})
+        return self
+
+    def resume(self) -> Embedded:
+        """Start the runtime (the engine's network, its event stream), resume (adopt, route,
+        schedule, re-derive lost jobs), then start the job queues, the scheduler and the
+        periodic reconcile."""
+        self.engine_service.ready()
+        _ = self.engine.kind  # asked now, not by the first deploy or run
+        self.runtime.start()
+        if self.metrics is not None:
+            self.metrics.start()
+        self._resume()
+        self.jobs.start()
+        self.webhook_jobs.start()
+        self.scheduler.start()
         reconciler = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
         reconciler.start()
         self._threads.append(reconciler)
@@ -290,28 +312,46 @@ def installation_id(data_dir: Path) -> str:
 
 
 def build(
-    settings: Settings, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8080
+    settings: Settings,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    engine_service: EngineService | None = None,
 ) -> Embedded:
     """Everything ``serve`` runs, wired, once the data directory is checked (private,
-    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix."""
-    lock = open_data_dir(data_dir)
+    writable) and locked; ``DataDirError`` or ``SecretStoreError`` say what to fix.
+    ``engine_service``: one opened earlier (stopped if this fails); default: the settings'
+    engine, podman's service spawned, not waited for (``Embedded.resume`` waits for it)."""
     try:
-        return _build(settings, data_dir, lock, host=host, port=port)
+        lock = open_data_dir(data_dir)
+        try:
+            engine_service = engine_service or EngineService.open(
+                settings.container_engine_socket, binary=settings.container_engine, wait=False
+            )
+            return _build(settings, data_dir, lock, engine_service, host=host, port=port)
+        except BaseException:
+            lock.release()
+            raise
     except BaseException:
-        lock.release()
+        if engine_service is not None:
+            engine_service.stop()
         raise
 
 
 def _build(
-    settings: Settings, data_dir: Path, lock: ServeLock, *, host: str, port: int
+    settings: Settings,
+    data_dir: Path,
+    lock: ServeLock,
+    engine_service: EngineService,
+    *,
+    host: str,
+    port: int,
 ) -> Embedded:
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     router = Router(host)
-    engine_service = EngineService.open(
-        settings.container_engine_socket, binary=settings.container_engine
-    )
     engine = EngineApi(engine_service.socket)
     runtime = LocalRuntime(
         engine,

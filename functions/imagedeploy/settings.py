@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     # How long ECS ignores a new task's failing load-balancer health checks: an app that takes
     # longer than this to answer would fail every deploy (a stopped task fails it fast).
     health_check_grace_seconds: int = Field(default=300, ge=0, le=3600)
+    # The ALB pool (docs/aws.md "Past 100 web services"): a Route 53 zone of base_domain lets
+    # the app add load balancers (in these subnets and groups, with this certificate).
+    hosted_zone_id: str = ""
+    services_per_load_balancer: int = Field(default=100, ge=1, le=100)
+    load_balancer_subnets: str = ""  # comma-separated
+    load_balancer_security_group: str = ""
+    certificate_arn: str = ""
     scheduler_group: str = ""
     scheduler_role_arn: str = ""
     # What every cron schedule targets: the cron ticks SQS queue (or, formerly, the function).

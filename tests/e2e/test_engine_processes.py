@@ -38,10 +38,12 @@ def test_deploys_and_runs_spawn_no_podman_process(
         tmp_path / "serve", extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"}
     )
     http = serve.client()
-    # At start, serve runs the doctor's engine checks (a few CLI commands, once) and then the
-    # engine's API service; from then on, every operation is an API request.
+    # At start, serve starts the engine's API service and, once the API is up, runs the
+    # doctor's engine checks (a few CLI commands, once); from then on, every operation is an
+    # API request.
+    wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
     at_start = log.read_text().splitlines()
-    assert at_start[-1].startswith("system service"), at_start
+    assert at_start[0].startswith("system service"), at_start
     platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
     try:
         web = platform.create_service(

@@ -590,7 +590,9 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
 
     def created_service(service_id: str) -> dict[str, Any]:
         (request,) = [
-            c for c in calls.of("CreateService") if c["serviceName"] == f"imagedeploy-{service_id}"
+            c
+            for c in calls.of("CreateService")
+            if c["serviceName"] == stack.app.ecs.name_of(service_id)
         ]
         return request
 

@@ -55,6 +55,8 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "ec2:DescribeSecurityGroups": "no resource type",
     "elasticloadbalancing:DescribeRules": "Describe* have no resource type",
     "elasticloadbalancing:DescribeTargetGroups": "Describe* have no resource type",
+    "elasticloadbalancing:DescribeListeners": "Describe* have no resource type",
+    "elasticloadbalancing:DescribeLoadBalancers": "Describe* have no resource type",
     "servicediscovery:ListServices": "no resource type",
     "servicediscovery:TagResource": "no resource type; CreateService with Tags authorizes it",
     "xray:PutTraceSegments": "no resource type",

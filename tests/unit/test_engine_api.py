@@ -631,3 +631,76 @@ def test_parse_docker_inspect() -> None:
     assert (oom.running, oom.exit_code, oom.oom_killed) == (False, 137, True)
     running = parse_container(DOCKER_RUNNING)
     assert (running.running, running.exit_code, running.finished_at) == (True, None, None)
+
+
+# --- the docker dialect ---------------------------------------------------------------------------
+
+
+def test_docker_pull_from_a_private_registry_carries_the_credentials_only_in_the_header(
+    server: FakeEngineServer, make_engine: Callable[..., EngineApi]
+) -> None:
+    make_engine("docker").pull(IMAGE, AUTH)
+    pull = server.one("POST /v1.41/images/create")
+    header = json.loads(base64.urlsafe_b64decode(pull.headers["X-Registry-Auth"]))
+    # docker's serveraddress for a registry other than Docker Hub is its host, as podman's
+    assert header == {"username": "robot", "password": PASSWORD, "serveraddress": AUTH.registry}
+    assert PASSWORD not in str(pull.url) and not pull.content
+    assert server.find("POST /libpod/images/pull") == []
+
+
+def test_docker_pull_of_a_tag_names_the_tag_in_from_image(
+    server: FakeEngineServer, make_engine: Callable[..., EngineApi]
+) -> None:
+    tagged = "registry.example:5000/team/web:1.0"
+    server.on(
+        "GET /images/registry.example:5000/team/web:1.0/json",
+        httpx.Response(200, json={"Id": "sha256:1", "Os": "linux", "Architecture": "amd64"}),
+    )
+    make_engine("docker").pull(tagged)
+    params = dict(server.one("POST /images/create").url.params)
+    assert params == {"fromImage": tagged, "platform": "linux/amd64"}
+
+
+def test_docker_pull_errors_in_the_stream_are_classified_without_the_secret(
+    server: FakeEngineServer, make_engine: Callable[..., EngineApi]
+) -> None:
+    # docker answers 200 and reports the failure in the progress stream (errorDetail)
+    message = f"Head https://registry.example:5000/v2/team/web: unauthorized ({PASSWORD})"
+    stream = json.dumps({"errorDetail": {"message": message}, "error": message}) + "\n"
+    server.on("POST /images/create", httpx.Response(200, text=stream))
+    with pytest.raises(EnginePullError) as caught:
+        make_engine("docker").pull(IMAGE, AUTH)
+    assert caught.value.reason is PullFailureReason.UNAUTHORIZED
+    assert PASSWORD not in caught.value.message
+
+
+def test_docker_logs_are_demultiplexed_only_when_the_engine_says_so(
+    server: FakeEngineServer, make_engine: Callable[..., EngineApi]
+) -> None:
+    frame = bytes([1, 0, 0, 0]) + (6).to_bytes(4, "big") + b"hello\n"
+
+    def answer(content: bytes, content_type: str) -> None:
+        headers = {"content-type": content_type}
+        # an iterator: a streamed body, as from a socket (bytes would count as read already)
+        server.on(
+            "GET /logs", lambda _: httpx.Response(200, content=iter([content]), headers=headers)
+        )
+
+    answer(frame, "application/vnd.docker.multiplexed-stream")
+    assert make_engine("docker").logs("c1") == "hello\n"
+    # a TTY container's output is raw on docker (podman always frames it)
+    answer(b"raw output\n", "application/vnd.docker.raw-stream")
+    assert make_engine("docker").logs("c1") == "raw output\n"
+    answer(frame, "application/vnd.docker.raw-stream")
+    assert make_engine("podman").logs("c1") == "hello\n"
+
+
+def test_the_kind_is_asked_once_at_first_use_not_at_construction(
+    server: FakeEngineServer,
+) -> None:
+    server.on("GET /version", httpx.Response(200, json={"Components": [{"Name": "Engine"}]}))
+    engine = EngineApi(transport=httpx.MockTransport(server))
+    assert server.find("GET /version") == []  # constructing never waits for the engine
+    assert engine.kind == "docker"
+    assert engine.kind == "docker"
+    assert len(server.find("GET /version")) == 1

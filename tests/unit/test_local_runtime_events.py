@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from devkit.fake_engine import FakeEngine
+from imagedeploy.adapters.local import runtime as runtime_module
+from imagedeploy.adapters.local.engine import ContainerSpec
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import ROLE, RUN, SERVICE, LocalRuntime
 from imagedeploy.domain.cron import RunStatus
@@ -285,3 +287,45 @@ def test_a_rollout_asked_for_twice_runs_once(
     runtime.start_rollout(spec())
     reports.wait_for("deploy_signal", lambda args: isinstance(args[1], RolloutHealthy))
     assert engine.calls["run"] == 1
+
+
+class SlowStartEngine(FakeEngine):
+    """Blocks the start of containers whose name contains ``slow`` until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def run(self, spec: ContainerSpec) -> str:
+        if "slow" in spec.name:
+            assert self.release.wait(10)
+        return super().run(spec)
+
+
+def test_a_runs_end_waits_for_run_starts_in_flight_at_most_a_bound(
+    reports: Reports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = SlowStartEngine()
+    runtime = LocalRuntime(engine, Router(), reports, tmp_path / "logs").start()
+    try:
+        runtime.start_cron_run(spec(), "run-a")
+        wait_until(lambda: bool(engine.running(**{RUN: "run-a"})))
+        runtime.start_cron_run(spec(), "run-slow")  # its start is in flight until released
+        engine.exit(engine.running(**{RUN: "run-a"})[0], 0)
+        time.sleep(0.3)
+        assert not [r for r in reports.records if r[0] == "run_ended"], "the start goes first"
+        engine.release.set()
+        reports.wait_for("run_ended", lambda a: a[:2] == ("run-a", RunStatus.SUCCESSFUL))
+
+        # A start that never returns holds an end back only END_DEFER_SECONDS.
+        monkeypatch.setattr(runtime_module, "END_DEFER_SECONDS", 0.2)
+        engine.release.clear()
+        runtime.start_cron_run(spec(), "run-b")
+        wait_until(lambda: bool(engine.running(**{RUN: "run-b"})))
+        runtime.start_cron_run(spec(), "run-slow-2")
+        engine.exit(engine.running(**{RUN: "run-b"})[0], 0)
+        reports.wait_for("run_ended", lambda a: a[:2] == ("run-b", RunStatus.SUCCESSFUL), 5)
+        engine.release.set()
+    finally:
+        runtime.stop()
+        engine.drop_stream()

@@ -272,6 +272,33 @@ def test_load_registers_every_active_cron_job(harness: Harness) -> None:
     }
 
 
+def test_many_jobs_sharing_an_expression_are_each_planned_and_refire_alone(
+    harness: Harness,
+) -> None:
+    count = harness.scheduler.set_schedules(
+        [
+            ("crn-1", "*/5 * * * *"),
+            ("crn-2", "*/5 * * * *"),
+            ("crn-3", "@hourly"),
+            ("crn-bad", "not a schedule"),
+            ("crn-4", "*/5 * * * *"),
+        ]
+    )
+    assert count == 4
+    five = datetime(2026, 11, 27, 12, 5, tzinfo=UTC)
+    assert harness.scheduler.schedules() == {
+        "crn-1": ("*/5 * * * *", five),
+        "crn-2": ("*/5 * * * *", five),
+        "crn-3": ("0 * * * *", datetime(2026, 11, 27, 13, 0, tzinfo=UTC)),
+        "crn-4": ("*/5 * * * *", five),
+    }
+    harness.start()
+    harness.at(12, 5)
+    assert sorted(harness.fired_ids()) == ["crn-1", "crn-2", "crn-4"]
+    # each plan is its own: one job's next fire moves on without moving the others' plans
+    assert harness.scheduler.schedules()["crn-1"][1] == datetime(2026, 11, 27, 12, 10, tzinfo=UTC)
+
+
 def test_start_twice_is_refused_and_stop_before_start_is_fine() -> None:
     scheduler = InProcessScheduler(lambda service_id: None, waiter=FakeWaiter())
     assert scheduler.stop(0)

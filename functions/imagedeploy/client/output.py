@@ -7,8 +7,6 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import yaml  # type: ignore[import-untyped]  # no stubs in the lock
-
 FORMATS = ("text", "json", "yaml")
 
 
@@ -59,6 +57,8 @@ def emit(
     if fmt == "json":
         out.write(json.dumps(data, indent=2) + "\n")
     elif fmt == "yaml":
+        import yaml  # type: ignore[import-untyped]  # no stubs in the lock; not at serve's start
+
         out.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
     elif text is not None:
         out.write(text + "\n")

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from imagedeploy.client.api import ApiClient
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 PHASES = ("queued", "preflight", "pulling", "pre-deploy", "starting", "health check", "live")
 FAILED = frozenset(
@@ -66,6 +63,10 @@ def _events(client: ApiClient, service_id: str) -> Events:
 
 
 def _render(deploy_id: str, phase: str, status: str) -> Table:
+    from rich.spinner import Spinner
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 1))
     reached = PHASES.index(phase)
     for index, name in enumerate(PHASES):
@@ -92,6 +93,11 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Deploy, str | None]:
     """Follow a deploy until it finishes; returns it and its failure line (None when live)."""
+    # rich is imported here, not with the module: ``imagedeploy serve`` imports the CLI's
+    # modules and must not pay for it at start (issue 13).
+    from rich.console import Console
+    from rich.live import Live
+
     console = Console(file=out, force_terminal=terminal, no_color=not color, highlight=False)
     shown: str | None = None
     live = Live(console=console, transient=False) if terminal and not quiet else None

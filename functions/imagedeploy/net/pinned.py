@@ -10,6 +10,7 @@ sent. Proxies from the environment are ignored: they would connect in our place.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -56,6 +57,15 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._sockets.sleep(seconds)
 
 
+@functools.cache
+def verifying_context() -> ssl.SSLContext:
+    """The default certificate-verifying TLS context, built once per process and shared by
+    every pinned client (thread-safe): loading the CA bundle costs tens of milliseconds each
+    time, which ``serve``'s start paid per client. Every pinned connection is HTTP/1.1, so the
+    ALPN list httpcore sets on it at each connect is always the same."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class PinnedTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose connections go through the egress policy."""
 
@@ -67,10 +77,11 @@ class PinnedTransport(httpx.HTTPTransport):
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         limits = limits or httpx.Limits()
-        super().__init__(trust_env=False, limits=limits)
+        context = verifying_context() if verify is True else verify
+        super().__init__(trust_env=False, limits=limits, verify=context)
         # httpx builds its pool without a way to pass a network backend: replace it.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=httpx.create_ssl_context(verify=context, trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

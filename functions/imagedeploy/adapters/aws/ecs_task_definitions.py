@@ -15,7 +15,12 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, error_code
+from imagedeploy.adapters.aws.ecs_config import (
+    EcsConfig,
+    EcsRuntimeError,
+    error_code,
+    resource_tags,
+)
 from imagedeploy.adapters.aws.service_env import EnvReference, ServiceEnvSecrets
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
@@ -23,7 +28,6 @@ from imagedeploy.domain.ecs_rules import (
     MAX_STOP_TIMEOUT_SECONDS,
     TAG_DEPLOY,
     TAG_FINGERPRINT,
-    TAG_SERVICE,
     fargate_size,
     tag_map,
 )
@@ -58,6 +62,7 @@ class TaskDefinitions:
         secret_arn: Callable[[str], str | None] | None,
         env_secrets: ServiceEnvSecrets,
         on_new_revision: Callable[[str], None] | None = None,
+        names: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
         self._ecs = ecs
@@ -65,12 +70,15 @@ class TaskDefinitions:
         self._secret_arn = secret_arn
         self.env_secrets = env_secrets
         self._on_new_revision = on_new_revision
+        self._names = names  # service id -> ECS name (EcsRuntime.name_of): the family
 
     @property
     def _logs(self) -> Any:
         return self._logs_client()
 
     def family(self, service_id: str) -> str:
+        if self._names is not None:
+            return self._names(service_id)
         return f"{self._config.name_prefix}-{service_id}"
 
     def log_group(self, service_id: str) -> str:
@@ -177,11 +185,11 @@ class TaskDefinitions:
                 and tag_map(latest.get("tags")).get(TAG_FINGERPRINT) == fingerprint
             ):
                 return str(definition["taskDefinitionArn"])
-        self._ensure_log_group(spec.service_id)
+        self._ensure_log_group(spec)
         registered = self._ecs.register_task_definition(
             **body,
             tags=[
-                {"key": TAG_SERVICE, "value": spec.service_id},
+                *({"key": k, "value": v} for k, v in resource_tags(self._config, spec).items()),
                 {"key": TAG_DEPLOY, "value": spec.deploy_id},
                 {"key": TAG_FINGERPRINT, "value": fingerprint},
             ],
@@ -198,11 +206,11 @@ class TaskDefinitions:
         memory = found.get("taskDefinition", {}).get("memory")
         return int(memory) if memory else None
 
-    def _ensure_log_group(self, service_id: str) -> None:
-        group = self.log_group(service_id)
+    def _ensure_log_group(self, spec: RunSpec) -> None:
+        group = self.log_group(spec.service_id)
         try:
             # Tagged like the ECS service, so the console's tag filters find it too.
-            tags = {TAG_SERVICE: service_id, "imagedeploy:stack": self._config.name_prefix}
+            tags = resource_tags(self._config, spec)
             self._logs.create_log_group(logGroupName=group, tags=tags)
         except ClientError as exc:
             if error_code(exc) != "ResourceAlreadyExistsException":

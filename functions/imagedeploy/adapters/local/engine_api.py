@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import struct
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -127,7 +128,9 @@ class EngineApi:
     """Drives podman or docker through its REST API. Thread-safe (one httpx client, one
     connection pool); every call has a timeout.
 
-    ``socket``: the engine's unix socket. ``kind``: skip detection (``GET /version``).
+    ``socket``: the engine's unix socket. ``kind``: skip detection (``GET /version``, else
+    asked at the first use that needs it: constructing one never waits for the engine, whose
+    first answer after a start can take a second).
     ``transport``: tests pass ``httpx.MockTransport`` (request-body tests) or a recording one.
     """
 
@@ -143,18 +146,28 @@ class EngineApi:
         if transport is None:
             if socket is None:
                 raise EngineError("no engine socket given")
-            transport = httpx.HTTPTransport(uds=socket)
+            # A unix socket carries no TLS: no verifying context (loading the CA bundle is slow).
+            transport = httpx.HTTPTransport(uds=socket, verify=False)
         self.socket = socket
         self._timeout = request_timeout
         self._pull_timeout = pull_timeout
         self._http = httpx.Client(
             transport=transport, base_url="http://engine", timeout=request_timeout
         )
-        self._kind: EngineKind = kind or self._detect_kind()
+        self._known_kind: EngineKind | None = kind
+        self._kind_lock = threading.Lock()
 
     @property
     def kind(self) -> EngineKind:
         return self._kind
+
+    @property
+    def _kind(self) -> EngineKind:
+        if self._known_kind is None:
+            with self._kind_lock:
+                if self._known_kind is None:
+                    self._known_kind = self._detect_kind()
+        return self._known_kind
 
     def close(self) -> None:
         self._http.close()

@@ -45,7 +45,9 @@ def service_env(private_dir: Path, environ: Mapping[str, str] | None = None) -> 
 
 def _answers(socket: str, timeout: float = 2.0) -> bool:
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=socket), timeout=timeout) as client:
+        # A unix socket carries no TLS: no verifying context (loading the CA bundle is slow).
+        transport = httpx.HTTPTransport(uds=socket, verify=False)
+        with httpx.Client(transport=transport, timeout=timeout) as client:
             return client.get("http://engine/_ping").status_code == 200
     except httpx.HTTPError:
         return False
@@ -64,6 +66,7 @@ class EngineService:
     _environ: Mapping[str, str] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _waiting: bool = field(default=False, repr=False)  # spawned, not yet seen answering
 
     @classmethod
     def open(
@@ -74,10 +77,13 @@ class EngineService:
         parent_dir: Path | None = None,
         start_timeout: float = 30.0,
         environ: Mapping[str, str] | None = None,
+        wait: bool = True,
     ) -> EngineService:
         """The configured socket; else start podman's service (``binary``: podman's path;
         ``environ``: the operator's environment it takes its few variables from, default
-        ``os.environ``); else docker's socket; else a clear error."""
+        ``os.environ``); else docker's socket; else a clear error. ``wait=False``: return as
+        soon as podman's service is spawned (it starts while the caller does other work);
+        ``ready`` then waits for it."""
         if socket:
             path = socket.removeprefix("unix://")
             if not _answers(path):
@@ -85,7 +91,7 @@ class EngineService:
             return cls(path)
         podman = shutil.which(binary or "podman")
         if podman is not None and "docker" not in Path(podman).name:
-            return cls._start_podman(podman, parent_dir, start_timeout, environ)
+            return cls._start_podman(podman, parent_dir, start_timeout, environ, wait)
         if Path(DOCKER_SOCKET).exists() and _answers(DOCKER_SOCKET):
             return cls(DOCKER_SOCKET)
         raise EngineError(
@@ -100,6 +106,7 @@ class EngineService:
         parent_dir: Path | None,
         start_timeout: float,
         environ: Mapping[str, str] | None,
+        wait: bool,
     ) -> EngineService:
         if parent_dir is not None:
             parent_dir.mkdir(parents=True, exist_ok=True)
@@ -111,13 +118,26 @@ class EngineService:
             str(socket), None, private, private / "service.log", podman, start_timeout, environ
         )
         service._spawn()
-        try:
-            service._wait_answering()
-        except EngineError:
-            service.stop()
-            raise
-        logger.info("podman API service started", extra={"socket": str(socket)})
+        service._waiting = True
+        if wait:
+            service.ready()
         return service
+
+    def ready(self) -> None:
+        """Wait until the podman service this object spawned answers (once; a no-op for a
+        socket it did not start). ``EngineError`` (the service stopped) when it does not."""
+        with self._lock:
+            if not self._waiting:
+                return
+            try:
+                self._wait_answering()
+            except EngineError:
+                self._waiting = False
+                self._stopped = True
+                self._stop_process()
+                raise
+            self._waiting = False
+        logger.info("podman API service started", extra={"socket": self.socket})
 
     def _spawn(self) -> None:
         assert self.private_dir is not None
@@ -143,7 +163,7 @@ class EngineService:
                 raise EngineError(f"podman system service exited: {output_text}")
             if Path(self.socket).exists() and _answers(self.socket, 1.0):
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
         raise EngineError(f"podman system service did not answer within {self._start_timeout:g} s")
 
     def ensure_running(self) -> bool:
@@ -164,6 +184,10 @@ class EngineService:
         them, not the service)."""
         with self._lock:
             self._stopped = True
+        self._stop_process()
+
+    def _stop_process(self) -> None:
+        """Stop the service process (if started here) and remove its private directory."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -82,6 +82,7 @@ from imagedeploy.ports import Instance, RunSpec
 logger = logging.getLogger(__name__)
 
 NETWORK = "imagedeploy"
+END_DEFER_SECONDS = 10.0  # the longest a run's end waits for a burst of run starts
 MANAGED = "imagedeploy.managed"
 SERVICE = "imagedeploy.service"
 DEPLOY = "imagedeploy.deploy"
@@ -156,7 +157,10 @@ class LocalRuntime:
         resync_seconds: float = 60.0,
         apply_limits: bool = True,
         rollout_workers: int = 16,
-        run_workers: int = 16,
+        # Enough for a minute's burst of cron runs to reach the engine at once: a worker is busy
+        # only for a run's create and start requests, and with fewer workers than the burst the
+        # last runs waited for a whole create + start of others (the burst's p99, issue 13).
+        run_workers: int = 64,
         queue_capacity: int = 10_000,
         installation: str = "default",
         output_max_bytes: int = 1024 * 1024,
@@ -176,6 +180,10 @@ class LocalRuntime:
         self._rollouts = WorkQueue("rollouts", workers=rollout_workers, capacity=queue_capacity)
         self._runs_queue = WorkQueue("runs", workers=run_workers, capacity=queue_capacity)
         self._lock = threading.RLock()
+        # Run starts in flight: the end of a run (inspect, output, remove) waits for them, so a
+        # minute's burst of cron runs gets the engine first (``_end_run``).
+        self._run_starts = 0
+        self._run_starts_done = threading.Condition(self._lock)
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
         self._removed: set[str] = set()  # service ids: every deploy of theirs is abandoned
@@ -437,7 +445,14 @@ class LocalRuntime:
         try:
             run_id = key if role in ("cron", "job") else None
             try:
-                run.container_id = self._run_container(spec, role, run_id=run_id)
+                with self._lock:
+                    self._run_starts += 1
+                try:
+                    run.container_id = self._run_container(spec, role, run_id=run_id)
+                finally:
+                    with self._lock:
+                        self._run_starts -= 1
+                        self._run_starts_done.notify_all()
             except EnginePullError:
                 raise
             except EngineError as exc:
@@ -484,7 +499,11 @@ class LocalRuntime:
         self._report_run(run.key, run_outcome(exit_code=None, failure=failure))
 
     def _end_run(self, key: str, container_id: str, event_exit_code: int | None) -> None:
-        """The run's container exited: keep its output, remove it, report how it ended (once)."""
+        """The run's container exited: keep its output, remove it, report how it ended (once).
+        Waits (up to ``END_DEFER_SECONDS``) while other runs' containers are being started: in
+        a burst the engine serves the starts first; the run's end is recorded a little later."""
+        with self._lock:
+            self._run_starts_done.wait_for(lambda: self._run_starts == 0, END_DEFER_SECONDS)
         with self._lock:
             run = self._runs.pop(key, None)
         if run is None:
@@ -496,7 +515,12 @@ class LocalRuntime:
             return
         code = state.exit_code if state is not None else event_exit_code
         self._keep_logs(container_id, key)
-        self._engine.remove(container_id)
+        # It has exited: no kill first (a wasted request, refused by the engine, during a
+        # minute's burst of cron runs starting); forced only if the plain removal is refused.
+        try:
+            self._engine.remove(container_id, force=False)
+        except EngineError:
+            self._engine.remove(container_id)
         if run.role == "pre_deploy":
             if code is not None and not self._run_canceled(run):
                 self._reports.deploy_signal(key, PreDeployExited(code))

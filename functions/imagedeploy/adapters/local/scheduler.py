@@ -115,12 +115,16 @@ class InProcessScheduler:
     def set_schedules(self, schedules: Iterable[tuple[str, str]]) -> int:
         """``set_schedule`` for many ``(service_id, schedule)`` at once (start-up): each
         expression evaluated once, one wake, no log line per schedule (the caller logs a
-        summary). One that no longer validates is logged and skipped. The number set."""
+        summary). One that no longer validates is logged and skipped. The number set. An
+        expression shared by many jobs is evaluated once: they are all planned from one "now"
+        (unless a job's last fire is later)."""
         count = 0
+        now = self._clock.now()
+        planned: dict[str, tuple[str, datetime]] = {}
         for service_id, schedule in schedules:
             try:
                 with self._lock:
-                    self._plan(service_id, schedule)
+                    self._plan(service_id, schedule, now=now, planned=planned)
             except ImagedeployError as exc:
                 logger.warning(
                     "cron schedule not loaded",
@@ -131,10 +135,23 @@ class InProcessScheduler:
         self._waiter.wake()
         return count
 
-    def _plan(self, service_id: str, schedule: str) -> str | None:
+    def _plan(
+        self,
+        service_id: str,
+        schedule: str,
+        *,
+        now: datetime | None = None,
+        planned: dict[str, tuple[str, datetime]] | None = None,
+    ) -> str | None:
         """Plan ``schedule`` (lock held); its normalized form, or None when it was already
-        planned unchanged."""
-        normalized, due = self._next(service_id, schedule)
+        planned unchanged. ``planned``: plans from ``now`` by expression, reused and filled."""
+        last = self._last_fired.get(service_id)
+        if planned is None or now is None or (last is not None and last > now):
+            normalized, due = self._next(service_id, schedule)
+        else:
+            if schedule not in planned:
+                planned[schedule] = plan_schedule(schedule, now)
+            normalized, due = planned[schedule]
         current = self._plans.get(service_id)
         if current is not None and current.schedule == normalized:
             return None
