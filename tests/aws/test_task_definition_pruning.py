@@ -28,10 +28,9 @@ def spec(n: int) -> RunSpec:
 
 
 def revisions(aws: Aws, status: str) -> list[str]:
-    arns = aws.client("ecs").list_task_definitions(
-        familyPrefix=f"imagedeploy-{WEB.id}", status=status
-    )
-    return list(arns["taskDefinitionArns"])
+    """The service's revisions: its family's, whatever the family is named (readable names)."""
+    arns = aws.client("ecs").list_task_definitions(status=status)["taskDefinitionArns"]
+    return [a for a in arns if WEB.slug in a.rsplit("/", 1)[-1] or WEB.id in a]
 
 
 def test_pruning_keeps_the_live_the_rollback_and_the_newest_revisions(

@@ -77,7 +77,7 @@ def test_a_deploy_queues_the_clean_up_of_old_task_definition_revisions(stack: St
     service_id = created["service"]["id"]
     assert "prune_revisions" in stack.drain()
     ecs = stack.aws.client("ecs")
-    family = f"imagedeploy-{service_id}"
+    family = stack.app.ecs.name_of(service_id)  # the family is the ECS name
     for n in range(6):  # six more deploys, each with a new revision (its RENDER_DEPLOY_ID)
         stack.ecs_event(stack.deployment_event(service_id))
         reply = stack.call("POST", f"/v1/services/{service_id}/deploys", {"clearCache": "clear"})
