@@ -40,6 +40,7 @@ from imagedeploy.api.routes import (
     env_vars,
     events,
     images,
+    logs,
     notifications,
     owners,
     services,
@@ -224,6 +225,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         notifications,
         webhooks,
         api_keys,
+        logs,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()
