@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def line(resource: str, seconds_ago: float, message: str, **more: object) -> Log
     return LogLine(**fields)  # type: ignore[arg-type]
 
 
-def q(*resources: str, limit: int = 100, **filters: list[str]) -> LogQuery:
+def q(*resources: str, limit: int = 100, **filters: Sequence[str]) -> LogQuery:
     return parse_query(
         owner_id="tea-1",
         resources=list(resources),
@@ -103,7 +104,7 @@ def test_backward_newest_first_per_resource(store: SqliteLogStore) -> None:
     ],
 )
 def test_filters(store: SqliteLogStore, filters: dict[str, list[str]], expected: list[str]) -> None:
-    assert messages(store, q(A, **filters)) == expected
+    assert messages(store, q(A, limit=100, **filters)) == expected
 
 
 def test_text_search_uses_the_trigram_index(store: SqliteLogStore) -> None:
