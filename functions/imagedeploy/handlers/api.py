@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             request_ports(app.ports, app.settings),
             _base_url(event, app.settings.api_base_url),
             apps_base_url=app.settings.apps_base_url,
+            log_reader=app.log_reader(),
         )
         app.resolver = build_resolver(deps)
     result: dict[str, Any] = app.resolver.resolve(event, context)
