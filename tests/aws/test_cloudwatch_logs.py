@@ -3,7 +3,6 @@ Render's query rules, answering what ``serve``'s SQLite store answers for the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,5 +165,3 @@ def test_lines_are_masked_before_they_are_matched(reader: CloudWatchLogReader) -
 def test_a_service_that_never_ran_has_no_lines(aws: Aws) -> None:
     reader = CloudWatchLogReader(lambda: aws.client("logs"), PREFIX)
     assert reader.query(q("srv-never"), {}).lines == []
-
-

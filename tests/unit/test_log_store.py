@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import stat
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
