@@ -211,3 +211,15 @@ def test_masking_hides_secret_env_values_and_registry_tokens() -> None:
 def test_a_secret_containing_another_is_masked_whole() -> None:
     mask = masker({"A_SECRET": "abcd", "B_SECRET": "abcdefgh"})
     assert mask.mask("x abcdefgh y abcd") == f"x {MASK} y {MASK}"
+
+
+def test_cli_since_takes_durations_and_times() -> None:
+    from imagedeploy.client.api import ClientError
+    from imagedeploy.client.log_lines import parse_since
+
+    assert parse_since("90s", NOW) == NOW - timedelta(seconds=90)
+    assert parse_since("2h", NOW) == NOW - timedelta(hours=2)
+    assert parse_since("1d", NOW) == NOW - timedelta(days=1)
+    assert parse_since("2026-01-01T00:00:00", NOW) == datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(ClientError, match="--since"):
+        parse_since("yesterday", NOW)
