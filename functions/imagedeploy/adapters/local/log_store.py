@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS lines_resource_ts ON lines (resource, ts);
 CREATE INDEX IF NOT EXISTS lines_ts ON lines (ts);
 CREATE VIRTUAL TABLE IF NOT EXISTS lines_text
     USING fts5 (message, content='lines', content_rowid='id', tokenize='trigram');
+CREATE VIRTUAL TABLE IF NOT EXISTS lines_vocab USING fts5vocab (lines_text, 'row');
 CREATE TRIGGER IF NOT EXISTS lines_text_insert AFTER INSERT ON lines BEGIN
     INSERT INTO lines_text (rowid, message) VALUES (new.id, new.message);
 END;
@@ -79,6 +80,7 @@ _DELETE_OLDER: Final = (
 )
 _DELETE_OLDEST: Final = "DELETE FROM lines WHERE id IN (SELECT id FROM lines ORDER BY ts LIMIT ?)"
 _MERGE_STEP: Final = "INSERT INTO lines_text (lines_text, rank) VALUES ('merge', -64)"
+_INDEX_AT_MOST: Final = 20_000  # lines holding a text's rarest trigram, to use the text index
 _VALUES_SCAN_LIMIT: Final = 100_000  # lines ``values`` reads at most
 
 
@@ -230,8 +232,40 @@ class SqliteLogStore:
 
     # -- reading -------------------------------------------------------------------------------
     def query(self, query: LogQuery, maskers: Mapping[str, Masker]) -> LogPage:
-        page = cut_page(query, self._candidates(query))
+        page = self._page(query)
         return replace(page, lines=[_masked(line, maskers) for line in page.lines])
+
+    def _page(self, query: LogQuery) -> LogPage:
+        """The text index finds a rare text at once but hands over every line holding a common
+        one, while reading the time index in order finds a common text at once. The index's
+        own statistics decide: how many lines hold the text's rarest trigram (``lines_vocab``)
+        — up to ``_INDEX_AT_MOST`` the text index is used, beyond it the range is read in order
+        with SQLite's LIKE applied as it goes."""
+        if not _text_indexable(query):
+            return cut_page(query, self._candidates(query))
+        use_index = self._estimate(query) <= _INDEX_AT_MOST
+        return cut_page(query, self._candidates(query, text_index=use_index))
+
+    def _estimate(self, query: LogQuery) -> int:
+        """At most how many lines hold one of the query's texts: per text, the number of lines
+        holding its rarest trigram."""
+        total = 0
+        connection = self._reader()
+        for like in (_like(p) for p in query.texts):
+            assert like is not None
+            runs = [run.lower() for run in like.split("%") if len(run) >= 3]
+            trigrams = {run[i : i + 3] for run in runs for i in range(len(run) - 2)}
+            counts = [
+                row[0] if row else 0
+                for row in (
+                    connection.execute(
+                        "SELECT doc FROM lines_vocab WHERE term = ?", (t,)
+                    ).fetchone()
+                    for t in trigrams
+                )
+            ]
+            total += min(counts, default=0)
+        return total
 
     def values(self, query: LogQuery, label: str) -> list[str]:
         found: set[str] = set()
@@ -266,10 +300,11 @@ class SqliteLogStore:
         lines = [_masked(line, maskers) for line in map(_line, rows) if open_ended.matches(line)]
         return lines, last
 
-    def _candidates(self, query: LogQuery) -> Iterator[LogLine]:
-        """Lines of the query's resources and time range, in its order, narrowed by what the
-        indexes can answer (literal label values, substrings of three characters or more).
-        Only "?" placeholders and fixed column names are put into the SQL text."""
+    def _where(self, query: LogQuery, *, text_index: bool) -> tuple[list[str], list[Any]]:
+        """The conditions SQLite answers: resources and time range, literal label values, and
+        texts with a run of three literal characters or more (through the text index with
+        ``text_index``, else by LIKE on each line read). Only "?" placeholders and fixed column
+        names are put into the SQL text."""
         marks = ",".join("?" * len(query.resources))
         where = [f"resource IN ({marks})", "ts >= ?", "ts < ?"]
         args: list[Any] = [*query.resources, micros(query.start), micros(query.end)]
@@ -278,15 +313,21 @@ class SqliteLogStore:
             if all(v is not None for v in literals):
                 where.append(f"{_LABEL_COLUMNS[label]} IN ({','.join('?' * len(literals))})")
                 args += literals
-        likes = [_like(p) for p in query.texts]
-        if likes and all(like is not None for like in likes):
-            where.append(
-                "id IN (SELECT rowid FROM lines_text WHERE "  # noqa: S608
-                + " OR ".join("message LIKE ? ESCAPE '\\'" for _ in likes)
-                + ")"
-            )
+        if _text_indexable(query):
+            likes = [_like(p) for p in query.texts]
+            text = " OR ".join("message LIKE ?" for _ in likes)
+            if text_index:
+                where.append(f"id IN (SELECT rowid FROM lines_text WHERE {text})")  # noqa: S608
+            else:
+                where.append(f"({text})")
             args += likes
-        order = "DESC" if query.direction is LogDirection.BACKWARD else "ASC"
+        return where, args
+
+    def _candidates(self, query: LogQuery, *, text_index: bool = True) -> Iterator[LogLine]:
+        """Lines of the query's resources and time range, in its order, narrowed by what the
+        indexes can answer; the query's filters are applied by the caller."""
+        where, args = self._where(query, text_index=text_index)
+        order = _order(query)
         sql = (
             f"SELECT {_COLUMNS} FROM lines WHERE {' AND '.join(where)} "  # noqa: S608
             f"ORDER BY ts {order}, id {order}"
@@ -299,17 +340,28 @@ class SqliteLogStore:
             cursor.close()
 
 
+def _order(query: LogQuery) -> str:
+    return "DESC" if query.direction is LogDirection.BACKWARD else "ASC"
+
+
+def _text_indexable(query: LogQuery) -> bool:
+    likes = [_like(p) for p in query.texts]
+    return bool(likes) and all(like is not None for like in likes)
+
+
 def _like(pattern: Pattern) -> str | None:
-    """A LIKE pattern the trigram index answers for a text filter (case-insensitive, as the
-    filter), or None (a regular expression, or no run of three literal characters)."""
+    """A LIKE pattern the trigram index answers for a text filter, or None (a regular
+    expression, or no run of three literal characters). No ESCAPE clause: the index ignores a
+    LIKE that has one. A ``%`` or ``_`` in the text thus matches more here; LIKE folds the case
+    of ASCII letters only, so a non-ASCII letter matches in its own case only. The filter
+    itself is applied to every line read."""
     source = pattern.source
     if pattern.literal is None and not ("*" in source and not source.startswith("/")):
         return None
     parts = source.split("*")
     if max(len(part) for part in parts) < 3:
         return None
-    escaped = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for p in parts]
-    return "%" + "%".join(escaped) + "%"
+    return "%" + "%".join(parts) + "%"
 
 
 def _line(row: Sequence[Any]) -> LogLine:
