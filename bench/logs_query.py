@@ -117,7 +117,7 @@ def _time(run: Callable[[], object], reps: int) -> tuple[float, float, int]:
         samples.append((time.perf_counter() - started) * 1000)
         found = len(getattr(result, "lines", ()))
     samples.sort()
-    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
     return statistics.median(samples), p99, found
 
 
