@@ -135,6 +135,9 @@ class LogCollector:
         self._queue: queue.Queue[LogLine] = queue.Queue(queue_lines)
         self._lock = threading.Lock()
         self._following: set[str] = set()
+        # the newest line read per container: a container followed again (its stream broke)
+        # resumes after it even before the writer has stored it
+        self._last_read: dict[str, datetime] = {}
         self._maskers: dict[str, tuple[float, Masker]] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -173,9 +176,12 @@ class LogCollector:
             self._follow(event.container_id, event.labels)
 
     def _resync(self) -> None:
-        for state in self._engine.list(self._mine, all=False):
-            if state.running:
-                self._follow(state.id, state.labels)
+        running = [s for s in self._engine.list(self._mine, all=False) if s.running]
+        with self._lock:
+            alive = {s.id for s in running} | self._following
+            self._last_read = {k: v for k, v in self._last_read.items() if k in alive}
+        for state in running:
+            self._follow(state.id, state.labels)
 
     def _follow(self, container_id: str, labels: Mapping[str, str]) -> None:
         source = source_of(labels, container_id)
@@ -199,7 +205,10 @@ class LogCollector:
     # -- reading a container -------------------------------------------------------------------
     def _read(self, container_id: str, source: Source) -> None:
         try:
-            last = self._store.last_timestamp(source.resource, source.instance)
+            stored = self._store.last_timestamp(source.resource, source.instance)
+            with self._lock:
+                read = self._last_read.get(container_id)
+            last = max((t for t in (stored, read) if t is not None), default=None)
             since = last.timestamp() if last is not None else None
             pending = {1: b"", 2: b""}
             for stream, payload in self._engine.stream_log_frames(
@@ -211,20 +220,24 @@ class LogCollector:
                 *complete, rest = data.split(b"\n")
                 pending[stream] = rest[: _MAX_LINE * 2]
                 for raw in complete:
-                    self._emit(source, stream, raw, last)
+                    self._emit(container_id, source, stream, raw, last)
             for stream, rest in pending.items():
                 if rest:
-                    self._emit(source, stream, rest, last)
+                    self._emit(container_id, source, stream, rest, last)
         except Exception as exc:  # the container went away, the engine restarted: resync retries
             logger.debug("following a container's output ended", extra={"why": repr(exc)})
         finally:
             with self._lock:
                 self._following.discard(container_id)
 
-    def _emit(self, source: Source, stream: int, raw: bytes, last: datetime | None) -> None:
+    def _emit(
+        self, container_id: str, source: Source, stream: int, raw: bytes, last: datetime | None
+    ) -> None:
         timestamp, text = parse_line(raw, datetime.now(UTC))
         if last is not None and timestamp <= last:
-            return  # kept before a restart
+            return  # kept (or read) before: this container was followed already
+        with self._lock:
+            self._last_read[container_id] = timestamp
         line = LogLine(
             id="",
             timestamp=timestamp,
