@@ -12,7 +12,7 @@ For each set, after its containers run: lines stored per second (``logs.sqlite``
 id, read-only, over ``--seconds``) and the CPU seconds per second of serve's process and of the
 podman API service it started (``/proc/<pid>/stat``; podman reads the containers' log files and
 streams them to serve, so both are the cost of collecting). The overhead per 1,000 lines/s is
-(paced − silent) CPU ÷ (paced lines/s ÷ 1,000).
+(paced - silent) CPU divided by (paced lines/s / 1,000).
 
     .venv/bin/python -m bench.logs_ingest [--containers 10] [--seconds 20]
 """
