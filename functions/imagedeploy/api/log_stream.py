@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.logs import query_from_string
@@ -50,7 +50,7 @@ class LogStreamer:
     def stop(self) -> None:
         self._stopping.set()
 
-    def open(self, headers: Mapping[str, str], raw_query: str) -> Iterator[bytes]:
+    def open(self, headers: Mapping[str, str], raw_query: str) -> Iterable[bytes]:
         """The event stream of one request the resolver accepted; ``ImagedeployError`` when no
         stream can be opened (too many already)."""
         ports = self._deps.ports
@@ -67,24 +67,48 @@ class LogStreamer:
                 remaining=0,
                 reset_seconds=5,
             )
-        return self._events(query, maskers)
-
-    def _events(self, query: LogQuery, maskers: Mapping[str, Masker]) -> Iterator[bytes]:
+        slots = self._slots
         try:
-            yield b": subscribed\n\n"
-            _, position = self._store.follow(query, None, maskers)
-            quiet_since = time.monotonic()
-            while not self._stopping.wait(self._poll):
-                lines, position = self._store.follow(query, position, maskers)
-                if lines:
-                    quiet_since = time.monotonic()
-                    yield b"".join(
-                        f"id: {line.id}\nevent: log\ndata: {json.dumps(to_wire(line))}\n\n".encode()
-                        for line in lines
-                    )
-                elif time.monotonic() - quiet_since >= self._keepalive:
-                    quiet_since = time.monotonic()
-                    yield b": keepalive\n\n"
-        finally:
-            assert self._slots is not None
-            self._slots.release()
+            _, position = self._store.follow(query, None, maskers)  # lines from now on
+        except BaseException:
+            slots.release()
+            raise
+        return _Subscription(self._events(query, maskers, position), slots.release)
+
+    def _events(
+        self, query: LogQuery, maskers: Mapping[str, Masker], position: int
+    ) -> Iterator[bytes]:
+        yield b": subscribed\n\n"
+        quiet_since = time.monotonic()
+        while not self._stopping.wait(self._poll):
+            lines, position = self._store.follow(query, position, maskers)
+            if lines:
+                quiet_since = time.monotonic()
+                yield b"".join(
+                    f"id: {line.id}\nevent: log\ndata: {json.dumps(to_wire(line))}\n\n".encode()
+                    for line in lines
+                )
+            elif time.monotonic() - quiet_since >= self._keepalive:
+                quiet_since = time.monotonic()
+                yield b": keepalive\n\n"
+
+
+class _Subscription:
+    """The WSGI body of one stream: its slot is given back once, when the server closes it
+    (also when the client left before the first event: a generator never started would not
+    run a ``finally``)."""
+
+    def __init__(self, events: Iterator[bytes], release: Callable[[], None]) -> None:
+        self._events = events
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._events
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+        release, self._release = self._release, None
+        if release is not None:
+            release()
