@@ -65,6 +65,7 @@ _COLUMNS: Final = (
     "id, ts, resource, instance, type, level, stream, message, method, path, status, host, "
     "duration_ms"
 )
+_WAL_LIMIT: Final = 64 * 1024 * 1024
 _DELETE_BATCH: Final = 5_000  # the LIMIT of _DELETE_OLDER
 _LABEL_COLUMNS: Final = {
     "instance": "instance",
@@ -109,6 +110,8 @@ class SqliteLogStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=5000")
+        # a merge of the text index can write a large transaction: the WAL shrinks back after
+        connection.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
         return connection
 
     def _reader(self) -> sqlite3.Connection:
