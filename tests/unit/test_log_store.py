@@ -174,3 +174,14 @@ def test_retention_by_time_then_size(store: SqliteLogStore) -> None:
     store.enforce_retention(oldest=NOW - timedelta(days=7), max_bytes=limit)
     assert store.used_bytes() <= limit
     assert messages(store, q(A, limit=1)) == ["x" * 2000]  # the newest survive
+
+
+def test_common_and_rare_texts_are_found_either_way(store: SqliteLogStore) -> None:
+    """Past 2,000 lines holding a text the range is read in order instead of the text index:
+    the answer is the same."""
+    store.append([line(B, 100 - i / 100, f"common {i}") for i in range(2500)])
+    store.append([line(A, 0.5, "common in a too")])
+    assert messages(store, q(A, text=["common"])) == ["common in a too"]
+    newest = messages(store, q(B, limit=3, text=["COMMON"]))
+    assert newest == ["common 2499", "common 2498", "common 2497"]
+    assert messages(store, q(A, B, limit=2, text=["/common \\d+9$/"]))[0] == "common 2499"

@@ -15,11 +15,14 @@ then the oldest lines until the file's used pages fit the size limit.
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,7 +56,6 @@ CREATE INDEX IF NOT EXISTS lines_resource_ts ON lines (resource, ts);
 CREATE INDEX IF NOT EXISTS lines_ts ON lines (ts);
 CREATE VIRTUAL TABLE IF NOT EXISTS lines_text
     USING fts5 (message, content='lines', content_rowid='id', tokenize='trigram');
-CREATE VIRTUAL TABLE IF NOT EXISTS lines_vocab USING fts5vocab (lines_text, 'row');
 CREATE TRIGGER IF NOT EXISTS lines_text_insert AFTER INSERT ON lines BEGIN
     INSERT INTO lines_text (rowid, message) VALUES (new.id, new.message);
 END;
@@ -81,7 +83,7 @@ _DELETE_OLDER: Final = (
 )
 _DELETE_OLDEST: Final = "DELETE FROM lines WHERE id IN (SELECT id FROM lines ORDER BY ts LIMIT ?)"
 _MERGE_STEP: Final = "INSERT INTO lines_text (lines_text, rank) VALUES ('merge', -64)"
-_INDEX_AT_MOST: Final = 20_000  # lines holding a text's rarest trigram, to use the text index
+_RARE: Final = 2_000  # fewer lines than this hold a text: found through the text index
 _VALUES_SCAN_LIMIT: Final = 100_000  # lines ``values`` reads at most
 
 
@@ -112,6 +114,7 @@ class SqliteLogStore:
         connection.execute("PRAGMA busy_timeout=5000")
         # a merge of the text index can write a large transaction: the WAL shrinks back after
         connection.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+        connection.create_function("text_matches", 2, _text_matches, deterministic=True)
         return connection
 
     def _reader(self) -> sqlite3.Connection:
@@ -239,36 +242,26 @@ class SqliteLogStore:
         return replace(page, lines=[_masked(line, maskers) for line in page.lines])
 
     def _page(self, query: LogQuery) -> LogPage:
-        """The text index finds a rare text at once but hands over every line holding a common
-        one, while reading the time index in order finds a common text at once. The index's
-        own statistics decide: how many lines hold the text's rarest trigram (``lines_vocab``)
-        — up to ``_INDEX_AT_MOST`` the text index is used, beyond it the range is read in order
-        with SQLite's LIKE applied as it goes."""
+        """A rare text is found through the text index, a common one by reading the range in
+        time order (where its matches come at once); the index says which it is: up to
+        ``_RARE`` lines holding the text are taken from it (a cheap, bounded read). Fewer:
+        exactly those lines are looked up by id. That many: the range is read in order with
+        SQLite's LIKE applied as it goes (a text common elsewhere but rare in the range costs
+        one read of the range)."""
         if not _text_indexable(query):
             return cut_page(query, self._candidates(query))
-        use_index = self._estimate(query) <= _INDEX_AT_MOST
-        return cut_page(query, self._candidates(query, text_index=use_index))
-
-    def _estimate(self, query: LogQuery) -> int:
-        """At most how many lines hold one of the query's texts: per text, the number of lines
-        holding its rarest trigram."""
-        total = 0
-        connection = self._reader()
-        for like in (_like(p) for p in query.texts):
-            assert like is not None
-            runs = [run.lower() for run in like.split("%") if len(run) >= 3]
-            trigrams = {run[i : i + 3] for run in runs for i in range(len(run) - 2)}
-            counts = [
-                row[0] if row else 0
-                for row in (
-                    connection.execute(
-                        "SELECT doc FROM lines_vocab WHERE term = ?", (t,)
-                    ).fetchone()
-                    for t in trigrams
-                )
-            ]
-            total += min(counts, default=0)
-        return total
+        likes = [_like(p) for p in query.texts]
+        text = " OR ".join("message LIKE ?" for _ in likes)
+        ids = [
+            row[0]
+            for row in self._reader().execute(
+                f"SELECT rowid FROM lines_text WHERE {text} LIMIT {_RARE}",  # noqa: S608
+                likes,
+            )
+        ]
+        if len(ids) < _RARE:
+            return cut_page(query, self._candidates(query, ids=ids))
+        return cut_page(query, self._candidates(query))
 
     def values(self, query: LogQuery, label: str) -> list[str]:
         found: set[str] = set()
@@ -303,33 +296,37 @@ class SqliteLogStore:
         lines = [_masked(line, maskers) for line in map(_line, rows) if open_ended.matches(line)]
         return lines, last
 
-    def _where(self, query: LogQuery, *, text_index: bool) -> tuple[list[str], list[Any]]:
+    def _where(self, query: LogQuery, ids: list[int] | None) -> tuple[list[str], list[Any]]:
         """The conditions SQLite answers: resources and time range, literal label values, and
-        texts with a run of three literal characters or more (through the text index with
-        ``text_index``, else by LIKE on each line read). Only "?" placeholders and fixed column
-        names are put into the SQL text."""
+        texts with a run of three literal characters or more (by LIKE on each line read), or
+        only the lines ``ids`` (looked up by id: the ``+`` keeps SQLite off the range index).
+        Only "?" placeholders and fixed column names are put into the SQL text."""
         marks = ",".join("?" * len(query.resources))
-        where = [f"resource IN ({marks})", "ts >= ?", "ts < ?"]
+        plus = "" if ids is None else "+"
+        where = [f"{plus}resource IN ({marks})", f"{plus}ts >= ?", f"{plus}ts < ?"]
         args: list[Any] = [*query.resources, micros(query.start), micros(query.end)]
+        if ids is not None:
+            where.append("id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(ids))
         for label, patterns in query.label_filters.items():
             literals = [p.literal for p in patterns]
             if all(v is not None for v in literals):
                 where.append(f"{_LABEL_COLUMNS[label]} IN ({','.join('?' * len(literals))})")
                 args += literals
-        if _text_indexable(query):
+        if ids is None and _text_indexable(query):
             likes = [_like(p) for p in query.texts]
-            text = " OR ".join("message LIKE ?" for _ in likes)
-            if text_index:
-                where.append(f"id IN (SELECT rowid FROM lines_text WHERE {text})")  # noqa: S608
-            else:
-                where.append(f"({text})")
+            where.append("(" + " OR ".join("message LIKE ?" for _ in likes) + ")")
             args += likes
+        elif ids is None and query.texts:  # regular expressions: matched as SQLite reads
+            where.append("(" + " OR ".join("text_matches(?, message)" for _ in query.texts) + ")")
+            args += [p.regex.pattern for p in query.texts]
         return where, args
 
-    def _candidates(self, query: LogQuery, *, text_index: bool = True) -> Iterator[LogLine]:
-        """Lines of the query's resources and time range, in its order, narrowed by what the
-        indexes can answer; the query's filters are applied by the caller."""
-        where, args = self._where(query, text_index=text_index)
+    def _candidates(self, query: LogQuery, *, ids: list[int] | None = None) -> Iterator[LogLine]:
+        """Lines of the query's resources and time range (of ``ids`` only, when given), in its
+        order, narrowed by what SQLite can answer; the query's filters are applied by the
+        caller."""
+        where, args = self._where(query, ids)
         order = _order(query)
         sql = (
             f"SELECT {_COLUMNS} FROM lines WHERE {' AND '.join(where)} "  # noqa: S608
@@ -345,6 +342,17 @@ class SqliteLogStore:
 
 def _order(query: LogQuery) -> str:
     return "DESC" if query.direction is LogDirection.BACKWARD else "ASC"
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _text_matches(pattern: str, message: str) -> bool:
+    """SQLite's ``text_matches(pattern, message)``: a text filter (``Pattern.regex``) applied
+    in the scan, so lines that cannot match are never turned into Python objects."""
+    return _compiled(pattern).search(message) is not None
 
 
 def _text_indexable(query: LogQuery) -> bool:
