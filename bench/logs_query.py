@@ -12,7 +12,8 @@ after its access check), limit 100, and reports p50/p99 in ms:
 - baseline: the newest 100 lines of one service in the last hour (the default query: the
   (resource, timestamp) index only);
 - the same service over 7 days, text = the rare marker (the trigram index);
-- text = the common marker; text = a word every line has (worst case for the index);
+- text = the common marker; text = a word every line has; the common marker on a service that
+  has none (the worst case: the whole range is read); the rare marker over all 10 services;
 - a regular expression (no index: lines read and matched) over the last hour, and over 7 days.
 
     .venv/bin/python -m bench.logs_query [--gb 1.0] [--reps 30] [--keep PATH]
@@ -74,6 +75,7 @@ WORDS = [
 RARE = "zq-rare-marker"
 COMMON = "xk-common-marker"
 SPAN = timedelta(days=7)
+ALL = tuple(f"srv-bench{i:02d}" for i in range(10))
 
 
 def _message(rng: random.Random, n: int) -> str:
@@ -142,10 +144,12 @@ def main() -> None:
     count = store._reader().execute("SELECT max(id) FROM lines").fetchone()[0]
     print(f"store: {path} {store.used_bytes() / 1024**3:.2f} GiB used, {count:,} lines")
 
-    def query(window: timedelta, **filters: list[str]) -> LogQuery:
+    def query(
+        window: timedelta, resources: tuple[str, ...] = ("srv-bench03",), **filters: list[str]
+    ) -> LogQuery:
         return parse_query(
             owner_id="tea-bench",
-            resources=["srv-bench03"],
+            resources=list(resources),
             start=end - window,
             end=end,
             direction=None,
@@ -159,6 +163,12 @@ def main() -> None:
         ("text rare marker, 7 days", query(SPAN, text=[RARE])),
         ("text common marker (1%), 7 days", query(SPAN, text=[COMMON])),
         ("text in every line ('took'), 7 days", query(SPAN, text=["took"])),
+        (
+            "text common elsewhere, absent here, 7 days",
+            query(SPAN, ("srv-bench05",), text=[COMMON]),
+        ),
+        ("all 10 services, text rare marker, 7 days", query(SPAN, ALL, text=[RARE])),
+        ("all 10 services, baseline, last hour", query(timedelta(hours=1), ALL)),
         ("level=error, 7 days", query(SPAN, level=["error"])),
         ("regex (no index), last hour", query(timedelta(hours=1), text=[r"/id=0000\w+/"])),
         ("regex (no index), 7 days", query(SPAN, text=[r"/id=0000\w+/"])),
