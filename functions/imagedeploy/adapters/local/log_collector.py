@@ -66,6 +66,7 @@ class Source:
     resource: str
     instance: str
     type: LogType
+    deploy: str = ""  # the deploy whose settings (env) the container runs with
 
 
 def source_of(labels: Mapping[str, str], container_id: str) -> Source | None:
@@ -82,7 +83,8 @@ def source_of(labels: Mapping[str, str], container_id: str) -> Source | None:
         or (labels.get(DEPLOY) if role == "pre_deploy" else None)
         or container_id[:12]
     )
-    return Source(resource, instance, LogType.BUILD if role == "pre_deploy" else LogType.APP)
+    kind = LogType.BUILD if role == "pre_deploy" else LogType.APP
+    return Source(resource, instance, kind, labels.get(DEPLOY, ""))
 
 
 def parse_line(raw: bytes, fallback: datetime) -> tuple[datetime, str]:
@@ -132,13 +134,13 @@ class LogCollector:
         self._max_bytes = max_bytes
         self._max_followers = max_followers
         self._retention_interval = retention_interval_seconds
-        self._queue: queue.Queue[LogLine] = queue.Queue(queue_lines)
+        self._queue: queue.Queue[tuple[LogLine, str]] = queue.Queue(queue_lines)
         self._lock = threading.Lock()
         self._following: set[str] = set()
         # the newest line read per container: a container followed again (its stream broke)
         # resumes after it even before the writer has stored it
         self._last_read: dict[str, datetime] = {}
-        self._maskers: dict[str, tuple[float, Masker]] = {}
+        self._maskers: dict[tuple[str, str], tuple[float, Masker]] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.dropped = 0  # lines dropped because the writer fell behind
@@ -249,21 +251,24 @@ class LogCollector:
             stream="stderr" if stream == 2 else "stdout",
         )
         try:
-            self._queue.put_nowait(line)
+            self._queue.put_nowait((line, source.deploy))
         except queue.Full:
             self.dropped += 1
 
     # -- writing -------------------------------------------------------------------------------
-    def _masker(self, resource: str) -> Masker:
+    def _masker(self, resource: str, deploy: str) -> Masker:
+        """The service's masker, read again for a new deploy (new env) and every few seconds."""
         now = time.monotonic()
-        cached = self._maskers.get(resource)
+        cached = self._maskers.get((resource, deploy))
         if cached is None or now - cached[0] > _MASKER_TTL_SECONDS:
+            if len(self._maskers) > 10_000:
+                self._maskers.clear()
             cached = (now, self._masker_for(resource))
-            self._maskers[resource] = cached
+            self._maskers[(resource, deploy)] = cached
         return cached[1]
 
     def _write_loop(self) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() or not self._queue.empty():  # stored before stop
             try:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:
@@ -276,8 +281,8 @@ class LogCollector:
                     break
             try:
                 masked = []
-                for line in batch:
-                    text = self._masker(line.resource).mask(line.message)
+                for line, deploy in batch:
+                    text = self._masker(line.resource, deploy).mask(line.message)
                     masked.append(line if text == line.message else _with_message(line, text))
                 self._store.append(masked)
                 self.stored += len(masked)
