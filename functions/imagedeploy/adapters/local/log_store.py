@@ -4,7 +4,9 @@ contends with a deploy's writes.
 
 One table of lines, indexed by (resource, timestamp) for every query and by timestamp for the
 retention, and an FTS5 trigram index over the message (external content, kept by triggers) so a
-substring search (``text=``) reads only the lines holding its trigrams. Filters the index
+substring search (``text=``) reads only the lines holding its trigrams. The index keeps no
+positions (``detail='none'``): half the size and twice the insert rate, and a LIKE is still
+answered exactly (SQLite checks each candidate line). Filters the index
 cannot answer (wildcards inside label values, regular expressions) are applied to the lines as
 they are read, by ``domain.logs``; the paging is ``domain.logs.cut_page``.
 
@@ -55,7 +57,8 @@ CREATE TABLE IF NOT EXISTS lines (
 CREATE INDEX IF NOT EXISTS lines_resource_ts ON lines (resource, ts);
 CREATE INDEX IF NOT EXISTS lines_ts ON lines (ts);
 CREATE VIRTUAL TABLE IF NOT EXISTS lines_text
-    USING fts5 (message, content='lines', content_rowid='id', tokenize='trigram');
+    USING fts5 (message, content='lines', content_rowid='id', tokenize='trigram',
+                detail='none', columnsize=0);
 CREATE TRIGGER IF NOT EXISTS lines_text_insert AFTER INSERT ON lines BEGIN
     INSERT INTO lines_text (rowid, message) VALUES (new.id, new.message);
 END;
