@@ -18,7 +18,7 @@ from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
 from imagedeploy.domain.services import Service
 from imagedeploy.net.egress import EgressPolicy, Home, webhook_egress
-from imagedeploy.ports import Job, RunSpec
+from imagedeploy.ports import Instance, Job, RunSpec
 from imagedeploy.registry.client import PreflightResult
 from imagedeploy.settings import Settings
 
@@ -82,6 +82,7 @@ class FakeRegistry:
 class FakeRuntime:
     calls: list[tuple[str, ...]] = field(default_factory=list)
     specs: list[RunSpec] = field(default_factory=list)
+    instances: dict[str, list[Instance]] = field(default_factory=dict)  # what list_instances says
 
     def start_pre_deploy(self, spec: RunSpec, execution_id: str) -> None:
         self.specs.append(spec)
@@ -100,6 +101,17 @@ class FakeRuntime:
 
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
         self.calls.append(("stop_cron_run", run_id))
+
+    def start_job(self, spec: RunSpec, job_id: str) -> None:
+        self.specs.append(spec)
+        self.calls.append(("start_job", job_id))
+
+    def stop_job(self, service_id: str, job_id: str) -> None:
+        self.calls.append(("stop_job", job_id))
+
+    def list_instances(self, service_id: str) -> list[Instance]:
+        self.calls.append(("list_instances", service_id))
+        return list(self.instances.get(service_id, ()))
 
     def allocate_port(self, service_id: str) -> int | None:
         self.calls.append(("allocate_port", service_id))

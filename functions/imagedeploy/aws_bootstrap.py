@@ -119,6 +119,7 @@ def build(
 ) -> AwsApp:
     """Wire the adapters. ``clients`` (service name -> boto3 client) and ``registry`` replace
     the defaults (tests); nothing talks to AWS until a port is used."""
+    from imagedeploy.adapters.aws.cloudwatch_metrics import CloudWatchMetrics
     from imagedeploy.adapters.aws.dynamodb_store import DynamoStore
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
@@ -147,6 +148,13 @@ def build(
         secret_arn=secrets.arn_of,
     )
     jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
+    metrics = CloudWatchMetrics(
+        settings.cluster,
+        ecs.name_of,
+        ecs.routing.target_group_arn,
+        settings.listener_arn,
+        lambda: make("cloudwatch"),
+    )
     scheduler: Scheduler = UnavailableScheduler()
     if settings.scheduler_group and settings.cron_function_arn:
         from imagedeploy.adapters.aws.scheduler import EventBridgeScheduler
@@ -189,6 +197,7 @@ def build(
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
             effect_retry_seconds=settings.effect_retry_seconds,
         ),
+        metrics=metrics,
     )
     return AwsApp(settings, ports, ecs, secrets, make)
 

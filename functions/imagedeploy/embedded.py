@@ -23,7 +23,10 @@ from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.log_collector import LogCollector
 from imagedeploy.adapters.local.log_store import SqliteLogStore
+from imagedeploy.adapters.local.metrics import MetricsSampler, MetricsStore
 from imagedeploy.adapters.local.router import Router
+from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
+from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.runtime import LocalRuntime
 from imagedeploy.adapters.local.scheduler import InProcessScheduler
 from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
@@ -34,7 +37,7 @@ from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
 from imagedeploy.api.log_stream import LogStreamer
 from imagedeploy.api.wsgi import wsgi_app
-from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
@@ -46,6 +49,7 @@ from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases import jobs as one_off_jobs
 from imagedeploy.usecases.logs import service_masker
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.worker import run_job
@@ -85,6 +89,9 @@ class _Reports:
     def run_ended(self, run_id: str, status: RunStatus, exit_code: int | None, reason: str) -> None:
         cron.run_ended(self._ports(), run_id, status, exit_code, reason)
 
+    def job_ended(self, job_id: str, end: RunEnd) -> None:
+        one_off_jobs.job_ended(self._ports(), job_id, end)
+
     def instance_failed(self, service_id: str, instance_id: str, failure: ServerFailure) -> None:
         instances.instance_failed(self._ports(), service_id, instance_id, failure)
 
@@ -118,6 +125,7 @@ class Embedded:
     log_collector: LogCollector
     lock: ServeLock | None = None  # this process's hold on the data directory
     api_key: str | None = None  # set when this start created the workspace's first key
+    metrics: MetricsSampler | None = None
     _server: Any = None
     _log_stream: LogStreamer | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -130,6 +138,8 @@ class Embedded:
     def start(self) -> Embedded:
         self.router.start()
         self.runtime.start()
+        if self.metrics is not None:
+            self.metrics.start()
         self.jobs.start()
         self.webhook_jobs.start()
         self.api_key = api_keys.ensure_workspace(self.store, self.ports.clock)
@@ -179,6 +189,8 @@ class Embedded:
         self.webhook_jobs.stop(timeout=10)
         self.webhooks.close()
         self.runtime.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         self.engine.close()
         self.engine_service.stop()
         self.router.stop()
@@ -224,6 +236,7 @@ class Embedded:
                 if services_cursor is None:
                     break
         scheduled = self.scheduler.set_schedules(schedules)
+        self._resume_jobs()
         _, adopted = self.runtime.remove_orphans(keep)
         reconcile.reconcile(self.ports, resume=True)
         logger.info(
@@ -233,6 +246,20 @@ class Embedded:
             adopted,
             extra={"services": resumed, "cron_schedules": scheduled, "adopted": adopted},
         )
+
+    def _resume_jobs(self) -> None:
+        """Watch again the one-off jobs that were running: starting a job again finds its
+        container by name (adopted, or ended while serve was down) instead of a second one."""
+        cursor: str | None = None
+        while True:
+            page = self.store.list_unfinished_jobs(100, cursor)
+            for job in page.items:
+                spec = one_off_jobs.job_spec(self.ports, job)
+                if spec is not None:
+                    self.runtime.start_job(spec, job.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     def _reconcile_loop(self) -> None:
         progress = reconcile.Progress()
@@ -321,6 +348,15 @@ def _build(
         max_attempts=settings.webhook_max_attempts,
         budget_seconds=settings.webhook_budget_seconds,
     )
+    metrics = MetricsSampler(
+        MetricsStore(data_dir / "metrics.db"),
+        runtime.running_instances,
+        engine.stats,
+        interval_seconds=settings.metrics_sample_seconds,
+        retention_seconds=settings.metrics_retention_seconds,
+        service_label=SERVICE_LABEL,
+        instance_label=INSTANCE_LABEL,
+    )
     ports = Ports(
         store=store,
         secrets=EncryptedFileSecretStore(data_dir),
@@ -339,6 +375,7 @@ def _build(
             cron_run_timeout_seconds=settings.cron_run_timeout_seconds,
             effect_retry_seconds=settings.effect_retry_seconds,
         ),
+        metrics=metrics,
     )
     holder["ports"] = ports
     reports.ports = ports
@@ -377,4 +414,5 @@ def _build(
         log_store,
         log_collector,
         lock,
+        metrics=metrics,
     )

@@ -8,7 +8,7 @@ Scheduler, SNS). Use cases take ports as arguments and never import an adapter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -23,23 +23,29 @@ from imagedeploy.domain.accounts import (
     Webhook,
     WebhookDelivery,
 )
-from imagedeploy.domain.cron import CronRun
+from imagedeploy.domain.cron import CronRun, RunEnd
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
+    ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
+    ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
 )
 from imagedeploy.domain.log_masking import Masker
 from imagedeploy.domain.logs import LogLine, LogPage, LogQuery
+from imagedeploy.domain.metrics import MetricQuery, Series
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential
@@ -59,6 +65,7 @@ Entity = (
     | Deploy
     | Event
     | CronRun
+    | OneOffJob
     | NotificationSettings
     | NotificationOverride
     | Webhook
@@ -106,7 +113,11 @@ class Store(Protocol):
     # registry credentials
     def get_credential(self, credential_id: str) -> CredentialRecord | None: ...
     def list_credentials(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: CredentialFilter = ANY_CREDENTIAL,
     ) -> Page[CredentialRecord]: ...
 
     # services
@@ -152,6 +163,22 @@ class Store(Protocol):
     ) -> Page[CronRun]: ...
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         """Pending cron runs, newest first: a key query on a sparse index."""
+        ...
+
+    # one-off jobs
+    def get_job(self, job_id: str) -> OneOffJob | None: ...
+    def list_jobs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: JobFilter = ANY_JOB,
+    ) -> Page[OneOffJob]:
+        """A service's jobs, newest first (by creation)."""
+        ...
+
+    def list_unfinished_jobs(self, limit: int, cursor: str | None = None) -> Page[OneOffJob]:
+        """Pending and running jobs, newest first: a key query on a sparse index."""
         ...
 
     # the outbox (``domain.outbox``): effects committed with a state change, until executed
@@ -232,6 +259,15 @@ class RunSpec:
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
 
 
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running instance of a service: locally its container's ``imagedeploy.instance``
+    label (also its ``RENDER_INSTANCE_ID``), on AWS its ECS task id."""
+
+    id: str
+    created_at: datetime
+
+
 class Runtime(Protocol):
     """Runs containers. Every method returns quickly and is idempotent per deploy or run;
     outcomes come back later as signals to the use cases, the same way from podman as from ECS
@@ -266,6 +302,16 @@ class Runtime(Protocol):
     def remove(self, service_id: str) -> None: ...
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None: ...
     def stop_cron_run(self, service_id: str, run_id: str) -> None: ...
+    def start_job(self, spec: RunSpec, job_id: str) -> None:
+        """Run a one-off job once (idempotent per job); its end comes back as
+        ``usecases.jobs.job_ended``."""
+        ...
+
+    def stop_job(self, service_id: str, job_id: str) -> None: ...
+    def list_instances(self, service_id: str) -> list[Instance]:
+        """The live instances of a long-running service, oldest first (none for cron jobs or
+        a suspended service)."""
+        ...
 
 
 @runtime_checkable
@@ -281,6 +327,16 @@ class DescribesDeploys(Protocol):
         a stopped pre-deploy task ``PreDeployExited`` or ``PullFailed``. None while the phase is
         still in progress, or when the platform cannot tell (the deploy machine ignores a signal
         that does not apply to the deploy's phase)."""
+        ...
+
+
+@runtime_checkable
+class DescribesJobs(Protocol):
+    """An optional capability of a ``Runtime``: how a one-off job's task ended, read back from
+    the platform, so reconcile ends a job whose end event was lost (ECS)."""
+
+    def job_end(self, job_id: str) -> RunEnd | None:
+        """The job's end if its task has stopped; None while it runs or when unknown."""
         ...
 
 
@@ -338,6 +394,21 @@ class WebhookTargets(Protocol):
         ...
 
 
+class Metrics(Protocol):
+    """Resource and HTTP series of services (``domain.metrics``): sampled from the engine and
+    the router locally, CloudWatch on AWS. ``services`` are the query's resources, checked by
+    the use case (owned; web services only for HTTP metrics)."""
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]: ...
+
+
+class NoMetrics:
+    """The ``Metrics`` of a home that keeps none: every series is empty."""
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]:
+        return []
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Tunables the use cases enforce (from ``Settings``)."""
@@ -364,6 +435,7 @@ class Ports:
     jobs: Jobs
     clock: Clock
     limits: Limits = Limits()
+    metrics: Metrics = field(default_factory=NoMetrics)
 
 
 class LogReader(Protocol):

@@ -189,3 +189,6 @@ class Settings(BaseSettings):
         ge=0,
         description="serve: concurrent GET /v1/logs/subscribe streams (each holds an HTTP thread).",
     )
+    # Metrics (serve): how often the engine is sampled, and how long samples are kept.
+    metrics_sample_seconds: float = Field(default=30.0, gt=0)
+    metrics_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)

@@ -53,11 +53,21 @@ from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.logs import LogLine, LogType, RequestFields
+from imagedeploy.domain.metrics import Metric
 from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.service_rules import validate_create
 from imagedeploy.domain.services import ServiceType
-from imagedeploy.usecases import credentials, cron, deploys, instances, notifications, services
+from imagedeploy.ports import Instance
+from imagedeploy.usecases import (
+    credentials,
+    cron,
+    deploys,
+    instances,
+    jobs,
+    notifications,
+    services,
+)
 from scripts import openapi
 
 pytestmark = pytest.mark.unit
@@ -256,6 +266,7 @@ def other(client: Client) -> Workspace:
         go_live(world, c.deploy.id)
     web = created[ServiceType.WEB_SERVICE]
     services.put_env_var(world.ports, web.service.id, "THEIRS", "x")
+    their_job = jobs.create_job(world.ports, web.service.id, "true")
     webhook = notifications.create_webhook(
         world.ports, OTHER_OWNER, "theirs", "https://hooks.example.com/x", True, []
     )
@@ -271,6 +282,7 @@ def other(client: Client) -> Workspace:
             "envVarKey": "THEIRS",
             "webhookId": webhook.id,
             "apiKeyId": "rnd-00000000000000000002",
+            "jobId": their_job.id,
         },
         hook_keys={c.service.id: c.hook_key for c in created.values()},
     )
@@ -1229,6 +1241,158 @@ def test_cron_runs_walk_25_with_limit_10(client: Client) -> None:
     assert walk(client, f"/v1/cron-jobs/{cron_id}/runs", "cronJobRun") == made[::-1]
 
 
+# -- one-off jobs and instances ---------------------------------------------------------------
+
+
+def test_one_off_jobs(client: Client) -> None:
+    service_id, _ = live(client, "background_worker")
+    path = f"/v1/services/{service_id}/jobs"
+    job = ok(
+        client.call("POST", path, {"startCommand": "sh -c 'exit 3'", "planId": "standard"}),
+        "POST",
+        "/services/{serviceId}/jobs",
+        201,
+    )
+    assert (job["serviceId"], job["status"], job["planId"]) == (service_id, "pending", "standard")
+    client.world.drain()
+    got = ok(
+        client.call("GET", f"{path}/{job['id']}"), "GET", "/services/{serviceId}/jobs/{jobId}", 200
+    )
+    assert got["status"] == "running" and "startedAt" in got
+    second = client.call("POST", path, {"startCommand": "sleep 60"}).json
+    canceled = ok(
+        client.call("POST", f"{path}/{second['id']}/cancel"),
+        "POST",
+        "/services/{serviceId}/jobs/{jobId}/cancel",
+        200,
+    )
+    assert canceled["status"] == "canceled" and "finishedAt" in canceled
+    listed = ok(client.call("GET", path), "GET", "/services/{serviceId}/jobs", 200)
+    assert [item["job"]["id"] for item in listed] == [second["id"], job["id"]]
+    only = client.call("GET", path, query={"status": "canceled,succeeded"})
+    assert [item["job"]["id"] for item in ok(only, "GET", "/services/{serviceId}/jobs", 200)] == [
+        second["id"]
+    ]
+
+
+def test_jobs_refuse_bad_requests(client: Client) -> None:
+    service_id, _ = live(client)
+    not_live = client.world.create(ServiceType.BACKGROUND_WORKER, name="idle").service.id
+    render = ("POST", "/services/{serviceId}/jobs")
+    with unchanged(client.world):
+        for sid, body in (
+            (service_id, {}),
+            (service_id, {"startCommand": ""}),
+            (service_id, {"startCommand": "true", "planId": "gigantic"}),
+            (not_live, {"startCommand": "true"}),
+        ):
+            error(client.call("POST", f"/v1/services/{sid}/jobs", body), 400, render=render)
+        reply = client.call("GET", f"/v1/services/{service_id}/jobs", query={"status": "done"})
+        error(reply, 400, render=("GET", "/services/{serviceId}/jobs"))
+
+
+def test_jobs_walk_25_with_limit_10(client: Client) -> None:
+    service_id, _ = live(client)
+    path = f"/v1/services/{service_id}/jobs"
+    made = [client.call("POST", path, {"startCommand": "true"}).json["id"] for _ in range(25)]
+    assert walk(client, path, "job") == made[::-1]
+
+
+def test_instances(client: Client) -> None:
+    service_id, _ = live(client)
+    started = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    client.world.runtime.instances[service_id] = [Instance(f"{service_id}-a1b2c", started)]
+    reply = client.call("GET", f"/v1/services/{service_id}/instances")
+    body = ok(reply, "GET", "/services/{serviceId}/instances", 200)
+    assert body == [{"id": f"{service_id}-a1b2c", "createdAt": "2026-12-01T08:00:00Z"}]
+
+
+def test_credentials_owners_and_webhooks_take_renders_filters(client: Client) -> None:
+    def add(name: str, registry: str, username: str) -> str:
+        body = {**CREDENTIAL, "name": name, "registry": registry, "username": username}
+        created = client.call("POST", "/v1/registrycredentials", body)
+        assert created.status == 200, created.text
+        return str(created.json["id"])
+
+    ghcr = add("ghcr", "GITHUB", "octo")
+    hub = add("hub", "DOCKER", "whale")
+    path, render = "/v1/registrycredentials", ("GET", "/registrycredentials")
+
+    def ids(**query: str) -> list[str]:
+        return [c["id"] for c in ok(client.call("GET", path, query=query), *render, 200)]
+
+    assert ids(type="GITHUB") == [ghcr]
+    assert ids(name="hub,nope") == [hub]
+    assert ids(username="octo", type="DOCKER") == []
+    assert ids(createdBefore="2000-01-01T00:00:00Z") == []
+    assert ids(updatedAfter="2000-01-01T00:00:00Z") == [ghcr, hub]
+    assert ids(ownerId=OTHER_OWNER) == []
+    assert ids(ownerId=OWNER) == [ghcr, hub]
+    error(client.call("GET", path, query={"type": "QUAY"}), 400, render=render)
+
+    owners = client.call("GET", "/v1/owners", query={"email": "nobody@example.com"})
+    assert ok(owners, "GET", "/owners", 200) == []
+    (me,) = client.call("GET", "/v1/owners").json
+    named = client.call("GET", "/v1/owners", query={"name": me["owner"]["name"]})
+    assert [o["owner"]["id"] for o in ok(named, "GET", "/owners", 200)] == [OWNER]
+
+    hook = client.call("POST", "/v1/webhooks", WEBHOOK)
+    assert hook.status in (200, 201), hook.text
+    listed = client.call("GET", "/v1/webhooks", query={"ownerId": OWNER})
+    assert len(ok(listed, "GET", "/webhooks", 200)) == 1
+    assert client.call("GET", "/v1/webhooks", query={"ownerId": OTHER_OWNER}).json == []
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def _render_path_query(path: str) -> set[str]:
+    """Render's query parameter names of ``GET path``, path-level ones included (the metrics
+    paths declare theirs there)."""
+    document = render_document()
+
+    item = document["paths"][path]
+    names = set()
+    for parameter in [*item.get("parameters", []), *item["get"].get("parameters", [])]:
+        while "$ref" in parameter:
+            target: Any = document
+            for part in parameter["$ref"].removeprefix("#/").split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            parameter = target
+        if parameter["in"] == "query":
+            names.add(parameter["name"])
+    return names
+
+
+@pytest.mark.parametrize("metric", [m.value for m in Metric])
+def test_metrics_take_renders_parameters_and_answer_its_series(
+    client: Client, other: Workspace, metric: str
+) -> None:
+    assert set(_ours(f"/metrics/{metric}")) == _render_path_query(f"/metrics/{metric}")
+    service_id, _ = live(client)
+    path = f"/v1/metrics/{metric}"
+    query = {"resource": service_id, "resolutionSeconds": "60"}
+    body = ok(client.call("GET", path, query=query), "GET", f"/metrics/{metric}", 200)
+    if metric.endswith("-limit"):  # the plan's, at every bucket of the last hour
+        (series,) = body
+        assert series["labels"] == [{"field": "resource", "value": service_id}]
+        assert len(series["values"]) in (60, 61)
+    render = ("GET", f"/metrics/{metric}")
+    with unchanged(client.world):
+        for bad in (
+            {},  # no resource
+            {"resource": other.ids["serviceId"]},  # another workspace's
+            {**query, "resolutionSeconds": "10"},
+            {**query, "startTime": "2026-01-02T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"},
+            {**query, "startTime": "2020-01-01T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"},
+        ):
+            error(client.call("GET", path, query=bad), 400, render=render)
+    if metric == "cpu":
+        bad = {**query, "aggregationMethod": "SUM"}
+        error(client.call("GET", path, query=bad), 400, render=render)
+
+
 # -- registry credentials ---------------------------------------------------------------------
 
 
@@ -1676,6 +1840,12 @@ OPERATIONS = [
     Op("PUT", "/v1/services/{serviceId}/env-vars/{envVarKey}", {"value": "v"}),
     Op("DELETE", "/v1/services/{serviceId}/env-vars/{envVarKey}"),
     Op("GET", "/v1/services/{serviceId}/events"),
+    Op("POST", "/v1/services/{serviceId}/jobs", {"startCommand": "echo hi"}),
+    Op("GET", "/v1/services/{serviceId}/jobs"),
+    Op("GET", "/v1/services/{serviceId}/jobs/{jobId}"),
+    Op("POST", "/v1/services/{serviceId}/jobs/{jobId}/cancel"),
+    Op("GET", "/v1/services/{serviceId}/instances"),
+    *(Op("GET", f"/v1/metrics/{m.value}") for m in Metric),
     Op("GET", "/v1/events/{eventId}"),
     Op("GET", "/v1/services/{serviceId}/deploy-hook", extension=True),
     Op("POST", "/v1/services/{serviceId}/deploy-hook/regenerate", extension=True),
@@ -1761,6 +1931,7 @@ def test_v1_needs_a_bearer_api_key(client: Client, op: Op) -> None:
         "envVarKey": "K",
         "webhookId": "whk-x",
         "apiKeyId": "rnd-x",
+        "jobId": "job-x",
     }
     body = b"" if op.body is None else json.dumps(op.body).encode()
     for authorization in NOT_A_KEY:
@@ -1788,11 +1959,13 @@ def test_unknown_ids_are_404(client: Client, op: Op) -> None:
         "envVarKey": "NOPE",
         "webhookId": "whk-vvvvvvvvvvvvvvvvvvvv",
         "apiKeyId": "rnd-vvvvvvvvvvvvvvvvvvvv",
+        "jobId": "job-vvvvvvvvvvvvvvvvvvvv",
     }
     with unchanged(client.world):
         error(client.call(op.method, op.path(unknown), op.body), 404, "not_found", render=op.render)
     upsert = op.method == "PUT" and op.template.endswith("{envVarKey}")  # sets a new key: 200
-    if ("{deployId}" in op.template or "{envVarKey}" in op.template) and not upsert:
+    inner = ("{deployId}", "{envVarKey}", "{jobId}")
+    if any(name in op.template for name in inner) and not upsert:
         unknown["serviceId"] = client.world.create().service.id  # only the inner id is unknown
         with unchanged(client.world):
             reply = client.call(op.method, op.path(unknown), op.body)
@@ -2401,6 +2574,10 @@ FILTERED_OPERATIONS = {
     "/services/{serviceId}/events": "/services/{serviceId}/events",
     "/webhooks/{webhookId}/events": "/webhooks/{webhookId}/events",
     "/cron-jobs/{cronJobId}/runs": "/services/{serviceId}/jobs",
+    "/services/{serviceId}/jobs": "/services/{serviceId}/jobs",
+    "/registrycredentials": "/registrycredentials",
+    "/owners": "/owners",
+    "/webhooks": "/webhooks",
 }
 
 
@@ -2446,6 +2623,8 @@ def _enum(schema: dict[str, Any]) -> list[str]:
         ("/services", "suspended", lf.SUSPENDED),
         ("/services/{serviceId}/deploys", "status", lf.DEPLOY_STATUSES),
         ("/services/{serviceId}/events", "type", lf.EVENT_TYPES),
+        ("/services/{serviceId}/jobs", "status", lf.JOB_STATUSES),
+        ("/registrycredentials", "type", lf.CREDENTIAL_TYPES),
     ],
 )
 def test_enum_filters_take_exactly_renders_values(

@@ -39,10 +39,13 @@ from imagedeploy.domain.deploys import (
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
@@ -166,6 +169,20 @@ def make_run(service_id: str, **changes: Any) -> CronRun:
     return dataclasses.replace(run, **changes)
 
 
+def make_job(service_id: str, **changes: Any) -> OneOffJob:
+    job = OneOffJob(
+        id=new_id("job"),
+        service_id=service_id,
+        start_command="echo hi",
+        plan=Plan.STARTER,
+        status=JobStatus.PENDING,
+        deploy_id=new_id("dep"),
+        image="docker.io/library/alpine@sha256:" + "a" * 64,
+        created_at=T0,
+    )
+    return dataclasses.replace(job, **changes)
+
+
 def make_outbox(**changes: Any) -> OutboxRecord:
     record = OutboxRecord(
         id=new_id("obx"),
@@ -212,7 +229,11 @@ FULL_ENTITIES: dict[str, Callable[[], Entity]] = {
         "tea-1", created_at=_LATER, last_used_at=_LATER + timedelta(minutes=1)
     ),
     "credential": lambda: make_credential(
-        "tea-1", registry=RegistryKind.GOOGLE_ARTIFACT, username="_json_key", updated_at=_LATER
+        "tea-1",
+        registry=RegistryKind.GOOGLE_ARTIFACT,
+        username="_json_key",
+        updated_at=_LATER,
+        created_at=_LATER - timedelta(days=1),
     ),
     "service": lambda: make_service(
         "tea-1",
@@ -265,6 +286,17 @@ FULL_ENTITIES: dict[str, Callable[[], Entity]] = {
         exit_code=137,
         reason="killed",
     ),
+    "job": lambda: make_job(
+        "srv-1",
+        start_command="sh -c 'exit 3'",
+        plan=Plan.PRO_MAX,
+        status=JobStatus.FAILED,
+        created_at=_LATER,
+        started_at=_LATER + timedelta(seconds=1),
+        finished_at=_LATER + timedelta(hours=1),
+        exit_code=3,
+        reason="exit 3",
+    ),
     "notification_settings": lambda: NotificationSettings("tea-1", NotificationsToSend.ALL),
     "notification_override": lambda: NotificationOverride("srv-1", NotificationsToSend.NONE),
     "webhook": lambda: make_webhook(
@@ -289,6 +321,7 @@ MINIMAL_ENTITIES: dict[str, Callable[[], Entity]] = {
     "deploy": lambda: make_deploy("srv-1"),
     "event": lambda: make_event("srv-1", details={}),
     "cron_run": lambda: make_run("crn-1"),
+    "job": lambda: make_job("srv-1"),
     "notification_settings": lambda: NotificationSettings("tea-1"),
     "notification_override": lambda: NotificationOverride("srv-1"),
     "webhook": lambda: make_webhook("tea-1"),
@@ -314,6 +347,8 @@ def fetch(store: Store, entity: Entity) -> Entity | None:
             return store.get_event(entity.id)
         case CronRun():
             return store.get_run(entity.id)
+        case OneOffJob():
+            return store.get_job(entity.id)
         case NotificationSettings():
             return store.get_notification_settings(entity.owner_id)
         case NotificationOverride():
@@ -592,6 +627,16 @@ LIST_CASES: dict[str, ListCase] = {
         page=lambda s, limit, cursor: s.list_unfinished_runs(limit, cursor),
         newest_first=True,
     ),
+    "jobs": ListCase(
+        add=lambda s, i, t: put_one(s, make_job("srv-1", created_at=t)),
+        page=lambda s, limit, cursor: s.list_jobs("srv-1", limit, cursor),
+        newest_first=True,
+    ),
+    "unfinished_jobs": ListCase(
+        add=lambda s, i, t: put_one(s, make_job(f"srv-{i % 3}", created_at=t)),
+        page=lambda s, limit, cursor: s.list_unfinished_jobs(limit, cursor),
+        newest_first=True,
+    ),
     "outbox": ListCase(
         add=lambda s, i, t: put_one(s, make_outbox(created_at=t, due_at=t)),
         page=lambda s, limit, cursor: s.list_outbox(limit, cursor),
@@ -731,6 +776,7 @@ class FilterCase:
     add: Callable[[Store, int, datetime], Entity]
     page: Callable[[Store, int, str | None], Page[Any]]
     newest_first: bool
+    creation_order: bool = False  # listed as written (no time sort key)
 
 
 def _wanted(i: int) -> bool:
@@ -788,6 +834,27 @@ FILTER_CASES: dict[str, FilterCase] = {
         ),
         newest_first=False,
     ),
+    "credentials by type and creation time": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_credential(
+                "tea-1",
+                registry=RegistryKind.GITHUB if i % 3 != 1 else RegistryKind.DOCKER,
+                created_at=at(5) if i % 3 != 2 else None,
+                updated_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_credentials(
+            "tea-1",
+            n,
+            c,
+            CredentialFilter(
+                registries=frozenset({RegistryKind.GITHUB}), created=TimeRange.between(at(4), None)
+            ),
+        ),
+        newest_first=False,
+        creation_order=True,
+    ),
     "deploys by status": FilterCase(
         add=lambda s, i, t: put_one(
             s,
@@ -839,6 +906,26 @@ FILTER_CASES: dict[str, FilterCase] = {
         ),
         newest_first=True,
     ),
+    "jobs by status and start time": FilterCase(
+        add=lambda s, i, t: put_one(
+            s,
+            make_job(
+                "srv-1",
+                status=JobStatus.SUCCEEDED if i % 3 != 1 else JobStatus.FAILED,
+                started_at=at(5) if i % 3 != 2 else at(50),
+                created_at=t,
+            ),
+        ),
+        page=lambda s, n, c: s.list_jobs(
+            "srv-1",
+            n,
+            c,
+            JobFilter(
+                statuses=frozenset({JobStatus.SUCCEEDED}), started=TimeRange.between(at(4), at(6))
+            ),
+        ),
+        newest_first=True,
+    ),
 }
 
 
@@ -861,7 +948,9 @@ def test_a_filtered_walk_returns_exactly_the_matches_in_full_pages(store: Store,
     case = FILTER_CASES[name]
     items = [case.add(store, i, at((i * 7 % 23) // 3)) for i in range(23)]
     wanted = [item for i, item in enumerate(items) if _wanted(i)]
-    ordered = sorted(wanted, key=_time_key, reverse=case.newest_first)
+    ordered = (
+        wanted if case.creation_order else sorted(wanted, key=_time_key, reverse=case.newest_first)
+    )
     assert [item.id for item in case.page(store, 100, None).items] == [i.id for i in ordered]
     for limit in (1, 2, 3):
         assert _filtered_walk(case, store, limit) == [i.id for i in ordered]
@@ -937,6 +1026,10 @@ TIME_LISTS: dict[
         lambda s, t: put_one(s, make_run("crn-1", started_at=t)),
         lambda s, r, c: s.list_runs("crn-1", 2, c, RunFilter(started=r)),
     ),
+    "jobs": (
+        lambda s, t: put_one(s, make_job("srv-1", created_at=t)),
+        lambda s, r, c: s.list_jobs("srv-1", 2, c, JobFilter(created=r)),
+    ),
     "deliveries": (
         lambda s, t: put_one(s, make_delivery("whk-1", sent_at=t)),
         lambda s, r, c: s.list_deliveries("whk-1", 2, c, DeliveryFilter(sent=r)),
@@ -1001,6 +1094,17 @@ def test_unfinished_runs_follow_status_changes(store: Store) -> None:
     canceled = runs[RunStatus.CANCELED]
     store.write(put=[dataclasses.replace(canceled, status=RunStatus.PENDING)])
     assert [r.id for r in store.list_unfinished_runs(100).items] == [canceled.id]
+
+
+def test_unfinished_jobs_follow_status_changes(store: Store) -> None:
+    jobs = {
+        status: put_one(store, make_job(f"srv-{status.value}", status=status, created_at=at(i)))
+        for i, status in enumerate(JobStatus)
+    }
+    unfinished = [jobs[JobStatus.RUNNING].id, jobs[JobStatus.PENDING].id]  # newest first
+    assert [j.id for j in store.list_unfinished_jobs(100).items] == unfinished
+    store.write(put=[dataclasses.replace(jobs[JobStatus.RUNNING], status=JobStatus.CANCELED)])
+    assert [j.id for j in store.list_unfinished_jobs(100).items] == [jobs[JobStatus.PENDING].id]
 
 
 def test_an_outbox_record_is_written_with_its_state_change_or_not_at_all(store: Store) -> None:

@@ -30,10 +30,13 @@ from imagedeploy.domain.accounts import Owner
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
@@ -50,6 +53,7 @@ from tests.contract.store_contract import (
     make_delivery,
     make_deploy,
     make_event,
+    make_job,
     make_outbox,
     make_owner,
     make_run,
@@ -93,6 +97,8 @@ FILTERS: dict[str, object] = {
     "list_events": EventFilter(time=_SPAN, types=frozenset({EventType.DEPLOY_STARTED})),
     "list_runs": RunFilter(started=_SPAN, statuses=frozenset({RunStatus.PENDING})),
     "list_deliveries": DeliveryFilter(sent=_SPAN),
+    "list_jobs": JobFilter(created=_SPAN, statuses=frozenset({JobStatus.PENDING})),
+    "list_credentials": CredentialFilter(names=frozenset({"hub"})),  # creation order: no bound
 }
 
 
@@ -110,6 +116,7 @@ def _call_every_query(store: SqliteStore) -> set[str]:
                 make_deploy("x", created_at=at(i)),
                 make_event("x", timestamp=at(i)),
                 make_run("x", started_at=at(i)),
+                make_job("x", created_at=at(i)),
                 make_webhook("x"),
                 make_delivery("x", sent_at=at(i)),
                 make_outbox(created_at=at(i), due_at=at(i)),

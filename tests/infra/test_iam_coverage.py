@@ -33,6 +33,7 @@ RECEIVERS = {
     "discovery": "servicediscovery",
     "_logs": "logs",
     "logs": "logs",
+    "_cloudwatch": "cloudwatch",
 }
 # Modules whose one client is called "client"/"_client" (or made by a helper): its service.
 MODULE_CLIENT = {

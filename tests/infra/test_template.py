@@ -58,10 +58,15 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "servicediscovery:TagResource": "no resource type; CreateService with Tags authorizes it",
     "xray:PutTraceSegments": "no resource type",
     "xray:PutTelemetryRecords": "no resource type",
+    "cloudwatch:GetMetricData": "metrics have no ARN (its only resource type is a dataset)",
 }
 # Of those, the ones AWS's authorization data lists a resource type for (kept on "*" on purpose,
 # see the reasons above). Any other allow-listed action must have no resource type in that data.
-ON_ANY_RESOURCE_DESPITE_RESOURCE_TYPES = {"ecs:RegisterTaskDefinition", "ecs:ListTasks"}
+ON_ANY_RESOURCE_DESPITE_RESOURCE_TYPES = {
+    "ecs:RegisterTaskDefinition",
+    "ecs:ListTasks",
+    "cloudwatch:GetMetricData",
+}
 
 HEADER_ENV = re.compile(r"\b((?:IMAGEDEPLOY|POWERTOOLS)_[A-Z0-9_]+|LOG_LEVEL)\b")
 SCHEDULER_ENV = {

@@ -38,6 +38,7 @@ from imagedeploy.domain.accounts import (
 from imagedeploy.domain.cron import CronRun, RunStatus, RunTrigger
 from imagedeploy.domain.deploys import Deploy, DeploySettings, DeployStatus, DeployTrigger
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import EnvVar, Plan, Region, Service, ServiceType
@@ -150,7 +151,10 @@ class EntityCodec(Generic[E]):
 
 OWNER = EntityCodec(Owner)
 API_KEY = EntityCodec(ApiKey, {"created_at": DATETIME, "last_used_at": optional(DATETIME)})
-CREDENTIAL = EntityCodec(CredentialRecord, {"registry": enum(RegistryKind), "updated_at": DATETIME})
+CREDENTIAL = EntityCodec(
+    CredentialRecord,
+    {"registry": enum(RegistryKind), "updated_at": DATETIME, "created_at": optional(DATETIME)},
+)
 _ENV_VAR = EntityCodec(EnvVar)
 SERVICE = EntityCodec(
     Service,
@@ -183,6 +187,16 @@ CRON_RUN = EntityCodec(
         "status": enum(RunStatus),
         "trigger": enum(RunTrigger),
         "started_at": DATETIME,
+        "finished_at": optional(DATETIME),
+    },
+)
+ONE_OFF_JOB = EntityCodec(
+    OneOffJob,
+    {
+        "plan": enum(Plan),
+        "status": enum(JobStatus),
+        "created_at": DATETIME,
+        "started_at": optional(DATETIME),
         "finished_at": optional(DATETIME),
     },
 )

@@ -40,7 +40,9 @@ from imagedeploy.api.routes import (
     env_vars,
     events,
     images,
+    jobs,
     logs,
+    metrics,
     notifications,
     owners,
     services,
@@ -226,6 +228,8 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         webhooks,
         api_keys,
         logs,
+        jobs,
+        metrics,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()

@@ -25,14 +25,19 @@ from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.events import EventType
+from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
+    OwnerFilter,
     RunFilter,
     ServiceFilter,
     TimeRange,
 )
+from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import Region, ServiceType
 
 # Render's vocabularies (``serviceType``, ``serviceRuntime``, ``region``, ``deployStatus``, the
@@ -56,6 +61,7 @@ EVENT_TYPES: Final = (
     *("zero_downtime_redeploy_ended", "zero_downtime_redeploy_started"),
 )
 RUN_STATUSES: Final = tuple(s.value for s in RunStatus)
+JOB_STATUSES: Final = tuple(s.value for s in JobStatus)
 
 _SEVERAL = "several: repeat the parameter or separate values with commas"
 
@@ -102,6 +108,18 @@ SentAfter = Annotated[Moment, _time("Only deliveries sent after this time")]
 RunStatuses = Annotated[Values, _one_of("Only runs in these statuses", RUN_STATUSES)]
 StartedBefore = Annotated[Moment, _time("Only runs started before this time")]
 StartedAfter = Annotated[Moment, _time("Only runs started after this time")]
+# -- registry credentials, owners, webhooks
+CREDENTIAL_TYPES: Final = tuple(k.value for k in RegistryKind)
+CredentialNames = Annotated[Values, _values("Only credentials with one of these exact names")]
+Usernames = Annotated[Values, _values("Only credentials with one of these usernames")]
+CredentialTypes = Annotated[
+    Values, _one_of("Only credentials for these registries", CREDENTIAL_TYPES, "type")
+]
+OwnerNames = Annotated[Values, _values("Only workspaces with one of these exact names")]
+OwnerEmails = Annotated[Values, _values("Only workspaces with one of these emails")]
+WorkspaceIds = Annotated[Values, _values("Only these workspaces' items (yours is the only one)")]
+# -- one-off jobs
+JobStatuses = Annotated[Values, _one_of("Only jobs in these statuses", JOB_STATUSES)]
 
 
 def chosen(parameter: str, values: Values, allowed: Sequence[str]) -> frozenset[str] | None:
@@ -197,3 +215,53 @@ def run_filter(
         started=TimeRange.between(started_after, started_before),
         finished=TimeRange.between(finished_after, finished_before),
     )
+
+
+def job_filter(
+    *,
+    status: Values,
+    created_before: Moment,
+    created_after: Moment,
+    started_before: Moment,
+    started_after: Moment,
+    finished_before: Moment,
+    finished_after: Moment,
+) -> JobFilter:
+    statuses = chosen("status", status, JOB_STATUSES)
+    return JobFilter(
+        statuses=None if statuses is None else frozenset(JobStatus(s) for s in statuses),
+        created=TimeRange.between(created_after, created_before),
+        started=TimeRange.between(started_after, started_before),
+        finished=TimeRange.between(finished_after, finished_before),
+    )
+
+
+def credential_filter(
+    *,
+    name: Values,
+    username: Values,
+    types: Values,
+    created_before: Moment,
+    created_after: Moment,
+    updated_before: Moment,
+    updated_after: Moment,
+) -> CredentialFilter:
+    kinds = chosen("type", types, CREDENTIAL_TYPES)
+    return CredentialFilter(
+        names=words(name),
+        usernames=words(username),
+        registries=None if kinds is None else frozenset(RegistryKind(k) for k in kinds),
+        created=TimeRange.between(created_after, created_before),
+        updated=TimeRange.between(updated_after, updated_before),
+    )
+
+
+def owner_filter(*, name: Values, email: Values) -> OwnerFilter:
+    return OwnerFilter(names=words(name), emails=words(email))
+
+
+def mine(owner_id: str, owner_ids: Values) -> bool:
+    """Render's ``ownerId`` filter: whether the caller's workspace (the only one a key sees)
+    is among those asked for (or none was asked for)."""
+    asked = words(owner_ids)
+    return asked is None or owner_id in asked

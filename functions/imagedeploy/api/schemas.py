@@ -595,3 +595,10 @@ class ServiceNotificationOverridePATCH(_Body):
 
     notifications_to_send: NotificationsToSend | None = None
     preview_notifications_enabled: Literal["default", "false", "true"] | None = None
+
+
+class JobPOST(_Body):
+    """Render's ``POST /services/{id}/jobs`` body: the command, and optionally a plan."""
+
+    start_command: NonEmpty
+    plan_id: str | None = None

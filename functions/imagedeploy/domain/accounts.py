@@ -50,6 +50,7 @@ class CredentialRecord:
     username: str
     updated_at: datetime
     version: int = 0
+    created_at: datetime | None = None  # None: created before creation times were kept
 
 
 class NotificationsToSend(StrEnum):

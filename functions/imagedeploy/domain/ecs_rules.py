@@ -43,6 +43,7 @@ TAG_SERVICE: Final = "imagedeploy:service"
 TAG_DEPLOY: Final = "imagedeploy:deploy"
 TAG_ROLE: Final = "imagedeploy:role"
 TAG_RUN: Final = "imagedeploy:run"
+TAG_JOB: Final = "imagedeploy:job"
 TAG_FINGERPRINT: Final = "imagedeploy:fingerprint"
 TAG_DEPLOYMENT: Final = "imagedeploy:ecs-deployment"
 TAG_TASK_DEFINITION: Final = "imagedeploy:task-definition"
@@ -301,9 +302,10 @@ class TaskSubject:
     """Whose task an ECS task event is about."""
 
     service_id: str
-    role: str  # "pre_deploy", "cron", "instance" or "unknown"
+    role: str  # "pre_deploy", "cron", "job", "instance" or "unknown"
     deploy_id: str | None = None  # pre-deploy tasks
     run_id: str | None = None  # cron tasks
+    job_id: str | None = None  # one-off job tasks
     deployment_id: str | None = None  # instance tasks: the ECS deployment that started it
 
 

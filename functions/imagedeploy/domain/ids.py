@@ -18,6 +18,7 @@ PREFIXES = {
     "cron_run": "run",
     "api_key": "rnd",
     "webhook_event": "whe",
+    "job": "job",
 }
 _ID = re.compile(r"(?P<prefix>[a-z]{3})-[0-9a-v]{20}", re.ASCII)
 

@@ -25,10 +25,12 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from imagedeploy.domain.accounts import WebhookDelivery
+from imagedeploy.domain.accounts import CredentialRecord, Owner, WebhookDelivery
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.events import Event, EventType
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
+from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.domain.services import Region, Service, ServiceType
 
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -238,9 +240,79 @@ class RunFilter:
         return _within(run.status, self.statuses) and self.finished.contains(run.finished_at)
 
 
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """``GET /services/{id}/jobs``: ``status`` and ``created…`` (the sort key)/``started…``/
+    ``finished…``."""
+
+    statuses: frozenset[JobStatus] | None = None
+    created: TimeRange = ALL_TIMES  # the list's sort key
+    started: TimeRange = ALL_TIMES
+    finished: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "created")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return self.created
+
+    def matches(self, job: OneOffJob) -> bool:
+        return (
+            _within(job.status, self.statuses)
+            and self.started.contains(job.started_at)
+            and self.finished.contains(job.finished_at)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialFilter:
+    """``GET /registrycredentials``: ``name``, ``username``, ``type`` and ``created…``/
+    ``updated…``. The list is in creation order (no time sort key): every criterion is checked
+    per item. A credential stored before creation times were kept has none, so a ``created…``
+    bound leaves it out."""
+
+    names: frozenset[str] | None = None
+    usernames: frozenset[str] | None = None
+    registries: frozenset[RegistryKind] | None = None
+    created: TimeRange = ALL_TIMES
+    updated: TimeRange = ALL_TIMES
+
+    @property
+    def unfiltered(self) -> bool:
+        return _only_key_range(self, "")
+
+    @property
+    def key_range(self) -> TimeRange:
+        return ALL_TIMES
+
+    def matches(self, record: CredentialRecord) -> bool:
+        return (
+            _within(record.name, self.names)
+            and _within(record.username, self.usernames)
+            and _within(record.registry, self.registries)
+            and self.created.contains(record.created_at)
+            and self.updated.contains(record.updated_at)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFilter:
+    """``GET /owners``: ``name`` and ``email`` (exact)."""
+
+    names: frozenset[str] | None = None
+    emails: frozenset[str] | None = None
+
+    def matches(self, owner: Owner) -> bool:
+        return _within(owner.name, self.names) and _within(owner.email, self.emails)
+
+
 # The unfiltered lists (defaults of the Store port's list methods).
 ANY_SERVICE = ServiceFilter()
 ANY_DEPLOY = DeployFilter()
 ANY_EVENT = EventFilter()
 ANY_DELIVERY = DeliveryFilter()
 ANY_RUN = RunFilter()
+ANY_JOB = JobFilter()
+ANY_CREDENTIAL = CredentialFilter()

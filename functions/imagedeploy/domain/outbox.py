@@ -82,6 +82,17 @@ class StopCronRun:
 
 
 @dataclass(frozen=True, slots=True)
+class StartJob:
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopJob:
+    service_id: str
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SyncSchedule:
     """Make the scheduler match the service: its schedule while it is an active cron job,
     nothing once it is suspended or deleted."""
@@ -108,6 +119,8 @@ Effect = (
     | Remove
     | StartCronRun
     | StopCronRun
+    | StartJob
+    | StopJob
     | SyncSchedule
     | Notify
 )
@@ -125,6 +138,8 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         Remove,
         StartCronRun,
         StopCronRun,
+        StartJob,
+        StopJob,
         SyncSchedule,
         Notify,
     )

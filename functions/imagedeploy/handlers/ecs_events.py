@@ -6,6 +6,7 @@ Matching (how ``EcsRuntime`` tags what it starts, ``EcsRuntime.identify_task``):
   → ``PreDeployExited`` (a pull failure → ``PullFailed``), through ``EcsStatus.pre_deploy_signal``;
 - ``startedBy`` a run id: a **cron run** ended → ``cron.run_ended``, as ``domain.cron.run_outcome``
   decides for both homes (successful on exit 0);
+- ``startedBy`` a job id: a **one-off job** ended → ``jobs.job_ended``, by the same rule;
 - ``startedBy`` ``ecs-svc/...``: a service **instance**. If that ECS deployment is the one the
   service's ``RolloutRef`` recorded for a deploy still in progress, a failure fails the rollout
   (``PullFailed`` / ``InstanceFailed``, fail fast); otherwise it is a live instance failing
@@ -63,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _task_changed(app: AwsApp, event_id: str, detail: Mapping[str, Any]) -> str:
     from imagedeploy.domain.ecs_rules import EcsStatus, run_end, task_outcome
-    from imagedeploy.usecases import cron, deploys
+    from imagedeploy.usecases import cron, deploys, jobs
 
     task = task_outcome(detail)
     if not task.stopped:
@@ -96,6 +97,10 @@ def _task_changed(app: AwsApp, event_id: str, detail: Mapping[str, Any]) -> str:
         end = run_end(task, memory)
         cron.run_ended(ports, subject.run_id, end.status, end.exit_code, end.reason)
         return f"cron run {subject.run_id}: {end.status.value}"
+    if subject.role == "job" and subject.job_id:
+        end = run_end(task, memory)
+        ended = jobs.job_ended(ports, subject.job_id, end)
+        return f"job {subject.job_id}: {ended.status.value if ended else 'ended already'}"
     if subject.role == "instance":
         return _instance_stopped(app, event_id, subject.service_id, subject.deployment_id, detail)
     return "ignored: unknown task"

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from imagedeploy.domain.accounts import CredentialRecord
 from imagedeploy.domain.errors import Conflict, InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.listing import ANY_CREDENTIAL, CredentialFilter
 from imagedeploy.domain.registries import RegistryKind
 from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
@@ -38,9 +39,13 @@ def get_credential(ports: Ports, credential_id: str) -> CredentialRecord:
 
 
 def list_credentials(
-    ports: Ports, owner_id: str, limit: int, cursor: str | None
+    ports: Ports,
+    owner_id: str,
+    limit: int,
+    cursor: str | None,
+    where: CredentialFilter = ANY_CREDENTIAL,
 ) -> Page[CredentialRecord]:
-    return ports.store.list_credentials(owner_id, limit, cursor)
+    return ports.store.list_credentials(owner_id, limit, cursor, where)
 
 
 def create_credential(
@@ -49,13 +54,15 @@ def create_credential(
     _check(name, username, token.get_secret_value())
     if ports.store.get_owner(owner_id) is None:
         raise NotFound(f"owner {owner_id} not found; list owners with GET /v1/owners")
+    now = ports.clock.now()
     record = CredentialRecord(
         id=new_id("rgc"),
         owner_id=owner_id,
         name=name,
         registry=registry,
         username=username,
-        updated_at=ports.clock.now(),
+        updated_at=now,
+        created_at=now,
     )
     # The secret first: a record must never point at a missing token. If the record write
     # fails, the orphan secret is removed.

@@ -10,7 +10,8 @@ from typing import Any
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.outcomes import ServerFailure, failure_reason
-from imagedeploy.ports import Ports
+from imagedeploy.ports import Instance, Ports
+from imagedeploy.usecases.common import get_service
 from imagedeploy.usecases.unit_of_work import unit_of_work
 
 
@@ -44,3 +45,13 @@ def instance_pull_failed(
         EventType.IMAGE_PULL_FAILED,
         {"imageURL": image, "message": f"{message} ({reason.value})"},
     )
+
+
+def list_instances(ports: Ports, service_id: str) -> list[Instance]:
+    """``GET /v1/services/{id}/instances``: the live instances of a web service, private
+    service or worker, as the runtime sees them now (a cron job or a suspended service has
+    none)."""
+    service = get_service(ports, service_id)
+    if not service.type.long_running or service.suspended or service.live_deploy_id is None:
+        return []
+    return ports.runtime.list_instances(service_id)

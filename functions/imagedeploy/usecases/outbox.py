@@ -22,7 +22,7 @@ import logging
 from datetime import timedelta
 
 from imagedeploy.domain import deploy_machine as machine
-from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import ConcurrentUpdate
 from imagedeploy.domain.outbox import (
@@ -34,10 +34,12 @@ from imagedeploy.domain.outbox import (
     Restart,
     RunJob,
     StartCronRun,
+    StartJob,
     StartPreDeploy,
     StartRollout,
     StopCronRun,
     StopDeploy,
+    StopJob,
     Suspend,
     SyncSchedule,
     backoff_seconds,
@@ -46,7 +48,7 @@ from imagedeploy.domain.outbox import (
 )
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job, Ports
-from imagedeploy.usecases import cron, deploys, notifications
+from imagedeploy.usecases import cron, deploys, jobs, notifications
 from imagedeploy.usecases.unit_of_work import OUTBOX_JOB
 
 logger = logging.getLogger(__name__)
@@ -128,6 +130,8 @@ def give_up(ports: Ports, effect: Effect, text: str) -> None:
             deploys.handle_signal(ports, subject, machine.EffectFailed(text))
         case StartCronRun(run_id=run_id):
             cron.run_ended(ports, run_id, RunStatus.UNSUCCESSFUL, None, text)
+        case StartJob(job_id=job_id):
+            jobs.job_ended(ports, job_id, RunEnd(RunStatus.UNSUCCESSFUL, None, text))
         case _:
             pass
 
@@ -181,6 +185,19 @@ def execute(ports: Ports, effect: Effect) -> None:
             runtime.start_cron_run(deploys.run_spec(ports, service, deploy), run_id)
         case StopCronRun(service_id=service_id, run_id=run_id):
             runtime.stop_cron_run(service_id, run_id)
+        case StartJob(job_id=job_id):
+            job = store.get_job(job_id)
+            if job is None or job.status.finished:
+                return
+            job_spec = jobs.job_spec(ports, job)
+            if job_spec is None:
+                gone = RunEnd(RunStatus.UNSUCCESSFUL, None, "its service or deploy is gone")
+                jobs.job_ended(ports, job_id, gone)
+                return
+            runtime.start_job(job_spec, job_id)
+            jobs.job_started(ports, job_id)
+        case StopJob(service_id=service_id, job_id=job_id):
+            runtime.stop_job(service_id, job_id)
         case SyncSchedule(service_id=service_id):
             service = store.get_service(service_id)
             if service is None or service.suspended or service.type is not ServiceType.CRON_JOB:

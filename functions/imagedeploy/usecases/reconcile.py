@@ -50,6 +50,7 @@ from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploy_machine import Phase
 from imagedeploy.domain.deploys import Deploy, DeployStatus
 from imagedeploy.domain.errors import ImagedeployError
+from imagedeploy.domain.jobs import JobStatus, OneOffJob
 from imagedeploy.domain.outbox import (
     OutboxRecord,
     RunJob,
@@ -59,8 +60,8 @@ from imagedeploy.domain.outbox import (
     StopDeploy,
 )
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import DescribesDeploys, Job, Page, Ports
-from imagedeploy.usecases import cron, deploys
+from imagedeploy.ports import DescribesDeploys, DescribesJobs, Job, Page, Ports
+from imagedeploy.usecases import cron, deploys, jobs
 from imagedeploy.usecases.unit_of_work import OUTBOX_JOB, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -161,10 +162,14 @@ def reconcile(
     def outbox(item: OutboxRecord) -> None:
         _guarded(report, item.id, functools.partial(pass_.outbox, item))
 
+    def job(item: OneOffJob) -> None:
+        _guarded(report, item.id, functools.partial(pass_.job, item))
+
     walks: list[tuple[Callable[[str | None], Page[Any]], Callable[[Any], None]]] = [
         (lambda cursor: store.list_unfinished_deploys(page_size, cursor), deploy),
         (lambda cursor: store.list_unfinished_runs(page_size, cursor), run),
         (lambda cursor: store.list_outbox(page_size, cursor), outbox),
+        (lambda cursor: store.list_unfinished_jobs(page_size, cursor), job),
     ]
     while progress.walk < len(walks):
         fetch, repair = walks[progress.walk]
@@ -387,6 +392,26 @@ class _Pass:
             "reconcile repaired",
             extra={"action": "resume_run", "run_id": run.id, "service_id": run.service_id},
         )
+
+    # one-off jobs
+
+    def job(self, job: OneOffJob) -> None:
+        """A running job whose end the platform knows but we do not (a lost ECS event): end
+        it as the event would have (runtimes that can say, ``DescribesJobs``)."""
+        runtime = self.ports.runtime
+        started = job.started_at or job.created_at
+        late = (self.now - started).total_seconds() >= self.thresholds.lost_job_grace_seconds
+        if job.status is not JobStatus.RUNNING or not late:
+            return
+        if not isinstance(runtime, DescribesJobs):
+            return
+        end = runtime.job_end(job.id)
+        if end is not None and jobs.job_ended(self.ports, job.id, end) is not None:
+            self.report.recovered.append(job.id)
+            logger.info(
+                "reconcile repaired",
+                extra={"action": "end_job", "job_id": job.id, "service_id": job.service_id},
+            )
 
     # the outbox
 

@@ -136,6 +136,17 @@ class AlbRouting:
             if not marker:
                 return
 
+    def target_group_arn(self, service_id: str) -> str | None:
+        """The web service's target group, or None (not routed yet, or removed)."""
+        try:
+            name = self.target_group_name(service_id)
+            groups = self._elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+        except ClientError as exc:
+            if error_code(exc) == "TargetGroupNotFound":
+                return None
+            raise
+        return str(groups[0]["TargetGroupArn"]) if groups else None
+
     def delete_route(self, service_id: str) -> None:
         try:
             groups = self._elbv2.describe_target_groups(Names=[self.target_group_name(service_id)])[

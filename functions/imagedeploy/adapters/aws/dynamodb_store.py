@@ -26,8 +26,10 @@ deploy                            DEPLOY#<id> / DEPLOY              SERVICE#<ser
                                                                                                       unfinished)
 event                             EVENT#<id> / EVENT                SERVICE#<serviceId>#EVENTS /      -
                                                                     <timestamp>#<id>
-cron run                          RUN#<id> / RUN                    SERVICE#<serviceId>#RUNS /        -
-                                                                    <startedAt>#<id>
+cron run                          RUN#<id> / RUN                    SERVICE#<serviceId>#RUNS /        RUNS#UNFINISHED / <startedAt>#<id>
+                                                                    <startedAt>#<id>                  (only while pending)
+one-off job                       JOB#<id> / JOB                    SERVICE#<serviceId>#JOBS /        JOBS#UNFINISHED / <createdAt>#<id>
+                                                                    <createdAt>#<id>                  (only while unfinished)
 webhook                           WEBHOOK#<id> / WEBHOOK            OWNER#<ownerId>#WEBHOOKS /        -
                                                                     <seq>#<id>
 webhook delivery                  DELIVERY#<id> / DELIVERY          WEBHOOK#<webhookId>#DELIVERIES /  -
@@ -127,16 +129,21 @@ from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
     ALL_TIMES,
+    ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
+    ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     ListFilter,
     RunFilter,
     ServiceFilter,
@@ -257,7 +264,14 @@ def _unfinished_run(run: CronRun) -> IndexKeys | None:
     return _UNFINISHED_RUNS_PARTITION, _at("started_at")(run)
 
 
+def _unfinished_job(job: OneOffJob) -> IndexKeys | None:
+    if job.status.finished:
+        return None
+    return _UNFINISHED_JOBS_PARTITION, _at("created_at")(job)
+
+
 _UNFINISHED_PARTITION = "DEPLOYS#UNFINISHED"
+_UNFINISHED_JOBS_PARTITION = "JOBS#UNFINISHED"
 _UNFINISHED_RUNS_PARTITION = "RUNS#UNFINISHED"
 _OUTBOX_PARTITION = "OUTBOX#PENDING"
 _OWNERS_PARTITION = "OWNERS"
@@ -343,6 +357,16 @@ _KINDS: dict[type, _Kind] = {
         "id",
         gsi1=lambda r: (f"SERVICE#{r.service_id}#RUNS", _at("started_at")(r)),
         gsi2=_unfinished_run,
+    ),
+    OneOffJob: _Kind(
+        "OneOffJob",
+        "job",
+        codec.ONE_OFF_JOB,
+        "JOB",
+        "JOB",
+        "id",
+        gsi1=lambda j: (f"SERVICE#{j.service_id}#JOBS", _at("created_at")(j)),
+        gsi2=_unfinished_job,
     ),
     OutboxRecord: _Kind(
         "OutboxRecord",
@@ -487,6 +511,22 @@ _LISTS = {
             _KINDS[CronRun],
             "GSI2",
             lambda _: _UNFINISHED_RUNS_PARTITION,
+            _NEWEST_FIRST,
+            _TIME_POSITION,
+        ),
+        _List(
+            "jobs",
+            _KINDS[OneOffJob],
+            "GSI1",
+            lambda service_id: f"SERVICE#{service_id}#JOBS",
+            _NEWEST_FIRST,
+            _TIME_POSITION,
+        ),
+        _List(
+            "unfinished_jobs",
+            _KINDS[OneOffJob],
+            "GSI2",
+            lambda _: _UNFINISHED_JOBS_PARTITION,
             _NEWEST_FIRST,
             _TIME_POSITION,
         ),
@@ -878,9 +918,13 @@ class DynamoStore:
         return self._get(CredentialRecord, credential_id)
 
     def list_credentials(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: CredentialFilter = ANY_CREDENTIAL,
     ) -> Page[CredentialRecord]:
-        return self._page("credentials", owner_id, limit, cursor)
+        return self._page("credentials", owner_id, limit, cursor, where)
 
     def get_service(self, service_id: str) -> Service | None:
         return self._get(Service, service_id)
@@ -938,6 +982,21 @@ class DynamoStore:
 
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("unfinished_runs", "", limit, cursor)
+
+    def get_job(self, job_id: str) -> OneOffJob | None:
+        return self._get(OneOffJob, job_id)
+
+    def list_jobs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: JobFilter = ANY_JOB,
+    ) -> Page[OneOffJob]:
+        return self._page("jobs", service_id, limit, cursor, where)
+
+    def list_unfinished_jobs(self, limit: int, cursor: str | None = None) -> Page[OneOffJob]:
+        return self._page("unfinished_jobs", "", limit, cursor)
 
     def get_outbox(self, record_id: str) -> OutboxRecord | None:
         return self._get(OutboxRecord, record_id)

@@ -63,12 +63,14 @@ from imagedeploy.adapters.aws.ecs_config import (
     service_kind,
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
+from imagedeploy.domain.cron import RunEnd
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     DEPLOYMENT_CONFIGURATION,
     ROLLOUT_TAGS,
     TAG_DEPLOY,
+    TAG_JOB,
     TAG_ROLE,
     TAG_RUN,
     TAG_SERVICE,
@@ -79,14 +81,17 @@ from imagedeploy.domain.ecs_rules import (
     TaskSubject,
     deployment_state,
     primary_deployment,
+    run_end,
     tag_map,
     task_outcome,
 )
-from imagedeploy.ports import RunSpec
+from imagedeploy.ports import Instance, RunSpec
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["EcsConfig", "EcsRuntime", "EcsRuntimeError"]
+
+_NO_SERVICE = frozenset({"ServiceNotFoundException", "ServiceNotActiveException"})
 
 
 class EcsRuntime:
@@ -304,6 +309,51 @@ class EcsRuntime:
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
         self._stop_started_by(run_id, "cron run stopped")
 
+    def start_job(self, spec: RunSpec, job_id: str) -> None:
+        """One RunTask, ``startedBy`` and ``clientToken`` = the job id: the task's logs go to
+        the service's log group (its task definition family's awslogs)."""
+        self._run_once(spec, started_by=job_id, role="job", job_id=job_id)
+
+    def stop_job(self, service_id: str, job_id: str) -> None:
+        self._stop_started_by(job_id, "job canceled")
+
+    def job_end(self, job_id: str) -> RunEnd | None:
+        """``DescribesJobs``: how the job's task ended, while ECS still lists it."""
+        task = self.one_off_task(job_id)
+        if task is None or not task.stopped:
+            return None
+        return run_end(task)
+
+    def list_instances(self, service_id: str) -> list[Instance]:
+        """The running tasks of the service's ECS service, by task id, oldest first."""
+        arns: list[str] = []
+        paginator = self._ecs.get_paginator("list_tasks")
+        params = {
+            "cluster": self._config.cluster,
+            "serviceName": self.name_of(service_id),
+            "desiredStatus": "RUNNING",
+        }
+        try:
+            for page in paginator.paginate(**params):
+                arns.extend(page.get("taskArns", []))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NO_SERVICE:
+                return []
+            raise
+        found: list[Instance] = []
+        for start in range(0, len(arns), 100):  # DescribeTasks takes 100 at most
+            answer = self._ecs.describe_tasks(
+                cluster=self._config.cluster, tasks=arns[start : start + 100]
+            )
+            for task in answer.get("tasks", []):
+                # only the service's own tasks (a one-off job of the family is not an instance)
+                ours = task.get("group") == f"service:{self.name_of(service_id)}"
+                if not ours or task.get("lastStatus") != "RUNNING" or not task.get("createdAt"):
+                    continue
+                task_id = str(task.get("taskArn", "")).rsplit("/", 1)[-1]
+                found.append(Instance(task_id, task["createdAt"]))
+        return sorted(found, key=lambda i: (i.created_at, i.id))
+
     # -- reading ECS back ------------------------------------------------------------------
     def rollout_ref(self, service_id: str) -> RolloutRef | None:
         """The service's latest rollout (tags on its ECS service), or None."""
@@ -327,6 +377,8 @@ class EcsRuntime:
             return TaskSubject(service_id, "instance", deployment_id=started_by)
         if started_by.startswith("dep-"):
             return TaskSubject(service_id, "pre_deploy", deploy_id=started_by)
+        if started_by.startswith("job-"):
+            return TaskSubject(service_id, "job", job_id=started_by)
         if started_by.startswith("run-"):
             return TaskSubject(service_id, "cron", run_id=started_by)
         return TaskSubject(service_id, "unknown")
@@ -460,7 +512,13 @@ class EcsRuntime:
 
     # -- one-off tasks -----------------------------------------------------------------------
     def _run_once(
-        self, spec: RunSpec, *, started_by: str, role: str, run_id: str | None = None
+        self,
+        spec: RunSpec,
+        *,
+        started_by: str,
+        role: str,
+        run_id: str | None = None,
+        job_id: str | None = None,
     ) -> None:
         if self._task_arns(started_by=started_by):
             return  # already started (and maybe finished): never run a one-off task twice
@@ -471,6 +529,10 @@ class EcsRuntime:
         tags = {TAG_SERVICE: spec.service_id, TAG_DEPLOY: spec.deploy_id, TAG_ROLE: role}
         if run_id:
             tags[TAG_RUN] = run_id
+        token: dict[str, str] = {}
+        if job_id:
+            tags[TAG_JOB] = job_id
+            token["clientToken"] = job_id  # ECS starts one task per token, however often asked
         answer = self._ecs.run_task(
             cluster=self._config.cluster,
             taskDefinition=task_definition,
@@ -483,6 +545,7 @@ class EcsRuntime:
             overrides={"containerOverrides": [override]},
             enableECSManagedTags=True,
             tags=[{"key": k, "value": v} for k, v in tags.items()],
+            **token,
         )
         failures = answer.get("failures") or []
         if failures or not answer.get("tasks"):

@@ -148,6 +148,7 @@ class ContainerState:
     started_at: datetime | None
     finished_at: datetime | None
     status: str
+    created_at: datetime | None = None  # from a list (``Created``); inspect leaves it None
 
 
 # --- pull failures ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import logging
 import struct
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -623,4 +624,12 @@ def parse_summary(doc: Mapping[str, Any]) -> ContainerState:
         started_at=None,
         finished_at=None,
         status=state,
+        created_at=_created(doc.get("Created")),
     )
+
+
+def _created(value: object) -> datetime | None:
+    """``Created`` of a list item: Unix seconds (Docker, podman's compat API)."""
+    if isinstance(value, int | float) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    return None

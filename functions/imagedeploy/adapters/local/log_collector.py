@@ -31,7 +31,15 @@ from typing import Protocol
 
 from imagedeploy.adapters.local.engine import ContainerState, EngineEvent
 from imagedeploy.adapters.local.log_store import SqliteLogStore
-from imagedeploy.adapters.local.runtime import DEPLOY, INSTALLATION, INSTANCE, MANAGED, ROLE, RUN
+from imagedeploy.adapters.local.runtime import (
+    DEPLOY,
+    INSTALLATION,
+    INSTANCE,
+    JOB,
+    MANAGED,
+    ROLE,
+    RUN,
+)
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.watcher import EngineWatcher
 from imagedeploy.domain.log_masking import Masker
@@ -39,7 +47,6 @@ from imagedeploy.domain.logs import LogLine, LogType, detect_level
 
 logger = logging.getLogger(__name__)
 
-JOB = "imagedeploy.job"  # the one-off job id label (role ``job``)
 _MAX_LINE = 16 * 1024  # longer lines are cut (the engine splits them at 16 KiB anyway)
 _BATCH = 2000
 _MASKER_TTL_SECONDS = 10.0  # env changes reach masking within this long

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,7 +69,7 @@ from imagedeploy.domain.outcomes import (
 from imagedeploy.domain.outcomes import PullFailed as PullFailedOutcome
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import uses_plain_http
-from imagedeploy.ports import RunSpec
+from imagedeploy.ports import Instance, RunSpec
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ SERVICE = "imagedeploy.service"
 DEPLOY = "imagedeploy.deploy"
 ROLE = "imagedeploy.role"
 RUN = "imagedeploy.run"
+JOB = "imagedeploy.job"  # a one-off job's id
 INSTANCE = "imagedeploy.instance"
 INSTALLATION = "imagedeploy.installation"  # which serve (data directory) owns the container
 HOST_PORT = "imagedeploy.host_port"  # the loopback port an instance is published on
@@ -90,6 +92,7 @@ class RuntimeReports(Protocol):
     def run_ended(
         self, run_id: str, status: RunStatus, exit_code: int | None, reason: str
     ) -> None: ...
+    def job_ended(self, job_id: str, end: RunEnd) -> None: ...
     def instance_failed(
         self, service_id: str, instance_id: str, failure: ServerFailure
     ) -> None: ...
@@ -109,10 +112,11 @@ class _Live:
 
 @dataclass
 class _Run:
-    """A cron run (``key``: run id) or pre-deploy command (``key``: deploy id) whose container
-    runs; its end comes from the event stream (or the resync)."""
+    """A cron run (``key``: run id), one-off job (``key``: job id) or pre-deploy command
+    (``key``: deploy id) whose container runs; its end comes from the event stream (or the
+    resync)."""
 
-    role: str  # "cron" or "pre_deploy"
+    role: str  # "cron", "job" or "pre_deploy"
     key: str
     spec: RunSpec
     container_id: str | None = None
@@ -242,6 +246,41 @@ class LocalRuntime:
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._runs_queue.submit(self._start_run, spec, "cron", run_id)
 
+    def start_job(self, spec: RunSpec, job_id: str) -> None:
+        self._runs_queue.submit(self._start_run, spec, "job", job_id)
+
+    def stop_job(self, service_id: str, job_id: str) -> None:
+        with self._lock:
+            self._canceled_runs.add(job_id)
+
+        def stop() -> None:
+            for state in self._engine.list({JOB: job_id}):
+                self._engine.stop(state.id, 10)
+
+        self._runs_queue.submit(stop)
+
+    def list_instances(self, service_id: str) -> list[Instance]:
+        """The live instances, by their ``imagedeploy.instance`` label (the container's
+        ``RENDER_INSTANCE_ID``), oldest first: one list request."""
+        with self._lock:
+            live = self._live.get(service_id)
+            serving = set(live.instances) if live is not None else set()
+        if not serving:
+            return []
+        labels = {MANAGED: "1", INSTALLATION: self._installation, SERVICE: service_id}
+        found = [
+            Instance(s.labels.get(INSTANCE) or s.name, s.created_at or _EPOCH)
+            for s in self._engine.list({**labels, ROLE: "instance"}, all=False)
+            if s.id in serving and s.running
+        ]
+        return sorted(found, key=lambda i: (i.created_at, i.id))
+
+    def running_instances(self) -> list[ContainerState]:
+        """Every running instance container of this installation (one list request; the
+        metrics sampler's pass)."""
+        mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
+        return self._engine.list(mine, all=False)
+
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
         # Recorded first: a run whose container is not started yet never starts, and one that
         # is starting is stopped by its own thread once it has an id (``_start_run``).
@@ -323,12 +362,13 @@ class LocalRuntime:
         states = self._engine.list({SERVICE: service_id})
         with self._lock:
             self._canceled_runs.update(s.labels[RUN] for s in states if RUN in s.labels)
+            self._canceled_runs.update(s.labels[JOB] for s in states if JOB in s.labels)
         timeout = live.spec.stop_timeout_seconds if live else 30
         self._stop_containers([s.id for s in states], timeout)
 
     def _run_canceled(self, run: _Run) -> bool:
         with self._lock:
-            if run.role == "cron":
+            if run.role in ("cron", "job"):
                 return run.key in self._canceled_runs
             return run.key in self._canceled
 
@@ -346,7 +386,7 @@ class LocalRuntime:
         # then is it looked up, so a fresh run costs no list request.
         ended_unwatched = False
         try:
-            run_id = key if role == "cron" else None
+            run_id = key if role in ("cron", "job") else None
             try:
                 run.container_id = self._run_container(spec, role, run_id=run_id)
             except EnginePullError:
@@ -354,7 +394,7 @@ class LocalRuntime:
             except EngineError as exc:
                 if not _NAME_TAKEN.search(exc.message):
                     raise
-                labels = {RUN: key} if role == "cron" else {DEPLOY: key, ROLE: role}
+                labels = _run_labels(role, key)
                 existing = self._engine.list(labels)
                 if not existing:
                     raise
@@ -380,8 +420,11 @@ class LocalRuntime:
             signal = PullFailed(Phase.PRE_DEPLOY, exc.reason, exc.message)
             self._reports.deploy_signal(spec.deploy_id, signal)
             return
-        self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
         failure = PullFailedOutcome(exc.reason, exc.message)
+        if run.role == "job":
+            self._reports.job_ended(run.key, run_outcome(exit_code=None, failure=failure))
+            return
+        self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, exc.message)
         self._report_run(run.key, run_outcome(exit_code=None, failure=failure))
 
     def _end_run(self, key: str, container_id: str, event_exit_code: int | None) -> None:
@@ -404,7 +447,11 @@ class LocalRuntime:
             return  # no code: removed under us (a cancel); reconcile times out what is left
         oom = state is not None and state.oom_killed
         failure = OomKilled(run.spec.resources.memory_mb) if oom else None
-        self._report_run(key, run_outcome(exit_code=code, failure=failure))
+        end = run_outcome(exit_code=code, failure=failure, canceled=self._run_canceled(run))
+        if run.role == "job":
+            self._reports.job_ended(key, end)
+        else:
+            self._report_run(key, run_outcome(exit_code=code, failure=failure))
 
     def _report_run(self, run_id: str, end: RunEnd) -> None:
         self._reports.run_ended(run_id, end.status, end.exit_code, end.reason)
@@ -634,8 +681,8 @@ class LocalRuntime:
         role = labels.get(ROLE)
         if role == "instance":
             self._instance_ended(labels.get(SERVICE, ""), event.container_id)
-        elif role in ("cron", "pre_deploy"):
-            key = labels.get(RUN if role == "cron" else DEPLOY, "")
+        elif role in ("cron", "job", "pre_deploy"):
+            key = labels.get({"cron": RUN, "job": JOB}.get(role, DEPLOY), "")
             with self._lock:
                 watched = key in self._runs
             if watched:
@@ -693,6 +740,16 @@ class LocalRuntime:
 
 
 _ENDS = frozenset({"die", "oom", "stop"})
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _run_labels(role: str, key: str) -> dict[str, str]:
+    """The labels that find a run's container again: its run, job or deploy id."""
+    if role == "cron":
+        return {RUN: key}
+    if role == "job":
+        return {JOB: key}
+    return {DEPLOY: key, ROLE: role}
 
 
 def container_spec(
@@ -704,7 +761,7 @@ def container_spec(
     host_port: int | None = None,
     apply_limits: bool = True,
 ) -> ContainerSpec:
-    """The container of ``role`` (instance, pre_deploy, cron) for ``spec``: labels that let a
+    """The container of ``role`` (instance, pre_deploy, cron, job) for ``spec``: labels that let a
     restarted serve find it, the env as given (it travels in the create request's body only),
     loopback publishing on ``host_port``, plan limits."""
     # a run's container is named after its run (a pre-deploy's after its deploy): one per run
@@ -718,7 +775,7 @@ def container_spec(
         ROLE: role,
     }
     if run_id:
-        labels[RUN] = run_id
+        labels[JOB if role == "job" else RUN] = run_id
     env = dict(spec.env)
     publish: tuple[PortBinding, ...] = ()
     if role == "instance":

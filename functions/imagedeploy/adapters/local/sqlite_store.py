@@ -74,16 +74,21 @@ from imagedeploy.domain.errors import (
     StorageUnavailable,
 )
 from imagedeploy.domain.events import Event
+from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
     ALL_TIMES,
+    ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
     ANY_EVENT,
+    ANY_JOB,
     ANY_RUN,
     ANY_SERVICE,
+    CredentialFilter,
     DeliveryFilter,
     DeployFilter,
     EventFilter,
+    JobFilter,
     ListFilter,
     RunFilter,
     ServiceFilter,
@@ -191,6 +196,14 @@ _MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
         "CREATE INDEX cron_runs_unfinished ON cron_runs (started_at, id) WHERE unfinished = 1",
         "DROP TABLE rate_limits",
     ),
+    # 3 -> 4 (issue 11): one-off jobs, listed per service newest first, and the unfinished ones
+    (
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY, service_id TEXT NOT NULL, created_at TEXT NOT NULL,
+            unfinished INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)""",
+        "CREATE INDEX jobs_by_service ON jobs (service_id, created_at, id)",
+        "CREATE INDEX jobs_unfinished ON jobs (created_at, id) WHERE unfinished = 1",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -279,6 +292,17 @@ _TABLES: dict[type, _Table] = {
             "service_id": _attr("service_id"),
             "started_at": _dt("started_at"),
             "unfinished": lambda run: int(run.status is RunStatus.PENDING),
+        },
+    ),
+    OneOffJob: _Table(
+        "jobs",
+        "job",
+        codec.ONE_OFF_JOB,
+        "id",
+        {
+            "service_id": _attr("service_id"),
+            "created_at": _dt("created_at"),
+            "unfinished": lambda job: int(not job.status.finished),
         },
     ),
     OutboxRecord: _Table(
@@ -381,6 +405,14 @@ _LISTS = {
             _TABLES[CronRun],
             "unfinished = 1",  # the partial index's condition
             ("started_at", "id"),
+            _NEWEST_FIRST,
+        ),
+        _List("jobs", _TABLES[OneOffJob], "service_id = ?", ("created_at", "id"), _NEWEST_FIRST),
+        _List(
+            "unfinished_jobs",
+            _TABLES[OneOffJob],
+            "unfinished = 1",  # the partial index's condition
+            ("created_at", "id"),
             _NEWEST_FIRST,
         ),
         _List("outbox", _TABLES[OutboxRecord], "", ("created_at", "id"), _OLDEST_FIRST),
@@ -737,9 +769,13 @@ class SqliteStore:
         return self._get(CredentialRecord, "id", credential_id)
 
     def list_credentials(
-        self, owner_id: str, limit: int, cursor: str | None = None
+        self,
+        owner_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: CredentialFilter = ANY_CREDENTIAL,
     ) -> Page[CredentialRecord]:
-        return self._page("credentials", (owner_id,), limit, cursor)
+        return self._page("credentials", (owner_id,), limit, cursor, where)
 
     def get_service(self, service_id: str) -> Service | None:
         return self._get(Service, "id", service_id)
@@ -797,6 +833,21 @@ class SqliteStore:
 
     def list_unfinished_runs(self, limit: int, cursor: str | None = None) -> Page[CronRun]:
         return self._page("unfinished_runs", (), limit, cursor)
+
+    def get_job(self, job_id: str) -> OneOffJob | None:
+        return self._get(OneOffJob, "id", job_id)
+
+    def list_jobs(
+        self,
+        service_id: str,
+        limit: int,
+        cursor: str | None = None,
+        where: JobFilter = ANY_JOB,
+    ) -> Page[OneOffJob]:
+        return self._page("jobs", (service_id,), limit, cursor, where)
+
+    def list_unfinished_jobs(self, limit: int, cursor: str | None = None) -> Page[OneOffJob]:
+        return self._page("unfinished_jobs", (), limit, cursor)
 
     def get_outbox(self, record_id: str) -> OutboxRecord | None:
         return self._get(OutboxRecord, "id", record_id)

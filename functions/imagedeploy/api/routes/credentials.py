@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import (
@@ -30,9 +31,33 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ports = deps.ports
 
     @r.get("/v1/registrycredentials", summary="List registry credentials")
-    def list_credentials(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_credentials(
+        name: lf.CredentialNames = None,
+        username: lf.Usernames = None,
+        type_: lf.CredentialTypes = None,
+        createdBefore: lf.CreatedBefore = None,
+        createdAfter: lf.CreatedAfter = None,
+        updatedBefore: lf.UpdatedBefore = None,
+        updatedAfter: lf.UpdatedAfter = None,
+        ownerId: lf.WorkspaceIds = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.credential_filter(
+            name=name,
+            username=username,
+            types=type_,
+            created_before=createdBefore,
+            created_after=createdAfter,
+            updated_before=updatedBefore,
+            updated_after=updatedAfter,
+        )
+        if not lf.mine(owner_id(r), ownerId):
+            return json_response(200, [])
         page, _ = wire.read_page(
-            lambda n, c: credentials.list_credentials(ports, owner_id(r), n, c), cursor, limit
+            lambda n, c: credentials.list_credentials(ports, owner_id(r), n, c, where),
+            cursor,
+            limit,
         )
         return json_response(200, wire.credential_list_json(page.items))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.common import Cursor, Limit, json_response, owner_id
@@ -17,8 +18,16 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ports = deps.ports
 
     @r.get("/v1/owners", summary="List workspaces")
-    def list_owners(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_owners(
+        name: lf.OwnerNames = None,
+        email: lf.OwnerEmails = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response[str]:
+        where = lf.owner_filter(name=name, email=email)
         mine = ports.store.get_owner(owner_id(r))
+        if mine is not None and not where.matches(mine):
+            mine = None
 
         def fetch(n: int, c: str | None) -> Page[object]:
             return Page([mine] if mine is not None and c is None else [], None)

@@ -29,7 +29,11 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             raise NotFound(f"webhook {webhook_id} not found")
 
     @r.get("/v1/webhooks", summary="List webhooks")
-    def list_webhooks(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
+    def list_webhooks(
+        ownerId: lf.WorkspaceIds = None, limit: Limit = 20, cursor: Cursor = None
+    ) -> Response[str]:
+        if not lf.mine(owner_id(r), ownerId):
+            return json_response(200, [])
         page, position = wire.read_page(
             lambda n, c: notifications.list_webhooks(ports, owner_id(r), n, c), cursor, limit
         )

@@ -1,0 +1,181 @@
+"""Local metrics (docs/architecture.md §21.3): a sampler thread and a SQLite file of samples.
+
+Every ``interval`` seconds the sampler makes one list request (the installation's running
+instances, with their service and instance labels) and one stats request per instance, and
+stores each instance's CPU (cores used since its previous sample: the engine's cumulative CPU
+time over the wall time between the two) and memory in ``<data dir>/metrics.db`` (0600; a file
+of its own so sampling never contends with the state store's writer). Samples older than
+``retention`` are deleted as new ones are written. Queries read one index range per service and
+hand the samples to ``domain.metrics.series_from_samples``.
+
+HTTP metrics are not kept on this home (the router proxies TCP and does not parse requests):
+``http-requests`` and ``http-latency`` answer no series.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imagedeploy.adapters.local.datadir import create_private
+from imagedeploy.adapters.local.engine import ContainerState, EngineError
+from imagedeploy.domain.metrics import MetricQuery, Sample, Series, series_from_samples
+from imagedeploy.domain.services import Service
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS samples (
+        service_id TEXT NOT NULL, at REAL NOT NULL, instance_id TEXT NOT NULL,
+        cpu REAL, memory REAL NOT NULL, PRIMARY KEY (service_id, at, instance_id))""",
+    "CREATE INDEX IF NOT EXISTS samples_by_age ON samples (at)",
+)
+
+
+class MetricsStore:
+    """Samples in one SQLite file; a connection per call (sampling is once per interval)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        create_private(path)
+        with self._connect() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+
+    def _connect(self) -> closing[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        return closing(db)
+
+    def add(self, samples: Sequence[Sample], *, keep_after: datetime) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?)",
+                [
+                    (s.service_id, s.at.timestamp(), s.instance_id, s.cpu, s.memory_bytes)
+                    for s in samples
+                ],
+            )
+            db.execute("DELETE FROM samples WHERE at < ?", (keep_after.timestamp(),))
+            db.execute("COMMIT")
+
+    def samples(self, service_id: str, start: datetime, end: datetime) -> Iterator[Sample]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT instance_id, at, cpu, memory FROM samples "
+                "WHERE service_id = ? AND at >= ? AND at < ? ORDER BY at",
+                (service_id, start.timestamp(), end.timestamp()),
+            ).fetchall()
+        for instance_id, at, cpu, memory in rows:
+            yield Sample(service_id, instance_id, datetime.fromtimestamp(at, UTC), cpu, memory)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    cpu_ns: int
+    at: float  # monotonic seconds
+
+
+class MetricsSampler:
+    """The ``Metrics`` port of ``serve``: samples the engine on a thread, answers from the
+    store."""
+
+    def __init__(
+        self,
+        store: MetricsStore,
+        list_instances: Callable[[], list[ContainerState]],
+        stats: Callable[[str], Mapping[str, Any]],
+        *,
+        interval_seconds: float,
+        retention_seconds: float,
+        service_label: str,
+        instance_label: str,
+    ) -> None:
+        self._store = store
+        self._list = list_instances
+        self._stats = stats
+        self._interval = interval_seconds
+        self._retention = retention_seconds
+        self._service_label = service_label
+        self._instance_label = instance_label
+        self._previous: dict[str, _Reading] = {}  # container id -> its last CPU reading
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
+
+    def start(self) -> MetricsSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(10)
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]:
+        if query.metric.http:
+            return []  # not kept on this home (see the module docstring)
+        samples = [
+            s for svc in services for s in self._store.samples(svc.id, query.start, query.end)
+        ]
+        return series_from_samples(query, samples)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.sample_once()
+            except Exception:
+                logger.exception("sampling metrics failed; trying again at the next interval")
+
+    def sample_once(self) -> int:
+        """One pass: one list, one stats request per running instance; returns the samples
+        stored."""
+        now = datetime.now(UTC)
+        samples: list[Sample] = []
+        seen: set[str] = set()
+        for state in self._list():
+            service_id = state.labels.get(self._service_label)
+            if not service_id or not state.running:
+                continue
+            seen.add(state.id)
+            try:
+                doc = self._stats(state.id)
+            except EngineError:
+                continue  # it exited meanwhile
+            reading = _cpu_reading(doc)
+            memory = _memory_bytes(doc)
+            if reading is None or memory is None:
+                continue
+            previous = self._previous.get(state.id)
+            self._previous[state.id] = reading
+            cpu = None
+            if previous is not None and reading.at > previous.at:
+                used = max(reading.cpu_ns - previous.cpu_ns, 0) / 1e9
+                cpu = used / (reading.at - previous.at)
+            instance_id = state.labels.get(self._instance_label) or state.name
+            samples.append(Sample(service_id, instance_id, now, cpu, memory))
+        for gone in set(self._previous) - seen:
+            del self._previous[gone]
+        keep_after = datetime.fromtimestamp(now.timestamp() - self._retention, UTC)
+        self._store.add(samples, keep_after=keep_after)
+        return len(samples)
+
+
+def _cpu_reading(doc: Mapping[str, Any]) -> _Reading | None:
+    usage = (doc.get("cpu_stats") or {}).get("cpu_usage") or {}
+    total = usage.get("total_usage")
+    if not isinstance(total, int):
+        return None
+    return _Reading(total, time.monotonic())
+
+
+def _memory_bytes(doc: Mapping[str, Any]) -> float | None:
+    usage = (doc.get("memory_stats") or {}).get("usage")
+    return float(usage) if isinstance(usage, int | float) else None
