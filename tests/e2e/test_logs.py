@@ -145,3 +145,13 @@ def test_a_cron_runs_output_carries_its_run_id(
     assert run.status_code == 200, run.text
     [entry] = found(platform, service_id, marker)
     assert label(entry, "instance") == run.json()["id"]
+
+
+def test_a_one_off_jobs_output_carries_its_job_id(platform: Platform, web: str) -> None:
+    marker = f"job-{uuid.uuid4().hex[:10]}"
+    started = platform.http.post(
+        f"/v1/services/{web}/jobs", json={"startCommand": f"/bin/sh -c 'sleep 1; echo {marker}'"}
+    )
+    assert started.status_code in (200, 201, 202), started.text
+    [entry] = found(platform, web, marker)
+    assert label(entry, "instance") == started.json()["id"]
