@@ -48,6 +48,7 @@ class FakeEngine:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._events: queue.Queue[object] = queue.Queue()
+        self.failing_runs = 0  #: how many next ``run`` calls fail as the engine failing a create
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -97,6 +98,9 @@ class FakeEngine:
         self.calls["run"] += 1
         container_id = f"c{next(self._ids):04d}"
         with self._lock:
+            if self.failing_runs > 0:
+                self.failing_runs -= 1
+                raise EngineError("creating container failed: injected engine fault")
             if any(c.spec.name == spec.name for c in self.containers.values()):
                 raise EngineError(f"the container name {spec.name!r} is already in use")
             self.containers[container_id] = _Container(spec)

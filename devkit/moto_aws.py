@@ -310,6 +310,9 @@ def make_spec(
         credential=credential,
         internal_host=service.slug if service.type.has_port else "",
         credential_id=credential_id,
+        slug=service.slug,
+        owner_id=service.owner_id,
+        service_name=service.name,
     )
     return dataclasses.replace(spec, **changes) if changes else spec
 

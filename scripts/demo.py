@@ -9,15 +9,20 @@ offline, with real containers.
    and a cron job, all from the private image.
 4. The web service answering at its address; a deploy hook call with ``imgURL`` switching it to
    the other tag; a rollback to the first deploy; a cron run.
-5. The event timeline. Then everything is stopped and the containers removed.
+5. The event timeline. Then everything is stopped and the containers removed; with ``--keep``
+   (``./dev demo --keep``), first the dashboard's URL and the key to sign in with are printed and
+   everything keeps serving until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +42,14 @@ def show(label: str, value: Any) -> None:
     print(f"   {label}: {value if isinstance(value, str) else json.dumps(value)}", flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="./dev demo", description="imagedeploy on one machine, offline, with real containers"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep serving (the dashboard) until Ctrl-C"
+    )
+    args = parser.parse_args(argv)
     for (
         key,
         value,
@@ -57,10 +69,24 @@ def main() -> None:
         platform = Platform(serve, http, owner)
         try:
             run_story(platform, stack, v1, v2, host)
+            if args.keep:
+                keep_serving(serve)
         finally:
             say("Stopping serve and removing the demo's containers")
             serve.stop()
             remove_containers(platform.created)
+
+
+def keep_serving(serve: ServeProcess) -> None:
+    say(f"The dashboard: {serve.url}/  (Ctrl-C stops everything)")
+    # the demo's own throwaway key: this data directory is deleted when the demo ends
+    show("sign in with the API key", serve.api_key)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started where SIGINT is ignored
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+    print(flush=True)
 
 
 def run_story(platform: Platform, stack: Any, v1: Any, v2: Any, host: str) -> None:

@@ -107,6 +107,14 @@ def _ecs_config(settings: Settings) -> Any:
         log_retention_days=settings.log_retention_days,
         health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
+        table_name=settings.table_name,
+        services_per_load_balancer=settings.services_per_load_balancer,
+        hosted_zone_id=settings.hosted_zone_id,
+        load_balancer_subnets=tuple(
+            s.strip() for s in settings.load_balancer_subnets.split(",") if s.strip()
+        ),
+        load_balancer_security_groups=groups(settings.load_balancer_security_group),
+        certificate_arn=settings.certificate_arn,
     )
 
 
@@ -145,6 +153,8 @@ def build(
         elbv2=_lazy(make, "elbv2"),
         servicediscovery=_lazy(make, "servicediscovery"),
         logs=_lazy(make, "logs"),
+        dynamodb=_lazy(make, "dynamodb"),
+        route53=_lazy(make, "route53"),
         secret_arn=secrets.arn_of,
     )
     jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))

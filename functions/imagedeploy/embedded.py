@@ -29,7 +29,7 @@ from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.runtime import LocalRuntime
 from imagedeploy.adapters.local.scheduler import InProcessScheduler
-from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore
+from imagedeploy.adapters.local.secrets import EncryptedFileSecretStore, load_or_create_key
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
@@ -42,16 +42,18 @@ from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.log_masking import NO_MASK, Masker
+from imagedeploy.domain.outbox import Effect
 from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import Job, Limits, NoBroadcast, Ports
 from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
-from imagedeploy.usecases import api_keys, cron, deploys, instances, reconcile
+from imagedeploy.usecases import api_keys, cron, deploys, instances, outbox, reconcile
 from imagedeploy.usecases import jobs as one_off_jobs
 from imagedeploy.usecases.logs import service_masker
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
+from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 from imagedeploy.usecases.worker import run_job
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ class _Reports:
         self, service_id: str, image: str, reason: PullFailureReason, message: str
     ) -> None:
         instances.instance_pull_failed(self._ports(), service_id, image, reason, message)
+
+    def effect_failed(self, effect: Effect, attempts: int, error: str) -> None:
+        outbox.retry_effect(self._ports(), effect, attempts, error)
 
 
 @dataclass
@@ -162,6 +167,8 @@ class Embedded:
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
             log_reader=self.log_store,
+            session_secret=dashboard_secret(self.settings, self.data_dir),
+            session_seconds=self.settings.dashboard_session_seconds,
         )
         resolver = build_resolver(deps)
         self._log_stream = LogStreamer(
@@ -283,6 +290,13 @@ class Embedded:
             return None
 
 
+def dashboard_secret(settings: Settings, data_dir: Path) -> bytes:
+    """The dashboard's session secret: the setting, else a key kept in the data dir (0600)."""
+    if settings.dashboard_session_secret is not None:
+        return settings.dashboard_session_secret.get_secret_value().encode()
+    return load_or_create_key(data_dir / "dashboard.key")
+
+
 def installation_id(data_dir: Path) -> str:
     """A stable id for this data directory, labelled on every container it starts, so two
     ``serve`` processes on one machine never adopt or remove each other's containers."""
@@ -327,7 +341,6 @@ def _build(
         apply_limits=settings.container_limits,
         installation=installation_id(data_dir),
         output_max_bytes=settings.pre_deploy_output_max_bytes,
-        effect_retry_seconds=settings.effect_retry_seconds,
         resync_seconds=settings.engine_resync_seconds,
         on_engine_lost=engine_service.ensure_running,
     )
@@ -366,7 +379,7 @@ def _build(
         notifier=NoBroadcast(),
         webhooks=webhooks,
         webhook_targets=webhook_targets,
-        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs}),
+        jobs=_JobsByKind(jobs, {WEBHOOK_JOB: webhook_jobs, DELIVERY_JOB: webhook_jobs}),
         clock=clock,
         limits=Limits(
             deploys_per_minute=settings.deploys_per_minute,

@@ -257,6 +257,9 @@ class RunSpec:
     credential_id: str | None = None  # the stored credential (AWS: its secret for ECS pulls)
     internal_host: str = ""  # private services: the name other services reach it by
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
+    slug: str = ""  # the service's unique host name label (readable AWS resource names)
+    owner_id: str = ""
+    service_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

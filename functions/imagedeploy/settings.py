@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     # How long ECS ignores a new task's failing load-balancer health checks: an app that takes
     # longer than this to answer would fail every deploy (a stopped task fails it fast).
     health_check_grace_seconds: int = Field(default=300, ge=0, le=3600)
+    # The ALB pool (docs/aws.md "Past 100 web services"): a Route 53 zone of base_domain lets
+    # the app add load balancers (in these subnets and groups, with this certificate).
+    hosted_zone_id: str = ""
+    services_per_load_balancer: int = Field(default=100, ge=1, le=100)
+    load_balancer_subnets: str = ""  # comma-separated
+    load_balancer_security_group: str = ""
+    certificate_arn: str = ""
     scheduler_group: str = ""
     scheduler_role_arn: str = ""
     cron_function_arn: str = ""
@@ -188,6 +195,16 @@ class Settings(BaseSettings):
         default=4,
         ge=0,
         description="serve: concurrent GET /v1/logs/subscribe streams (each holds an HTTP thread).",
+    )
+    dashboard_session_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret the dashboard's session cookies are sealed with (any long random string). "
+            "Unset: serve keeps one in <data dir>/dashboard.key; on AWS the dashboard is off."
+        ),
+    )
+    dashboard_session_seconds: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="How long a dashboard sign-in lasts."
     )
     # Metrics (serve): how often the engine is sampled, and how long samples are kept.
     metrics_sample_seconds: float = Field(default=30.0, gt=0)

@@ -25,6 +25,7 @@ from devkit.moto_aws import (
     create_topic,
     mocked_aws,
 )
+from imagedeploy.adapters.aws.dynamodb_store import create_table
 from imagedeploy.adapters.aws.ecs_runtime import EcsConfig, EcsRuntime
 
 
@@ -65,7 +66,14 @@ def schedule_group(aws: Aws) -> str:
 
 
 @pytest.fixture
-def ecs_config(network: Network, cluster: str, alb: Alb, namespace: str) -> EcsConfig:
+def table(aws: Aws) -> str:
+    """The stack's DynamoDB table (the runtime records routes in it)."""
+    create_table(aws.client("dynamodb"), "imagedeploy")
+    return "imagedeploy"
+
+
+@pytest.fixture
+def ecs_config(network: Network, cluster: str, alb: Alb, namespace: str, table: str) -> EcsConfig:
     return EcsConfig(
         cluster=cluster,
         region=REGION,
@@ -78,6 +86,7 @@ def ecs_config(network: Network, cluster: str, alb: Alb, namespace: str) -> EcsC
         base_domain="apps.example.com",
         private_security_groups=(network.private_sg,),
         namespace_id=namespace,
+        table_name=table,
     )
 
 
@@ -95,5 +104,7 @@ def runtime(aws: Aws, ecs_config: EcsConfig, secret_arns: dict[str, str]) -> Ecs
         elbv2=aws.client("elbv2"),
         servicediscovery=aws.client("servicediscovery"),
         logs=aws.client("logs"),
+        dynamodb=aws.client("dynamodb"),
+        route53=aws.client("route53"),
         secret_arn=secret_arns.get,
     )

@@ -86,7 +86,10 @@ def test_task_definition_is_pinned_fargate_x86_linux_and_sized_up(
     ref = runtime.rollout(make_spec(WEB, DEP1))
 
     td = task_definition(aws, ref.task_definition_arn)
-    assert td["family"] == f"imagedeploy-{WEB.id}"
+    # Found in the console by the service's name; the id after "_" ties it back.
+    assert td["family"] == f"imagedeploy-shop-web_{WEB.id}"
+    assert runtime.service_id_of(td["taskDefinitionArn"]) == WEB.id
+    assert runtime.service_id_of(f"imagedeploy-{WEB.id}") == WEB.id  # named before
     assert td["requiresCompatibilities"] == ["FARGATE"]
     assert td["networkMode"] == "awsvpc"
     assert td["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
@@ -212,7 +215,7 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
 
     elbv2 = aws.client("elbv2")
     (group,) = elbv2.describe_target_groups(TargetGroupArns=[lb["targetGroupArn"]])["TargetGroups"]
-    assert group["TargetGroupName"] == f"imgd-{WEB.id.removeprefix('srv-')}"
+    assert group["TargetGroupName"] == f"imgd-shop-web-{WEB.id[-8:]}"  # readable in the console
     assert group["TargetType"] == "ip"
     assert group["VpcId"] == network.vpc_id
     assert group["HealthCheckProtocol"] == "HTTP"
@@ -241,15 +244,14 @@ def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_
         elbv2=aws.client("elbv2"),
         servicediscovery=aws.client("servicediscovery"),
         logs=aws.client("logs"),
+        dynamodb=aws.client("dynamodb"),
     )
     no_path = make_service(service_id="srv-00000000000000000np", name="plain")
 
     runtime.rollout(make_spec(no_path, DEP1))
 
     elbv2 = aws.client("elbv2")
-    (group,) = elbv2.describe_target_groups(Names=[f"imgd-{no_path.id.removeprefix('srv-')}"])[
-        "TargetGroups"
-    ]
+    (group,) = elbv2.describe_target_groups(Names=[f"imgd-plain-{no_path.id[-8:]}"])["TargetGroups"]
     # An ALB has no TCP health check: GET / and accept any HTTP answer, the nearest to a connect.
     assert (group["HealthCheckPath"], group["Matcher"]) == ("/", {"HttpCode": "200-499"})
     (rule,) = [
@@ -398,7 +400,11 @@ def test_pre_deploy_runs_one_task_of_the_new_digest_with_the_command(
     ]
     tags = {t["key"]: t["value"] for t in task["tags"]}
     assert tags == {
+        "imagedeploy:stack": "imagedeploy",
+        "imagedeploy:owner": WEB.owner_id,
         "imagedeploy:service": WEB.id,
+        "imagedeploy:service-name": "shop web",
+        "imagedeploy:type": "web",
         "imagedeploy:deploy": DEP2,
         "imagedeploy:role": "pre_deploy",
     }

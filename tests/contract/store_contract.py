@@ -36,7 +36,7 @@ from imagedeploy.domain.deploys import (
     DeployStatus,
     DeployTrigger,
 )
-from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
+from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput, SlugTaken
 from imagedeploy.domain.events import Event, EventType
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.jobs import JobStatus, OneOffJob
@@ -103,7 +103,7 @@ def make_service(owner_id: str, **changes: Any) -> Service:
         owner_id=owner_id,
         type=ServiceType.WEB_SERVICE,
         name="web",
-        slug="web",
+        slug="",
         image_path="docker.io/library/nginx:1.27",
         credential_id=None,
         plan=Plan.STARTER,
@@ -121,7 +121,10 @@ def make_service(owner_id: str, **changes: Any) -> Service:
         created_at=T0,
         updated_at=T0,
     )
-    return dataclasses.replace(service, **changes)
+    service = dataclasses.replace(service, **changes)
+    if not service.slug:  # slugs are unique (the service's host name): one per service
+        service = dataclasses.replace(service, slug=f"web-{service.id.rpartition('-')[2]}")
+    return service
 
 
 def make_deploy(service_id: str, **changes: Any) -> Deploy:
@@ -448,6 +451,17 @@ def test_creating_twice_is_a_concurrent_update(store: Store) -> None:
     with pytest.raises(ConcurrentUpdate):
         store.write(put=[dataclasses.replace(owner, name="Other")])
     assert store.get_owner(owner.id) == stored(owner)
+
+
+def test_a_slug_belongs_to_one_service_until_it_is_deleted(store: Store) -> None:
+    first = put_one(store, make_service("tea-1", slug="api-3kf9"))
+    clash = make_service("tea-2", slug="api-3kf9")
+    with pytest.raises(SlugTaken):
+        store.write(put=[clash, make_deploy(clash.id)])
+    assert store.get_service(clash.id) is None  # nothing half-written
+    renamed = put_one(store, dataclasses.replace(first, name="renamed"))  # updates keep it
+    store.write(delete=[renamed])
+    assert put_one(store, clash).slug == "api-3kf9"  # freed by the delete
 
 
 def test_a_stale_update_is_a_concurrent_update(store: Store) -> None:

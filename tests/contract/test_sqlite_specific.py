@@ -29,6 +29,7 @@ from imagedeploy.adapters.local.sqlite_store import _MIGRATIONS, SCHEMA_VERSION,
 from imagedeploy.domain.accounts import Owner
 from imagedeploy.domain.cron import RunStatus
 from imagedeploy.domain.deploys import DeployStatus
+from imagedeploy.domain.errors import SlugTaken
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.listing import (
@@ -438,3 +439,26 @@ def test_a_codec_refuses_a_field_it_cannot_store() -> None:
     assert EntityCodec(Later, {"when": DATETIME}).decode(
         EntityCodec(Later, {"when": DATETIME}).encode(Later("x", T0))
     ) == Later("x", T0)
+
+
+def test_a_version_4_file_reserves_the_slugs_of_its_sealed_service_rows(db_path: Path) -> None:
+    """Migration 4 -> 5 reads each service's slug out of its sealed row into the unique
+    column, so a service stored before slugs were reserved still holds its host name."""
+    first = make_service("tea-1", slug="api-3kf9")
+    second = make_service("tea-1", slug="api-q7xk")
+    store = SqliteStore(db_path)
+    store.write(put=[first, second])
+    store.close()
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as raw:  # back to version 4
+        raw.execute("DROP INDEX services_by_slug")
+        raw.execute("ALTER TABLE services DROP COLUMN slug")
+        raw.execute("PRAGMA user_version = 4")
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.get_service(first.id) == stored(first)
+        with pytest.raises(SlugTaken):
+            store.write(put=[make_service("tea-2", slug="api-3kf9")])
+        assert store.write(put=[make_service("tea-2", slug="api-new1")])
+    finally:
+        store.close()

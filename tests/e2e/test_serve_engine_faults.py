@@ -9,17 +9,23 @@
 - a cron run's cancel, or its job's delete, arriving before or during its container's start
   (the proxy holds ``create`` or ``start`` meanwhile) ends with no container of the run.
   (After the start: ``test_serve.py``.)
+- a web deploy's cancel, or its service's delete, arriving before (``create`` held), during
+  (``start`` held) or after its instance's start (waiting to be healthy) ends with no container
+  of the service, within 20 s (a delete stops the rollout in progress; it used to wait for the
+  reconcile pass).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devkit.effect_hold import hold_effect_env
 from devkit.engine_fault import EngineFault, EngineFaultProxy
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
@@ -211,3 +217,113 @@ def test_a_cron_run_stopped_while_its_container_starts_is_stopped(
 ) -> None:
     service_id = _cron_job(faulty, anon_registry, test_images)
     _stop_while_held(faulty, engine, service_id, START, stop)
+
+
+# -- a deploy's cancel, or its service's delete, before, during or after an instance's start ------
+
+
+def _held_web_service(
+    platform: Platform, registry: RunningRegistry, images: StandardImages
+) -> tuple[str, str]:
+    """A web service whose instances never answer their health check: its first deploy stays
+    in its rollout (its instance started, waiting to be healthy) until it is stopped."""
+    created = platform.create_service(
+        "web_service",
+        "never-healthy",
+        images.demo.web_v1.ref_on(registry.host),
+        healthCheckPath="/no-such-page",
+    )
+    return str(created["service"]["id"]), str(created["deployId"])
+
+
+def _stop_instance(platform: Platform, service_id: str, deploy_id: str, stop: str) -> None:
+    if stop == "cancel":
+        answer = platform.http.post(f"/v1/services/{service_id}/deploys/{deploy_id}/cancel")
+        assert answer.status_code == 200, answer.text
+    else:
+        answer = platform.http.delete(f"/v1/services/{service_id}")
+        assert answer.status_code == 204, answer.text
+
+
+def _no_instance_left(platform: Platform, service_id: str, deploy_id: str, stop: str) -> None:
+    # Within 20 s: sooner than the reconcile pass (every 30 s) that cancels an orphaned deploy
+    # would end a rollout the delete itself did not stop.
+    wait_for(lambda: not containers_of(service_id, stopped=True), 20, "the instance container gone")
+    if stop == "cancel":
+        assert platform.wait_deploy(service_id, deploy_id) == "canceled"
+
+
+@pytest.mark.parametrize("stop", ["cancel", "delete"])
+@pytest.mark.parametrize("held", ["create", "start"])
+def test_an_instance_stopped_before_or_while_its_container_starts_is_gone(
+    held: str,
+    stop: str,
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    """``create``: the cancel/delete arrives before the engine has the container; ``start``: it
+    exists, and its start is under way."""
+    path = START
+    if held == "create":
+        path = r"/containers/create\?name=srv-[a-z0-9]+-instance-"
+    hold = EngineFault.hold("POST", path)
+    engine.add(hold)
+    service_id, deploy_id = _held_web_service(faulty, anon_registry, test_images)
+    hold.wait_arrived()
+    _stop_instance(faulty, service_id, deploy_id, stop)
+    hold.release()
+    wait_for(lambda: engine.count("POST", path, forwarded=True) >= 1, 30, "the held request")
+    _no_instance_left(faulty, service_id, deploy_id, stop)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "delete"])
+def test_an_instance_stopped_after_its_container_started_is_gone(
+    stop: str,
+    faulty: Platform,
+    engine: EngineFaultProxy,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    service_id, deploy_id = _held_web_service(faulty, anon_registry, test_images)
+    wait_for(lambda: containers_of(service_id), 60, "the instance running")
+    _stop_instance(faulty, service_id, deploy_id, stop)
+    _no_instance_left(faulty, service_id, deploy_id, stop)
+
+
+def test_serve_killed_between_commit_and_dispatch_runs_the_command_once_after_restart(
+    engine_socket: str,
+    tmp_path: Path,
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+) -> None:
+    """The rollout is committed with its outbox record; the dispatcher is held before it
+    executes ``StartRollout`` (``devkit.effect_hold``), and serve is SIGKILLed there. After the
+    restart both the record and reconcile's resume ask for the rollout: one create."""
+    marker = tmp_path / "held"
+    with EngineFaultProxy(engine_socket) as engine:
+        serve = ServeProcess.start(
+            tmp_path / "data",
+            extra_env=hold_effect_env("StartRollout", marker),
+            engine_socket=engine.socket,
+        )
+        http = serve.client()
+        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+        try:
+            service_id, deploy_id = _worker(platform, anon_registry, test_images)
+            wait_for(marker.exists, 60, "the dispatcher to hold StartRollout")
+            serve.kill()
+            assert engine.count("POST", CREATE) == 0  # nothing reached the engine
+            serve = ServeProcess.start(
+                tmp_path / "data", api_key=serve.api_key, engine_socket=engine.socket
+            )
+            platform.serve, platform.http = serve, serve.client()
+            assert platform.wait_deploy(service_id, deploy_id) == "live"
+            time.sleep(2)  # a second rollout, if one were asked for, would create by now
+            assert engine.count("POST", CREATE) == 1
+            assert len(containers_of(service_id, stopped=True)) == 1
+            assert [e["type"] for e in platform.events(service_id)].count("deploy_ended") == 1
+        finally:
+            serve.stop()
+            remove_containers(platform.created)

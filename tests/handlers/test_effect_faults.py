@@ -172,9 +172,73 @@ def test_a_deleted_private_service_is_removed_once_cloud_map_lets_go(stack: Stac
     assert in_use.failures == 2
     assert discovery.list_services()["Services"] == [], cloud_map
     assert stack.ecs_service(service_id) is None
-    family = f"imagedeploy-{service_id}"
     definitions = stack.aws.client("ecs").list_task_definitions(
-        familyPrefix=family, status="ACTIVE"
+        familyPrefix="imagedeploy-", status="ACTIVE"
     )
-    assert definitions["taskDefinitionArns"] == []
+    assert [a for a in definitions["taskDefinitionArns"] if service_id in a] == []
+    assert outbox_is_empty(stack)
+
+
+def _app_resources(stack: Stack) -> dict[str, set[str]]:
+    """What the app can leave behind in the account, per resource type (the stack's own parts
+    are there from the start: the test compares with that)."""
+    settings = stack.app.settings
+    aws = stack.aws
+    ecs, elb = aws.client("ecs"), aws.client("elbv2")
+    arns = ecs.list_services(cluster=settings.cluster)["serviceArns"]
+    described = ecs.describe_services(cluster=settings.cluster, services=arns)["services"]
+    groups = aws.client("logs").describe_log_groups()["logGroups"]
+    schedules = aws.client("scheduler").list_schedules(GroupName=settings.scheduler_group)
+    return {
+        "ECS services": {s["serviceName"] for s in described if s["status"] != "INACTIVE"},
+        "target groups": {
+            t["TargetGroupArn"] for t in elb.describe_target_groups()["TargetGroups"]
+        },
+        "listener rules": {
+            r["RuleArn"]
+            for r in elb.describe_rules(ListenerArn=settings.listener_arn)["Rules"]
+            if not r["IsDefault"]
+        },
+        "Cloud Map services": {
+            s["Id"] for s in aws.client("servicediscovery").list_services()["Services"]
+        },
+        "task definitions (ACTIVE)": set(
+            ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
+        ),
+        "schedules": {s["Name"] for s in schedules["Schedules"]},
+        "log groups": {g["logGroupName"] for g in groups},
+    }
+
+
+def test_deleting_every_service_leaves_nothing_that_would_outlive_the_stack(
+    stack: Stack,
+) -> None:
+    """What ``sam delete`` finds after every service is deleted through the API: the removal
+    jobs ran to completion (Cloud Map answering ResourceInUse twice meanwhile), and nothing the
+    app made remains, per resource type."""
+    with_retry_budget(stack)
+    before = _app_resources(stack)
+    private = {"runtime": "image", "plan": "standard", "numInstances": 1}
+    ids = [
+        create_service(stack, "web_service", WEB_DETAILS)["service"]["id"],
+        create_service(stack, "private_service", private)["service"]["id"],
+        create_service(stack, "background_worker", private)["service"]["id"],
+    ]
+    stack.drain()
+    ids.append(create_cron_job(stack))
+    made = _app_resources(stack)
+    for kind, names in made.items():  # every kind was made, or the test proves nothing
+        assert names - before[kind], f"no {kind} made"
+    discovery = stack.aws.client("servicediscovery")
+    in_use = fail(
+        discovery, "DeleteService", "ResourceInUse", "The service has instances registered", times=2
+    )
+
+    for service_id in ids:
+        reply = stack.call("DELETE", f"/v1/services/{service_id}")
+        assert reply.status == 204, reply
+    stack.drain(delayed=True)
+
+    assert in_use.failures == 2
+    assert _app_resources(stack) == before
     assert outbox_is_empty(stack)

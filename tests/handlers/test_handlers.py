@@ -381,7 +381,7 @@ def test_webhooks_are_queued_and_delivered_by_the_worker(stack: Stack) -> None:
         )
         created = create_service(stack, "web_service", WEB_DETAILS)
         kinds = stack.drain()
-        assert "webhook" in kinds  # the API and the outbox only enqueued the deliveries
+        assert "webhook_delivery" in kinds  # the API and the outbox only enqueued the deliveries
         assert received, "the worker delivered nothing"
         assert all("webhook-signature" in r["headers"] for r in received)
         log = stack.ok(stack.call("GET", f"/v1/webhooks/{webhook['id']}/events"))
@@ -590,7 +590,9 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
 
     def created_service(service_id: str) -> dict[str, Any]:
         (request,) = [
-            c for c in calls.of("CreateService") if c["serviceName"] == f"imagedeploy-{service_id}"
+            c
+            for c in calls.of("CreateService")
+            if c["serviceName"] == stack.app.ecs.name_of(service_id)
         ]
         return request
 

@@ -33,6 +33,7 @@ RECEIVERS = {
     "discovery": "servicediscovery",
     "_logs": "logs",
     "logs": "logs",
+    "_route53_client": "route53",
     "_cloudwatch": "cloudwatch",
 }
 # Modules whose one client is called "client"/"_client" (or made by a helper): its service.
@@ -44,6 +45,7 @@ MODULE_CLIENT = {
     "secrets": "secretsmanager",
     "sns_notifier": "sns",
     "cloud_map": "servicediscovery",
+    "route_records": "dynamodb",
 }
 GENERIC_RECEIVERS = {"client", "_client", "_ecr"}
 # Not clients although their method names match an operation (pydantic SecretStr).

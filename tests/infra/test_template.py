@@ -54,6 +54,8 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "ecs:ListTasks": "only resource type is container-instance (none on Fargate); ecs:cluster condition",
     "elasticloadbalancing:DescribeRules": "Describe* have no resource type",
     "elasticloadbalancing:DescribeTargetGroups": "Describe* have no resource type",
+    "elasticloadbalancing:DescribeListeners": "Describe* have no resource type",
+    "elasticloadbalancing:DescribeLoadBalancers": "Describe* have no resource type",
     "servicediscovery:ListServices": "no resource type",
     "servicediscovery:TagResource": "no resource type; CreateService with Tags authorizes it",
     "xray:PutTraceSegments": "no resource type",
@@ -243,6 +245,8 @@ def test_http_api_routes(template: dict[str, Any], functions: dict[str, dict[str
         ("ANY", "/v1/{proxy+}"): "ApiFunction",
         ("GET", "/deploy/{serviceId}"): "ApiFunction",
         ("POST", "/deploy/{serviceId}"): "ApiFunction",
+        ("GET", "/"): "ApiFunction",
+        ("ANY", "/dashboard/{proxy+}"): "ApiFunction",
     }
 
 

@@ -25,6 +25,7 @@ from imagedeploy.domain.deploy_machine import (
     Signal,
 )
 from imagedeploy.domain.errors import PullFailureReason
+from imagedeploy.domain.outbox import Effect, StartRollout
 from imagedeploy.domain.outcomes import EarlyExit, NonZeroExit, ServerFailure
 from imagedeploy.domain.services import Resources
 from imagedeploy.ports import RunSpec
@@ -62,6 +63,9 @@ class Reports:
         self, service_id: str, image: str, reason: PullFailureReason, message: str
     ) -> None:
         self._add("instance_pull_failed", service_id, reason)
+
+    def effect_failed(self, effect: Effect, attempts: int, error: str) -> None:
+        self._add("effect_failed", effect, attempts, error)
 
     def wait_for(
         self, kind: str, match: Callable[[tuple[Any, ...]], bool], timeout: float = 10.0
@@ -251,3 +255,33 @@ def test_a_restarted_runtime_adopts_a_running_run_instead_of_starting_it_again(
     assert engine.calls["list"] >= 1, "looked up only because the create said the name is taken"
     engine.exit(container, 0)
     reports.wait_for("run_ended", lambda a: a[:2] == ("run-1", RunStatus.SUCCESSFUL))
+
+
+def test_a_failed_create_is_handed_back_as_a_failed_effect_and_the_rollout_runs_again(
+    make_runtime: Callable[..., LocalRuntime], engine: FakeEngine, reports: Reports
+) -> None:
+    """No thread backs off holding the service's lock: the failure goes to the outbox (which
+    retries the effect), counted per effect until a create succeeds."""
+    runtime = make_runtime(rollout_workers=1)
+    engine.failing_runs = 2
+    for attempt in (1, 2):
+        runtime.start_rollout(spec())
+        effect, _, error = reports.wait_for("effect_failed", lambda args, n=attempt: args[1] == n)
+        assert effect == StartRollout("dep-1")
+        assert "injected engine fault" in error
+    assert engine.running() == []
+    runtime.start_rollout(spec())  # the outbox's retry
+    reports.wait_for("deploy_signal", lambda args: isinstance(args[1], RolloutHealthy))
+    assert len(engine.running(**{SERVICE: "srv-1"})) == 1
+
+
+def test_a_rollout_asked_for_twice_runs_once(
+    make_runtime: Callable[..., LocalRuntime], engine: FakeEngine, reports: Reports
+) -> None:
+    """After a restart of serve, the outbox record being dispatched and reconcile's resume
+    both ask for the deploy's rollout."""
+    runtime = make_runtime(rollout_workers=1)
+    runtime.start_rollout(spec())
+    runtime.start_rollout(spec())
+    reports.wait_for("deploy_signal", lambda args: isinstance(args[1], RolloutHealthy))
+    assert engine.calls["run"] == 1

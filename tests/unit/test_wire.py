@@ -276,7 +276,7 @@ def test_apps_base_url_is_separate_from_the_api_base_url() -> None:
         apps_base_url="https://{slug}.apps.example.com",
     )
     assert body["serviceDetails"]["url"] == "https://my-web-service.apps.example.com"
-    assert body["dashboardUrl"] == f"{BASE}/v1/services/{body['id']}"
+    assert body["dashboardUrl"] == f"{BASE}/dashboard/services/{body['id']}"
 
 
 # -- env vars -----------------------------------------------------------------------------

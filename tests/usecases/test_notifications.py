@@ -23,7 +23,7 @@ from imagedeploy.domain.events import EventType
 from imagedeploy.ports import Entity
 from imagedeploy.usecases import deploys
 from imagedeploy.usecases import notifications as n
-from imagedeploy.usecases.unit_of_work import MAX_ATTEMPTS
+from imagedeploy.usecases.unit_of_work import DELIVERY_JOB, MAX_ATTEMPTS
 from imagedeploy.usecases.worker import run_job
 
 pytestmark = pytest.mark.unit
@@ -377,9 +377,9 @@ class TestWhoIsTold:
             created.deploy.id,
             PullFailed(Phase.ROLLOUT, PullFailureReason.NOT_FOUND, "gone"),
         )
-        while world.jobs.queue and world.jobs.queue[0].kind != n.WEBHOOK_JOB:
+        while world.jobs.queue and world.jobs.queue[0].kind != DELIVERY_JOB:
             run_job(world.ports, world.jobs.queue.popleft())
-        assert world.jobs.queue, "the failure queued a webhook job"
+        assert world.jobs.queue, "the failure queued a webhook delivery"
         n.delete_webhook(world.ports, hook.id)
         world.drain()
         assert world.webhooks.sent == []

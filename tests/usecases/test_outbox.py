@@ -12,12 +12,16 @@ from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ConcurrentUpdate
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.outbox import (
+    Converge,
+    Restart,
+    StartRollout,
     StopDeploy,
     backoff_seconds,
     error_text,
     retries_left,
 )
 from imagedeploy.ports import RunSpec
+from imagedeploy.usecases.outbox import retry_effect
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 from imagedeploy.usecases.worker import run_job
 
@@ -126,3 +130,48 @@ def test_state_and_effects_are_one_write(world: World) -> None:
     assert ("cancel", "dep-x") in world.runtime.calls
     assert world.store.list_outbox(10).items == []
     assert record.id
+
+
+def test_an_effect_a_runtime_failed_in_the_background_is_retried_then_fails_its_deploy(
+    world: World,
+) -> None:
+    """The local runtime hands back a create the engine failed (``retry_effect``): a record of
+    the effect's own, due after the backoff, until the budget is spent."""
+    created = world.create()
+    world.drain()
+    deploy_id = created.deploy.id
+    retry_effect(world.ports, StartRollout(deploy_id), 1, "EngineError: layer not known")
+    (record,) = world.store.list_outbox(10).items
+    assert record.pending() == [StartRollout(deploy_id)]
+    assert (record.attempts, record.last_error) == (1, "EngineError: layer not known")
+    assert world.jobs.delays == [1]
+    world.drain()  # dispatched: the rollout is asked for again
+    assert world.store.list_outbox(10).items == []
+    budget = world.ports.limits.effect_retry_seconds
+    spent = next(n for n in range(1, 100) if not retries_left(n, budget))
+    retry_effect(world.ports, StartRollout(deploy_id), spent, "EngineError: layer not known")
+    deploy = world.store.get_deploy(deploy_id)
+    assert deploy is not None and deploy.status is DeployStatus.UPDATE_FAILED
+    assert deploy.reason["failure"]["platformError"] == "EngineError: layer not known"
+    world.drain()  # the failure's notifications
+    assert world.store.list_outbox(10).items == []
+
+
+@pytest.mark.parametrize("effect_type", [Converge, Restart])
+def test_a_service_effect_that_fails_for_good_is_on_the_service_timeline(
+    world: World, effect_type: type[Converge] | type[Restart]
+) -> None:
+    """A converge or restart has no deploy to fail: when its budget is spent, a
+    ``server_failed`` event carries the engine's text, so the failure does not disappear."""
+    created = world.create()
+    world.drain()
+    service_id = created.service.id
+    budget = world.ports.limits.effect_retry_seconds
+    spent = next(n for n in range(1, 100) if not retries_left(n, budget))
+    retry_effect(world.ports, effect_type(service_id), spent, "EngineError: no space left")
+    events = world.store.list_events(service_id, 50).items
+    failed = [e for e in events if e.type is EventType.SERVER_FAILED]
+    assert len(failed) == 1
+    assert "EngineError: no space left" in failed[0].details["reason"]["unhealthy"]
+    world.drain()  # the event's notifications
+    assert world.store.list_outbox(10).items == []

@@ -48,6 +48,7 @@ from imagedeploy.api.routes import (
     services,
     webhooks,
 )
+from imagedeploy.dashboard.app import Dashboard, is_dashboard_path
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
 from imagedeploy.usecases import services as service_usecases
 from imagedeploy.usecases.api_keys import authenticate
@@ -76,6 +77,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         self._request = _RequestState()  # before super().__init__, which sets the context
         super().__init__(enable_validation=True)
         self._deps = deps
+        self.dashboard: Dashboard | None = None  # pages at / and /dashboard (build_resolver)
 
     # -- powertools' per-request state, thread-local ------------------------------------------
     @property  # type: ignore[override]
@@ -121,6 +123,8 @@ class ImagedeployResolver(APIGatewayHttpResolver):
 
     # -- resolving ------------------------------------------------------------------------------
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self.dashboard is not None and is_dashboard_path(_path(event)):
+            return self.dashboard.handle(event, context)  # its own sessions; calls back in here
         try:
             owner_id = self._authenticate(event)
             _check_body(event)
@@ -233,4 +237,10 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()
+    app.dashboard = Dashboard(
+        app.resolve,
+        deps.session_secret,
+        secure=deps.base_url.startswith("https://"),
+        lifetime=deps.session_seconds,
+    )
     return app

@@ -32,6 +32,10 @@ class ApiDeps:
     # a page), where the runtime has it.
     read_logs: Callable[[str, int, int | None], LogPage | None] = no_logs
     log_reader: LogReader | None = None  # services' log lines (``GET /v1/logs``)
+    # The dashboard's session cookies are sealed with a key derived from this (None: the
+    # dashboard answers 503 saying so); how long a session lasts.
+    session_secret: bytes | None = None
+    session_seconds: int = 3600
 
 
 def request_ports(ports: Ports, settings: Settings) -> Ports:

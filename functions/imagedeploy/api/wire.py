@@ -184,9 +184,8 @@ def _wrap(key: str, bodies: Iterable[JSON], page: Page[Any], position: ListPosit
 
 
 def dashboard_url(service: Service, base_url: str) -> str:
-    """Render's ``dashboardUrl``. There is no dashboard: the service's own API resource is the
-    closest thing (neutral value for a required field)."""
-    return f"{base_url.rstrip('/')}/v1/services/{service.id}"
+    """Render's ``dashboardUrl``: the service's page of the dashboard (``imagedeploy.dashboard``)."""
+    return f"{base_url.rstrip('/')}/dashboard/services/{service.id}"
 
 
 def web_service_url(service: Service, base_url: str) -> str:

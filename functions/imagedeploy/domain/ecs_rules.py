@@ -48,6 +48,11 @@ TAG_FINGERPRINT: Final = "imagedeploy:fingerprint"
 TAG_DEPLOYMENT: Final = "imagedeploy:ecs-deployment"
 TAG_TASK_DEFINITION: Final = "imagedeploy:task-definition"
 TAG_PREVIOUS: Final = "imagedeploy:previous-task-definition"
+#: what every resource made for a service carries (finding it in the console)
+TAG_STACK: Final = "imagedeploy:stack"
+TAG_OWNER: Final = "imagedeploy:owner"
+TAG_SERVICE_NAME: Final = "imagedeploy:service-name"
+TAG_TYPE: Final = "imagedeploy:type"
 
 ROLLOUT_TAGS: Final = (TAG_DEPLOY, TAG_DEPLOYMENT, TAG_TASK_DEFINITION, TAG_PREVIOUS)
 

@@ -51,6 +51,13 @@ class ConcurrentUpdate(Conflict):
     code = "concurrent_update"
 
 
+class SlugTaken(Conflict):
+    """A new service's slug (its host name) is already another service's: the store reserves
+    slugs atomically with the service; ``create_service`` tries another suffix."""
+
+    code = "conflict"
+
+
 class RateLimited(ImagedeployError):
     """Too many requests for one service in the current window (429)."""
 

@@ -108,6 +108,15 @@ class Notify:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeliverWebhook:
+    """POST an event to one webhook (a record of its own per delivery, dispatched apart from
+    the platform's other effects: a slow receiver holds up no deploy)."""
+
+    event_id: str
+    webhook_id: str
+
+
 Effect = (
     RunJob
     | StartPreDeploy
@@ -123,6 +132,7 @@ Effect = (
     | StopJob
     | SyncSchedule
     | Notify
+    | DeliverWebhook
 )
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
@@ -142,6 +152,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
         StopJob,
         SyncSchedule,
         Notify,
+        DeliverWebhook,
     )
 }
 
@@ -179,6 +190,11 @@ class OutboxRecord:
 
     def pending(self) -> list[Effect]:
         return [decode_effect(e) for e in self.effects[self.done :]]
+
+    @property
+    def delivers_webhooks(self) -> bool:
+        """Only webhook deliveries: dispatched by their own job kind (``usecases.outbox``)."""
+        return bool(self.effects) and all(e["type"] == "DeliverWebhook" for e in self.effects)
 
 
 # -- retry policy --------------------------------------------------------------------------------

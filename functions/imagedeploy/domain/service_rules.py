@@ -17,7 +17,9 @@ Pure: no I/O, no clock (``now`` is passed in).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import re
 import shlex
 import unicodedata
@@ -418,10 +420,16 @@ def slugify(name: str) -> str:
     return slug or "service"
 
 
-def unique_slug(slug: str, service_id: str) -> str:
-    """``slug`` with a short suffix from the service id (``my-api-3kf9``), for when another
-    service already has ``slug``; still a valid DNS label."""
-    suffix = service_id.rpartition("-")[2][-4:]
+def unique_slug(slug: str, service_id: str, attempt: int = 0) -> str:
+    """``slug`` with a short suffix from the service id (``my-api-3kf9``): a service's host
+    name, unique because the store reserves it with the service (``SlugTaken`` otherwise).
+    ``attempt`` > 0 (the previous one was taken) gives a longer suffix hashed from the id and
+    the attempt (``my-api-q7xk2m``); always a valid DNS label."""
+    if attempt == 0:
+        suffix = service_id.rpartition("-")[2][-4:]
+    else:
+        digest = hashlib.sha256(f"{service_id}:{attempt}".encode()).digest()
+        suffix = base64.b32encode(digest).decode("ascii").lower()[:6]
     return f"{slug}-{suffix}"
 
 

@@ -316,6 +316,9 @@ def run_spec(ports: Ports, service: Service, deploy: Deploy, command: str | None
         credential_id=deploy.credential_id,
         internal_host=internal_host(service),
         route_port=service.local_port,
+        slug=service.slug,
+        owner_id=service.owner_id,
+        service_name=service.name,
     )
 
 

@@ -2,9 +2,11 @@
 homes and every channel, and Render's ``/v1/notification-settings`` and ``/v1/webhooks``.
 
 - ``notify`` (the outbox's ``Notify`` effect) reads the settings once: when they let the event
-  out it is broadcast (``ports.notifier``: SNS on AWS) and one ``webhook`` job is enqueued per
-  webhook that wants it. ``deliver_webhook`` (that job) delivers through ``ports.webhooks`` and
-  records the outcome in the delivery log. Adapters only deliver.
+  out it is broadcast (``ports.notifier``: SNS on AWS) and one ``DeliverWebhook`` effect is
+  committed per webhook that wants it, each in an outbox record of its own (durable: a delivery
+  pending when ``serve`` stops is made after its restart). ``deliver`` (that effect) delivers
+  through ``ports.webhooks`` and records the outcome in the delivery log. Adapters only
+  deliver.
 - The workspace setting is ``failure`` until someone changes it, per-service overrides
   ``default`` until set; webhook CRUD makes a fresh Standard Webhooks signing secret. Every
   write is a read-modify-write settled by version checks (``retry_on_conflict``); the rules
@@ -40,14 +42,15 @@ from imagedeploy.domain.notifications import (
     webhook_wants,
     webhooks_to_notify,
 )
+from imagedeploy.domain.outbox import DeliverWebhook
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import Job, Page, Ports
+from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.common import get_service
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_JOB = "webhook"
+WEBHOOK_JOB = "webhook"  # one delivery, as an earlier version enqueued it
 _WEBHOOK_PAGE = 100
 
 
@@ -77,9 +80,14 @@ def notify_webhooks(ports: Ports, event_id: str) -> None:
 
 
 def deliver_webhook(ports: Ports, subject: str) -> None:
-    """The ``webhook`` job (``<event id>/<webhook id>``): deliver, and log how it went. A
-    webhook deleted or disabled meanwhile gets nothing."""
+    """The ``webhook`` job (``<event id>/<webhook id>``) an earlier version enqueued."""
     event_id, _, webhook_id = subject.partition("/")
+    deliver(ports, event_id, webhook_id)
+
+
+def deliver(ports: Ports, event_id: str, webhook_id: str) -> None:
+    """The ``DeliverWebhook`` effect: deliver, and log how it went. A webhook deleted or
+    disabled meanwhile gets nothing."""
     event = ports.store.get_event(event_id)
     webhook = ports.store.get_webhook(webhook_id)
     if event is None or webhook is None or not webhook_wants(webhook, event):
@@ -108,7 +116,8 @@ def _enqueue_webhooks(
     while True:
         page = ports.store.list_webhooks(service.owner_id, _WEBHOOK_PAGE, cursor)
         for webhook in webhooks_to_notify(event, workspace, own, page.items):
-            ports.jobs.enqueue(Job(WEBHOOK_JOB, f"{event.id}/{webhook.id}"))
+            with unit_of_work(ports) as tx:
+                tx.effect(DeliverWebhook(event.id, webhook.id))
         cursor = page.next_cursor
         if cursor is None:
             return

@@ -12,6 +12,9 @@
   cron run ends unsuccessful with it. A removal never gives up (it retries every minute until
   the resources are gone); other effects are logged as dead.
 - The record is deleted once every effect is done (or given up).
+- A runtime that executes an effect in the background (the local runtime's threads: the
+  command returns once queued) reports a create the engine failed with ``retry_effect``: the
+  effect gets a record of its own, due after the same backoff, under the same budget.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploys import Deploy
 from imagedeploy.domain.errors import ConcurrentUpdate
+from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.outbox import (
     Converge,
+    DeliverWebhook,
     Effect,
     Notify,
     OutboxRecord,
@@ -43,13 +48,15 @@ from imagedeploy.domain.outbox import (
     Suspend,
     SyncSchedule,
     backoff_seconds,
+    encode_effect,
     error_text,
     retries_left,
 )
+from imagedeploy.domain.outcomes import Unhealthy
 from imagedeploy.domain.services import ServiceType
 from imagedeploy.ports import Job, Ports
-from imagedeploy.usecases import cron, deploys, jobs, notifications
-from imagedeploy.usecases.unit_of_work import OUTBOX_JOB
+from imagedeploy.usecases import cron, deploys, instances, jobs, notifications
+from imagedeploy.usecases.unit_of_work import dispatch_job
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +120,36 @@ def _failed(ports: Ports, record: OutboxRecord, effect: Effect, exc: Exception) 
             due_at=ports.clock.now() + timedelta(seconds=delay),
         )
         ports.store.write(put=[retry])
-        ports.jobs.enqueue(Job(OUTBOX_JOB, record.id), delay_seconds=delay)
+        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
         return
     logger.error("effect failed for good", extra=fields)
     give_up(ports, effect, text)
     if _advance(ports, record):
-        ports.jobs.enqueue(Job(OUTBOX_JOB, record.id))  # the effects after it
+        ports.jobs.enqueue(dispatch_job(record))  # the effects after it
+
+
+def retry_effect(ports: Ports, effect: Effect, attempts: int, text: str) -> None:
+    """``effect``, executed in the background by the runtime, failed its ``attempts``-th time
+    in a row with ``text``: a record of its own retries it after the backoff while the budget
+    lasts (as ``dispatch`` retries a failing effect), else the failure is recorded."""
+    fields = {"effect": type(effect).__name__, "attempts": attempts, "error": text}
+    if retries_left(attempts, ports.limits.effect_retry_seconds):
+        delay = backoff_seconds(attempts)
+        now = ports.clock.now()
+        record = OutboxRecord(
+            id=new_id("obx"),
+            effects=(encode_effect(effect),),
+            created_at=now,
+            due_at=now + timedelta(seconds=delay),
+            attempts=attempts,
+            last_error=text,
+        )
+        logger.warning("effect failed; retrying", extra={**fields, "retry_in_s": delay})
+        ports.store.write(put=[record])
+        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
+        return
+    logger.error("effect failed for good", extra=fields)
+    give_up(ports, effect, text)
 
 
 def give_up(ports: Ports, effect: Effect, text: str) -> None:
@@ -132,6 +163,11 @@ def give_up(ports: Ports, effect: Effect, text: str) -> None:
             cron.run_ended(ports, run_id, RunStatus.UNSUCCESSFUL, None, text)
         case StartJob(job_id=job_id):
             jobs.job_ended(ports, job_id, RunEnd(RunStatus.UNSUCCESSFUL, None, text))
+        case Converge(service_id=service_id) | Restart(service_id=service_id):
+            # No deploy or run to fail: the service's timeline says why its instances are short.
+            instances.instance_failed(
+                ports, service_id, "", Unhealthy(f"could not start an instance: {text}")
+            )
         case _:
             pass
 
@@ -206,6 +242,8 @@ def execute(ports: Ports, effect: Effect) -> None:
                 ports.scheduler.set_schedule(service_id, service.schedule)
         case Notify(service_id=service_id, event_id=event_id):
             notifications.notify(ports, service_id, event_id)
+        case DeliverWebhook(event_id=event_id, webhook_id=webhook_id):
+            notifications.deliver(ports, event_id, webhook_id)
 
 
 def _in_phase(ports: Ports, deploy_id: str, phase: machine.Phase) -> Deploy | None:

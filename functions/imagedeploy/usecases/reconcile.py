@@ -62,7 +62,7 @@ from imagedeploy.domain.outbox import (
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import DescribesDeploys, DescribesJobs, Job, Page, Ports
 from imagedeploy.usecases import cron, deploys, jobs
-from imagedeploy.usecases.unit_of_work import OUTBOX_JOB, retry_on_conflict, unit_of_work
+from imagedeploy.usecases.unit_of_work import dispatch_job, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ class _Pass:
         )
         if not claimed and not self.resume:
             return
-        job = Job(OUTBOX_JOB, record.id)
+        job = dispatch_job(record)
         self.ports.jobs.enqueue(job)
         self.report.requeued.append(job)
         logger.info("reconcile repaired", extra={"action": "requeue_outbox", "record": record.id})

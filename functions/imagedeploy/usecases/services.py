@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from imagedeploy.domain import hooks
 from imagedeploy.domain.deploys import Deploy, DeployStatus, DeployTrigger
-from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, NotFound
+from imagedeploy.domain.errors import Conflict, ImagePullError, InvalidInput, NotFound, SlugTaken
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.listing import ANY_SERVICE, ServiceFilter
@@ -63,6 +63,9 @@ def _owned_credential(ports: Ports, owner_id: str, credential_id: str | None) ->
     return [record]
 
 
+MAX_SLUG_ATTEMPTS = 5  # a taken slug is rare (a 4-character suffix, then 6 random ones)
+
+
 def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
     """Create the service and its first deploy in one write; the deploy's slow steps are jobs."""
     if ports.store.get_owner(owner_id) is None:
@@ -76,7 +79,7 @@ def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
         owner_id=owner_id,
         hook_key_hash=hooks.hash_hook_key(key),
         now=now,
-        slug=unique_slug(spec.slug, service_id),  # the private network host name: unique
+        slug=unique_slug(spec.slug, service_id),
     )
     if service.type is ServiceType.WEB_SERVICE:
         service = dataclasses.replace(service, local_port=ports.runtime.allocate_port(service_id))
@@ -92,14 +95,23 @@ def create_service(ports: Ports, owner_id: str, spec: ServiceSpec) -> Created:
         updated_at=now,
     )
     service = dataclasses.replace(service, active_deploy_id=deploy.id)
-    with unit_of_work(ports) as tx:
-        stored_service = tx.put(service)
-        stored_deploy = tx.put(deploy)
-        for record in touched:
-            tx.put(record)
-        if service.type is ServiceType.CRON_JOB:
-            tx.effect(SyncSchedule(service_id))
-        tx.effect(RunJob("begin", deploy.id))
+    # The slug is the service's host name: the store reserves it with the service, so two
+    # services never share one; a taken one (a suffix collision) is retried with another.
+    for attempt in range(1, MAX_SLUG_ATTEMPTS + 1):
+        try:
+            with unit_of_work(ports) as tx:
+                stored_service = tx.put(service)
+                stored_deploy = tx.put(deploy)
+                for record in touched:
+                    tx.put(record)
+                if service.type is ServiceType.CRON_JOB:
+                    tx.effect(SyncSchedule(service_id))
+                tx.effect(RunJob("begin", deploy.id))
+            break
+        except SlugTaken:
+            if attempt == MAX_SLUG_ATTEMPTS:
+                raise
+            service = dataclasses.replace(service, slug=unique_slug(spec.slug, service_id, attempt))
     return Created(stored_service, stored_deploy, key)
 
 

@@ -50,6 +50,13 @@ R = TypeVar("R")
 
 MAX_ATTEMPTS = 50  # conditional-write retries before giving up with ConcurrentUpdate
 OUTBOX_JOB = "outbox"  # the job kind that dispatches one outbox record
+DELIVERY_JOB = "webhook_delivery"  # the same, for a record of webhook deliveries
+
+
+def dispatch_job(record: OutboxRecord) -> Job:
+    """The job that dispatches ``record``: webhook deliveries have a kind of their own, so
+    that ``serve`` runs them in their own threads (a slow receiver holds up no deploy)."""
+    return Job(DELIVERY_JOB if record.delivers_webhooks else OUTBOX_JOB, record.id)
 
 
 def retry_on_conflict(use_case: Callable[P, R]) -> Callable[P, R]:
@@ -113,6 +120,7 @@ class UnitOfWork:
         if self.empty:
             return
         puts = list(self._puts.values())
+        record: OutboxRecord | None = None
         if self._effects:
             now = self._ports.clock.now()
             record = OutboxRecord(
@@ -124,9 +132,9 @@ class UnitOfWork:
             puts.append(record)
             self.record_id = record.id
         self._ports.store.write(put=puts, delete=self._deletes)
-        if self.record_id is not None:
+        if record is not None:
             try:
-                self._ports.jobs.enqueue(Job(OUTBOX_JOB, self.record_id))
+                self._ports.jobs.enqueue(dispatch_job(record))
             except Exception:  # the record is stored: reconcile enqueues it again
                 logger.exception("could not enqueue an outbox record; reconcile will")
 

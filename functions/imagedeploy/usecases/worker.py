@@ -7,6 +7,7 @@ from collections.abc import Callable
 from imagedeploy.domain import deploy_machine as machine
 from imagedeploy.ports import Job, Ports
 from imagedeploy.usecases import cron, deploys, notifications
+from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 
 
 def _begin(ports: Ports, deploy_id: str) -> None:
@@ -29,6 +30,7 @@ def _outbox(ports: Ports, record_id: str) -> None:
 HANDLERS: dict[str, Callable[[Ports, str], None]] = {
     "begin": _begin,
     "outbox": _outbox,
+    DELIVERY_JOB: _outbox,
     "cron_tick": _cron_tick,
     "preflight": deploys.run_preflight,
     "supersede": deploys.supersede,

@@ -1,6 +1,8 @@
 """Private services in Cloud Map: one service per private service in the stack's namespace
-(A records ``<slug>.<namespace>``), found again by its description when a retried removal runs
-after the ECS service that named it is gone."""
+(A records ``<slug>.<namespace>``; the slug is unique in the stack). Found by the id recorded
+for it (``route_records.py``), never by name: two services named alike never share a Cloud Map
+service, and removing one never deregisters the other's instances. Also found by its
+description when a retried removal runs after the ECS service that named it is gone."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, error_code
-from imagedeploy.domain.ecs_rules import TAG_SERVICE
+from imagedeploy.adapters.aws.ecs_config import EcsConfig, error_code, resource_tags
+from imagedeploy.adapters.aws.route_records import RouteRecords
 from imagedeploy.ports import RunSpec
 
 
@@ -19,43 +21,46 @@ def _description(service_id: str) -> str:
 
 
 class CloudMap:
-    def __init__(self, config: EcsConfig, servicediscovery: Callable[[], Any]) -> None:
+    def __init__(
+        self, config: EcsConfig, servicediscovery: Callable[[], Any], records: RouteRecords
+    ) -> None:
         self._config = config
         self._client = servicediscovery
+        self._records = records
 
     def ensure(self, spec: RunSpec) -> str:
-        name = spec.internal_host or spec.service_id
-        namespace = self._config.namespace_id
-        filters = [{"Name": "NAMESPACE_ID", "Values": [namespace], "Condition": "EQ"}]
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"Filters": filters}
-            if token:
-                params["NextToken"] = token
-            page = self._client().list_services(**params)
-            for service in page.get("Services", []):
-                if (
-                    service.get("Name") == name
-                    and service.get("NamespaceId", namespace) == namespace
-                ):
-                    return str(service["Arn"])
-            token = page.get("NextToken")
-            if not token:
-                break
+        """The ARN of the service's Cloud Map service: the recorded one, else a new one
+        (``CreatorRequestId`` = the service id: a retried creation makes no second one)."""
+        recorded = self._records.route(spec.service_id).cloud_map_id
+        if recorded:
+            try:
+                return str(self._client().get_service(Id=recorded)["Service"]["Arn"])
+            except ClientError as exc:
+                if error_code(exc) != "ServiceNotFound":
+                    raise
         created = self._client().create_service(
-            Name=name,
-            NamespaceId=namespace,
-            CreatorRequestId=f"{spec.service_id}-{name}"[:64],
+            Name=spec.slug or spec.internal_host or spec.service_id,
+            NamespaceId=self._config.namespace_id,
+            CreatorRequestId=spec.service_id,
             Description=_description(spec.service_id),
             DnsConfig={"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "A", "TTL": 10}]},
             HealthCheckCustomConfig={"FailureThreshold": 1},
-            Tags=[{"Key": TAG_SERVICE, "Value": spec.service_id}],
-        )
-        return str(created["Service"]["Arn"])
+            Tags=[{"Key": k, "Value": v} for k, v in resource_tags(self._config, spec).items()],
+        )["Service"]
+        self._records.set(spec.service_id, cloudMapId=str(created["Id"]))
+        return str(created["Arn"])
 
     def services_of(self, service_id: str) -> list[str]:
         """The Cloud Map services made for ``service_id`` (by their description: a retried
         removal runs after the ECS service that named them is gone)."""
+        recorded = self._records.route(service_id).cloud_map_id
+        if recorded:
+            try:
+                return [str(self._client().get_service(Id=recorded)["Service"]["Arn"])]
+            except ClientError as exc:
+                if error_code(exc) != "ServiceNotFound":
+                    raise
+                return []
         namespace = self._config.namespace_id
         if not namespace:
             return []

@@ -37,6 +37,8 @@ webhook delivery                  DELIVERY#<id> / DELIVERY          WEBHOOK#<web
 rate-limit window                 RATELIMIT#<key>#<windowStart> /   -                                 -
                                   RATELIMIT (+ ``hits``,
                                   ``expiresAt``)
+slug (a service's host name)      SLUG#<slug> / SLUG (+            -                                 -
+                                  ``serviceId``)
 claim                             CLAIM#<key> / CLAIM (+            -                                 -
                                   ``claimedUntil``, ``expiresAt``)
 ================================  ================================  ================================  ==================================
@@ -127,7 +129,7 @@ from imagedeploy.domain.accounts import (
 )
 from imagedeploy.domain.cron import CronRun, RunStatus
 from imagedeploy.domain.deploys import Deploy
-from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput
+from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput, SlugTaken
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
@@ -575,6 +577,7 @@ class _Op:
     key: str
     version: int  # the version the caller holds (0: creating)
     deleting: bool
+    slug: str = ""  # a service's host name reservation (``SLUG#<slug>``), not an entity
 
 
 class DynamoStore:
@@ -635,9 +638,10 @@ class DynamoStore:
             stored.append(result)
         for entity in delete:
             ops.append(self._delete(entity))
+        ops += self._slug_ops(put, delete)
         seen: set[tuple[str, str]] = set()
         for op in ops:
-            item_key = (op.kind.pk(op.key), op.kind.sk)
+            item_key = (op.kind.pk(op.key), op.kind.sk) if not op.slug else (op.slug, "SLUG")
             if item_key in seen:
                 raise InvalidInput(
                     f"{op.kind.label} {op.key} appears more than once in one write; "
@@ -745,6 +749,41 @@ class DynamoStore:
         }
         return _Op(request, kind, key, version, deleting=True)
 
+    def _slug_ops(self, put: Sequence[Entity], delete: Sequence[Entity]) -> list[_Op]:
+        """A new service reserves its slug (its host name) with ``SLUG#<slug>`` in the same
+        transaction (``attribute_not_exists``: two services never get one host); deleting the
+        service frees it (only its own reservation: services stored before reservations
+        existed have none)."""
+        ops: list[_Op] = []
+        for entity in put:
+            if isinstance(entity, Service) and entity.version == 0:
+                item = {
+                    "PK": _s(f"SLUG#{entity.slug}"),
+                    "SK": _s("SLUG"),
+                    "kind": _s("Slug"),
+                    "serviceId": _s(entity.id),
+                }
+                request = {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                ops.append(_Op(request, _KINDS[Service], entity.id, 0, False, entity.slug))
+        for entity in delete:
+            if isinstance(entity, Service):
+                request = {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": {"PK": _s(f"SLUG#{entity.slug}"), "SK": _s("SLUG")},
+                        "ConditionExpression": "attribute_not_exists(PK) OR serviceId = :id",
+                        "ExpressionAttributeValues": {":id": _s(entity.id)},
+                    }
+                }
+                ops.append(_Op(request, _KINDS[Service], entity.id, 0, True, entity.slug))
+        return ops
+
     @staticmethod
     def _lost_race(exc: Any, ops: Sequence[_Op]) -> Exception:
         """``ConcurrentUpdate`` for a transaction cancelled by a condition or a concurrent
@@ -755,6 +794,8 @@ class DynamoStore:
         reasons = exc.response.get("CancellationReasons") or []
         for op, reason in zip(ops, reasons, strict=False):
             code = reason.get("Code")
+            if code == "ConditionalCheckFailed" and op.slug:
+                return SlugTaken(f"host name {op.slug!r} is taken by another service")
             if code == "ConditionalCheckFailed":
                 return ConcurrentUpdate(_stale_message(op, reason.get("Item")))
             if code == "TransactionConflict":

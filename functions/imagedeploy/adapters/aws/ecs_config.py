@@ -11,6 +11,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.domain.ecs_rules import (
+    TAG_OWNER,
+    TAG_SERVICE,
+    TAG_SERVICE_NAME,
+    TAG_STACK,
+    TAG_TYPE,
+)
 from imagedeploy.ports import RunSpec
 
 
@@ -39,6 +46,17 @@ class EcsConfig:
     deregistration_delay_seconds: int = 30
     #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
     worker_security_groups: tuple[str, ...] = ()
+    #: the table the runtime records routes in (``route_records.py``): the store's table
+    table_name: str = ""
+    #: the ALB pool (docs/aws.md "Past 100 web services"): web services per load balancer
+    #: (ELB: at most 100 target groups per ALB, not adjustable)
+    services_per_load_balancer: int = 100
+    #: a Route 53 hosted zone of ``base_domain``: one alias record per web service, which lets
+    #: the pool grow past the stack's own ALB; "" = the stack's ALB only (wildcard DNS)
+    hosted_zone_id: str = ""
+    load_balancer_subnets: tuple[str, ...] = ()  # new ALBs of the pool (public subnets)
+    load_balancer_security_groups: tuple[str, ...] = ()  # new ALBs: the stack's ALB group
+    certificate_arn: str = ""  # new ALBs: an HTTPS listener with it ("" = HTTP on port 80)
 
     @property
     def worker_groups(self) -> tuple[str, ...]:
@@ -62,6 +80,26 @@ def service_kind(spec: RunSpec) -> ServiceKind:
         return ServiceKind(value)
     except ValueError:
         return ServiceKind.WORKER if spec.port is None else ServiceKind.WEB
+
+
+def resource_tags(config: EcsConfig, spec: RunSpec) -> dict[str, str]:
+    """The tags of everything made for ``spec``'s service, so that an operator finds it in the
+    console (docs/aws.md "Find it in the console"): stack, owner, service id, name and type."""
+    tags = {
+        TAG_STACK: config.name_prefix,  # the stack's name (template.yaml)
+        TAG_OWNER: spec.owner_id,
+        TAG_SERVICE: spec.service_id,
+        TAG_SERVICE_NAME: spec.service_name,
+        TAG_TYPE: service_kind(spec).value,
+    }
+    # ELB, ECS and the Scheduler refuse empty values on some resources: leave those out.
+    return {k: _tag_value(v) for k, v in tags.items() if v}
+
+
+def _tag_value(value: str) -> str:
+    """A tag value every AWS service accepts: at most 256 characters of letters, digits,
+    spaces and ``_.:/=+-@`` (a service's name may have any character)."""
+    return "".join(c if c.isalnum() or c in " _.:/=+-@" else "_" for c in value)[:256]
 
 
 class EcsRuntimeError(Exception):

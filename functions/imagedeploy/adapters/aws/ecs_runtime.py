@@ -60,9 +60,11 @@ from imagedeploy.adapters.aws.ecs_config import (
     EcsRuntimeError,
     ServiceKind,
     lazy_client,
+    resource_tags,
     service_kind,
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
+from imagedeploy.adapters.aws.route_records import RouteRecords
 from imagedeploy.domain.cron import RunEnd
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
@@ -73,7 +75,6 @@ from imagedeploy.domain.ecs_rules import (
     TAG_JOB,
     TAG_ROLE,
     TAG_RUN,
-    TAG_SERVICE,
     DeploymentState,
     EcsStatus,
     RolloutRef,
@@ -103,29 +104,74 @@ class EcsRuntime:
         elbv2: Any = None,
         servicediscovery: Any = None,
         logs: Any = None,
+        dynamodb: Any = None,
+        route53: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
     ) -> None:
         self._config = config
         self._ecs = lazy_client("ecs", ecs, config.region)()
-        self.task_definitions = TaskDefinitions(
-            config, self._ecs, lazy_client("logs", logs, config.region), secret_arn
+        self.records = RouteRecords(
+            config.table_name, lazy_client("dynamodb", dynamodb, config.region)
         )
-        self.routing = AlbRouting(config, lazy_client("elbv2", elbv2, config.region))
+        self.task_definitions = TaskDefinitions(
+            config,
+            self._ecs,
+            lazy_client("logs", logs, config.region),
+            secret_arn,
+            names=self.name_of,
+        )
+        self.routing = AlbRouting(
+            config,
+            lazy_client("elbv2", elbv2, config.region),
+            lazy_client("route53", route53, config.region),
+            self.records,
+        )
         self.discovery = CloudMap(
-            config, lazy_client("servicediscovery", servicediscovery, config.region)
+            config, lazy_client("servicediscovery", servicediscovery, config.region), self.records
         )
 
     # -- names ------------------------------------------------------------------------------
     def name_of(self, service_id: str) -> str:
-        """The ECS service name and task definition family of an imagedeploy service."""
+        """The ECS service name and task definition family of an imagedeploy service: the one
+        recorded when it first ran (``name_for``); ``<prefix>-<id>`` for one that never ran or
+        ran before names were readable."""
+        if self._config.table_name:
+            recorded = self.records.route(service_id).ecs_name
+            if recorded:
+                return recorded
+        return self._legacy_name(service_id)
+
+    def _legacy_name(self, service_id: str) -> str:
         return f"{self._config.name_prefix}-{service_id}"
+
+    def name_for(self, spec: RunSpec) -> str:
+        """``name_of``, recording ``<prefix>-<slug>_<id>`` (found in the console by the
+        service's name; ``service_id_of`` reads the id back) the first time a service runs. A
+        service whose ECS service already runs under ``<prefix>-<id>`` keeps that name (ECS
+        cannot rename a service)."""
+        if not self._config.table_name or not spec.slug:
+            return self._legacy_name(spec.service_id)
+        recorded = self.records.route(spec.service_id).ecs_name
+        if recorded:
+            return recorded
+        legacy = self._legacy_name(spec.service_id)
+        found = self._ecs.describe_services(cluster=self._config.cluster, services=[legacy])
+        if any(s.get("status") == "ACTIVE" for s in found.get("services", [])):
+            name = legacy
+        else:
+            name = f"{self._config.name_prefix}-{spec.slug}_{spec.service_id}"[-255:]
+        self.records.set(spec.service_id, ecsName=name)
+        return name
 
     def service_id_of(self, arn_or_name: str) -> str | None:
         """The imagedeploy service id of an ECS service ARN or name, or of a task definition
-        (family or ARN); None for anything this stack did not create."""
+        (family or ARN): ``<prefix>-<slug>_<id>`` or ``<prefix>-<id>``; None for anything this
+        stack did not create."""
         name = arn_or_name.rsplit("/", 1)[-1].split(":", 1)[0]
         prefix = f"{self._config.name_prefix}-"
-        return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else None
+        if not name.startswith(prefix) or len(name) <= len(prefix):
+            return None
+        return name[len(prefix) :].rpartition("_")[2] or None
 
     # -- Runtime port ----------------------------------------------------------------------
     def allocate_port(self, service_id: str) -> int | None:
@@ -144,6 +190,7 @@ class EcsRuntime:
         kind = service_kind(spec)
         if kind is ServiceKind.CRON:
             raise ValueError("cron jobs have no ECS service; their runs use start_cron_run")
+        self.name_for(spec)
         current = self._describe_service(spec.service_id)
         tags = tag_map(current.get("tags")) if current else {}
         known = RolloutRef.from_tags(spec.service_id, tags)
@@ -176,7 +223,7 @@ class EcsRuntime:
                 deploymentConfiguration=DEPLOYMENT_CONFIGURATION,
                 propagateTags="TASK_DEFINITION",
                 enableECSManagedTags=True,
-                tags=[{"key": TAG_SERVICE, "value": spec.service_id}],
+                tags=[{"key": k, "value": v} for k, v in resource_tags(self._config, spec).items()],
                 **wiring,
             )["service"]
         else:
@@ -263,8 +310,8 @@ class EcsRuntime:
 
     def remove(self, service_id: str) -> None:
         """Delete the ECS service, its routing (listener rule, target group, Cloud Map
-        service) and task definitions; stop its one-off tasks. Logs stay (retention ends
-        them). Idempotent; every part is tried, and if AWS still holds one (a Cloud Map service
+        service), task definitions and log group (as Render deletes a service's logs with it;
+        nothing the app made outlives the stack); stop its one-off tasks. Idempotent; every part is tried, and if AWS still holds one (a Cloud Map service
         whose instances are deregistering answers ``ResourceInUse``) the call raises with
         what is left, so that the removal job retries it."""
         current = self._describe_service(service_id)
@@ -284,7 +331,7 @@ class EcsRuntime:
             self._trying(
                 errors, "stop a task", functools.partial(self._stop_task, task_arn, "removed")
             )
-        if self._config.listener_arn:
+        if self._config.listener_arn and self._config.table_name:
             self._trying(
                 errors, "delete the route", functools.partial(self.routing.delete_route, service_id)
             )
@@ -300,8 +347,15 @@ class EcsRuntime:
             "deregister task definitions",
             functools.partial(self.task_definitions.deregister_all, service_id),
         )
+        self._trying(
+            errors,
+            "delete the log group",
+            functools.partial(self.task_definitions.delete_log_group, service_id),
+        )
         if errors:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")
+        if self._config.table_name:
+            self.records.forget(service_id)
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._run_once(spec, started_by=run_id, role="cron", run_id=run_id)
@@ -453,6 +507,7 @@ class EcsRuntime:
         return None  # missing, or INACTIVE/DRAINING after a delete
 
     def _set_live(self, spec: RunSpec, *, force_new_deployment: bool) -> None:
+        self.name_for(spec)
         current = self._describe_service(spec.service_id)
         if current is None:
             if spec.num_instances > 0:
@@ -486,8 +541,7 @@ class EcsRuntime:
         if kind is ServiceKind.WEB:
             if spec.port is None:
                 raise ValueError("a web service needs a port")
-            target_group = self.routing.ensure_target_group(spec)
-            self.routing.ensure_listener_rule(spec, target_group)
+            target_group = self.routing.ensure(spec)
             return {
                 "networkConfiguration": self._network(self._config.security_groups),
                 "loadBalancers": [
@@ -522,11 +576,12 @@ class EcsRuntime:
     ) -> None:
         if self._task_arns(started_by=started_by):
             return  # already started (and maybe finished): never run a one-off task twice
+        self.name_for(spec)
         task_definition = self.task_definitions.ensure(spec)
         override: dict[str, Any] = {"name": CONTAINER}
         if spec.command:
             override["command"] = list(spec.command)
-        tags = {TAG_SERVICE: spec.service_id, TAG_DEPLOY: spec.deploy_id, TAG_ROLE: role}
+        tags = {**resource_tags(self._config, spec), TAG_DEPLOY: spec.deploy_id, TAG_ROLE: role}
         if run_id:
             tags[TAG_RUN] = run_id
         token: dict[str, str] = {}

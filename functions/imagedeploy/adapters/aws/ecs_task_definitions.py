@@ -12,14 +12,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, error_code
+from imagedeploy.adapters.aws.ecs_config import (
+    EcsConfig,
+    EcsRuntimeError,
+    error_code,
+    resource_tags,
+)
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     LOG_STREAM_PREFIX,
     MAX_STOP_TIMEOUT_SECONDS,
     TAG_DEPLOY,
     TAG_FINGERPRINT,
-    TAG_SERVICE,
     fargate_size,
     tag_map,
 )
@@ -35,17 +39,21 @@ class TaskDefinitions:
         ecs: Any,
         logs: Callable[[], Any],
         secret_arn: Callable[[str], str | None] | None,
+        names: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
         self._ecs = ecs
         self._logs_client = logs
         self._secret_arn = secret_arn
+        self._names = names  # service id -> ECS name (EcsRuntime.name_of): the family
 
     @property
     def _logs(self) -> Any:
         return self._logs_client()
 
     def family(self, service_id: str) -> str:
+        if self._names is not None:
+            return self._names(service_id)
         return f"{self._config.name_prefix}-{service_id}"
 
     def log_group(self, service_id: str) -> str:
@@ -137,11 +145,11 @@ class TaskDefinitions:
                 and tag_map(latest.get("tags")).get(TAG_FINGERPRINT) == fingerprint
             ):
                 return str(definition["taskDefinitionArn"])
-        self._ensure_log_group(spec.service_id)
+        self._ensure_log_group(spec)
         registered = self._ecs.register_task_definition(
             **body,
             tags=[
-                {"key": TAG_SERVICE, "value": spec.service_id},
+                *({"key": k, "value": v} for k, v in resource_tags(self._config, spec).items()),
                 {"key": TAG_DEPLOY, "value": spec.deploy_id},
                 {"key": TAG_FINGERPRINT, "value": fingerprint},
             ],
@@ -156,11 +164,11 @@ class TaskDefinitions:
         memory = found.get("taskDefinition", {}).get("memory")
         return int(memory) if memory else None
 
-    def _ensure_log_group(self, service_id: str) -> None:
-        group = self.log_group(service_id)
+    def _ensure_log_group(self, spec: RunSpec) -> None:
+        group = self.log_group(spec.service_id)
         try:
             # Tagged like the ECS service, so the console's tag filters find it too.
-            tags = {TAG_SERVICE: service_id, "imagedeploy:stack": self._config.name_prefix}
+            tags = resource_tags(self._config, spec)
             self._logs.create_log_group(logGroupName=group, tags=tags)
         except ClientError as exc:
             if error_code(exc) != "ResourceAlreadyExistsException":
@@ -170,6 +178,14 @@ class TaskDefinitions:
             self._logs.put_retention_policy(
                 logGroupName=group, retentionInDays=self._config.log_retention_days
             )
+
+    def delete_log_group(self, service_id: str) -> None:
+        """Delete the service's log group (gone already: nothing to do)."""
+        try:
+            self._logs.delete_log_group(logGroupName=self.log_group(service_id))
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
 
     def deregister_all(self, service_id: str) -> None:
         family = self.family(service_id)

@@ -58,7 +58,15 @@ from imagedeploy.domain.deploy_machine import (
     Signal,
 )
 from imagedeploy.domain.errors import PullFailureReason
-from imagedeploy.domain.outbox import backoff_seconds, retries_left
+from imagedeploy.domain.outbox import (
+    Converge,
+    Effect,
+    Restart,
+    StartCronRun,
+    StartJob,
+    StartPreDeploy,
+    StartRollout,
+)
 from imagedeploy.domain.outcomes import (
     EarlyExit,
     NonZeroExit,
@@ -100,6 +108,17 @@ class RuntimeReports(Protocol):
     def instance_pull_failed(
         self, service_id: str, image: str, reason: PullFailureReason, message: str
     ) -> None: ...
+    def effect_failed(self, effect: Effect, attempts: int, error: str) -> None:
+        """The engine failed a container's creation for ``effect`` (its ``attempts``-th time in
+        a row): the effect is retried as the outbox retries one, or fails what it was for."""
+        ...
+
+
+class EngineCreateFailed(EngineError):
+    """The engine failed to create (or pull for) a container: an error, no answer. Not a fact
+    about the container: the effect that asked for it is retried with the outbox's policy."""
+
+    code = "engine_create_failed"
 
 
 @dataclass
@@ -141,10 +160,8 @@ class LocalRuntime:
         queue_capacity: int = 10_000,
         installation: str = "default",
         output_max_bytes: int = 1024 * 1024,
-        effect_retry_seconds: int = 300,
         on_engine_lost: Callable[[], object] | None = None,
     ) -> None:
-        self._effect_retry = effect_retry_seconds
         self._output_max_bytes = output_max_bytes
         self._installation = installation
         self._engine = engine
@@ -161,6 +178,9 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._live: dict[str, _Live] = {}
         self._canceled: set[str] = set()  # deploy ids
+        self._removed: set[str] = set()  # service ids: every deploy of theirs is abandoned
+        self._rolling: set[str] = set()  # deploy ids whose rollout is queued or running
+        self._create_failures: dict[Effect, int] = {}  # failed creates in a row, per effect
         self._canceled_runs: set[str] = set()  # cron run ids
         self._retiring: set[str] = set()  # container ids being drained and stopped
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
@@ -220,7 +240,18 @@ class LocalRuntime:
         self._runs_queue.submit(self._start_run, spec, "pre_deploy", spec.deploy_id)
 
     def start_rollout(self, spec: RunSpec) -> None:
-        self._submit(spec.service_id, self._rollout, spec)
+        # Once per deploy while it is queued or running: after a restart of ``serve`` both the
+        # outbox record that was being dispatched and the reconcile pass's resume ask for it.
+        with self._lock:
+            if spec.deploy_id in self._rolling:
+                return
+            self._rolling.add(spec.deploy_id)
+        try:
+            self._submit(spec.service_id, self._rollout, spec)
+        except BaseException:
+            with self._lock:
+                self._rolling.discard(spec.deploy_id)
+            raise
 
     def cancel(self, service_id: str, deploy_id: str) -> None:
         with self._lock:
@@ -237,6 +268,11 @@ class LocalRuntime:
         self._submit(service_id, self._suspend, service_id)
 
     def remove(self, service_id: str) -> None:
+        # Recorded first: a rollout in progress (holding the service's lock, its instance
+        # waiting to be healthy) gives up at once instead of when its deploy times out.
+        with self._lock:
+            self._removed.add(service_id)
+
         def remove() -> None:
             self._suspend(service_id)
             self._router.remove_route(service_id)
@@ -307,10 +343,19 @@ class LocalRuntime:
         self._rollouts.submit(serialized)
 
     def _rollout(self, spec: RunSpec) -> None:
-        started = self._start_healthy(spec, phase=Phase.ROLLOUT)
+        try:
+            self._roll_out(spec)
+        finally:
+            with self._lock:
+                self._rolling.discard(spec.deploy_id)
+
+    def _roll_out(self, spec: RunSpec) -> None:
+        if self._abandoned(spec):
+            return  # canceled (or its service removed) while it waited for the service
+        started = self._start_healthy(spec, StartRollout(spec.deploy_id), phase=Phase.ROLLOUT)
         if started is None:
             return
-        if self._is_canceled(spec.deploy_id):
+        if self._abandoned(spec):
             self._stop_containers(list(started), spec.stop_timeout_seconds)
             return
         previous = self._live.get(spec.service_id)
@@ -320,7 +365,9 @@ class LocalRuntime:
 
     def _replace_all(self, spec: RunSpec, _: object) -> None:
         """Restart: fresh instances of the same deploy, switched in once healthy."""
-        started = self._start_healthy(spec, phase=None)
+        if self._abandoned(spec):
+            return
+        started = self._start_healthy(spec, Restart(spec.service_id), phase=None)
         if started is None:
             return
         previous = self._live.get(spec.service_id)
@@ -329,6 +376,8 @@ class LocalRuntime:
 
     def _converge(self, spec: RunSpec) -> None:
         """Adopt running instances of ``spec.deploy_id`` and start or stop to reach the count."""
+        if self._abandoned(spec):
+            return  # the service was removed: nothing of it runs again
         with self._lock:
             retiring = set(self._retiring)
         running = {
@@ -344,7 +393,7 @@ class LocalRuntime:
         instances = {s.id: self._port_of(s, spec) for s in alive}
         missing = spec.num_instances - len(instances)
         if missing > 0:
-            more = self._start_healthy(spec, phase=None, count=missing)
+            more = self._start_healthy(spec, Converge(spec.service_id), phase=None, count=missing)
             if more is None:
                 return
             instances.update(more)
@@ -405,10 +454,17 @@ class LocalRuntime:
                 self._runs.pop(key, None)
             self._pull_failed(run, exc)
             return
+        except EngineCreateFailed as exc:
+            with self._lock:
+                self._runs.pop(key, None)
+            if not self._run_canceled(run):
+                self._create_failed(_start_effect(run), exc)
+            return
         except BaseException:
             with self._lock:
                 self._runs.pop(key, None)
             raise
+        self._created(_start_effect(run))
         if self._run_canceled(run):  # canceled while the container was being started
             self._engine.stop(run.container_id, 10)
         if ended_unwatched:  # it ended while nobody watched (serve was down)
@@ -458,11 +514,11 @@ class LocalRuntime:
 
     # -- building blocks ----------------------------------------------------------------------
     def _start_healthy(
-        self, spec: RunSpec, *, phase: Phase | None, count: int | None = None
+        self, spec: RunSpec, effect: Effect, *, phase: Phase | None, count: int | None = None
     ) -> dict[str, int | None] | None:
         """Start ``count`` (default: all) new instances and wait until each is healthy. On a
-        failure report it (as a deploy signal during a rollout), remove what was started and
-        return None."""
+        failure report it (as a deploy signal during a rollout; the engine failing a create as
+        a failed ``effect``, retried by the outbox), remove what was started and return None."""
         started: dict[str, int | None] = {}
         try:
             for _ in range(spec.num_instances if count is None else count):
@@ -470,6 +526,7 @@ class LocalRuntime:
                 started[container_id] = host_port
                 with self._lock:
                     self._starting.add(container_id)
+            self._created(effect)
             for container_id, port in started.items():
                 failure = self._wait_instance(spec, container_id, port)
                 if failure is not None:
@@ -484,6 +541,11 @@ class LocalRuntime:
             else:
                 self._reports.instance_pull_failed(spec.service_id, spec.image, exc.reason, message)
             return None
+        except EngineCreateFailed as exc:
+            self._stop_containers(list(started), 0)
+            if not self._abandoned(spec):
+                self._create_failed(effect, exc)
+            return None
         except EngineError as exc:
             self._stop_containers(list(started), 0)
             self._fail(spec, phase, InstanceFailed(Unhealthy(with_explanation(exc.message))))
@@ -493,6 +555,22 @@ class LocalRuntime:
                 self._starting.difference_update(started)
                 self._exited.difference_update(started)
         return started
+
+    def _create_failed(self, effect: Effect, exc: EngineCreateFailed) -> None:
+        """Hand a failed create back to the outbox (which retries the effect after a backoff,
+        or fails what it was for): no thread here waits, nor holds the service's lock."""
+        with self._lock:
+            attempts = self._create_failures.get(effect, 0) + 1
+            self._create_failures[effect] = attempts
+        logger.warning(
+            "the engine failed a container's creation; retrying the effect",
+            extra={"error": exc.message, "effect": type(effect).__name__, "attempts": attempts},
+        )
+        self._reports.effect_failed(effect, attempts, with_explanation(exc.message))
+
+    def _created(self, effect: Effect) -> None:
+        with self._lock:
+            self._create_failures.pop(effect, None)
 
     def _fail(self, spec: RunSpec, phase: Phase | None, signal: InstanceFailed) -> None:
         if phase is not None:
@@ -513,19 +591,19 @@ class LocalRuntime:
                 return container_id in self._exited
 
         def gave_up() -> bool:
-            return self._is_canceled(spec.deploy_id) or self._stopping.is_set() or exited()
+            return self._abandoned(spec) or self._stopping.is_set() or exited()
 
         if port is None:  # a worker: healthy if it is still running after the grace period
             deadline = time.monotonic() + self._worker_grace
             while time.monotonic() < deadline and not gave_up():
                 time.sleep(0.1)
-            healthy = not exited() and not self._is_canceled(spec.deploy_id)
+            healthy = not exited() and not self._abandoned(spec)
         else:
             path = spec.health_check_path or None
             healthy = wait_healthy("127.0.0.1", port, path, self._deploy_timeout, give_up=gave_up)
         if healthy:
             return None
-        if self._is_canceled(spec.deploy_id):
+        if self._abandoned(spec):
             return Unhealthy("canceled")
         if exited():
             state = self._engine.inspect(container_id)
@@ -562,32 +640,18 @@ class LocalRuntime:
             host_port=host_port,
             apply_limits=self._apply_limits,
         )
-        # The engine failing to create a container (an error, no answer) is retried with the
-        # outbox's policy (domain.outbox: backoff 1, 2, 4 ... within effect_retry_seconds):
-        # this runtime's commands run in its own threads, after the dispatcher has returned.
-        # A pull failure or a container that will not start is a fact: reported at once.
-        attempts = 0
-        while True:
-            try:
-                return self._engine.run(container)
-            except (EnginePullError, EngineStartError):
+        # The engine failing to create a container (an error, no answer) is a failed effect,
+        # retried by the outbox (``_create_failed``); a pull failure or a container that will
+        # not start is a fact, reported at once; a name taken means the run's container exists
+        # (the caller adopts it); a port taken, another port (``_run_instance``).
+        try:
+            return self._engine.run(container)
+        except (EnginePullError, EngineStartError):
+            raise
+        except EngineError as exc:
+            if _NAME_TAKEN.search(exc.message) or _PORT_TAKEN.search(exc.message):
                 raise
-            except EngineError as exc:
-                if _NAME_TAKEN.search(exc.message):
-                    raise  # the run's container exists already: the caller adopts it
-                attempts += 1
-                with self._lock:
-                    run_canceled = run_id is not None and run_id in self._canceled_runs
-                canceled = self._is_canceled(spec.deploy_id) or run_canceled
-                if canceled or not retries_left(attempts, self._effect_retry):
-                    raise
-                delay = backoff_seconds(attempts)
-                logger.warning(
-                    "the engine failed a container's creation; retrying",
-                    extra={"error": exc.message, "attempts": attempts, "retry_in_s": delay},
-                )
-                if self._stopping.wait(delay):
-                    raise
+            raise EngineCreateFailed(exc.message) from exc
 
     def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
         if spec.port is None:
@@ -668,9 +732,10 @@ class LocalRuntime:
         except EngineError:
             keep_tail([b"(output unavailable)\n"], path, self._output_max_bytes)
 
-    def _is_canceled(self, deploy_id: str) -> bool:
+    def _abandoned(self, spec: RunSpec) -> bool:
+        """The deploy was canceled, or its service removed."""
         with self._lock:
-            return deploy_id in self._canceled
+            return spec.deploy_id in self._canceled or spec.service_id in self._removed
 
     # -- watching: engine events and the resync ------------------------------------------------
     def _on_event(self, event: EngineEvent) -> None:
@@ -750,6 +815,16 @@ def _run_labels(role: str, key: str) -> dict[str, str]:
     if role == "job":
         return {JOB: key}
     return {DEPLOY: key, ROLE: role}
+
+
+def _start_effect(run: _Run) -> Effect:
+    """The effect that starts a cron run, one-off job or pre-deploy command (retried when its
+    create fails)."""
+    if run.role == "cron":
+        return StartCronRun(run.key)
+    if run.role == "job":
+        return StartJob(run.key)
+    return StartPreDeploy(run.key)
 
 
 def container_spec(

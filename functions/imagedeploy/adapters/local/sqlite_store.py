@@ -71,6 +71,7 @@ from imagedeploy.domain.errors import (
     ConcurrentUpdate,
     Conflict,
     InvalidInput,
+    SlugTaken,
     StorageUnavailable,
 )
 from imagedeploy.domain.events import Event
@@ -120,6 +121,18 @@ def _seal_clear_rows(tx: sqlite3.Connection, fernet: Fernet) -> None:
         for rowid, data in rows:
             sealed = fernet.encrypt(data.encode()).decode("ascii")
             tx.execute(f"UPDATE {table} SET data = ? WHERE rowid = ?", (sealed, rowid))  # noqa: S608
+
+
+def _reserve_service_slugs(tx: sqlite3.Connection, fernet: Fernet) -> None:
+    """Fill ``services.slug`` from the sealed rows; a duplicate (two services stored before
+    slugs were unique) keeps its slug in ``data`` but reserves nothing."""
+    taken: set[str] = set()
+    for rowid, data in tx.execute("SELECT rowid, data FROM services ORDER BY rowid").fetchall():
+        text = data if data.startswith("{") else fernet.decrypt(data.encode("ascii")).decode()
+        slug = json.loads(text).get("slug")
+        if isinstance(slug, str) and slug not in taken:
+            taken.add(slug)
+            tx.execute("UPDATE services SET slug = ? WHERE rowid = ?", (slug, rowid))
 
 
 # A step is SQL, or a data migration run in the same transaction (with the row sealer).
@@ -204,6 +217,13 @@ _MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
         "CREATE INDEX jobs_by_service ON jobs (service_id, created_at, id)",
         "CREATE INDEX jobs_unfinished ON jobs (created_at, id) WHERE unfinished = 1",
     ),
+    # 4 -> 5 (issue 10): a service's slug is its host name, unique (the DynamoDB store's
+    # ``SLUG#`` item); a duplicate stored before keeps its slug but reserves nothing
+    (
+        "ALTER TABLE services ADD COLUMN slug TEXT",
+        _reserve_service_slugs,
+        "CREATE UNIQUE INDEX services_by_slug ON services (slug)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -261,6 +281,7 @@ _TABLES: dict[type, _Table] = {
             "owner_id": _attr("owner_id"),
             "credential_id": _attr("credential_id"),
             "created_at": _dt("created_at"),
+            "slug": _attr("slug"),
         },
     ),
     Deploy: _Table(
@@ -653,6 +674,10 @@ class SqliteStore:
                     tuple(row.values()),
                 ).rowcount
             except sqlite3.IntegrityError as exc:  # another unique column, e.g. key_hash
+                if table.name == "services" and "services.slug" in str(exc):
+                    raise SlugTaken(
+                        f"host name {row['slug']!r} is taken by another service"
+                    ) from exc
                 raise Conflict(f"{table.kind} {key} clashes with a stored one: {exc}") from exc
             if inserted != 1:
                 raise ConcurrentUpdate(f"{table.kind} {key} already exists")
