@@ -42,6 +42,7 @@ from imagedeploy.api.routes import (
     events,
     images,
     jobs,
+    logs,
     metrics,
     notifications,
     owners,
@@ -234,6 +235,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         notifications,
         webhooks,
         api_keys,
+        logs,
         jobs,
         metrics,
     ):
