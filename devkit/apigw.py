@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from devkit.world import OWNER, World
+from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.wsgi import _LocalContext
@@ -87,6 +88,7 @@ def http_api_event(
 class Api:
     world: World
     resolver: Any
+    logs: SqliteLogStore | None = None  # the log store ``GET /v1/logs`` reads
 
     def call(
         self,
@@ -109,4 +111,5 @@ def api_over(world: World) -> Api:
             ApiKey("rnd-00000000000000000001", OWNER, "test", hash_key(API_KEY), datetime.now(UTC))
         ]
     )
-    return Api(world, build_resolver(ApiDeps(world.ports, BASE)))
+    logs = SqliteLogStore(world.store.path.parent / "logs.sqlite")
+    return Api(world, build_resolver(ApiDeps(world.ports, BASE, log_reader=logs)), logs)

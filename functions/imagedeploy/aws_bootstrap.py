@@ -27,6 +27,7 @@ from imagedeploy.net.egress import Home, registry_egress, webhook_egress
 from imagedeploy.ports import (
     Job,
     Limits,
+    LogReader,
     NoBroadcast,
     Notifier,
     Ports,
@@ -80,6 +81,12 @@ class AwsApp:
     secrets: SecretsManagerSecretStore
     clients: Clients
     resolver: Any = None  # the API's, built on its first request
+
+    def log_reader(self) -> LogReader:
+        """CloudWatch Logs, where ECS writes the services' output (``GET /v1/logs``)."""
+        from imagedeploy.adapters.aws.cloudwatch_logs import CloudWatchLogReader
+
+        return CloudWatchLogReader(lambda: self.clients("logs"), self.settings.log_group_prefix)
 
 
 def _ecs_config(settings: Settings) -> Any:

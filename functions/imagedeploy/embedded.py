@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_p
 from imagedeploy.adapters.local.engine_api import EngineApi
 from imagedeploy.adapters.local.engine_service import EngineService
 from imagedeploy.adapters.local.jobs import ThreadJobs
+from imagedeploy.adapters.local.log_collector import LogCollector
+from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.adapters.local.metrics import MetricsSampler, MetricsStore
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
@@ -34,11 +36,13 @@ from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
 from imagedeploy.api.http_server import api_server
+from imagedeploy.api.log_stream import LogStreamer
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.log_masking import NO_MASK, Masker
 from imagedeploy.domain.outbox import Effect
 from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
@@ -48,6 +52,7 @@ from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, outbox, reconcile
 from imagedeploy.usecases import jobs as one_off_jobs
+from imagedeploy.usecases.logs import service_masker
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 from imagedeploy.usecases.worker import run_job
@@ -122,10 +127,13 @@ class Embedded:
     ports: Ports
     engine_service: EngineService
     engine: EngineApi
+    log_store: SqliteLogStore
+    log_collector: LogCollector
     lock: ServeLock | None = None  # this process's hold on the data directory
     api_key: str | None = None  # set when this start created the workspace's first key
     metrics: MetricsSampler | None = None
     _server: Any = None
+    _log_stream: LogStreamer | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -163,11 +171,15 @@ class Embedded:
             self.base_url,
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
+            log_reader=self.log_store,
             session_secret=dashboard_secret(self.settings, self.data_dir),
             session_seconds=self.settings.dashboard_session_seconds,
         )
         resolver = build_resolver(deps)
-        api.update(resolver=resolver, wsgi=wsgi_app(resolver))
+        self._log_stream = LogStreamer(
+            deps, self.log_store, max_subscribers=self.settings.logs_max_subscribers
+        )
+        api.update(resolver=resolver, wsgi=wsgi_app(resolver, self._log_stream))
         thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -181,6 +193,7 @@ class Embedded:
         self.engine_service.ready()
         _ = self.engine.kind  # asked now, not by the first deploy or run
         self.runtime.start()
+        self.log_collector.start()  # its own event stream; adopts what already runs
         if self.metrics is not None:
             self.metrics.start()
         self._resume()
@@ -195,8 +208,11 @@ class Embedded:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._log_stream is not None:
+            self._log_stream.stop()
         if self._server is not None:
             self._server.close()
+        self.log_collector.stop()
         self.scheduler.stop()
         self.jobs.stop(timeout=10)
         self.webhook_jobs.stop(timeout=10)
@@ -208,6 +224,7 @@ class Embedded:
         self.engine_service.stop()
         self.router.stop()
         self.registry.close()
+        self.log_store.close()
         self.store.close()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -415,6 +432,22 @@ def _build(
     )
     holder["ports"] = ports
     reports.ports = ports
+    log_store = SqliteLogStore(data_dir / "logs.sqlite")
+
+    def masker_for(service_id: str) -> Masker:
+        service = store.get_service(service_id)
+        return NO_MASK if service is None else service_masker(ports, service)
+
+    log_collector = LogCollector(
+        engine,
+        log_store,
+        masker_for,
+        installation=installation_id(data_dir),
+        retention=timedelta(days=settings.logs_retention_days),
+        max_bytes=settings.logs_max_bytes,
+        max_followers=settings.logs_max_followers,
+        resync_seconds=settings.engine_resync_seconds,
+    )
     return Embedded(
         settings,
         data_dir,
@@ -431,6 +464,8 @@ def _build(
         ports,
         engine_service,
         engine,
+        log_store,
+        log_collector,
         lock,
         metrics=metrics,
     )

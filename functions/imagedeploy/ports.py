@@ -43,6 +43,8 @@ from imagedeploy.domain.listing import (
     RunFilter,
     ServiceFilter,
 )
+from imagedeploy.domain.log_masking import Masker
+from imagedeploy.domain.logs import LogLine, LogPage, LogQuery
 from imagedeploy.domain.metrics import MetricQuery, Series
 from imagedeploy.domain.outbox import OutboxRecord
 from imagedeploy.domain.reference import ImageReference
@@ -446,3 +448,27 @@ class Ports:
     clock: Clock
     limits: Limits = Limits()
     metrics: Metrics = field(default_factory=NoMetrics)
+
+
+class LogReader(Protocol):
+    """Reads the lines services' containers wrote (``domain.logs``): a SQLite file kept by
+    ``serve``'s collector, CloudWatch Logs on AWS. Both answer with ``domain.logs.cut_page``."""
+
+    def query(self, query: LogQuery, maskers: Mapping[str, Masker]) -> LogPage:
+        """The page of lines ``query`` asks for, each masked by its resource's masker."""
+        ...
+
+    def values(self, query: LogQuery, label: str) -> list[str]:
+        """The distinct values of ``label`` among the lines ``query`` matches (sorted)."""
+        ...
+
+
+class FollowsLogs(Protocol):
+    """A ``LogReader`` that can also hand out new lines as they are stored (``serve``'s)."""
+
+    def follow(
+        self, query: LogQuery, after_id: int | None, maskers: Mapping[str, Masker]
+    ) -> tuple[list[LogLine], int]:
+        """Lines stored after ``after_id`` (None: from now on) that ``query`` matches, its
+        end time ignored, in the order stored; and the position to follow from next."""
+        ...

@@ -178,6 +178,25 @@ class Settings(BaseSettings):
         ),
     )
     ecs_event_ttl_seconds: int = 7 * 24 * 3600
+    # logs (docs/architecture.md §19); serve keeps them in <data dir>/logs.sqlite
+    logs_retention_days: float = Field(
+        default=7, gt=0, description="serve: log lines older than this are deleted."
+    )
+    logs_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024 * 1024,
+        description="serve: the log store's size limit; the oldest lines go first.",
+    )
+    logs_max_followers: int = Field(
+        default=512,
+        ge=1,
+        description="serve: containers whose output is followed at once (one thread each).",
+    )
+    logs_max_subscribers: int = Field(
+        default=4,
+        ge=0,
+        description="serve: concurrent GET /v1/logs/subscribe streams (each holds an HTTP thread).",
+    )
     dashboard_session_secret: SecretStr | None = Field(
         default=None,
         description=(

@@ -52,6 +52,7 @@ from imagedeploy.domain.deploy_machine import InstanceFailed, PreDeployExited
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.ids import new_id
+from imagedeploy.domain.logs import LogLine, LogType, RequestFields
 from imagedeploy.domain.metrics import Metric
 from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.registries import RegistryKind
@@ -1879,6 +1880,9 @@ OPERATIONS = [
     Op("POST", "/v1/api-keys", {"name": "ci"}, extension=True),
     Op("GET", "/v1/api-keys/{apiKeyId}", extension=True),
     Op("DELETE", "/v1/api-keys/{apiKeyId}", extension=True),
+    Op("GET", "/v1/logs"),
+    Op("GET", "/v1/logs/values"),
+    Op("GET", "/v1/logs/subscribe"),
     Op("GET", "/deploy/{serviceId}", extension=True),
     Op("POST", "/deploy/{serviceId}", extension=True),
 ]
@@ -2627,3 +2631,140 @@ def test_enum_filters_take_exactly_renders_values(
     path: str, parameter: str, ours: tuple[str, ...]
 ) -> None:
     assert sorted(ours) == sorted(_enum(_renders(path)[parameter]["schema"]))
+
+
+# -- logs -----------------------------------------------------------------------------------------
+
+LOG_OPERATIONS = ("/logs", "/logs/values", "/logs/subscribe")
+
+
+def _log_line(
+    now: datetime, service_id: str, seconds_ago: float, message: str, **more: Any
+) -> LogLine:
+    fields: dict[str, Any] = {
+        "id": "",
+        "timestamp": now - timedelta(seconds=seconds_ago),
+        "resource": service_id,
+        "instance": f"{service_id}-abcde",
+        "type": LogType.APP,
+        "level": "info",
+        "message": message,
+    }
+    fields.update(more)
+    return LogLine(**fields)
+
+
+@pytest.fixture
+def logged(client: Client) -> str:
+    """A live web service with app, build and request lines kept; its id."""
+    web, _ = live(client, env_vars=[{"key": "DB_PASSWORD", "value": "hunter2-pw"}])
+    assert client.api.logs is not None
+    now = client.world.clock.now()
+    client.api.logs.append(
+        [
+            _log_line(now, web, 40, "migrating", type=LogType.BUILD),
+            _log_line(now, web, 30, "listening on :10000"),
+            _log_line(now, web, 20, "ERROR payment 7 failed", level="error"),
+            _log_line(now, web, 15, "connecting with hunter2-pw"),
+            _log_line(
+                now,
+                web,
+                10,
+                "GET /orders 200",
+                type=LogType.REQUEST,
+                request=RequestFields("GET", "/orders", 200, "web.example.com", 4),
+            ),
+        ]
+    )
+    return web
+
+
+@pytest.mark.parametrize("path", LOG_OPERATIONS)
+def test_log_operations_take_renders_parameters(path: str) -> None:
+    assert set(_ours(path)) == set(_renders(path))
+    for name, parameter in _renders(path).items():
+        assert _ours(path)[name].get("required", False) == parameter.get("required", False), name
+
+
+def test_list_logs_answers_renders_shape(client: Client, logged: str) -> None:
+    base = {"ownerId": OWNER, "resource": logged}
+    body = ok(client.call("GET", "/v1/logs", query=base), "GET", "/logs", 200)
+    messages = [entry["message"] for entry in body["logs"]]
+    assert messages[0] == "GET /orders 200" and messages[-1] == "migrating"  # newest first
+    assert "connecting with ********" in messages  # a secret env value is masked
+    labels = {label["name"]: label["value"] for label in body["logs"][0]["labels"]}
+    assert labels == {
+        "resource": logged,
+        "instance": f"{logged}-abcde",
+        "type": "request",
+        "level": "info",
+        "method": "GET",
+        "path": "/orders",
+        "statusCode": "200",
+        "host": "web.example.com",
+    }
+    found = client.call("GET", "/v1/logs", query={**base, "text": "payment"}).json
+    assert [e["message"] for e in found["logs"]] == ["ERROR payment 7 failed"]
+    built = client.call("GET", "/v1/logs", query={**base, "type": "build"}).json
+    assert [e["message"] for e in built["logs"]] == ["migrating"]
+
+
+def test_list_logs_pages_with_next_start_and_end_time(client: Client, logged: str) -> None:
+    query = {"ownerId": OWNER, "resource": logged, "limit": "2"}
+    seen: list[str] = []
+    for _ in range(10):
+        body = ok(client.call("GET", "/v1/logs", query=query), "GET", "/logs", 200)
+        seen += [entry["message"] for entry in body["logs"]]
+        if not body["hasMore"]:
+            break
+        query = {**query, "startTime": body["nextStartTime"], "endTime": body["nextEndTime"]}
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+
+def test_log_label_values(client: Client, logged: str) -> None:
+    query = {"ownerId": OWNER, "resource": logged, "label": "type"}
+    body = ok(client.call("GET", "/v1/logs/values", query=query), "GET", "/logs/values", 200)
+    assert body == ["app", "build", "request"]
+    reply = client.call("GET", "/v1/logs/values", query={**query, "label": "resource"})
+    assert "label" in error(reply, 400, "invalid_input", render=("GET", "/logs/values"))
+
+
+def test_subscribe_is_checked_like_a_list(client: Client, logged: str) -> None:
+    query = {"ownerId": OWNER, "resource": logged}
+    reply = client.call("GET", "/v1/logs/subscribe", query=query)
+    headers = {k.lower(): v for k, v in reply.headers.items()}
+    assert reply.status == 200 and headers["content-type"] == "text/event-stream"
+
+
+@pytest.mark.parametrize(
+    ("query", "mentions"),
+    [
+        ({"resource": "{web}"}, "ownerId"),
+        ({"ownerId": OWNER}, "resource"),
+        ({"ownerId": OWNER, "resource": "{web}", "direction": "up"}, "direction"),
+        ({"ownerId": OWNER, "resource": "{web}", "limit": "101"}, "limit"),
+        ({"ownerId": OWNER, "resource": "{web}", "text": "/(/"}, "text"),
+        ({"ownerId": OWNER, "resource": "{web}", "startTime": "yesterday"}, "startTime"),
+    ],
+)
+@pytest.mark.parametrize("path", LOG_OPERATIONS)
+def test_log_queries_refuse_bad_parameters(
+    client: Client, logged: str, path: str, query: dict[str, str], mentions: str
+) -> None:
+    given = {k: v.format(web=logged) for k, v in query.items()}
+    if path == "/logs/values":
+        given["label"] = "level"
+    message = error(client.call("GET", f"/v1{path}", query=given), 400, "invalid_input")
+    assert mentions in message
+
+
+@pytest.mark.parametrize("path", LOG_OPERATIONS)
+def test_other_workspaces_logs_are_404(
+    client: Client, logged: str, other: Workspace, path: str
+) -> None:
+    theirs = {"ownerId": OWNER, "resource": other.ids["serviceId"], "label": "level"}
+    error(client.call("GET", f"/v1{path}", query=theirs), 404, "not_found")
+    mixed = {**theirs, "resource": f"{logged},{other.ids['serviceId']}"}
+    error(client.call("GET", f"/v1{path}", query=mixed), 404, "not_found")
+    their_owner = {"ownerId": OTHER_OWNER, "resource": logged, "label": "level"}
+    error(client.call("GET", f"/v1{path}", query=their_owner), 404, "not_found")

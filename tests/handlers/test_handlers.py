@@ -815,3 +815,31 @@ def test_a_private_service_registers_in_cloud_map_without_a_load_balancer(stack:
     assert deploy_status(stack, created["deployId"]) is DeployStatus.LIVE
     address = stack.call("GET", f"/v1/services/{service_id}").json["serviceDetails"]["url"]
     assert address.endswith(":10000")
+
+
+def test_the_api_lambda_reads_what_ecs_wrote_to_cloudwatch(stack: Stack) -> None:
+    """``GET /v1/logs`` on AWS: the lines awslogs put in the service's group, found by text,
+    with the task as the instance and a registry token masked."""
+    created, _, _ = live_web_service(stack)
+    service_id = created["service"]["id"]
+    logs = stack.aws.client("logs")
+    group = f"{stack.app.settings.log_group_prefix}/{service_id}"
+    stream = "app/app/0123456789abcdef"
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now_ms = int(stack.app.ports.clock.now().timestamp() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[
+            {"timestamp": now_ms - 2000, "message": "listening on :10000"},
+            {"timestamp": now_ms - 1000, "message": "pulled with ghp_s3cr3t_token ok"},
+        ],
+    )
+    query = {"ownerId": stack.owner_id, "resource": service_id, "text": "pulled"}
+    body = stack.ok(stack.call("GET", "/v1/logs", query=query))
+    assert [entry["message"] for entry in body["logs"]] == ["pulled with ******** ok"]
+    labels = {label["name"]: label["value"] for label in body["logs"][0]["labels"]}
+    assert labels["instance"] == "0123456789abcdef" and labels["resource"] == service_id
+    values = {**query, "label": "instance"}
+    values.pop("text")
+    assert stack.ok(stack.call("GET", "/v1/logs/values", query=values)) == ["0123456789abcdef"]

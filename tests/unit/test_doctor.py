@@ -137,8 +137,11 @@ def test_the_test_container_is_local_loopback_only_and_labelled(bin_dir: Path) -
     runner = ScriptedEngine(engine_answers(start=CommandResult(1, "", NETAVARK)))
     EngineDoctor(None, {"PATH": str(bin_dir)}, runner=runner).run_all()
     create = next(argv for argv, _ in runner.calls if argv[1] == "create")
-    assert create[-1] == DOCTOR_IMAGE
-    assert create[2:4] == ("--pull", "never")
+    image_at = create.index(DOCTOR_IMAGE)
+    # it ends and removes itself even if the doctor is killed before its own rm
+    assert "--rm" in create[:image_at]
+    assert create[image_at + 1 : image_at + 4] == ("/bin/busybox", "timeout", "120")
+    assert create[create.index("--pull") + 1] == "never"
     assert "127.0.0.1::8080" in create and "imagedeploy.doctor=1" in create
     assert create[create.index("--network") + 1] == DOCTOR_NETWORK
 

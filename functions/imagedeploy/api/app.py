@@ -19,11 +19,12 @@ that state lives in a ``threading.local``, so one resolver serves any number of 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
@@ -41,13 +42,14 @@ from imagedeploy.api.routes import (
     events,
     images,
     jobs,
+    logs,
     metrics,
     notifications,
     owners,
     services,
     webhooks,
 )
-from imagedeploy.dashboard.app import Dashboard, is_dashboard_path
+from imagedeploy.dashboard.paths import is_dashboard_path
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
 from imagedeploy.usecases import services as service_usecases
 from imagedeploy.usecases.api_keys import authenticate
@@ -55,6 +57,8 @@ from imagedeploy.usecases.api_keys import authenticate
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from imagedeploy.dashboard.app import Dashboard
 
 # the only operation whose body is a JSON array (Render's envVarInputArray)
 _ARRAY_BODIES = re.compile(r"PUT /v1/services/[^/]+/env-vars")
@@ -76,7 +80,8 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         self._request = _RequestState()  # before super().__init__, which sets the context
         super().__init__(enable_validation=True)
         self._deps = deps
-        self.dashboard: Dashboard | None = None  # pages at / and /dashboard (build_resolver)
+        # The pages at / and /dashboard (build_resolver), built at their first request.
+        self.dashboard: Callable[[], Dashboard] | None = None
 
     # -- powertools' per-request state, thread-local ------------------------------------------
     @property  # type: ignore[override]
@@ -123,7 +128,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
     # -- resolving ------------------------------------------------------------------------------
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         if self.dashboard is not None and is_dashboard_path(_path(event)):
-            return self.dashboard.handle(event, context)  # its own sessions; calls back in here
+            return self.dashboard().handle(event, context)  # its own sessions; calls back in here
         try:
             owner_id = self._authenticate(event)
             _check_body(event)
@@ -230,15 +235,23 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
         notifications,
         webhooks,
         api_keys,
+        logs,
         jobs,
         metrics,
     ):
         app.include_router(module.router(deps))
     app.build_middleware_stacks()
-    app.dashboard = Dashboard(
-        app.resolve,
-        deps.session_secret,
-        secure=deps.base_url.startswith("https://"),
-        lifetime=deps.session_seconds,
-    )
+
+    @functools.cache
+    def dashboard() -> Dashboard:
+        from imagedeploy.dashboard.app import Dashboard
+
+        return Dashboard(
+            app.resolve,
+            deps.session_secret,
+            secure=deps.base_url.startswith("https://"),
+            lifetime=deps.session_seconds,
+        )
+
+    app.dashboard = dashboard
     return app

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from imagedeploy.ports import Ports
+from imagedeploy.ports import LogReader, Ports
 from imagedeploy.settings import Settings
 
 
@@ -31,6 +31,7 @@ class ApiDeps:
     # The kept output of a pre-deploy (deploy id, byte offset, byte limit or None for the rest ->
     # a page), where the runtime has it.
     read_logs: Callable[[str, int, int | None], LogPage | None] = no_logs
+    log_reader: LogReader | None = None  # services' log lines (``GET /v1/logs``)
     # The dashboard's session cookies are sealed with a key derived from this (None: the
     # dashboard answers 503 saying so); how long a session lasts.
     session_secret: bytes | None = None

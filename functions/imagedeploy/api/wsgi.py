@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from imagedeploy.api import errors
+from imagedeploy.api.log_stream import SUBSCRIBE_PATH, LogStreamer
+from imagedeploy.domain.errors import ImagedeployError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -104,7 +106,7 @@ def to_event(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
 
 
 def wsgi_app(
-    resolver: ImagedeployResolver,
+    resolver: ImagedeployResolver, log_stream: LogStreamer | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI app. Requests run concurrently, one per server thread: the resolver keeps each
     request's state per thread (``api.app.ImagedeployResolver``), so a request waiting on a
@@ -126,9 +128,29 @@ def wsgi_app(
             headers += [(key, str(v)) for v in values]
         for cookie in result.get("cookies") or []:
             headers.append(("Set-Cookie", cookie))
+        if log_stream is not None and status == 200 and event["rawPath"] == SUBSCRIBE_PATH:
+            return _stream(log_stream, event, start_response)
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
         return [data]
 
     return app
+
+
+def _stream(
+    log_stream: LogStreamer, event: dict[str, Any], start_response: StartResponse
+) -> Iterable[bytes]:
+    """``GET /v1/logs/subscribe`` the resolver accepted: the event stream (``api.log_stream``)."""
+    try:
+        events = log_stream.open(event["headers"], event["rawQueryString"])
+    except ImagedeployError as exc:
+        mapped = errors.error_response(exc)
+        headers = [("Content-Type", "application/json"), *mapped.headers.items()]
+        start_response(f"{mapped.status} {_REASONS.get(mapped.status, 'Status')}", headers)
+        return [json.dumps(mapped.body).encode()]
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
+    )
+    return events

@@ -1,7 +1,6 @@
 """The client commands (``login``, ``services``, ``deploys``, ``rollback``, ``env``,
-``credentials``, ``hook``, ``cron``, ``images``): named like Render's CLI, each one call or a few
-to any imagedeploy API (``serve`` or the AWS stack). No ``logs`` yet: the API has no logs
-endpoint beyond a deploy's pre-deploy output.
+``credentials``, ``hook``, ``cron``, ``images``, ``logs``): named like Render's CLI, each one
+call or a few to any imagedeploy API (``serve`` or the AWS stack).
 
 Exit status: 0 done, 1 the API refused or a deploy failed (one line on stderr, with the HTTP
 status), 2 a usage error (argparse)."""
@@ -15,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from imagedeploy.client import output, profiles, progress
+from imagedeploy.client import log_lines, output, profiles, progress
 from imagedeploy.client.api import ApiClient, ClientError
 from imagedeploy.domain.registries import RegistryKind
 
@@ -499,6 +498,14 @@ def register(commands: Any) -> None:
     cron = _group(commands, "cron", "cron job runs")
     _add(cron, common, "run", cron_run, "run a cron job now").add_argument("service")
     _add(cron, common, "runs", cron_runs, "list a cron job's runs").add_argument("service")
+
+    logs = commands.add_parser("logs", parents=[common], help="a service's log lines")
+    logs.add_argument("service")
+    logs.add_argument("--since", help="from this long ago (90s, 10m, 2h, 1d) or time (RFC 3339)")
+    logs.add_argument("--text", action="append", help="only lines containing this (or /regex/)")
+    logs.add_argument("--limit", type=int, default=100, help="lines without --since (1-100)")
+    logs.add_argument("--tail", action="store_true", help="keep printing new lines (Ctrl-C ends)")
+    logs.set_defaults(handler=_remote(log_lines.logs))
 
     images = _group(commands, "images", "images")
     verify = _add(images, common, "verify", images_verify, "preflight an image reference")

@@ -20,15 +20,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from imagedeploy.dashboard import pages
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
+from imagedeploy.dashboard.paths import PREFIX
 from imagedeploy.dashboard.schedule_words import describe
 from imagedeploy.dashboard.sessions import COOKIE, Session, SessionSealer, csrf_matches, new_session
 
-PREFIX = "/dashboard"
 _STATIC = re.compile(r"/dashboard/static/([a-z0-9_.-]+)")
-
-
-def is_dashboard_path(path: str) -> bool:
-    return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
 
 
 @dataclass(frozen=True, slots=True)

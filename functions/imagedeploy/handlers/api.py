@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             request_ports(app.ports, app.settings),
             _base_url(event, app.settings.api_base_url),
             apps_base_url=app.settings.apps_base_url,
+            log_reader=app.log_reader(),
             session_secret=secret.get_secret_value().encode()
             if (secret := app.settings.dashboard_session_secret) is not None
             else None,

@@ -43,6 +43,11 @@ _NO_DNS = re.compile(r"aardvark-dns binary not found", re.I)
 PAGE = b"imagedeploy doctor\n"
 _PORT = 8080
 _COMMAND = f'["/bin/busybox", "httpd", "-f", "-p", "{_PORT}", "-h", "/www"]'
+# The test container ends and removes itself even if the doctor is killed before its own
+# ``rm`` (serve runs the checks in the background and may be stopped at any time).
+LIFETIME_SECONDS = 120
+_BOUNDED_COMMAND = ["/bin/busybox", "timeout", str(LIFETIME_SECONDS)]
+_BOUNDED_COMMAND += ["/bin/busybox", "httpd", "-f", "-p", str(_PORT), "-h", "/www"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Besides PATH and HOME, only what decides which engine and which configuration is used.
 ENGINE_VARIABLES = ("CONTAINERS_CONF", "XDG_RUNTIME_DIR", "CONTAINER_HOST", "DOCKER_HOST")
@@ -166,12 +171,12 @@ class EngineDoctor:
         problem = self._ensure_image() or self._ensure_network()
         if problem is not None:
             return CheckResult(name, False, problem)
-        create = ["create", "--pull", "never", "--label", f"{DOCTOR_LABEL}=1"]
+        create = ["create", "--rm", "--pull", "never", "--label", f"{DOCTOR_LABEL}=1"]
         create += ["--name", f"imagedeploy-doctor-{secrets.token_hex(4)}"]
         create += ["--network", DOCTOR_NETWORK, "-p", f"127.0.0.1::{_PORT}"]
         if self._kind == "podman":
             create.append("--http-proxy=false")
-        created = self._engine([*create, DOCTOR_IMAGE])
+        created = self._engine([*create, DOCTOR_IMAGE, *_BOUNDED_COMMAND])
         if created.returncode != 0:
             return CheckResult(name, False, self._failure("create", created))
         container = created.stdout.split()[-1]

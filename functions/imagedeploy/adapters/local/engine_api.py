@@ -105,6 +105,21 @@ def demultiplex(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield buffer[8:] if len(buffer) > 8 else b""
 
 
+def demultiplex_frames(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``demultiplex`` keeping each payload's stream (1 stdout, 2 stderr)."""
+    buffer = b""
+    for chunk in chunks:
+        buffer = buffer + chunk if buffer else chunk
+        at = 0  # an offset, not slicing per frame: a chunk holds hundreds of short lines
+        while len(buffer) - at >= 8:
+            size = struct.unpack_from(">I", buffer, at + 4)[0]
+            if len(buffer) - at < 8 + size:
+                break
+            yield buffer[at], buffer[at + 8 : at + 8 + size]
+            at += 8 + size
+        buffer = buffer[at:]
+
+
 def json_lines(chunks: Iterator[str]) -> Iterator[dict[str, Any]]:
     """JSON objects from a stream of newline-separated (or concatenated) documents."""
     decoder = json.JSONDecoder()
@@ -434,6 +449,32 @@ class EngineApi:
             )
             raw = response.iter_raw()
             yield from demultiplex(raw) if multiplexed else raw
+
+    def stream_log_frames(
+        self, container: str, *, follow: bool, since: float | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """The container's output as (stream, payload) frames, 1 stdout and 2 stderr, each
+        line prefixed with the engine's RFC 3339 timestamp; with ``follow``, until it exits;
+        ``since``: only lines from that Unix time on."""
+        params = {"stdout": "true", "stderr": "true", "timestamps": "true"}
+        params["follow"] = "true" if follow else "false"
+        if since is not None:
+            params["since"] = f"{since:.6f}"
+        with self._http.stream(
+            "GET",
+            f"{COMPAT}/containers/{container}/logs",
+            params=params,
+            timeout=httpx.Timeout(self._timeout, read=None if follow else self._timeout),
+        ) as response:
+            if response.status_code >= 400:
+                raise EngineError(f"reading logs of {container} failed: {_message(response)}")
+            multiplexed = "multiplexed" in response.headers.get("content-type", "") or (
+                self._kind == "podman"
+            )
+            if not multiplexed:
+                yield from ((1, chunk) for chunk in response.iter_raw())
+                return
+            yield from demultiplex_frames(response.iter_raw())
 
     def logs(self, container: str, *, tail: int | None = None) -> str:
         """The container's output so far (last ``tail`` lines)."""

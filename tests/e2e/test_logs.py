@@ -1,0 +1,157 @@
+"""Logs end to end: real containers under ``imagedeploy serve``, their output collected from
+the engine and read back through ``GET /v1/logs`` and ``GET /v1/logs/subscribe`` (SSE)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devkit.images import StandardImages
+from devkit.registry import RunningRegistry
+from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "hunter2-e2e-" + uuid.uuid4().hex[:8]
+WEB = (
+    '/bin/sh -c \'echo "started $RENDER_INSTANCE_ID"; echo "password is $DB_PASSWORD"; '
+    "exec /bin/busybox httpd -f -vv -p $PORT -h /www'"
+)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    serve = ServeProcess.start(tmp_path_factory.mktemp("serve"))
+    http = serve.client()
+    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
+    platform = Platform(serve, http, owner_id)
+    try:
+        yield platform
+    finally:
+        serve.stop()
+        http.close()
+        remove_containers(platform.created)
+
+
+@pytest.fixture(scope="module")
+def web(platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages) -> str:
+    created = platform.create_service(
+        "web_service",
+        "logged-web",
+        test_images.demo.web_v1.ref_on(anon_registry.host),
+        envSpecificDetails={"dockerCommand": WEB},
+    )
+    service_id: str = created["service"]["id"]
+    http = platform.http
+    http.put(f"/v1/services/{service_id}/env-vars/DB_PASSWORD", json={"value": SECRET})
+    deploy = http.post(f"/v1/services/{service_id}/deploys", json={})
+    assert deploy.status_code in (201, 202), deploy.text
+    assert platform.wait_deploy(service_id, created["deployId"]) in ("live", "deactivated")
+    newest = http.get(f"/v1/services/{service_id}/deploys", params={"limit": 1}).json()
+    assert platform.wait_deploy(service_id, newest[0]["deploy"]["id"]) == "live"
+    return service_id
+
+
+def logs(platform: Platform, service_id: str, **params: Any) -> dict[str, Any]:
+    reply = platform.http.get(
+        "/v1/logs", params={"ownerId": platform.owner_id, "resource": service_id, **params}
+    )
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def found(platform: Platform, service_id: str, text: str) -> list[dict[str, Any]]:
+    def lines() -> list[dict[str, Any]]:
+        return list(logs(platform, service_id, text=text, limit=100)["logs"])
+
+    result: list[dict[str, Any]] = wait_for(lines, 60, f"a line with {text!r}")
+    return result
+
+
+def label(entry: dict[str, Any], name: str) -> str:
+    return str(next(x["value"] for x in entry["labels"] if x["name"] == name))
+
+
+def test_a_request_line_is_found_by_text_with_its_instance(platform: Platform, web: str) -> None:
+    marker = f"marker-{uuid.uuid4().hex[:10]}"
+    assert httpx.get(f"{platform.url_of(web)}/{marker}", timeout=10).status_code == 404
+    [entry] = found(platform, web, marker)
+    assert marker in entry["message"]
+    started = found(platform, web, "started ")[0]  # the line names the instance it came from
+    instance = started["message"].removeprefix("started ")
+    assert label(entry, "instance") == instance == label(started, "instance")
+    assert label(entry, "resource") == web and label(entry, "type") == "app"
+    values = platform.http.get(
+        "/v1/logs/values",
+        params={"ownerId": platform.owner_id, "resource": web, "label": "instance"},
+    )
+    assert instance in values.json()
+
+
+def test_a_secret_env_value_printed_is_masked(platform: Platform, web: str) -> None:
+    [entry, *_] = found(platform, web, "password is")
+    assert entry["message"] == "password is ********"
+    everything = json.dumps(logs(platform, web, limit=100))
+    assert SECRET not in everything
+    stored = (platform.serve.data_dir / "logs.sqlite").read_bytes()
+    assert SECRET.encode() not in stored  # masked before it was stored
+
+
+def test_subscribe_streams_a_new_line(platform: Platform, web: str) -> None:
+    marker = f"live-{uuid.uuid4().hex[:10]}"
+    received: list[str] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        params = {"ownerId": platform.owner_id, "resource": web, "text": marker}
+        with platform.http.stream("GET", "/v1/logs/subscribe", params=params, timeout=60) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                opened.set()
+                if line.startswith("data: "):
+                    received.append(json.loads(line.removeprefix("data: "))["message"])
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(30), "the subscription did not open"
+    httpx.get(f"{platform.url_of(web)}/{marker}", timeout=10)
+    listener.join(60)
+    assert received and marker in received[0], received
+
+
+def test_a_cron_runs_output_carries_its_run_id(
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    marker = f"cron-{uuid.uuid4().hex[:10]}"
+    created = platform.create_service(
+        "cron_job",
+        "logged-cron",
+        test_images.demo.web_v1.ref_on(anon_registry.host),
+        schedule="0 3 1 1 *",
+        envSpecificDetails={"dockerCommand": f"/bin/sh -c 'sleep 1; echo {marker}; sleep 1'"},
+    )
+    service_id = created["service"]["id"]
+    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
+    run = platform.http.post(f"/v1/cron-jobs/{service_id}/runs")
+    assert run.status_code == 200, run.text
+    [entry] = found(platform, service_id, marker)
+    assert label(entry, "instance") == run.json()["id"]
+
+
+def test_a_one_off_jobs_output_carries_its_job_id(platform: Platform, web: str) -> None:
+    marker = f"job-{uuid.uuid4().hex[:10]}"
+    started = platform.http.post(
+        f"/v1/services/{web}/jobs", json={"startCommand": f"/bin/sh -c 'sleep 1; echo {marker}'"}
+    )
+    assert started.status_code in (200, 201, 202), started.text
+    [entry] = found(platform, web, marker)
+    assert label(entry, "instance") == started.json()["id"]
