@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.api import ApiAnswer, InProcessApi
-from imagedeploy.dashboard.observe import service_extras
 from imagedeploy.dashboard.http import Answer, Request, redirect
+from imagedeploy.dashboard.observe import service_extras
 from imagedeploy.dashboard.sessions import Session, new_session
 from imagedeploy.domain.errors import InvalidInput, InvalidReference
 from imagedeploy.domain.reference import parse_reference
