@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,8 +121,14 @@ def zipped_per_package(tree: Path, per_names: list[str], workdir: Path) -> dict[
 
 
 def requirements() -> list[str]:
-    lines = (FUNCTIONS / "requirements.txt").read_text().splitlines()
-    return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    """``-r`` of the hash-locked file, as `sam build` installs it (hashes checked)."""
+    return ["-r", str(FUNCTIONS / "requirements.txt")]
+
+
+def pinned(requirements_file: Path = FUNCTIONS / "requirements.txt") -> list[str]:
+    """The ``name==version`` pins of the locked file (what the report lists)."""
+    pins = re.findall(r"^([A-Za-z0-9_.-]+==[^\s\\]+)", requirements_file.read_text(), re.M)
+    return list(pins)
 
 
 def main() -> None:
@@ -156,7 +163,7 @@ def main() -> None:
     except subprocess.CalledProcessError:
         boto_total = boto_zip = -1
 
-    print(f"requirements: {', '.join(reqs)}")
+    print(f"requirements (functions/requirements.txt): {', '.join(pinned())}")
     print(
         f"platform manylinux2014_x86_64, CPython {args.python_version}, wheels only; + functions/ (no caches)"
     )

@@ -164,8 +164,23 @@ EVENTS = {
         ecs_deployment_event(),
     ),
     "imagedeploy.handlers.cron": (
-        "scheduler tick {serviceId, scheduledTime} (claim, service not found)",
-        {"serviceId": "srv-0000000000000000000b", "scheduledTime": "2026-11-27T12:00:00Z"},
+        "SQS record of a scheduler tick {serviceId, scheduledTime} (claim, service not found)",
+        {
+            "Records": [
+                {
+                    "messageId": "m-1",
+                    "receiptHandle": "r",
+                    "body": json.dumps(
+                        {
+                            "serviceId": "srv-0000000000000000000b",
+                            "scheduledTime": "2026-11-27T12:00:00Z",
+                        }
+                    ),
+                    "eventSource": "aws:sqs",
+                    "awsRegion": REGION,
+                }
+            ]
+        },
     ),
     "imagedeploy.handlers.reconcile": ("one reconcile pass over an empty table", {}),
     BASELINE: ("GET /ping", http_event("GET", "/ping")),
@@ -175,9 +190,19 @@ EVENTS = {
     ),
 }
 
+# Packages of the dev venv that the Lambda bundle does not ship (functions/requirements.txt):
+# the child cannot import them, as on Lambda (``shipped_check`` keeps the list honest).
+NOT_SHIPPED = {"aws_xray_sdk": "aws-xray-sdk", "rich": "rich", "click": "click"}
+
 # Runs in the child. argv: module, event JSON, mode ("import" | "call").
 CHILD = r"""
 import json, sys, time
+class NotShipped:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in NOT_SHIPPED_NAMES:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the Lambda bundle)")
+        return None
+sys.meta_path.insert(0, NotShipped())
 module, event, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 CANNED = {
     "Query": {"Items": [], "Count": 0, "ScannedCount": 0},
@@ -200,10 +225,15 @@ mod = __import__(module, fromlist=["lambda_handler"])
 t1 = time.perf_counter()
 outcome = None
 if mode == "call":
-    if module != "ping_handler":  # the baseline never imports boto3; do not make it
-        import boto3
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call.*.*", answer)
+    if module != "ping_handler":  # the baseline never imports botocore; do not make it
+        # every client any session makes (boto3's or botocore's own) answers from CANNED
+        import botocore.session
+        create_client = botocore.session.Session.create_client
+        def stubbed(self, *args, **kwargs):
+            client = create_client(self, *args, **kwargs)
+            client.meta.events.register("before-call.*.*", answer)
+            return client
+        botocore.session.Session.create_client = stubbed
     try:
         result = mod.lambda_handler(event, Context())
         outcome = str(result.get("statusCode") or result.get("outcome") or
@@ -214,6 +244,17 @@ t2 = time.perf_counter()
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "call_ms": (t2 - t0) * 1e3,
                   "outcome": outcome, "aws_calls": calls, "modules": len(sys.modules)}))
 """
+
+CHILD = CHILD.replace("NOT_SHIPPED_NAMES", repr(set(NOT_SHIPPED)), 1)
+
+
+def shipped_check() -> None:
+    """Fail when a package the child hides is in the Lambda bundle after all."""
+    text = (ROOT / "functions" / "requirements.txt").read_text().lower()
+    shipped = {d for d in NOT_SHIPPED.values() if re.search(rf"^{re.escape(d)}==", text, re.M)}
+    if shipped:
+        raise SystemExit(f"NOT_SHIPPED lists packages the bundle ships: {sorted(shipped)}")
+
 
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 
@@ -296,6 +337,7 @@ def main() -> None:
         "ships no .pyc for the bundle (the runtime's standard library does have them)",
     )
     args = parser.parse_args()
+    shipped_check()
 
     tmp = Path(tempfile.mkdtemp(prefix="coldstart-"))
     atexit.register(shutil.rmtree, tmp, True)

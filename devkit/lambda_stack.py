@@ -76,6 +76,7 @@ class Stack:
     owner_id: str
     handled: list[dict[str, Any]] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)  # what ``configure`` was given
+    ticks_queue_url: str = ""  # the cron schedules' target (template.yaml CronTicksQueue)
 
     @property
     def ecs(self) -> EcsRuntime:
@@ -163,6 +164,50 @@ class Stack:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessagesDelayed"])
 
+    # -- EventBridge Scheduler → cron ticks queue → cron ------------------------------------------
+    def fire_schedule(self, name: str, at: str) -> None:
+        """What EventBridge Scheduler does when schedule ``name`` fires at ``at``: send its
+        target's Input, context attributes filled in, to its target (the ticks queue)."""
+        group = self.app.settings.scheduler_group
+        target = self.aws.client("scheduler").get_schedule(Name=name, GroupName=group)["Target"]
+        assert target["Arn"] == self.app.settings.cron_target_arn, target["Arn"]
+        body = target["Input"].replace("<aws.scheduler.scheduled-time>", at)
+        body = body.replace("<aws.scheduler.schedule-arn>", f"arn:aws:scheduler:::{name}")
+        self.aws.client("sqs").send_message(QueueUrl=self.ticks_queue_url, MessageBody=body)
+
+    def drain_ticks(self, batch_size: int = 10) -> list[dict[str, str]]:
+        """Run the queued ticks through the cron handler in batches (the SQS event source);
+        returns the batch item failures (those messages stay queued)."""
+        from imagedeploy.handlers import cron
+
+        sqs = self.aws.client("sqs")
+        failures: list[dict[str, str]] = []
+        while True:
+            got = sqs.receive_message(
+                QueueUrl=self.ticks_queue_url,
+                MaxNumberOfMessages=batch_size,
+                VisibilityTimeout=300,
+            ).get("Messages", [])
+            if not got:
+                return failures
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "eventSource": "aws:sqs",
+                }
+                for m in got
+            ]
+            answer = cron.lambda_handler({"Records": records}, LambdaContext())
+            failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+            failures.extend(answer["batchItemFailures"])
+            for message in got:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(
+                        QueueUrl=self.ticks_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+
     # -- EventBridge → ecs_events ---------------------------------------------------------------
     def ecs_event(self, event: dict[str, Any]) -> dict[str, Any]:
         from imagedeploy.handlers import ecs_events
@@ -235,6 +280,7 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
     schedule_group = create_schedule_group(aws)
     create_table(aws.client("dynamodb"), TABLE)
     queue_url = aws.client("sqs").create_queue(QueueName="jobs")["QueueUrl"]
+    ticks_queue_url = aws.client("sqs").create_queue(QueueName="cron-ticks")["QueueUrl"]
     # The first API key, the way docs/aws.md says: the admin command, with the caller's AWS
     # credentials, straight into the table.
     out = io.StringIO()
@@ -264,7 +310,7 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
             "cloudmap_namespace_id": namespace,
             "scheduler_group": schedule_group,
             "scheduler_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-scheduler",
-            "cron_function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:imagedeploy-cron",
+            "cron_target_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:cron-ticks",
             "dashboard_session_secret": "lambda stack tests: not a real secret",
         }
     )
@@ -292,6 +338,7 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
             api_key,
             owner_id,
             overrides=overrides,
+            ticks_queue_url=ticks_queue_url,
         )
     finally:
         aws_bootstrap.reset()

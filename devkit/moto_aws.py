@@ -57,6 +57,21 @@ class Aws:
         return self._session.client(name, region_name=REGION)
 
 
+def task_env(aws: Aws, container: dict[str, Any]) -> dict[str, str]:
+    """A container definition's environment as ECS hands it to the container: the plaintext
+    ``environment`` plus each of ``secrets`` read from Secrets Manager (``<secret ARN>:<JSON
+    key>:<stage>:<version id>``)."""
+    import json
+
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    for secret in container.get("secrets", []):
+        arn, key, stage, version = secret["valueFrom"].rsplit(":", 3)
+        pinned = {"VersionId": version} if version else {"VersionStage": stage or "AWSCURRENT"}
+        value = aws.client("secretsmanager").get_secret_value(SecretId=arn, **pinned)
+        env[secret["name"]] = json.loads(value["SecretString"])[key]
+    return env
+
+
 @dataclass
 class Recorded:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

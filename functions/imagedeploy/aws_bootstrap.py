@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from imagedeploy.adapters.aws.clients import Clients
 from imagedeploy.net.egress import Home, registry_egress, webhook_egress
-from imagedeploy.ports import Limits, LogReader, NoBroadcast, Notifier, Ports, Registry, Scheduler
+from imagedeploy.ports import (
+    Job,
+    Limits,
+    LogReader,
+    NoBroadcast,
+    Notifier,
+    Ports,
+    Registry,
+    Scheduler,
+    WebhookSender,
+)
 from imagedeploy.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,6 +117,8 @@ def _ecs_config(settings: Settings) -> Any:
         log_retention_days=settings.log_retention_days,
         health_check_grace_seconds=settings.health_check_grace_seconds,
         assign_public_ip=settings.assign_public_ip.upper() == "ENABLED",
+        secret_prefix=settings.secret_prefix,
+        workspace_security_groups=bool(settings.vpc_id),
         table_name=settings.table_name,
         services_per_load_balancer=settings.services_per_load_balancer,
         hosted_zone_id=settings.hosted_zone_id,
@@ -131,9 +143,9 @@ def build(
     from imagedeploy.adapters.aws.dynamodb_store import DynamoStore
     from imagedeploy.adapters.aws.ecs_runtime import EcsRuntime
     from imagedeploy.adapters.aws.jobs import SqsJobs
+    from imagedeploy.adapters.aws.lazy_ports import LazyRegistry, LazyWebhooks
     from imagedeploy.adapters.aws.secrets import SecretsManagerSecretStore
     from imagedeploy.adapters.aws.sns_notifier import SNS_CLIENT_CONFIG, SnsNotifier
-    from imagedeploy.adapters.webhooks import WebhookSender
 
     missing = [n for n in ("table_name", "jobs_queue_url") if not getattr(settings, n)]
     if missing:
@@ -147,17 +159,27 @@ def build(
     secrets = SecretsManagerSecretStore(
         settings.secret_prefix, client=_lazy(make, "secretsmanager")
     )
+    jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
+
+    def prune_later(service_id: str) -> None:
+        # A job of its own: a throttled clean-up is retried by SQS, never delays a deploy.
+        from imagedeploy.usecases.worker import PRUNE_REVISIONS_JOB
+
+        jobs.enqueue(Job(PRUNE_REVISIONS_JOB, service_id))
+
     ecs = EcsRuntime(
         _ecs_config(settings),
         ecs=_lazy(make, "ecs"),
         elbv2=_lazy(make, "elbv2"),
         servicediscovery=_lazy(make, "servicediscovery"),
         logs=_lazy(make, "logs"),
+        secretsmanager=_lazy(make, "secretsmanager"),
+        ec2=_lazy(make, "ec2"),
         dynamodb=_lazy(make, "dynamodb"),
         route53=_lazy(make, "route53"),
         secret_arn=secrets.arn_of,
+        on_new_revision=prune_later,
     )
-    jobs = SqsJobs(settings.jobs_queue_url, client=_lazy(make, "sqs"))
     metrics = CloudWatchMetrics(
         settings.cluster,
         ecs.name_of,
@@ -166,13 +188,13 @@ def build(
         lambda: make("cloudwatch"),
     )
     scheduler: Scheduler = UnavailableScheduler()
-    if settings.scheduler_group and settings.cron_function_arn:
+    if settings.scheduler_group and settings.cron_target_arn:
         from imagedeploy.adapters.aws.scheduler import EventBridgeScheduler
 
         scheduler = EventBridgeScheduler(
             settings.scheduler_group,
             settings.scheduler_role_arn,
-            settings.cron_function_arn,
+            settings.cron_target_arn,
             client=_lazy(make, "scheduler"),
             dead_letter_arn=settings.scheduler_dlq_arn or None,
         )
@@ -182,21 +204,28 @@ def build(
             settings.topic_arn, client=_lazy(make, "sns"), api_base_url=settings.api_base_url
         )
     clock = clock or UtcClock()
-    webhooks = WebhookSender(
-        clock=clock,
-        egress=webhook_egress(settings, Home.AWS),
-        timeout=settings.webhook_timeout_seconds,
-        max_attempts=settings.webhook_max_attempts,
-        budget_seconds=settings.webhook_budget_seconds,
-    )
+    made_clock = clock
+
+    def webhook_sender() -> WebhookSender:
+        from imagedeploy.adapters.webhooks import WebhookSender as HttpWebhookSender
+
+        return HttpWebhookSender(
+            clock=made_clock,
+            egress=webhook_egress(settings, Home.AWS),
+            timeout=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            budget_seconds=settings.webhook_budget_seconds,
+        )
+
     ports = Ports(
         store=store,
         secrets=secrets,
-        registry=registry or _registry(settings, make),
+        # Built on first use: httpx and the registry client are the worker's (cold starts).
+        registry=registry or LazyRegistry(lambda: _registry(settings, make)),
         runtime=ecs,
         scheduler=scheduler,
         notifier=notifier,
-        webhooks=webhooks,
+        webhooks=LazyWebhooks(webhook_sender),
         webhook_targets=webhook_egress(settings, Home.AWS),
         jobs=jobs,
         clock=clock,

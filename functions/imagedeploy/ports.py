@@ -258,7 +258,7 @@ class RunSpec:
     internal_host: str = ""  # private services: the name other services reach it by
     route_port: int | None = None  # web services on the embedded runtime: the stable local port
     slug: str = ""  # the service's unique host name label (readable AWS resource names)
-    owner_id: str = ""
+    owner_id: str = ""  # the workspace (AWS: also its security group for private services)
     service_name: str = ""
 
 
@@ -331,6 +331,15 @@ class DescribesDeploys(Protocol):
         still in progress, or when the platform cannot tell (the deploy machine ignores a signal
         that does not apply to the deploy's phase)."""
         ...
+
+
+@runtime_checkable
+class PrunesRevisions(Protocol):
+    """An optional capability of a ``Runtime`` that keeps a version of what it ran per deploy
+    (ECS task definition revisions): deleting the ones nothing runs or rolls back to. Run as
+    the ``prune_revisions`` job (``usecases.worker``), never in a request."""
+
+    def prune_revisions(self, service_id: str) -> None: ...
 
 
 @runtime_checkable

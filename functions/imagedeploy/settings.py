@@ -156,7 +156,8 @@ class Settings(BaseSettings):
     certificate_arn: str = ""
     scheduler_group: str = ""
     scheduler_role_arn: str = ""
-    cron_function_arn: str = ""
+    # What every cron schedule targets: the cron ticks SQS queue (or, formerly, the function).
+    cron_target_arn: str = ""
     scheduler_dlq_arn: str = ""
     # Both homes: each webhook delivery is a job bounded by these (docs/architecture.md §10).
     webhook_timeout_seconds: float = 5.0

@@ -104,6 +104,7 @@ def runtime(aws: Aws, ecs_config: EcsConfig, secret_arns: dict[str, str]) -> Ecs
         elbv2=aws.client("elbv2"),
         servicediscovery=aws.client("servicediscovery"),
         logs=aws.client("logs"),
+        secretsmanager=aws.client("secretsmanager"),
         dynamodb=aws.client("dynamodb"),
         route53=aws.client("route53"),
         secret_arn=secret_arns.get,

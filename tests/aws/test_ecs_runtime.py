@@ -33,6 +33,7 @@ from devkit.moto_aws import (
     make_service,
     make_spec,
     record,
+    task_env,
 )
 from imagedeploy.adapters.aws.ecs_runtime import EcsConfig, EcsRuntime, EcsRuntimeError
 from imagedeploy.domain.deploy_machine import Phase, PullFailed, RolloutHealthy
@@ -104,7 +105,7 @@ def test_task_definition_is_pinned_fargate_x86_linux_and_sized_up(
     assert container["command"] == ["bin/server", "--port", "10000"]
     assert container["stopTimeout"] == 120  # maxShutdownDelaySeconds 300, capped at Fargate's
     assert container["portMappings"] == [{"containerPort": 10000, "protocol": "tcp"}]
-    env = {e["name"]: e["value"] for e in container["environment"]}
+    env = task_env(aws, container)
     assert env["PORT"] == "10000"
     assert env["RENDER_DEPLOY_ID"] == DEP1
     assert env["RENDER_SERVICE_TYPE"] == "web"
@@ -303,7 +304,7 @@ def test_worker_has_no_load_balancer_and_no_ports(aws: Aws, runtime: EcsRuntime)
     assert service["serviceRegistries"] == []
     (container,) = task_definition(aws, ref.task_definition_arn)["containerDefinitions"]
     assert container.get("portMappings", []) == []  # moto lists an empty one
-    assert "PORT" not in {e["name"] for e in container["environment"]}
+    assert "PORT" not in task_env(aws, container)
 
 
 def test_a_rollout_is_recorded_on_the_service_and_the_next_one_remembers_the_previous(

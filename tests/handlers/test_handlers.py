@@ -608,7 +608,13 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
         },
     )
     stack.drain()
-    assert groups(created_service(worker["service"]["id"])) == [worker_sg]
+    # every task also joins its workspace's group (its private services admit that group only)
+    (workspace,) = [
+        g["GroupId"]
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] == f"imagedeploy-ws-{stack.owner_id}"
+    ]
+    assert groups(created_service(worker["service"]["id"])) == [worker_sg, workspace]
 
     # a web service's pre-deploy task, then its ECS service in the web group
     details = dict(WEB_DETAILS, preDeployCommand="./migrate --yes")
@@ -616,7 +622,7 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
     web_id, deploy_id = web["service"]["id"], web["deployId"]
     stack.drain()
     (pre_deploy,) = [c for c in calls.of("RunTask") if c["startedBy"] == deploy_id]
-    assert groups(pre_deploy) == [worker_sg]
+    assert groups(pre_deploy) == [worker_sg, workspace]
     (task_arn,) = stack.tasks_started_by(deploy_id)
     task = stack.aws.client("ecs").describe_tasks(cluster="imagedeploy", tasks=[task_arn])
     exited = stack.task_event(
@@ -627,7 +633,7 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
     )
     stack.ecs_event(exited)
     stack.drain()
-    assert groups(created_service(web_id)) == [network.tasks_sg]  # ingress from the ALB
+    assert groups(created_service(web_id)) == [network.tasks_sg, workspace]  # ALB ingress
 
     # a cron run
     cron_job = create_service(
@@ -645,7 +651,7 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
     run_id = cron_handler.lambda_handler(payload, LambdaContext())["runId"]
     stack.drain()
     (run,) = [c for c in calls.of("RunTask") if c["startedBy"] == run_id]
-    assert groups(run) == [worker_sg]
+    assert groups(run) == [worker_sg, workspace]
 
 
 # -- more ECS outcomes --------------------------------------------------------------------------

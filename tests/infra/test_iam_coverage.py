@@ -43,6 +43,8 @@ MODULE_CLIENT = {
     "jobs": "sqs",
     "scheduler": "scheduler",
     "secrets": "secretsmanager",
+    "service_env": "secretsmanager",
+    "workspace_groups": "ec2",
     "sns_notifier": "sns",
     "cloud_map": "servicediscovery",
     "route_records": "dynamodb",

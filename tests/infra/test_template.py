@@ -52,6 +52,7 @@ ACTIONS_ALLOWED_ON_ANY_RESOURCE = {
     "ecs:DescribeTaskDefinition": "no resource type",
     "ecs:ListTaskDefinitions": "no resource type",
     "ecs:ListTasks": "only resource type is container-instance (none on Fargate); ecs:cluster condition",
+    "ec2:DescribeSecurityGroups": "no resource type",
     "elasticloadbalancing:DescribeRules": "Describe* have no resource type",
     "elasticloadbalancing:DescribeTargetGroups": "Describe* have no resource type",
     "elasticloadbalancing:DescribeListeners": "Describe* have no resource type",
@@ -74,7 +75,7 @@ HEADER_ENV = re.compile(r"\b((?:IMAGEDEPLOY|POWERTOOLS)_[A-Z0-9_]+|LOG_LEVEL)\b"
 SCHEDULER_ENV = {
     "IMAGEDEPLOY_SCHEDULER_GROUP",
     "IMAGEDEPLOY_SCHEDULER_ROLE_ARN",
-    "IMAGEDEPLOY_CRON_FUNCTION_ARN",
+    "IMAGEDEPLOY_CRON_TARGET_ARN",
     "IMAGEDEPLOY_SCHEDULER_DLQ_ARN",
 }
 # What the issue asks every function to get (IMAGEDEPLOY_SECURITY_GROUP_* stands for the three).
@@ -204,8 +205,73 @@ def test_network_is_created_only_without_a_vpc(template: dict[str, Any]) -> None
     nested = load_template(ROOT / location)
     assert set(network["Properties"]["Parameters"]) <= set(nested["Parameters"])
     assert {"VpcId", "VpcCidr", "PublicSubnetIds"} <= set(nested["Outputs"])
-    # No NAT gateway: tasks get public IPs instead (docs/aws.md explains the trade-off).
-    assert not resources(nested, "AWS::EC2::NatGateway")
+    # No NAT gateway by default: tasks get public IPs instead (docs/aws.md explains the
+    # trade-off); NatGateway=single adds one, with private subnets for the tasks.
+    nats = resources(nested, "AWS::EC2::NatGateway")
+    assert nats and all(n["Condition"] == "CreateNatGateway" for n in nats.values())
+    assert nested["Conditions"]["CreateNatGateway"] == {
+        "Fn::Equals": [{"Ref": "NatGateway"}, "single"]
+    }
+    assert nested["Parameters"]["NatGateway"]["Default"] == "none"
+    assert template["Parameters"]["NatGateway"]["Default"] == "none"
+
+
+def test_with_a_nat_gateway_tasks_run_in_private_subnets_without_public_addresses(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    env = functions["ApiFunction"]["Environment"]["Variables"]
+    nested = load_template(ROOT / "infra/network.yaml")
+    for nat, subnets in (
+        ("single", ["PrivateSubnetA", "PrivateSubnetB"]),
+        ("none", ["PublicSubnetA", "PublicSubnetB"]),
+    ):
+        conditions = {
+            "CreateNatGateway": nat == "single",
+            "CreateNetwork": True,
+            "HasTaskSubnets": False,
+        }
+        public_ip = _evaluate(
+            env["IMAGEDEPLOY_ASSIGN_PUBLIC_IP"], {"TaskAssignPublicIp": "ENABLED"}, conditions
+        )
+        assert public_ip == ("DISABLED" if nat == "single" else "ENABLED")
+        output = nested["Outputs"]["TaskSubnetIds"]["Value"]["Fn::If"]
+        chosen = output[1] if nat == "single" else output[2]
+        assert [_ref(r) for r in chosen["Fn::Join"][1]] == subnets
+    private = resources(nested)["PrivateDefaultRoute"]["Properties"]
+    assert _ref(private["NatGatewayId"]) == "NatGatewayA"
+    assert "ExistingVpcNeedsSubnets" in template["Rules"]
+
+
+def test_alb_access_logs_are_optional_and_the_bucket_admits_elb_log_delivery(
+    template: dict[str, Any],
+) -> None:
+    assert template["Parameters"]["AccessLogBucket"]["Default"] == ""
+    attributes = resources(template)["LoadBalancer"]["Properties"]["LoadBalancerAttributes"]
+    logs = [a["Fn::If"] for a in attributes if "Fn::If" in a]
+    assert {branch[1]["Key"] for branch in logs} == {
+        "access_logs.s3.enabled",
+        "access_logs.s3.bucket",
+        "access_logs.s3.prefix",
+    }
+    assert all(b[0] == "HasAccessLogBucket" and b[2] == {"Ref": "AWS::NoValue"} for b in logs)
+    policy = resources(template)["AccessLogBucketPolicy"]
+    assert policy["Condition"] == "HasAccessLogBucket"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "s3:PutObject"
+    principal = statement["Principal"]["Fn::If"]
+    assert principal[0] == "HasElbLogAccount"
+    assert principal[2] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert _sub_text(statement["Resource"]).endswith(
+        "/${AWS::StackName}/AWSLogs/${AWS::AccountId}/*"
+    )
+    # every region with an ELB log account in the mapping is in the condition, and back
+    regions = set(template["Mappings"]["ElbLogAccounts"])
+    listed = {
+        e["Fn::Equals"][1]
+        for group in template["Conditions"]["HasElbLogAccount"]["Fn::Or"]
+        for e in group["Fn::Or"]
+    }
+    assert listed == regions
 
 
 def test_outputs(template: dict[str, Any]) -> None:
@@ -430,6 +496,39 @@ def test_cron_is_invoked_by_the_scheduler_role(template: dict[str, Any]) -> None
     assert invoke["Action"] == "lambda:InvokeFunction"
     assert {_ref(r) for r in as_list(invoke["Resource"]) if _ref(r)} == {"CronFunction"}
     assert resources(template, "AWS::Scheduler::ScheduleGroup")
+    ticks = statements["SendCronTicks"]
+    assert ticks["Action"] == "sqs:SendMessage"
+    assert _ref(ticks["Resource"]) == "CronTicksQueue"
+
+
+def test_a_storm_of_cron_ticks_queues_up_instead_of_starving_the_api(
+    template: dict[str, Any], functions: dict[str, dict[str, Any]]
+) -> None:
+    """Issue 10, item 4: schedules send ticks to an SQS queue that the cron function drains at
+    a bounded concurrency (10,000 ticks in one minute are a backlog, not 10,000 invocations);
+    the API function can have executions reserved for it."""
+    worker_env = functions["WorkerFunction"]["Environment"]["Variables"]
+    assert _ref(worker_env["IMAGEDEPLOY_CRON_TARGET_ARN"]) == "CronTicksQueue"
+    (event,) = functions["CronFunction"]["Events"].values()
+    assert event["Type"] == "SQS"
+    assert _ref(event["Properties"]["Queue"]) == "CronTicksQueue"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    concurrency = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    assert concurrency == {"Ref": "CronTickConcurrency"}
+    assert 2 <= template["Parameters"]["CronTickConcurrency"]["Default"] <= 10
+    worker_scaling = functions["WorkerFunction"]["Events"]["Jobs"]["Properties"]["ScalingConfig"]
+    assert worker_scaling["MaximumConcurrency"] <= 20
+    queue = resources(template)["CronTicksQueue"]["Properties"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(functions["CronFunction"]["Timeout"])
+    reserved = functions["ApiFunction"]["ReservedConcurrentExecutions"]
+    assert reserved == {
+        "Fn::If": [
+            "ReservesApiConcurrency",
+            {"Ref": "ApiReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert template["Parameters"]["ApiReservedConcurrency"]["Default"] == 0
 
 
 # -- environment ----------------------------------------------------------------------------------
@@ -489,9 +588,13 @@ def test_naming_contracts_match_the_iam_scopes(
     def patterns(action: str) -> set[str]:
         return {_sub_text(r) for r in resources_by_action[action] if isinstance(r, dict)}
 
-    secret = f":secret:{secret_prefix}/registry-credentials/*"
+    secrets = (
+        f":secret:{secret_prefix}/registry-credentials/*",
+        f":secret:{secret_prefix}/service-env/*",
+    )
     for action in ("secretsmanager:GetSecretValue", "secretsmanager:CreateSecret"):
-        assert patterns(action) and all(p.endswith(secret) for p in patterns(action)), action
+        assert patterns(action), action
+        assert all(p.endswith(secrets) for p in patterns(action)), action
     for action in ("logs:CreateLogGroup", "logs:PutRetentionPolicy"):
         assert patterns(action) == {
             f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{log_prefix}/*"
@@ -630,13 +733,52 @@ def test_pass_role_only_for_our_roles_and_services(template: dict[str, Any]) -> 
     assert passed == set(allowed)
 
 
-def test_only_the_api_writes_registry_credentials(template: dict[str, Any]) -> None:
-    writers = {
+def _secret_writers(template: dict[str, Any], kind: str) -> set[str]:
+    return {
         where.split("/")[0]
         for where, statement in policy_statements(template)
         if "secretsmanager:CreateSecret" in as_list(statement["Action"])
+        and all(_sub_text(r).endswith(f"/{kind}/*") for r in as_list(statement["Resource"]))
     }
-    assert writers == {"ApiFunctionRole"}
+
+
+def test_only_the_api_writes_registry_credentials(template: dict[str, Any]) -> None:
+    assert _secret_writers(template, "registry-credentials") == {"ApiFunctionRole"}
+    # Services' environment secrets: written by whichever function executes the effect.
+    assert _secret_writers(template, "service-env") == {"FunctionsRuntimePolicy"}
+
+
+def test_tasks_and_preflights_read_only_this_workspaces_secrets_and_repositories(
+    template: dict[str, Any],
+) -> None:
+    """Workspace-scoped IAM (issue 10, item 6): the task execution role and the preflight
+    policy name the ECR repository prefix and the secret prefix parameters, never a wildcard."""
+    scoped = {
+        "secretsmanager:GetSecretValue": (
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+            "${CredentialSecretPrefix}${AWS::StackName}/"
+        ),
+        "ecr:BatchGetImage": (
+            "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/${EcrRepositoryPrefix}*"
+        ),
+        "ecr:GetDownloadUrlForLayer": (
+            "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/${EcrRepositoryPrefix}*"
+        ),
+    }
+    checked = set()
+    for where, statement in policy_statements(template):
+        if not where.startswith(("TaskExecutionRole", "FunctionsStatePolicy")):
+            continue
+        for action in set(as_list(statement["Action"])) & set(scoped):
+            for resource in as_list(statement["Resource"]):
+                assert _sub_text(resource).startswith(scoped[action]), (where, action, resource)
+            checked.add((where.split("/")[0], action))
+    assert checked == {
+        (r, a) for r in ("TaskExecutionRole", "FunctionsStatePolicy") for a in scoped
+    }
+    params = template["Parameters"]
+    assert params["EcrRepositoryPrefix"]["Default"] == ""
+    assert params["CredentialSecretPrefix"]["Default"] == "imagedeploy/"
 
 
 def test_task_role_has_no_permissions(template: dict[str, Any]) -> None:

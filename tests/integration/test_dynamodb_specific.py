@@ -37,6 +37,7 @@ from tests.contract.store_contract import (
     make_event,
     make_outbox,
     make_owner,
+    make_job,
     make_run,
     make_service,
     make_webhook,
@@ -125,6 +126,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
                     make_deploy("x", created_at=at(i), status=DeployStatus.QUEUED),
                     make_event("x", timestamp=at(i)),
                     make_run("x", started_at=at(i)),
+                    make_job("x", created_at=at(i)),
                     make_webhook("x"),
                     make_delivery("x", sent_at=at(i)),
                     make_outbox(created_at=at(i), due_at=at(i)),
@@ -152,6 +154,8 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
         "list_deliveries": lambda cursor: store.list_deliveries("x", 1, cursor),
         "list_unfinished_runs": lambda cursor: store.list_unfinished_runs(1, cursor),
         "list_outbox": lambda cursor: store.list_outbox(1, cursor),
+        "list_jobs": lambda cursor: store.list_jobs("x", 1, cursor),
+        "list_unfinished_jobs": lambda cursor: store.list_unfinished_jobs(1, cursor),
     }
     for name, page in lists.items():
         first = page(None)
@@ -173,6 +177,7 @@ def test_a_workload_never_scans_and_each_port_call_is_one_request(
         "get_notification_override": lambda: store.get_notification_override("x"),
         "get_webhook": lambda: store.get_webhook("x"),
         "get_outbox": lambda: store.get_outbox("x"),
+        "get_job": lambda: store.get_job("x"),
     }
     for name, get in getters.items():
         run(name, get)

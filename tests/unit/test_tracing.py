@@ -38,3 +38,21 @@ def test_the_tracer_patches_botocore_only(monkeypatch: pytest.MonkeyPatch) -> No
     assert handler({}, None) == {"ok": True}
     (options,) = RecordingTracer.made  # made once, on the first call
     assert tuple(options["patch_modules"]) == ("botocore",)
+
+
+def test_without_the_x_ray_sdk_the_handler_runs_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lambda bundle does not ship aws-xray-sdk (a second botocore, ~150 ms of cold start):
+    without its layer, no Tracer is made and the handler still runs."""
+    import sys
+
+    monkeypatch.setattr(aws_lambda_powertools, "Tracer", RecordingTracer)
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # import raises ImportError
+    RecordingTracer.made.clear()
+
+    @_common.traced
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"ok": True}
+
+    assert not _common.xray_sdk_installed()
+    assert handler({}, None) == {"ok": True}
+    assert RecordingTracer.made == []

@@ -444,6 +444,24 @@ def internal_address(service: Service) -> str | None:
 # --- the environment a container gets ---
 
 
+#: The variables whose value is always the platform's (``platform_env`` overrides a user's):
+#: runtimes may show these in plaintext and keep every other one secret. Not ``PORT``: a worker's
+#: or cron job's ``PORT`` is the user's own variable.
+PLATFORM_ENV_KEYS = frozenset(
+    {
+        "RENDER",
+        "RENDER_SERVICE_ID",
+        "RENDER_SERVICE_NAME",
+        "RENDER_SERVICE_TYPE",
+        "RENDER_CPU_COUNT",
+        "RENDER_DEPLOY_ID",
+        "RENDER_INSTANCE_ID",
+        "RENDER_EXTERNAL_URL",
+        "RENDER_EXTERNAL_HOSTNAME",
+    }
+)
+
+
 def platform_env(
     service: Service,
     deploy_id: str,

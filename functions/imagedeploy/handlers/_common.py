@@ -24,19 +24,34 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 TRACED_MODULES = ("botocore",)
 
 
+def xray_sdk_installed() -> bool:
+    """The X-Ray SDK is not in the Lambda bundle (functions/requirements.in): it costs ~150 ms
+    of every cold start and ships a second botocore. Lambda's active tracing records each
+    invocation without it; the stack's optional ``XRaySdkLayerArn`` layer brings it back for
+    per-AWS-call subsegments."""
+    try:
+        import aws_xray_sdk  # type: ignore[import-untyped]  # noqa: F401  (a version string only)
+    except ImportError:
+        return False
+    return True
+
+
 def traced(handler: Handler) -> Handler:
     """``Tracer.capture_lambda_handler(capture_response=False)``, with the Tracer created on the
-    first call."""
+    first call, when the X-Ray SDK is installed (``xray_sdk_installed``)."""
     wrapped: Handler | None = None
 
     @functools.wraps(handler)
     def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
         nonlocal wrapped
         if wrapped is None:
-            from aws_lambda_powertools import Tracer
+            if not xray_sdk_installed():
+                wrapped = handler
+            else:
+                from aws_lambda_powertools import Tracer
 
-            tracer = Tracer(service="imagedeploy", patch_modules=TRACED_MODULES)
-            wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
+                tracer = Tracer(service="imagedeploy", patch_modules=TRACED_MODULES)
+                wrapped = tracer.capture_lambda_handler(handler, capture_response=False)
         return wrapped(event, context)
 
     return run

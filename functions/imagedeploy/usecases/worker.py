@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from imagedeploy.domain import deploy_machine as machine
-from imagedeploy.ports import Job, Ports
+from imagedeploy.ports import Job, Ports, PrunesRevisions
 from imagedeploy.usecases import cron, deploys, notifications
 from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 
@@ -27,11 +27,22 @@ def _outbox(ports: Ports, record_id: str) -> None:
     dispatch(ports, record_id)
 
 
+#: Queued (by the composition root's runtime) when a new version of a service's runtime
+#: definition is registered; deletes the old ones.
+PRUNE_REVISIONS_JOB = "prune_revisions"
+
+
+def _prune_revisions(ports: Ports, service_id: str) -> None:
+    if isinstance(ports.runtime, PrunesRevisions):
+        ports.runtime.prune_revisions(service_id)
+
+
 HANDLERS: dict[str, Callable[[Ports, str], None]] = {
     "begin": _begin,
     "outbox": _outbox,
     DELIVERY_JOB: _outbox,
     "cron_tick": _cron_tick,
+    PRUNE_REVISIONS_JOB: _prune_revisions,
     "preflight": deploys.run_preflight,
     "supersede": deploys.supersede,
     notifications.WEBHOOK_JOB: notifications.deliver_webhook,

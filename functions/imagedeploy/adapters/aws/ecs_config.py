@@ -44,6 +44,11 @@ class EcsConfig:
     platform_version: str = "LATEST"
     health_check_grace_seconds: int = 300  # settings.health_check_grace_seconds
     deregistration_delay_seconds: int = 30
+    #: services' environment secrets are "<secret_prefix>/service-env/<service id>"
+    secret_prefix: str = "imagedeploy"  # noqa: S105 - a name prefix, not a secret
+    #: one security group per workspace for private services (``workspace_groups.py``); needs
+    #: ``vpc_id``
+    workspace_security_groups: bool = False
     #: workers, cron runs and pre-deploy tasks: no inbound traffic; () = ``security_groups``
     worker_security_groups: tuple[str, ...] = ()
     #: the table the runtime records routes in (``route_records.py``): the store's table

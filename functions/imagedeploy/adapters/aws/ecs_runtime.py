@@ -5,7 +5,8 @@ What it creates, per imagedeploy service ``<id>`` (``<p>`` = ``EcsConfig.name_pr
 - a **task definition** family ``<p>-<id>``, one revision per deploy (the environment carries
   ``RENDER_DEPLOY_ID``), pinned to ``RunSpec.image`` (``repository@<linux/amd64 digest>``), Fargate,
   ``awsvpc``, ``runtimePlatform`` LINUX/X86_64, the nearest valid Fargate size at or above the
-  plan (``FARGATE_SIZES``), awslogs to ``<log prefix>/<id>``, ``stopTimeout`` capped at Fargate's
+  plan (``FARGATE_SIZES``), environment values as ``secrets`` from the service's Secrets Manager
+  secret ``<secret prefix>/service-env/<id>`` (``service_env.py``; deleted by ``remove``), awslogs to ``<log prefix>/<id>``, ``stopTimeout`` capped at Fargate's
   120 s, ``repositoryCredentials`` = the credential's Secrets Manager ARN for private registries
   other than ECR (ECR pulls through the task execution role). A revision is registered only when
   its content changes (a content fingerprint is kept as a tag), so retries and cron runs reuse it;
@@ -65,6 +66,8 @@ from imagedeploy.adapters.aws.ecs_config import (
 )
 from imagedeploy.adapters.aws.ecs_task_definitions import TaskDefinitions
 from imagedeploy.adapters.aws.route_records import RouteRecords
+from imagedeploy.adapters.aws.service_env import ServiceEnvSecrets
+from imagedeploy.adapters.aws.workspace_groups import WorkspaceGroups
 from imagedeploy.domain.cron import RunEnd
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.ecs_rules import (
@@ -104,10 +107,15 @@ class EcsRuntime:
         elbv2: Any = None,
         servicediscovery: Any = None,
         logs: Any = None,
+        secretsmanager: Any = None,
+        ec2: Any = None,
         dynamodb: Any = None,
         route53: Any = None,
         secret_arn: Callable[[str], str | None] | None = None,
+        on_new_revision: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_new_revision(service_id)`` is told of each task definition revision registered
+        (the composition root enqueues a ``prune_revisions`` job: never in a request)."""
         self._config = config
         self._ecs = lazy_client("ecs", ecs, config.region)()
         self.records = RouteRecords(
@@ -118,8 +126,13 @@ class EcsRuntime:
             self._ecs,
             lazy_client("logs", logs, config.region),
             secret_arn,
+            ServiceEnvSecrets(
+                config.secret_prefix, lazy_client("secretsmanager", secretsmanager, config.region)
+            ),
+            on_new_revision,
             names=self.name_of,
         )
+        self.workspaces = WorkspaceGroups(config, lazy_client("ec2", ec2, config.region))
         self.routing = AlbRouting(
             config,
             lazy_client("elbv2", elbv2, config.region),
@@ -349,6 +362,11 @@ class EcsRuntime:
         )
         self._trying(
             errors,
+            "delete the environment secret",
+            functools.partial(self.task_definitions.env_secrets.delete, service_id),
+        )
+        self._trying(
+            errors,
             "delete the log group",
             functools.partial(self.task_definitions.delete_log_group, service_id),
         )
@@ -356,6 +374,23 @@ class EcsRuntime:
             raise EcsRuntimeError(f"service {service_id} is not removed yet: {'; '.join(errors)}")
         if self._config.table_name:
             self.records.forget(service_id)
+
+    def prune_revisions(self, service_id: str) -> None:
+        """``ports.PrunesRevisions``: delete the service's task definition revisions nothing
+        runs or rolls back to (the ECS service's, its rollout's and the previous one are kept,
+        with the newest few). The ``prune_revisions`` job, queued when a revision is
+        registered: RegisterTaskDefinition and its clean-up are throttled (about 1/s), so the
+        clean-up never shares a request or a deploy's effect."""
+        current = self._describe_service(service_id)
+        keep = {str((current or {}).get("taskDefinition", ""))}
+        ref = RolloutRef.from_tags(service_id, tag_map(current.get("tags"))) if current else None
+        if ref is not None:
+            keep |= {ref.task_definition_arn, ref.previous_task_definition_arn}
+        pruned = self.task_definitions.prune(service_id, keep - {""})
+        if pruned:
+            logger.info(
+                "task definitions pruned", extra={"service_id": service_id, "count": pruned}
+            )
 
     def start_cron_run(self, spec: RunSpec, run_id: str) -> None:
         self._run_once(spec, started_by=run_id, role="cron", run_id=run_id)
@@ -527,6 +562,12 @@ class EcsRuntime:
             params["forceNewDeployment"] = True
         self._ecs.update_service(**params)
 
+    def _workspace_group(self, spec: RunSpec) -> tuple[str, ...]:
+        """The workspace's security group, when the stack has them (``workspace_groups.py``)."""
+        if not (self._config.workspace_security_groups and spec.owner_id):
+            return ()
+        return (self.workspaces.ensure(spec.owner_id),)
+
     def _network(self, security_groups: tuple[str, ...]) -> dict[str, Any]:
         return {
             "awsvpcConfiguration": {
@@ -543,7 +584,9 @@ class EcsRuntime:
                 raise ValueError("a web service needs a port")
             target_group = self.routing.ensure(spec)
             return {
-                "networkConfiguration": self._network(self._config.security_groups),
+                "networkConfiguration": self._network(
+                    self._config.security_groups + self._workspace_group(spec)
+                ),
                 "loadBalancers": [
                     {
                         "targetGroupArn": target_group,
@@ -558,11 +601,18 @@ class EcsRuntime:
                 raise EcsRuntimeError(
                     "private services need EcsConfig.private_security_groups and namespace_id"
                 )
+            # Its workspace's group alone (reachable from the workspace's tasks only), or the
+            # stack's group open to the VPC.
+            groups = self._workspace_group(spec) or self._config.private_security_groups
             return {
-                "networkConfiguration": self._network(self._config.private_security_groups),
+                "networkConfiguration": self._network(groups),
                 "serviceRegistries": [{"registryArn": self.discovery.ensure(spec)}],
             }
-        return {"networkConfiguration": self._network(self._config.worker_groups)}
+        return {
+            "networkConfiguration": self._network(
+                self._config.worker_groups + self._workspace_group(spec)
+            )
+        }
 
     # -- one-off tasks -----------------------------------------------------------------------
     def _run_once(
@@ -595,7 +645,9 @@ class EcsRuntime:
             launchType="FARGATE",
             platformVersion=self._config.platform_version,
             # one-off tasks take no inbound traffic, whatever kind of service runs them
-            networkConfiguration=self._network(self._config.worker_groups),
+            networkConfiguration=self._network(
+                self._config.worker_groups + self._workspace_group(spec)
+            ),
             startedBy=started_by,
             overrides={"containerOverrides": [override]},
             enableECSManagedTags=True,

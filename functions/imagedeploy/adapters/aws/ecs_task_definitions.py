@@ -1,14 +1,17 @@
 """Task definitions of the ECS runtime: one family per service (``<prefix>-<service id>``), one
 revision per distinct content (a content fingerprint kept as a tag, so retries and cron runs
 reuse a revision), awslogs to ``<log prefix>/<service id>``, ``repositoryCredentials`` for
-private registries other than ECR."""
+private registries other than ECR. Environment values are ``secrets`` read from the service's
+Secrets Manager secret (``service_env.py``); only the platform's own variables
+(``PLATFORM_ENV_KEYS``: ``RENDER_*``) are plaintext ``environment``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
@@ -18,6 +21,7 @@ from imagedeploy.adapters.aws.ecs_config import (
     error_code,
     resource_tags,
 )
+from imagedeploy.adapters.aws.service_env import EnvReference, ServiceEnvSecrets
 from imagedeploy.domain.ecs_rules import (
     CONTAINER,
     LOG_STREAM_PREFIX,
@@ -29,7 +33,24 @@ from imagedeploy.domain.ecs_rules import (
 )
 from imagedeploy.domain.reference import parse_reference
 from imagedeploy.domain.registries import RegistryKind, registry_kind_of
+from imagedeploy.domain.service_rules import PLATFORM_ENV_KEYS
 from imagedeploy.ports import RunSpec
+
+logger = logging.getLogger(__name__)
+
+
+#: Revisions ``prune`` keeps besides the live and rollback ones: a pre-deploy or cron task may
+#: be about to start on a revision that ``ensure`` just registered.
+KEEP_NEWEST: Final = 3
+
+
+def _family(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _revision(arn: str) -> int:
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 class TaskDefinitions:
@@ -39,12 +60,16 @@ class TaskDefinitions:
         ecs: Any,
         logs: Callable[[], Any],
         secret_arn: Callable[[str], str | None] | None,
+        env_secrets: ServiceEnvSecrets,
+        on_new_revision: Callable[[str], None] | None = None,
         names: Callable[[str], str] | None = None,
     ) -> None:
         self._config = config
         self._ecs = ecs
         self._logs_client = logs
         self._secret_arn = secret_arn
+        self.env_secrets = env_secrets
+        self._on_new_revision = on_new_revision
         self._names = names  # service id -> ECS name (EcsRuntime.name_of): the family
 
     @property
@@ -59,18 +84,28 @@ class TaskDefinitions:
     def log_group(self, service_id: str) -> str:
         return f"{self._config.log_group_prefix}/{service_id}"
 
-    def body(self, spec: RunSpec) -> dict[str, Any]:
-        """The ``RegisterTaskDefinition`` request for ``spec`` (without tags)."""
-        size = fargate_size(spec.resources)
+    @staticmethod
+    def split_env(spec: RunSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """``spec``'s environment as (plaintext platform variables, values kept secret)."""
         env = dict(spec.env)
         if spec.port is not None:
             env.setdefault("PORT", str(spec.port))
+        plain = {k: v for k, v in env.items() if k in PLATFORM_ENV_KEYS}
+        return plain, {k: v for k, v in env.items() if k not in plain}
+
+    def body(self, spec: RunSpec, env_ref: EnvReference | None = None) -> dict[str, Any]:
+        """The ``RegisterTaskDefinition`` request for ``spec`` (without tags); the secret
+        values are referenced from ``env_ref`` (``ensure`` stores them)."""
+        size = fargate_size(spec.resources)
+        plain, hidden = self.split_env(spec)
+        if hidden and env_ref is None:
+            raise EcsRuntimeError("a task definition's environment values need their secret")
         container: dict[str, Any] = {
             "name": CONTAINER,
             "image": spec.image,
             "essential": True,
             "memory": size.memory_mb,  # the hard limit; moto also needs it to account tasks
-            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "environment": [{"name": k, "value": v} for k, v in sorted(plain.items())],
             "stopTimeout": max(1, min(spec.stop_timeout_seconds, MAX_STOP_TIMEOUT_SECONDS)),
             "logConfiguration": {
                 "logDriver": "awslogs",
@@ -81,6 +116,10 @@ class TaskDefinitions:
                 },
             },
         }
+        if hidden and env_ref is not None:
+            container["secrets"] = [
+                {"name": k, "valueFrom": env_ref.value_from(k)} for k in sorted(hidden)
+            ]
         if spec.command:
             container["command"] = list(spec.command)  # exec form: no shell
         if spec.port is not None:
@@ -126,7 +165,8 @@ class TaskDefinitions:
     def ensure(self, spec: RunSpec) -> str:
         """The ARN of a task definition revision with exactly ``spec``'s content: the family's
         latest revision when its fingerprint matches, else a new one."""
-        body = self.body(spec)
+        _, hidden = self.split_env(spec)
+        body = self.body(spec, self.env_secrets.store(spec.service_id, hidden))
         fingerprint = hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()[:32]
@@ -154,6 +194,8 @@ class TaskDefinitions:
                 {"key": TAG_FINGERPRINT, "value": fingerprint},
             ],
         )
+        if self._on_new_revision is not None:
+            self._on_new_revision(spec.service_id)  # older revisions may go (a later job)
         return str(registered["taskDefinition"]["taskDefinitionArn"])
 
     def memory_of(self, task_definition_arn: str) -> int | None:
@@ -187,13 +229,41 @@ class TaskDefinitions:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
 
-    def deregister_all(self, service_id: str) -> None:
+    def revisions(self, service_id: str, status: str = "ACTIVE") -> list[str]:
+        """The family's revisions in ``status``, newest first."""
         family = self.family(service_id)
+        found: list[str] = []
         paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(familyPrefix=family, status="ACTIVE"):
-            for arn in page.get("taskDefinitionArns", []):
-                if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family:
-                    self._ecs.deregister_task_definition(taskDefinition=arn)
+        for page in paginator.paginate(familyPrefix=family, status=status, sort="DESC"):
+            found.extend(a for a in page.get("taskDefinitionArns", []) if _family(a) == family)
+        return sorted(found, key=_revision, reverse=True)
+
+    def prune(self, service_id: str, keep: set[str], keep_newest: int = KEEP_NEWEST) -> int:
+        """Deregister and delete the family's revisions other than ``keep`` (what the ECS
+        service runs and can roll back to) and the ``keep_newest`` newest (a one-off task about
+        to start on one); returns how many went. Idempotent: a retried job finishes the rest."""
+        old = [a for a in self.revisions(service_id)[keep_newest:] if a not in keep]
+        for arn in old:
+            self._ecs.deregister_task_definition(taskDefinition=arn)
+        self._delete_inactive(service_id)
+        return len(old)
+
+    def deregister_all(self, service_id: str) -> None:
+        for arn in self.revisions(service_id):
+            self._ecs.deregister_task_definition(taskDefinition=arn)
+        self._delete_inactive(service_id)
+
+    def _delete_inactive(self, service_id: str) -> None:
+        """DeleteTaskDefinitions (10 per call) of the family's deregistered revisions: an
+        INACTIVE revision otherwise stays listed, and readable, forever."""
+        inactive = self.revisions(service_id, "INACTIVE")
+        for start in range(0, len(inactive), 10):
+            answer = self._ecs.delete_task_definitions(taskDefinitions=inactive[start : start + 10])
+            for failure in answer.get("failures") or []:
+                logger.warning(
+                    "task definition not deleted",
+                    extra={"arn": failure.get("arn"), "reason": failure.get("reason")},
+                )
 
     def runs_deploy(self, task_definition_arn: str, deploy_id: str) -> bool:
         if not task_definition_arn:

@@ -5,7 +5,9 @@ One schedule per cron job, named after the service id, in the stack's schedule g
 (``<id>-dom`` and ``<id>-dow``) when the Unix expression restricts both day-of-month and
 day-of-week, since Unix cron then means "either" and one EventBridge expression cannot say it
 (``domain.schedules_aws.to_eventbridge``). Every schedule runs in UTC with the flexible time
-window off and invokes the cron function with ``{"serviceId", "scheduledTime", "schedule"}``:
+window off and sends ``{"serviceId", "scheduledTime", "schedule"}`` to its target, the cron
+ticks SQS queue (which feeds the cron function at a bounded concurrency, so a storm of ticks
+at one minute queues up instead of starving other functions; a function ARN also works):
 the scheduled time (an EventBridge Scheduler context attribute) lets the handler drop the
 duplicate tick when both halves of an "either" pair fire at the same minute, and the redelivery
 of an at-least-once invocation (``Store.claim_once("tick:<id>:<scheduledTime>")``).
