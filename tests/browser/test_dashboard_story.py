@@ -273,3 +273,47 @@ def test_rollback_is_disabled_with_the_reason_once_the_digest_is_gone(
     earlier = page.locator("#deploys tbody tr").last
     expect(earlier.get_by_role("button", name="Roll back", exact=True)).to_be_disabled()
     expect(earlier).to_contain_text("its image is gone")
+
+
+def test_a_live_services_logs_tail_and_a_one_off_job(
+    page: Page,
+    serve: ServeProcess,
+    created: set[str],
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+    screenshots: Screenshots,
+) -> None:
+    marker = f"<b>hello</b> {uuid.uuid4().hex[:8]}"
+    sign_in(page, serve)
+    verify(page, test_images.demo.web_v1.ref_on(anon_registry.host))
+    page.get_by_label("Name", exact=True).fill("logs-web")
+    page.get_by_label("web_service").check()
+    page.get_by_label("Health check path (web services)").fill("/")
+    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
+        f"/bin/sh -c 'echo \"{marker}\"; exec /bin/busybox httpd -f -p $PORT -h /www'"
+    )
+    page.get_by_role("button", name="Create and deploy").click()
+    expect(page.get_by_role("heading", name="logs-web")).to_be_visible()
+    service_url = page.url
+    created.add(service_url.rsplit("/", 1)[1])
+    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    page.reload()
+    expect(page.locator("#instances tbody tr")).to_have_count(1)
+
+    # the live tail refreshes itself until the container's line is there, shown as text
+    page.get_by_role("link", name="Search and tail logs").click()
+    page.get_by_role("link", name="Live tail").click()
+    expect(page.locator("#log-lines")).to_contain_text(marker, timeout=60_000)
+    expect(page.locator("#log-lines b")).to_have_count(0)
+    screenshots.take(page, "service-logs")
+    page.get_by_label("Search text").fill("no such line anywhere")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#log-lines")).to_contain_text("No log lines in this range.")
+
+    # a one-off job runs in the live image; the page refreshes itself until it has finished
+    page.goto(service_url)
+    page.get_by_label("Job start command").fill("/bin/sh -c 'echo job-ran; exit 4'")
+    page.get_by_role("button", name="Run a job").click()
+    expect(page.locator("#jobs tbody tr").first).to_contain_text("failed", timeout=LIVE_WAIT)
+    expect(page.locator("#jobs tbody tr").first).to_contain_text("4")
+    screenshots.take(page, "service-jobs")

@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from imagedeploy.dashboard import pages
+from imagedeploy.dashboard import observe, pages
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
 from imagedeploy.dashboard.paths import PREFIX
@@ -47,6 +47,7 @@ def _routes() -> list[_Route]:
         ("POST", r"/dashboard/new/verify", pages.new_service_verify, False),
         ("POST", r"/dashboard/new", pages.new_service_create, False),
         ("GET", r"/dashboard/services/(?P<sid>[\w-]+)", pages.service_page, False),
+        ("GET", r"/dashboard/services/(?P<sid>[\w-]+)/logs", observe.service_logs, False),
         (
             "POST",
             r"/dashboard/services/(?P<sid>[\w-]+)/(?P<action>[\w-]+)",

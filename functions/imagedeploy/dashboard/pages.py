@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.api import ApiAnswer, InProcessApi
 from imagedeploy.dashboard.http import Answer, Request, redirect
+from imagedeploy.dashboard.observe import service_extras
 from imagedeploy.dashboard.sessions import Session, new_session
 from imagedeploy.domain.errors import InvalidInput, InvalidReference
 from imagedeploy.domain.reference import parse_reference
@@ -333,6 +334,8 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
         logs = view.call("GET", f"{base}/deploys/{pre_deploy['id']}/logs")
         if logs.ok and logs.data.get("preDeployOutput") is not None:
             values["pre_deploy"] = {"id": pre_deploy["id"], "text": logs.data["preDeployOutput"]}
+    values.update(service_extras(view, sid, service))
+    values["running"] = values["running"] or values.get("jobs_running", False)
     if not view.request.headers.get("x-dashboard-poll"):  # not on every live refresh
         values["gone"] = _gone_digests(view, service, deploys, live_id)
     if service.get("type") == "cron_job":
@@ -470,6 +473,10 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
             return view.call("POST", f"/v1/cron-jobs/{quote(sid)}/runs")
         case "cancel-run":
             return view.call("DELETE", f"/v1/cron-jobs/{quote(sid)}/runs")
+        case "run-job":
+            return view.call("POST", f"{base}/jobs", body={"startCommand": field("command")})
+        case "cancel-job":
+            return view.call("POST", f"{base}/jobs/{quote(field('job_id'), safe='')}/cancel")
         case "delete":
             service = view.must("GET", base)
             if field("confirm_name") != service.get("name"):

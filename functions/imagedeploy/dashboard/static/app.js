@@ -1,10 +1,12 @@
 // imagedeploy dashboard behaviour, loaded as an ES module (no inline scripts: the CSP forbids them).
-// - [data-poll=ms]: while a deploy or run is in progress, fetch this page again every ms and
-//   swap in the fresh facts, deploys, runs, events and pre-deploy output; stops once nothing
-//   is in progress.
+// - [data-poll=ms]: while a deploy, run or job is in progress (or a log page tails live), fetch
+//   this page again every ms and swap in the fresh facts, deploys, runs, instances, jobs, events,
+//   pre-deploy output and log lines; stops once the fresh page has no [data-poll].
 // - [data-copy=id]: copy the value of the input with that id to the clipboard.
 
-const POLLED = ["facts", "deploys", "runs", "events", "pre-deploy"];
+const POLLED = [
+  "facts", "deploys", "runs", "instances", "jobs", "events", "pre-deploy", "log-lines",
+];
 
 async function refresh(delay, final = false) {
   // polls skip the server's registry checks (rollback targets); the final fetch, once nothing
@@ -13,8 +15,7 @@ async function refresh(delay, final = false) {
   const response = await fetch(window.location.href, { credentials: "same-origin", headers });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  const deploys = fresh.getElementById("deploys"); // read before the swap moves it
-  const running = Boolean(deploys && deploys.dataset.poll);
+  const running = Boolean(fresh.querySelector("[data-poll]")); // read before the swap moves it
   for (const id of POLLED) {
     const current = document.getElementById(id);
     const next = fresh.getElementById(id);

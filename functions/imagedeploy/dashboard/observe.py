@@ -1,0 +1,103 @@
+"""The service's logs page and the instances and one-off jobs shown on its page: reads of
+``GET /v1/logs``, ``/v1/services/{id}/instances`` and ``/v1/services/{id}/jobs`` through the
+public API (``View.call``), shaped for the templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from imagedeploy.dashboard.http import Answer
+
+if TYPE_CHECKING:
+    from imagedeploy.dashboard.pages import View
+
+LOG_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
+LOG_RANGE_NAMES = {"15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
+LOG_LINES_PER_PAGE = 100
+JOBS_SHOWN = 20
+UNFINISHED_JOBS = ("pending", "running")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _log_row(entry: dict[str, Any]) -> dict[str, Any]:
+    labels = {
+        str(label.get("name")): str(label.get("value"))
+        for label in entry.get("labels") or []
+        if isinstance(label, dict)
+    }
+    return {
+        "timestamp": entry.get("timestamp"),
+        "instance": labels.get("instance", ""),
+        "type": labels.get("type", ""),
+        "level": labels.get("level", ""),
+        "message": entry.get("message", ""),
+    }
+
+
+def service_logs(view: View, sid: str) -> Answer:
+    """Newest first over the chosen range; "Older lines" follows the API's ``nextEndTime``; with
+    ``live`` the page refreshes itself (``data-poll``, app.js) and shows the newest lines."""
+    service = view.must("GET", f"/v1/services/{quote(sid)}")
+    q = view.request.query
+    text = q.get("text", "")
+    span = q.get("range", "1h") if q.get("range") in LOG_RANGES else "1h"
+    live = q.get("live") == "1"
+    now = datetime.now(UTC)
+    query = {
+        "ownerId": view.session.owner_id or "",
+        "resource": sid,
+        "direction": "backward",
+        "limit": str(LOG_LINES_PER_PAGE),
+        "text": text,
+        "startTime": q.get("startTime") or _stamp(now - LOG_RANGES[span]),
+        "endTime": "" if live else q.get("endTime", ""),
+    }
+    answer = view.call("GET", "/v1/logs", query=query)
+    data = answer.data if answer.ok and isinstance(answer.data, dict) else {}
+    older = None
+    if data.get("hasMore") and not live:
+        older = "?" + urlencode(
+            {
+                "text": text,
+                "range": span,
+                "startTime": data.get("nextStartTime", ""),
+                "endTime": data.get("nextEndTime", ""),
+            }
+        )
+    values = {
+        "service": service,
+        "lines": [_log_row(e) for e in data.get("logs") or [] if isinstance(e, dict)],
+        "text": text,
+        "range": span,
+        "ranges": LOG_RANGE_NAMES,
+        "live": live,
+        "older": older,
+        "error": None if answer.ok else answer.message,
+    }
+    return view.render("logs.html", values, status=200 if answer.ok else answer.status)
+
+
+def service_extras(view: View, sid: str, service: dict[str, Any]) -> dict[str, Any]:
+    """The service page's instances and one-off jobs (a cron job has neither instances nor
+    jobs here)."""
+    if service.get("type") == "cron_job":
+        return {}
+    base = f"/v1/services/{quote(sid)}"
+    found = view.call("GET", f"{base}/instances")
+    listed = view.call("GET", f"{base}/jobs", query={"limit": str(JOBS_SHOWN)})
+    jobs = [
+        entry["job"]
+        for entry in (listed.data if listed.ok and isinstance(listed.data, list) else [])
+        if isinstance(entry, dict) and "job" in entry
+    ]
+    return {
+        "instances": found.data if found.ok and isinstance(found.data, list) else [],
+        "jobs": jobs,
+        "unfinished_jobs": UNFINISHED_JOBS,
+        "jobs_running": any(j.get("status") in UNFINISHED_JOBS for j in jobs),
+    }
