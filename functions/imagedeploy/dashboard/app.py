@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from imagedeploy.dashboard import observe, pages
+from imagedeploy.dashboard import api_keys, observe, pages
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
 from imagedeploy.dashboard.paths import PREFIX
@@ -63,6 +63,10 @@ def _routes() -> list[_Route]:
         ("POST", r"/dashboard/webhooks", pages.webhook_create, False),
         ("GET", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_page, False),
         ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)/delete", pages.webhook_delete, False),
+        ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)/edit", pages.webhook_edit, False),
+        ("GET", r"/dashboard/api-keys", api_keys.keys_page, False),
+        ("POST", r"/dashboard/api-keys", api_keys.key_create, False),
+        ("POST", r"/dashboard/api-keys/(?P<kid>[\w-]+)/revoke", api_keys.key_revoke, False),
         ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_update, False),
     ]
     return [_Route(m, re.compile(p), v, public) for m, p, v, public in table]

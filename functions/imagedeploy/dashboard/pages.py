@@ -324,6 +324,10 @@ def _service_values(view: View, sid: str) -> dict[str, Any]:
         "plans": PLANS,
         "override": override,
         "override_choices": ("default", *NOTIFY_CHOICES),
+        "credentials": _credentials(view),
+        "credential_id": ((service.get("serviceDetails") or {}).get("envSpecificDetails") or {})
+        .get("registryCredential", {})
+        .get("id"),
     }
     pre_deploy = next(
         (d for d in deploys if d.get("status") in ("pre_deploy_in_progress", "pre_deploy_failed")),
@@ -455,9 +459,20 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
             ):
                 if form_name in view.request.form:
                     details[api_name] = field(form_name)
+            if "max_shutdown_delay" in view.request.form:
+                delay = field("max_shutdown_delay").strip()
+                details["maxShutdownDelaySeconds"] = int(delay) if delay.isdigit() else delay
             details["envSpecificDetails"] = {"dockerCommand": field("command")}
             patch: dict[str, Any] = {"name": field("name"), "serviceDetails": details}
             return view.call("PATCH", base, body=patch)
+        case "image":
+            # the whole image source: an empty credential means pulling anonymously
+            image = {
+                "ownerId": view.session.owner_id,
+                "imagePath": field("image_url").strip(),
+                "registryCredentialId": field("credential") or None,
+            }
+            return view.call("PATCH", base, body={"image": image})
         case "env-set":
             key = field("key").strip()
             return view.call(
@@ -580,7 +595,7 @@ def webhook_create(view: View) -> Answer:
         "name": field("name"),
         "url": field("url"),
         "enabled": True,
-        "eventFilter": [v for v in field("event_filter").replace(",", " ").split() if v],
+        "eventFilter": _event_filter(field("event_filter")),
     }
     answer = view.call("POST", "/v1/webhooks", body=body)
     if answer.ok:
@@ -596,11 +611,28 @@ def webhook_update(view: View, wid: str) -> Answer:
     return notifications_page(view, error=answer.message, status=answer.status)
 
 
-def webhook_page(view: View, wid: str) -> Answer:
+def _event_filter(text: str) -> list[str]:
+    return [v for v in text.replace(",", " ").split() if v]
+
+
+def webhook_page(view: View, wid: str, *, error: str | None = None, status: int = 200) -> Answer:
     webhook = view.must("GET", f"/v1/webhooks/{quote(wid)}")
     deliveries = view.must("GET", f"/v1/webhooks/{quote(wid)}/events", query={"limit": "50"})
-    values = {"webhook": webhook, "deliveries": _items(deliveries, "webhookEvent")}
-    return view.render("webhook.html", values)
+    values = {"webhook": webhook, "deliveries": _items(deliveries, "webhookEvent"), "error": error}
+    return view.render("webhook.html", values, status=status)
+
+
+def webhook_edit(view: View, wid: str) -> Answer:
+    field = view.request.field
+    body = {
+        "name": field("name"),
+        "url": field("url"),
+        "eventFilter": _event_filter(field("event_filter")),
+    }
+    answer = view.call("PATCH", f"/v1/webhooks/{quote(wid)}", body=body)
+    if answer.ok:
+        return redirect(f"/dashboard/webhooks/{quote(wid)}")
+    return webhook_page(view, wid, error=answer.message, status=answer.status)
 
 
 def webhook_delete(view: View, wid: str) -> Answer:
