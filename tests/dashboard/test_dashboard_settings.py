@@ -5,13 +5,19 @@ changes nothing, values are escaped and the API's refusal is shown with its stat
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from devkit.apigw import API_KEY
 from devkit.dashboard import FormClient, dashboard_over
 from devkit.world import IMAGE, World
+from imagedeploy.domain.metrics import Metric, MetricQuery, Series
+from imagedeploy.domain.services import Service
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +161,46 @@ def test_api_keys_are_listed_created_once_and_revoked(client: FormClient) -> Non
     )
     kept = client.post(f"/dashboard/api-keys/{last}/revoke", {})
     assert kept.status in (400, 409) and _alert(kept.text)
+
+
+@dataclass
+class _FixedMetrics:
+    """Two instances' CPU and memory, the latest point last (what the sampler would keep);
+    nothing until ``sampled``."""
+
+    sampled: bool = False
+
+    def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]:
+        if not self.sampled:
+            return []
+        start = query.end - timedelta(minutes=2)
+        values = {
+            Metric.CPU: ((0.5, 0.25), (0.125, 0.0625)),
+            Metric.MEMORY: ((1.0, 2.0), (3.0, 1048576.0)),
+        }
+        return [
+            Series(
+                (("resource", services[0].id), ("instance", instance)),
+                query.metric.unit,
+                ((start, older), (start + timedelta(minutes=1), latest)),
+            )
+            for instance, (older, latest) in zip(("a", "b"), values[query.metric], strict=True)
+        ]
+
+
+def test_the_service_page_shows_current_cpu_and_memory(world: World) -> None:
+    metrics = _FixedMetrics()
+    world.ports = dataclasses.replace(world.ports, metrics=metrics)
+    created = world.create(name="busy", num_instances=2)
+    world.go_live(created.deploy.id)
+    page_url = f"/dashboard/services/{created.service.id}"
+    client = FormClient(dashboard_over(world).resolve)
+    client.sign_in()
+    page = client.get(page_url).text
+    assert '<dd id="usage-cpu">no samples yet</dd>' in page
+
+    metrics.sampled = True
+    page = client.get(page_url).text
+    # the latest point of each instance, summed: 0.25 + 0.0625 cores; 2 + 1048576 bytes
+    assert '<dd id="usage-cpu">0.312 cores</dd>' in page
+    assert '<dd id="usage-memory">1.0 MiB (1048578 bytes)</dd>' in page

@@ -1,6 +1,7 @@
-"""The service's logs page and the instances and one-off jobs shown on its page: reads of
-``GET /v1/logs``, ``/v1/services/{id}/instances`` and ``/v1/services/{id}/jobs`` through the
-public API (``View.call``), shaped for the templates."""
+"""The service's logs page and the instances, one-off jobs and current CPU and memory shown on
+its page: reads of ``GET /v1/logs``, ``/v1/services/{id}/instances``, ``/v1/services/{id}/jobs``
+and ``/v1/metrics/cpu|memory`` through the public API (``View.call``), shaped for the
+templates."""
 
 from __future__ import annotations
 
@@ -96,8 +97,29 @@ def service_extras(view: View, sid: str, service: dict[str, Any]) -> dict[str, A
         if isinstance(entry, dict) and "job" in entry
     ]
     return {
+        "usage": current_usage(view, sid),
         "instances": found.data if found.ok and isinstance(found.data, list) else [],
         "jobs": jobs,
         "unfinished_jobs": UNFINISHED_JOBS,
         "jobs_running": any(j.get("status") in UNFINISHED_JOBS for j in jobs),
     }
+
+
+def _latest_total(view: View, metric: str, sid: str) -> float | None:
+    """The sum over the service's instance series of each one's latest point (the API's
+    default range: the last hour), or None when there is none."""
+    answer = view.call("GET", f"/v1/metrics/{metric}", query={"resource": sid})
+    if not answer.ok or not isinstance(answer.data, list):
+        return None
+    latest = [
+        series["values"][-1]["value"]
+        for series in answer.data
+        if isinstance(series, dict) and series.get("values")
+    ]
+    numbers = [float(v) for v in latest if isinstance(v, int | float)]
+    return sum(numbers) if numbers else None
+
+
+def current_usage(view: View, sid: str) -> dict[str, Any]:
+    """CPU in cores and memory in bytes, each None when the home keeps no samples (yet)."""
+    return {"cpu": _latest_total(view, "cpu", sid), "memory": _latest_total(view, "memory", sid)}
