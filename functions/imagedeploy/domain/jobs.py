@@ -1,4 +1,4 @@
-"""One-off jobs (Render's ``/services/{id}/jobs``, docs/architecture.md §21.2): a command run once
+"""One-off jobs (Render's ``/services/{id}/jobs``, docs/architecture.md §20.2): a command run once
 in a new container of a service's live digest, with the service's env vars.
 
 A job is ``pending`` from its creation until the runtime has accepted its start (then

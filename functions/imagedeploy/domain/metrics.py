@@ -1,4 +1,4 @@
-"""Metrics (Render's ``/metrics/*``, docs/architecture.md §21.3): what a query asks for, the
+"""Metrics (Render's ``/metrics/*``, docs/architecture.md §20.3): what a query asks for, the
 series it answers, and the pure rule that turns stored samples into series (the local home;
 AWS asks CloudWatch for series directly).
 

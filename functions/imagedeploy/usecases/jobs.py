@@ -1,4 +1,4 @@
-"""One-off jobs (docs/architecture.md §21.2): ``POST /v1/services/{id}/jobs`` runs a command once
+"""One-off jobs (docs/architecture.md §20.2): ``POST /v1/services/{id}/jobs`` runs a command once
 in a new container of the service's live digest, with the service's env vars as they are now.
 
 Like a cron run (§9.3) a job is written with its launch effect (``StartJob``) in one commit; the

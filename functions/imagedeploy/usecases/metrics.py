@@ -1,4 +1,4 @@
-"""``GET /v1/metrics/*`` (docs/architecture.md §21.3): checks a query and answers its series.
+"""``GET /v1/metrics/*`` (docs/architecture.md §20.3): checks a query and answers its series.
 
 Decided here for both homes: the time range (Render's defaults: the last hour, up to now), the
 resolution (at least 30 s, at most ``MAX_POINTS`` buckets), which resources may be asked for

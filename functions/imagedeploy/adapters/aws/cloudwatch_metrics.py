@@ -1,4 +1,4 @@
-"""``CloudWatchMetrics``: the ``Metrics`` port on AWS (docs/architecture.md §21.3).
+"""``CloudWatchMetrics``: the ``Metrics`` port on AWS (docs/architecture.md §20.3).
 
 One ``GetMetricData`` request per query (every resource's series in it, paginated):
 

@@ -1,4 +1,4 @@
-"""Local metrics (docs/architecture.md §21.3): a sampler thread and a SQLite file of samples.
+"""Local metrics (docs/architecture.md §20.3): a sampler thread and a SQLite file of samples.
 
 Every ``interval`` seconds the sampler makes one list request (the installation's running
 instances, with their service and instance labels) and one stats request per instance, and
