@@ -19,7 +19,7 @@ import pytest
 
 from devkit.serve import Platform, ServeProcess, remove_containers
 from devkit.sockets import UNREACHABLE_IMAGE, Tarpit, head_only, stream_until_answered
-from imagedeploy.api.http_server import SMALL_BODY
+from imagedeploy.api.app import SMALL_BODY
 from imagedeploy.api.wsgi import MAX_BODY
 
 pytestmark = pytest.mark.e2e

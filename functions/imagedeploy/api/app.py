@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
     from imagedeploy.dashboard.app import Dashboard
 
+# Bodies up to this size are read before the credentials are checked (api.http_server's gate).
+SMALL_BODY = 64 * 1024
 # the only operation whose body is a JSON array (Render's envVarInputArray)
 _ARRAY_BODIES = re.compile(r"PUT /v1/services/[^/]+/env-vars")
 _DEPLOY_HOOK = re.compile(r"/deploy/([^/]+)")
@@ -174,6 +176,11 @@ class ImagedeployResolver(APIGatewayHttpResolver):
                 return None
         except ImagedeployError as exc:
             return exc
+        if is_dashboard_path(path):  # a browser's form: its session is checked once it is read
+            return InvalidInput(
+                f"a dashboard form is at most {SMALL_BODY // 1024} KiB; shorten the values, "
+                "or send large ones through the API (for env vars: PUT /v1/services/{id}/env-vars)"
+            )
         return NotFound(f"{path} is not an API route; the API is under /v1")
 
 

@@ -29,10 +29,9 @@ from waitress.server import BaseWSGIServer  # type: ignore[import-untyped]
 from waitress.utilities import Error, RequestEntityTooLarge  # type: ignore[import-untyped]
 
 from imagedeploy.api import errors
+from imagedeploy.api.app import SMALL_BODY
 from imagedeploy.api.wsgi import MAX_BODY
 from imagedeploy.domain.errors import ImagedeployError
-
-SMALL_BODY = 64 * 1024  # bodies up to this size are read before the credentials are checked
 
 # (path, query string, headers) -> None to read the body, else the error to answer
 BodyGate = Callable[[str, str, Mapping[str, str]], ImagedeployError | None]
