@@ -389,15 +389,18 @@ def test_image_settings_webhook_edit_and_an_api_key_shown_once(
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_role("heading", name=f"New key {name}")).to_be_visible()
     key = page.get_by_label("The new API key").input_value()
-    assert key and key != serve.api_key
+    # booleans: a failing assertion never prints a key
+    assert key.startswith("rnd_") and key != serve.api_key, "not a new key"
     page.get_by_role("button", name="Copy", exact=True).click()
     expect(page.get_by_role("button", name="Copied", exact=True)).to_be_visible()
-    assert page.evaluate("navigator.clipboard.readText()") == key
+    copied = page.evaluate("key => navigator.clipboard.readText().then(t => t === key)", key)
+    assert copied is True, "the clipboard does not hold the new key"
     # no screenshot while the key is on the page: artifacts never hold a secret
     # loaded again (a GET: reloading the POST's answer would create another key)
     page.goto(serve.url + "/dashboard/api-keys")
-    assert key not in page.content()
     expect(page.get_by_label("The new API key")).to_have_count(0)
+    shown_again = key in page.content()
+    assert not shown_again, "the key is shown again"
     screenshots.take(page, "api-keys")
     page.get_by_role("button", name=f"Revoke {name}").click()
     expect(page.get_by_role("button", name=f"Revoke {name}")).to_have_count(0)
