@@ -356,7 +356,6 @@ def test_image_settings_webhook_edit_and_an_api_key_shown_once(
     expect(page.get_by_role("alert")).to_contain_text("9.9-missing")
     page.goto(service_url)
     expect(page.get_by_label("Image URL")).to_have_value(web_v2)
-    page.locator("#settings-h").scroll_into_view_if_needed()
     screenshots.take(page, "service-settings")
 
     # a webhook: name, URL and event filter edited on its page, the list shows the change
