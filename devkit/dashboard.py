@@ -26,7 +26,9 @@ def dashboard_over(world: World, base_url: str = BASE) -> ImagedeployResolver:
     """The resolver over ``world`` with ``API_KEY`` stored, a session secret set and
     ``GET /v1/logs`` reading ``api_over(world).logs`` (``logs.sqlite`` beside the store)."""
     api = api_over(world)  # stores API_KEY for the world's workspace; its log store
-    deps = ApiDeps(world.ports, base_url, session_secret=SESSION_SECRET, log_reader=api.logs)
+    deps = ApiDeps(
+        world.ports, base_url, session_secret=lambda: SESSION_SECRET, log_reader=api.logs
+    )
     return build_resolver(deps)
 
 

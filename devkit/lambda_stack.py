@@ -290,6 +290,10 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
     owner_id = printed.split()[1]
     assert api_key.startswith("rnd_")
     assert owner_id.startswith("tea-")
+    # As the template does: the function is given the secret's ARN, and reads the key itself.
+    session_secret_arn = aws.client("secretsmanager").create_secret(
+        Name="imagedeploy-dashboard-session", SecretString="lambda stack tests: not a real secret"
+    )["ARN"]
     settings = Settings.model_validate(
         {
             "aws_region": REGION,
@@ -311,7 +315,7 @@ def lambda_stack(aws: Aws, network: Network) -> Iterator[Stack]:
             "scheduler_group": schedule_group,
             "scheduler_role_arn": f"arn:aws:iam::{ACCOUNT}:role/imagedeploy-scheduler",
             "cron_target_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:cron-ticks",
-            "dashboard_session_secret": "lambda stack tests: not a real secret",
+            "dashboard_session_secret_arn": session_secret_arn,
         }
     )
     registry = FakeRegistry()

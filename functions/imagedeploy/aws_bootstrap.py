@@ -88,6 +88,17 @@ class AwsApp:
 
         return CloudWatchLogReader(lambda: self.clients("logs"), self.settings.log_group_prefix)
 
+    def dashboard_session_secret(self) -> bytes | None:
+        """The dashboard's session key: read from its Secrets Manager secret (the template
+        passes only the ARN, so the key is not in the function's configuration), or the
+        setting; None turns the dashboard off. Asked once, at the first dashboard request."""
+        if (value := self.settings.dashboard_session_secret) is not None:
+            return value.get_secret_value().encode()
+        if arn := self.settings.dashboard_session_secret_arn:
+            answer = self.clients("secretsmanager").get_secret_value(SecretId=arn)
+            return str(answer["SecretString"]).encode()
+        return None
+
 
 def _ecs_config(settings: Settings) -> Any:
     from imagedeploy.adapters.aws.ecs_runtime import EcsConfig

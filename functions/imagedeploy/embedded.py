@@ -172,7 +172,7 @@ class Embedded:
             apps_base_url=self.settings.apps_base_url,
             read_logs=self._read_logs,
             log_reader=self.log_store,
-            session_secret=dashboard_secret(self.settings, self.data_dir),
+            session_secret=lambda: dashboard_secret(self.settings, self.data_dir),
             session_seconds=self.settings.dashboard_session_seconds,
         )
         resolver = build_resolver(deps)

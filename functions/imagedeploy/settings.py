@@ -204,6 +204,13 @@ class Settings(BaseSettings):
             "Unset: serve keeps one in <data dir>/dashboard.key; on AWS the dashboard is off."
         ),
     )
+    dashboard_session_secret_arn: str | None = Field(
+        default=None,
+        description=(
+            "AWS: the Secrets Manager secret the dashboard's session key is read from, at the "
+            "first dashboard request (template.yaml sets it; the key is never in the environment)."
+        ),
+    )
     dashboard_session_seconds: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="How long a dashboard sign-in lasts."
     )

@@ -586,7 +586,28 @@ def test_naming_contracts_match_the_iam_scopes(
             resources_by_action.setdefault(action, []).extend(as_list(statement["Resource"]))
 
     def patterns(action: str) -> set[str]:
-        return {_sub_text(r) for r in resources_by_action[action] if isinstance(r, dict)}
+        return {
+            _sub_text(r)
+            for r in resources_by_action[action]
+            if isinstance(r, dict) and "Ref" not in r
+        }
+
+    # The one secret granted by reference: the dashboard's session key, read by the API alone.
+    referenced = [
+        r
+        for action, rs in resources_by_action.items()
+        if action.startswith("secretsmanager:")
+        for r in rs
+        if isinstance(r, dict) and "Ref" in r
+    ]
+    assert referenced == [{"Ref": "DashboardSessionSecret"}]
+    assert resources_by_action["secretsmanager:GetSecretValue"].count(referenced[0]) == 1
+    api_reads = [
+        statement
+        for where, statement in policy_statements(template)
+        if where.startswith("ApiFunctionRole/") and statement.get("Resource") == referenced[0]
+    ]
+    assert [as_list(s["Action"]) for s in api_reads] == [["secretsmanager:GetSecretValue"]]
 
     secrets = (
         f":secret:{secret_prefix}/registry-credentials/*",

@@ -255,7 +255,7 @@ def build_resolver(deps: ApiDeps) -> ImagedeployResolver:
 
         return Dashboard(
             app.resolve,
-            deps.session_secret,
+            deps.session_secret(),
             secure=deps.base_url.startswith("https://"),
             lifetime=deps.session_seconds,
         )

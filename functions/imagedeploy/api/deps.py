@@ -23,6 +23,10 @@ def no_logs(_subject: str, _offset: int, _limit: int | None) -> LogPage | None:
     return None
 
 
+def no_session_secret() -> bytes | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ApiDeps:
     ports: Ports  # as ``request_ports`` makes them
@@ -32,9 +36,10 @@ class ApiDeps:
     # a page), where the runtime has it.
     read_logs: Callable[[str, int, int | None], LogPage | None] = no_logs
     log_reader: LogReader | None = None  # services' log lines (``GET /v1/logs``)
-    # The dashboard's session cookies are sealed with a key derived from this (None: the
-    # dashboard answers 503 saying so); how long a session lasts.
-    session_secret: bytes | None = None
+    # The dashboard's session cookies are sealed with a key derived from what this returns
+    # (None: the dashboard answers 503 saying so), asked at the first dashboard request (on AWS
+    # a Secrets Manager read); how long a session lasts.
+    session_secret: Callable[[], bytes | None] = no_session_secret
     session_seconds: int = 3600
 
 

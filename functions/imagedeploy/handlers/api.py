@@ -32,9 +32,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             _base_url(event, app.settings.api_base_url),
             apps_base_url=app.settings.apps_base_url,
             log_reader=app.log_reader(),
-            session_secret=secret.get_secret_value().encode()
-            if (secret := app.settings.dashboard_session_secret) is not None
-            else None,
+            session_secret=app.dashboard_session_secret,
             session_seconds=app.settings.dashboard_session_seconds,
         )
         app.resolver = build_resolver(deps)
