@@ -2,7 +2,8 @@
 a user works through Render's "Deploy a Prebuilt Docker Image" guide: sign in, add a registry
 credential, verify images (an arm64-only one is refused), create a web service and watch it go
 live, deploy another tag through the deploy hook with ``imgURL``, roll back, see why a deploy
-failed, create a cron job and run it, then delete things. Every page is screenshotted at 1440
+failed, create a cron job and run it, then delete things; change a live service's image, edit a
+webhook, create an API key (shown once, copied) and revoke it. Every page is screenshotted at 1440
 and 375 px (``Screenshots``)."""
 
 from __future__ import annotations
@@ -317,3 +318,89 @@ def test_a_live_services_logs_tail_and_a_one_off_job(
     expect(page.locator("#jobs tbody tr").first).to_contain_text("failed", timeout=LIVE_WAIT)
     expect(page.locator("#jobs tbody tr").first).to_contain_text("4")
     screenshots.take(page, "service-jobs")
+
+
+def test_image_settings_webhook_edit_and_an_api_key_shown_once(
+    page: Page,
+    serve: ServeProcess,
+    created: set[str],
+    anon_registry: RunningRegistry,
+    test_images: StandardImages,
+    screenshots: Screenshots,
+) -> None:
+    sign_in(page, serve)
+    web_v1 = test_images.demo.web_v1.ref_on(anon_registry.host)
+    web_v2 = test_images.demo.web_v2.ref_on(anon_registry.host)
+    verify(page, web_v1)
+    page.get_by_label("Name", exact=True).fill("settings-web")
+    page.get_by_label("web_service").check()
+    page.get_by_label("Health check path (web services)").fill("/")
+    page.get_by_role("button", name="Create and deploy").click()
+    expect(page.get_by_role("heading", name="settings-web")).to_be_visible()
+    service_url = page.url
+    created.add(service_url.rsplit("/", 1)[1])
+    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+
+    # the live service's image URL changes on its settings form; the page shows the new one
+    page.get_by_label("Image URL").fill(web_v2)
+    page.get_by_role("button", name="Save image").click()
+    expect(page).to_have_url(service_url)
+    expect(page.get_by_label("Image URL")).to_have_value(web_v2)
+    expect(page.locator("#facts")).to_contain_text(web_v2)
+    # a tag the registry does not have: the API's 400 and its message, on the page
+    missing = f"{anon_registry.host}/demo/web:9.9-missing"
+    page.get_by_label("Image URL").fill(missing)
+    with page.expect_response(f"{service_url}/image") as answered:
+        page.get_by_role("button", name="Save image").click()
+    assert answered.value.status == 400
+    expect(page.get_by_role("alert")).to_contain_text("9.9-missing")
+    page.goto(service_url)
+    expect(page.get_by_label("Image URL")).to_have_value(web_v2)
+    screenshots.take(page, "service-settings")
+
+    # a webhook: name, URL and event filter edited on its page, the list shows the change
+    page.get_by_role("link", name="Notifications").click()
+    page.get_by_label("Name", exact=True).fill("settings-hook")
+    page.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/first")
+    page.get_by_role("button", name="Add webhook").click()
+    page.get_by_role("link", name="settings-hook").click()
+    page.get_by_label("Name", exact=True).fill("settings-hook-ops")
+    page.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/ops")
+    page.get_by_label("Event types (space separated; empty: all)").fill(
+        "deploy_started image_pull_failed"
+    )
+    page.get_by_role("button", name="Save webhook").click()
+    expect(page.get_by_role("heading", name="Webhook settings-hook-ops")).to_be_visible()
+    expect(page.get_by_label("URL", exact=True)).to_have_value("http://127.0.0.1:9/ops")
+    expect(page.get_by_label("Event types (space separated; empty: all)")).to_have_value(
+        "deploy_started image_pull_failed"
+    )
+    page.get_by_role("link", name="Back to notifications").click()
+    edited = page.locator("tr", has=page.get_by_role("link", name="settings-hook-ops"))
+    expect(edited).to_contain_text("deploy_started, image_pull_failed")
+    expect(edited).to_contain_text("http://127.0.0.1:9/ops")
+
+    # an API key: created, shown once, copied to the clipboard, gone after a reload, revoked
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=serve.url)
+    name = f"browser-{uuid.uuid4().hex[:8]}"
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name=f"New key {name}")).to_be_visible()
+    key = page.get_by_label("The new API key").input_value()
+    # booleans: a failing assertion never prints a key
+    assert key.startswith("rnd_") and key != serve.api_key, "not a new key"
+    page.get_by_role("button", name="Copy", exact=True).click()
+    expect(page.get_by_role("button", name="Copied", exact=True)).to_be_visible()
+    copied = page.evaluate("key => navigator.clipboard.readText().then(t => t === key)", key)
+    assert copied is True, "the clipboard does not hold the new key"
+    # no screenshot while the key is on the page: artifacts never hold a secret
+    # loaded again (a GET: reloading the POST's answer would create another key)
+    page.goto(serve.url + "/dashboard/api-keys")
+    expect(page.get_by_label("The new API key")).to_have_count(0)
+    shown_again = key in page.content()
+    assert not shown_again, "the key is shown again"
+    screenshots.take(page, "api-keys")
+    page.get_by_role("button", name=f"Revoke {name}").click()
+    expect(page.get_by_role("button", name=f"Revoke {name}")).to_have_count(0)
+    expect(page.get_by_role("heading", name="API keys")).to_be_visible()
