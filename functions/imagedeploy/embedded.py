@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +22,12 @@ from typing import Any
 from imagedeploy.adapters.local.datadir import ServeLock, open_data_dir, write_private
 from imagedeploy.adapters.local.engine_api import EngineApi
 from imagedeploy.adapters.local.engine_service import EngineService
+from imagedeploy.adapters.local.http_observer import ObservedRequest
 from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.log_collector import LogCollector
 from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.adapters.local.metrics import MetricsSampler, MetricsStore
+from imagedeploy.adapters.local.request_sink import request_sink
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
@@ -368,7 +371,8 @@ def _build(
     clock = SystemClock()
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
-    router = Router(host)
+    observed: dict[str, Callable[[str, ObservedRequest], None]] = {}
+    router = Router(host, on_request=lambda sid, req: observed["sink"](sid, req))
     engine = EngineApi(engine_service.socket)
     runtime = LocalRuntime(
         engine,
@@ -448,6 +452,7 @@ def _build(
         max_followers=settings.logs_max_followers,
         resync_seconds=settings.engine_resync_seconds,
     )
+    observed["sink"] = request_sink(log_collector, metrics)
     return Embedded(
         settings,
         data_dir,

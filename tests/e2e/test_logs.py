@@ -67,9 +67,9 @@ def logs(platform: Platform, service_id: str, **params: Any) -> dict[str, Any]:
     return body
 
 
-def found(platform: Platform, service_id: str, text: str) -> list[dict[str, Any]]:
+def found(platform: Platform, service_id: str, text: str, **params: Any) -> list[dict[str, Any]]:
     def lines() -> list[dict[str, Any]]:
-        return list(logs(platform, service_id, text=text, limit=100)["logs"])
+        return list(logs(platform, service_id, text=text, limit=100, **params)["logs"])
 
     result: list[dict[str, Any]] = wait_for(lines, 60, f"a line with {text!r}")
     return result
@@ -82,7 +82,7 @@ def label(entry: dict[str, Any], name: str) -> str:
 def test_a_request_line_is_found_by_text_with_its_instance(platform: Platform, web: str) -> None:
     marker = f"marker-{uuid.uuid4().hex[:10]}"
     assert httpx.get(f"{platform.url_of(web)}/{marker}", timeout=10).status_code == 404
-    [entry] = found(platform, web, marker)
+    [entry] = found(platform, web, marker, type="app")
     assert marker in entry["message"]
     started = found(platform, web, "started ")[0]  # the line names the instance it came from
     instance = started["message"].removeprefix("started ")
@@ -93,6 +93,36 @@ def test_a_request_line_is_found_by_text_with_its_instance(platform: Platform, w
         params={"ownerId": platform.owner_id, "resource": web, "label": "instance"},
     )
     assert instance in values.json()
+
+
+def test_the_router_writes_request_lines_and_http_metrics(platform: Platform, web: str) -> None:
+    marker = f"req-{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=platform.url_of(web), timeout=10) as client:
+        assert client.get(f"/{marker}", params={"token": SECRET}).status_code == 404
+        assert client.head(f"/{marker}/head").status_code == 404
+
+    def request_lines() -> list[dict[str, Any]] | None:
+        lines: list[dict[str, Any]] = logs(platform, web, text=marker, type="request")["logs"]
+        return lines if len(lines) == 2 else None
+
+    entries: list[dict[str, Any]] = wait_for(request_lines, 60, "two request lines")
+    seen = {(label(e, "method"), label(e, "path"), label(e, "statusCode")) for e in entries}
+    assert seen == {("GET", f"/{marker}", "404"), ("HEAD", f"/{marker}/head", "404")}
+    assert all(label(e, "type") == "request" and label(e, "host") for e in entries)
+    assert SECRET not in json.dumps(entries)  # the query string is not kept
+    query = {"resource": web, "resolutionSeconds": "30"}
+
+    def series(metric: str) -> list[dict[str, Any]] | None:
+        reply = platform.http.get(f"/v1/metrics/{metric}", params=query)
+        assert reply.status_code == 200, reply.text
+        answer: list[dict[str, Any]] = reply.json()
+        return answer if answer and answer[0]["values"] else None
+
+    (requests,) = wait_for(lambda: series("http-requests"), 30, "http-requests")
+    assert requests["unit"] == "requests"
+    assert sum(v["value"] for v in requests["values"]) >= 2
+    (latency,) = wait_for(lambda: series("http-latency"), 30, "http-latency")
+    assert latency["unit"] == "ms" and latency["values"][-1]["value"] >= 0
 
 
 def test_a_secret_env_value_printed_is_masked(platform: Platform, web: str) -> None:

@@ -10,8 +10,10 @@ from imagedeploy.domain.metrics import (
     Aggregation,
     Metric,
     MetricQuery,
+    RequestSample,
     Sample,
     limit_series,
+    series_from_requests,
     series_from_samples,
 )
 
@@ -71,3 +73,34 @@ def test_instances_narrow_and_count() -> None:
 def test_limits_are_the_plan_at_every_bucket() -> None:
     (found,) = limit_series(query(Metric.CPU_LIMIT), {"srv-a": 0.5})
     assert found.points == ((T0, 0.5), (at(30), 0.5))
+
+
+REQUESTS = [
+    RequestSample("srv-a", at(1), 200, "a.test", 10.0),
+    RequestSample("srv-a", at(2), 500, "a.test", 30.0),
+    RequestSample("srv-a", at(3), 200, "b.test", 20.0),
+    RequestSample("srv-a", at(40), 200, "a.test", 5.0),
+]
+
+
+def test_http_requests_are_counted_per_bucket_and_split_by_status_or_host() -> None:
+    [total] = series_from_requests(query(Metric.HTTP_REQUESTS), REQUESTS)
+    assert total.labels == (("resource", "srv-a"),)
+    assert total.points == ((at(0), 3.0), (at(30), 1.0))
+    by_status = series_from_requests(
+        query(Metric.HTTP_REQUESTS, aggregate_by="statusCode"), REQUESTS
+    )
+    assert [(s.labels[-1], s.points) for s in by_status] == [
+        (("statusCode", "200"), ((at(0), 2.0), (at(30), 1.0))),
+        (("statusCode", "500"), ((at(0), 1.0),)),
+    ]
+    by_host = series_from_requests(query(Metric.HTTP_REQUESTS, aggregate_by="host"), REQUESTS)
+    assert [s.labels[-1] for s in by_host] == [("host", "a.test"), ("host", "b.test")]
+
+
+def test_http_latency_is_each_quantile_of_the_bucket() -> None:
+    series = series_from_requests(query(Metric.HTTP_LATENCY, quantiles=(0.5, 0.99)), REQUESTS)
+    assert [(s.labels, s.unit, s.points) for s in series] == [
+        ((("resource", "srv-a"), ("quantile", "0.5")), "ms", ((at(0), 20.0), (at(30), 5.0))),
+        ((("resource", "srv-a"), ("quantile", "0.99")), "ms", ((at(0), 30.0), (at(30), 5.0))),
+    ]

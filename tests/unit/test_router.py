@@ -288,3 +288,23 @@ def test_stop_closes_everything(backends: dict[str, FakeBackend]) -> None:
     with pytest.raises(ConnectionRefusedError):
         http_get(port)
     router.stop()  # idempotent
+
+
+def test_observed_requests_are_reported_and_other_bytes_pass_untouched(
+    backends: dict[str, FakeBackend],
+) -> None:
+    seen: list[tuple[str, str, str, int]] = []
+    with Router(on_request=lambda sid, r: seen.append((sid, r.method, r.path, r.status))) as router:
+        port = router.add_route("srv-obs")
+        router.set_backends("srv-obs", [add(backends, "web").address])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /p?token=x HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert read_response(sock) == (200, "web")
+        assert wait_until(lambda: seen == [("srv-obs", "GET", "/p", 200)])
+        router.set_backends("srv-obs", [add(backends, "echo", "echo").address])
+        tls_hello = b"\x16\x03\x01\x00\x05hello"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(tls_hello)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.makefile("rb").read() == tls_hello
+        assert seen == [("srv-obs", "GET", "/p", 200)]

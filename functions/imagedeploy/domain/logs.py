@@ -74,6 +74,24 @@ class LogLine:
     request: RequestFields | None = None
 
 
+def request_line(
+    resource: str, timestamp: datetime, request: RequestFields, *, instance: str = ""
+) -> LogLine:
+    """The ``type=request`` line of one observed request; ``request.path`` must already be
+    without its query string (it may carry secrets)."""
+    duration = "" if request.duration_ms is None else f" {request.duration_ms}ms"
+    return LogLine(
+        id="",
+        timestamp=timestamp,
+        resource=resource,
+        instance=instance,
+        type=LogType.REQUEST,
+        level="error" if request.status_code >= 500 else "info",
+        message=f"{request.method} {request.path} {request.status_code}{duration}",
+        request=request,
+    )
+
+
 def labels(line: LogLine) -> list[dict[str, str]]:
     """Render's ``labels`` of a line (names from its label enum)."""
     out = [

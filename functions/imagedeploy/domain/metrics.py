@@ -185,3 +185,51 @@ def limit_series(query: MetricQuery, limits: dict[str, float]) -> list[Series]:
         )
         for service_id, value in sorted(limits.items())
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSample:
+    """One answered HTTP request of a web service (what ``serve``'s router observes)."""
+
+    service_id: str
+    at: datetime
+    status_code: int
+    host: str
+    duration_ms: float
+
+
+def series_from_requests(query: MetricQuery, samples: Iterable[RequestSample]) -> list[Series]:
+    """http-requests (requests per bucket, per resource, split by ``aggregate_by``) and
+    http-latency (each quantile of the bucket's durations, per resource) of ``samples``
+    (already limited to the query's resources and range)."""
+    per: dict[tuple[tuple[str, str], ...], dict[datetime, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for sample in samples:
+        labels: tuple[tuple[str, str], ...] = (("resource", sample.service_id),)
+        if query.metric is Metric.HTTP_REQUESTS and query.aggregate_by == "statusCode":
+            labels += (("statusCode", str(sample.status_code)),)
+        elif query.metric is Metric.HTTP_REQUESTS and query.aggregate_by == "host":
+            labels += (("host", sample.host),)
+        per[labels][bucket_of(sample.at, query.resolution_seconds)].append(sample.duration_ms)
+    if query.metric is Metric.HTTP_REQUESTS:
+        return [
+            Series(
+                labels, query.metric.unit, tuple((at, float(len(v))) for at, v in sorted(b.items()))
+            )
+            for labels, b in sorted(per.items())
+        ]
+    return [
+        Series(
+            (*labels, ("quantile", f"{q:g}")),
+            query.metric.unit,
+            tuple((at, _quantile(v, q)) for at, v in sorted(b.items())),
+        )
+        for labels, b in sorted(per.items())
+        for q in query.quantiles
+    ]
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]

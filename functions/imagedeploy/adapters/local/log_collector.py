@@ -262,6 +262,14 @@ class LogCollector:
         except queue.Full:
             self.dropped += 1
 
+    def add_line(self, line: LogLine) -> None:
+        """Store a line that does not come from a container (the router's request lines);
+        dropped, like any line, when the writer falls behind."""
+        try:
+            self._queue.put_nowait((line, ""))
+        except queue.Full:
+            self.dropped += 1
+
     # -- writing -------------------------------------------------------------------------------
     def _masker(self, resource: str, deploy: str) -> Masker:
         """The service's masker, read again for a new deploy (new env) and every few seconds."""

@@ -8,8 +8,9 @@ of its own so sampling never contends with the state store's writer). Samples ol
 ``retention`` are deleted as new ones are written. Queries read one index range per service and
 hand the samples to ``domain.metrics.series_from_samples``.
 
-HTTP metrics are not kept on this home (the router proxies TCP and does not parse requests):
-``http-requests`` and ``http-latency`` answer no series.
+HTTP metrics come from the router's observed requests (``record_request``, on the router's
+loop: appended to a list in memory, written with the next sample pass or before an HTTP query)
+into a ``requests`` table of the same file, and ``domain.metrics.series_from_requests``.
 """
 
 from __future__ import annotations
@@ -27,16 +28,30 @@ from typing import Any
 
 from imagedeploy.adapters.local.datadir import create_private
 from imagedeploy.adapters.local.engine import ContainerState, EngineError
-from imagedeploy.domain.metrics import MetricQuery, Sample, Series, series_from_samples
+from imagedeploy.domain.metrics import (
+    MetricQuery,
+    RequestSample,
+    Sample,
+    Series,
+    series_from_requests,
+    series_from_samples,
+)
 from imagedeploy.domain.services import Service
 
 logger = logging.getLogger(__name__)
+
+_MAX_PENDING_REQUESTS = 100_000  # between two writes; beyond, requests are not counted
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS samples (
         service_id TEXT NOT NULL, at REAL NOT NULL, instance_id TEXT NOT NULL,
         cpu REAL, memory REAL NOT NULL, PRIMARY KEY (service_id, at, instance_id))""",
     "CREATE INDEX IF NOT EXISTS samples_by_age ON samples (at)",
+    """CREATE TABLE IF NOT EXISTS requests (
+        service_id TEXT NOT NULL, at REAL NOT NULL, status INTEGER NOT NULL,
+        host TEXT NOT NULL, duration_ms REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS requests_by_service ON requests (service_id, at)",
+    "CREATE INDEX IF NOT EXISTS requests_by_age ON requests (at)",
 )
 
 
@@ -67,6 +82,31 @@ class MetricsStore:
             )
             db.execute("DELETE FROM samples WHERE at < ?", (keep_after.timestamp(),))
             db.execute("COMMIT")
+
+    def add_requests(self, requests: Sequence[RequestSample], *, keep_after: datetime) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?)",
+                [
+                    (r.service_id, r.at.timestamp(), r.status_code, r.host, r.duration_ms)
+                    for r in requests
+                ],
+            )
+            db.execute("DELETE FROM requests WHERE at < ?", (keep_after.timestamp(),))
+            db.execute("COMMIT")
+
+    def requests(self, service_id: str, start: datetime, end: datetime) -> Iterator[RequestSample]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT at, status, host, duration_ms FROM requests "
+                "WHERE service_id = ? AND at >= ? AND at < ?",
+                (service_id, start.timestamp(), end.timestamp()),
+            ).fetchall()
+        for at, status, host, duration_ms in rows:
+            yield RequestSample(
+                service_id, datetime.fromtimestamp(at, UTC), status, host, duration_ms
+            )
 
     def samples(self, service_id: str, start: datetime, end: datetime) -> Iterator[Sample]:
         with self._connect() as db:
@@ -108,6 +148,8 @@ class MetricsSampler:
         self._service_label = service_label
         self._instance_label = instance_label
         self._previous: dict[str, _Reading] = {}  # container id -> its last CPU reading
+        self._requests: list[RequestSample] = []  # observed, not yet written
+        self._requests_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
 
@@ -119,9 +161,30 @@ class MetricsSampler:
         self._stopping.set()
         self._thread.join(10)
 
+    def record_request(self, request: RequestSample) -> None:
+        """Keep one observed request (cheap: the router's loop calls it)."""
+        with self._requests_lock:
+            if len(self._requests) < _MAX_PENDING_REQUESTS:
+                self._requests.append(request)
+
+    def flush_requests(self) -> None:
+        with self._requests_lock:
+            pending, self._requests = self._requests, []
+        if pending:
+            keep_after = datetime.fromtimestamp(time.time() - self._retention, UTC)
+            self._store.add_requests(pending, keep_after=keep_after)
+
     def series(self, query: MetricQuery, services: Sequence[Service]) -> list[Series]:
         if query.metric.http:
-            return []  # not kept on this home (see the module docstring)
+            self.flush_requests()
+            return series_from_requests(
+                query,
+                [
+                    r
+                    for svc in services
+                    for r in self._store.requests(svc.id, query.start, query.end)
+                ],
+            )
         samples = [
             s for svc in services for s in self._store.samples(svc.id, query.start, query.end)
         ]
@@ -165,6 +228,7 @@ class MetricsSampler:
             del self._previous[gone]
         keep_after = datetime.fromtimestamp(now.timestamp() - self._retention, UTC)
         self._store.add(samples, keep_after=keep_after)
+        self.flush_requests()
         return len(samples)
 
 

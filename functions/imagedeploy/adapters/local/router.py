@@ -11,7 +11,9 @@ each TCP connection to one of the service's current backends (docs/architecture.
 - With no backend (suspended, not deployed yet) a connection gets ``HTTP 503`` with a short
   body instead of a reset; when every backend refuses, ``502``.
 
-It proxies TCP, not HTTP: WebSockets, HTTP/2 and long polls pass through untouched. A backend is
+It proxies TCP, not HTTP: WebSockets, HTTP/2 and long polls pass through untouched. With an
+``on_request`` callback it also watches HTTP/1.x heads (``http_observer``) and reports each
+request it saw, ``on_request(service_id, observed)``, on the loop thread (keep it cheap). A backend is
 *reserved* (counted) before the connection to it is made, so ``drain`` cannot miss a connection
 that is still being opened.
 
@@ -28,9 +30,10 @@ import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, NamedTuple, TypeVar
 
+from imagedeploy.adapters.local.http_observer import HttpObserver, ObservedRequest
 from imagedeploy.domain.errors import ImagedeployError
 
 logger = logging.getLogger(__name__)
@@ -86,11 +89,18 @@ NO_BACKEND = _http_response(
 BAD_GATEWAY = _http_response(502, "Bad Gateway", "502: no instance of this service answered.\n")
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    """Copy until EOF (then half-close ``sink``) or a connection error."""
+async def _pipe(
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    observe: Callable[[bytes], None] | None = None,
+) -> None:
+    """Copy until EOF (then half-close ``sink``) or a connection error; ``observe`` sees a
+    copy of each chunk (after it is written: observing never delays forwarding)."""
     with contextlib.suppress(ConnectionError, OSError):
         while data := await source.read(_CHUNK):
             sink.write(data)
+            if observe is not None:
+                observe(data)
             await sink.drain()
         if sink.can_write_eof():
             sink.write_eof()
@@ -106,8 +116,10 @@ class Router:
         *,
         connect_timeout: float = 5.0,
         error_read_timeout: float = 2.0,
+        on_request: Callable[[str, ObservedRequest], None] | None = None,
     ) -> None:
         self.host = host
+        self._on_request = on_request
         self._connect_timeout = connect_timeout
         self._error_read_timeout = error_read_timeout
         self._routes: dict[str, _Route] = {}
@@ -327,11 +339,25 @@ class Router:
                         },
                     )
                     continue
-                await self._splice(reader, writer, *upstream)
+                await self._splice(reader, writer, *upstream, self._observer(route))
                 return
             finally:
                 self._release(route, backend)
         await self._refuse(reader, writer, BAD_GATEWAY if tried else NO_BACKEND)
+
+    def _observer(self, route: _Route) -> HttpObserver | None:
+        on_request = self._on_request
+        if on_request is None:
+            return None
+        service_id = route.service_id
+
+        def report(observed: ObservedRequest) -> None:
+            try:
+                on_request(service_id, observed)
+            except Exception:
+                logger.exception("reporting a request failed", extra={"service_id": service_id})
+
+        return HttpObserver(report)
 
     @staticmethod
     async def _splice(
@@ -339,12 +365,15 @@ class Router:
         writer: asyncio.StreamWriter,
         up_reader: asyncio.StreamReader,
         up_writer: asyncio.StreamWriter,
+        observer: HttpObserver | None = None,
     ) -> None:
         """Both directions until the backend is done. A client half-close is passed on and the
         answer still flows back; when the backend closes, the connection ends."""
-        to_backend = asyncio.create_task(_pipe(reader, up_writer))
+        to_backend = asyncio.create_task(
+            _pipe(reader, up_writer, observer.client_data if observer else None)
+        )
         try:
-            await _pipe(up_reader, writer)
+            await _pipe(up_reader, writer, observer.backend_data if observer else None)
         finally:
             to_backend.cancel()
             await asyncio.gather(to_backend, return_exceptions=True)
