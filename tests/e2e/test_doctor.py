@@ -95,9 +95,15 @@ def test_serve_warns_at_start_and_a_failed_deploy_says_what_to_install(
     http = serve.client()
     platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
     try:
-        warnings = [line for line in serve.logs().splitlines() if "imagedeploy doctor" in line]
+        # serve runs the doctor's checks in the background once the API is up
+        wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
+        warnings = [
+            line
+            for line in serve.logs().splitlines()
+            if "imagedeploy doctor" in line and '"level":"WARNING"' in line
+        ]
         assert len(warnings) == 1, serve.logs()
-        assert IPTABLES_FIX in warnings[0] and '"level":"WARNING"' in warnings[0]
+        assert IPTABLES_FIX in warnings[0]
 
         image = test_images.demo.web_v1.ref_on(anon_registry.host)
         created = platform.create_service("web_service", "no-iptables", image)
