@@ -16,6 +16,8 @@ from devkit.images import StandardImages
 from devkit.mounts import fail_read_only, fill, loop_ext4
 from devkit.registry import RunningRegistry
 from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, refused_serve, remove_containers
+from imagedeploy.embedded import build
+from imagedeploy.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -203,3 +205,33 @@ def test_a_full_disk_answers_503_and_serve_then_refuses_to_start(tmp_path: Path)
         assert f"the filesystem of the data directory {data} is full" in refused.stderr
         filler.unlink()
         ServeProcess.start(data, api_key=serve.api_key).stop()  # room again: it starts
+
+
+def test_a_disk_that_fills_while_serve_resumes_fails_requests_not_the_resume(
+    tmp_path: Path, engine_socket: str
+) -> None:
+    """The URL is out before the resume (issue 13): a disk that fills in between must not take
+    ``serve`` down (it did: the runtime made its ``logs/`` directory in the resume)."""
+    with loop_ext4(tmp_path) as disk:
+        data = disk / "data"
+        data.mkdir(mode=0o700)
+        platform = build(Settings(container_engine_socket=engine_socket), data, port=0)
+        try:
+            platform.serve_api()
+            assert platform.api_key is not None
+            filler = fill(disk)
+            platform.resume()
+            headers = {"Authorization": f"Bearer {platform.api_key}"}
+            with httpx.Client(base_url=platform.base_url, headers=headers, timeout=30) as client:
+                replies = [
+                    client.post("/v1/api-keys", json={"name": f"key {i} " + "x" * 90})
+                    for i in range(200)
+                ]
+                assert {r.status_code for r in replies} <= {201, 503}
+                _assert_storage_unavailable(
+                    next(r for r in replies if r.status_code == 503), "full"
+                )
+                assert client.get("/v1/owners").status_code == 200
+        finally:
+            platform.stop()
+        filler.unlink()

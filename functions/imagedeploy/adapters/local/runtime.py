@@ -171,7 +171,9 @@ class LocalRuntime:
         self._engine = engine
         self._router = router
         self._reports = reports
-        self._logs_dir = logs_dir
+        # Made now, while ``serve`` is built and a full disk is still a clean refusal: once the
+        # API answers, a failing disk must only fail requests (503), never the process.
+        self._logs_dir = ensure_private_dir(logs_dir)
         self._deploy_timeout = deploy_timeout_seconds
         self._pre_deploy_timeout = pre_deploy_timeout_seconds
         self._cron_timeout = cron_timeout_seconds
@@ -207,7 +209,6 @@ class LocalRuntime:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
-        ensure_private_dir(self._logs_dir)
         self._engine.ensure_network(NETWORK, labels={MANAGED: "1"})
         self._watcher.start()
         return self
