@@ -201,7 +201,8 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Secret the dashboard's session cookies are sealed with (any long random string). "
-            "Unset: serve keeps one in <data dir>/dashboard.key; on AWS the dashboard is off."
+            "Unset: serve keeps one in <data dir>/dashboard.key; AWS reads it from "
+            "dashboard_session_secret_arn instead."
         ),
     )
     dashboard_session_secret_arn: str | None = Field(
