@@ -17,7 +17,7 @@ from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.wsgi import _LocalContext
 from imagedeploy.dashboard.http import CSP
-from imagedeploy.dashboard.pages import SERVICES_PER_PAGE
+from imagedeploy.dashboard.services_list import SERVICES_PER_PAGE
 from imagedeploy.dashboard.sessions import COOKIE
 from imagedeploy.domain.services import ServiceType
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from imagedeploy.dashboard.http import Answer, redirect
 
 if TYPE_CHECKING:
-    from imagedeploy.dashboard.pages import View
+    from imagedeploy.dashboard.view import View
 
 KEYS_SHOWN = 100
 

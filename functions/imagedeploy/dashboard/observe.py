@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from imagedeploy.dashboard.http import Answer
 
 if TYPE_CHECKING:
-    from imagedeploy.dashboard.pages import View
+    from imagedeploy.dashboard.view import View
 
 LOG_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 LOG_RANGE_NAMES = {"15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
