@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from imagedeploy.dashboard.http import Answer, redirect
 from imagedeploy.dashboard.view import View
+from imagedeploy.domain.registries import RegistryKind
 
-REGISTRIES = ("DOCKER", "GITHUB", "GITLAB", "GOOGLE_ARTIFACT", "AWS_ECR")
+REGISTRIES = tuple(RegistryKind)
 
 
 def list_credentials(view: View) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ def new_service_form(view: View) -> Answer:
     return view.render("new_service.html", _new_values(view, {}))
 
 
-def _new_values(view: View, values: dict[str, Any]) -> dict[str, Any]:
-    form = {
+def _form(view: View) -> dict[str, str]:
+    return {
         "image_url": view.request.field("image_url"),
         "credential": view.request.field("credential"),
         "type": view.request.field("type", "web_service"),
@@ -31,8 +31,11 @@ def _new_values(view: View, values: dict[str, Any]) -> dict[str, Any]:
         "schedule": view.request.field("schedule"),
         "env": view.request.field("env"),
     }
+
+
+def _new_values(view: View, values: dict[str, Any]) -> dict[str, Any]:
     return {
-        "form": form,
+        "form": _form(view),
         "credentials": list_credentials(view),
         "types": SERVICE_TYPES,
         "plans": PLANS,
@@ -67,7 +70,7 @@ def _env_lines(text: str) -> tuple[list[dict[str, str]], str | None]:
 
 
 def new_service_create(view: View) -> Answer:
-    form = _new_values(view, {})["form"]
+    form = _form(view)
     verified = {"ok": True, "imageUrl": form["image_url"]}
     if view.request.field("intent") == "preview":
         runs, problem = next_runs(form["schedule"])

@@ -8,8 +8,10 @@ from urllib.parse import quote
 
 from imagedeploy.dashboard.http import Answer, redirect
 from imagedeploy.dashboard.view import View, items
+from imagedeploy.domain.accounts import NotificationsToSend
 
-NOTIFY_CHOICES = ("none", "failure", "all")
+# a workspace's settings, from the quietest (a service's override also has "default")
+NOTIFY_CHOICES = (NotificationsToSend.NONE, NotificationsToSend.FAILURE, NotificationsToSend.ALL)
 
 
 def notifications_page(view: View, *, error: str | None = None, status: int = 200) -> Answer:
@@ -58,7 +60,7 @@ def webhook_update(view: View, wid: str) -> Answer:
 
 
 def _event_filter(text: str) -> list[str]:
-    return [v for v in text.replace(",", " ").split() if v]
+    return text.replace(",", " ").split()
 
 
 def webhook_page(view: View, wid: str, *, error: str | None = None, status: int = 200) -> Answer:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.http import Answer
+from imagedeploy.domain.jobs import JobStatus
+from imagedeploy.domain.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from imagedeploy.dashboard.view import View
@@ -18,11 +20,7 @@ LOG_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": tim
 LOG_RANGE_NAMES = {"15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
 LOG_LINES_PER_PAGE = 100
 JOBS_SHOWN = 20
-UNFINISHED_JOBS = ("pending", "running")
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+UNFINISHED_JOBS = tuple(s for s in JobStatus if not s.finished)
 
 
 def _log_row(entry: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +53,7 @@ def service_logs(view: View, sid: str) -> Answer:
         "direction": "backward",
         "limit": str(LOG_LINES_PER_PAGE),
         "text": text,
-        "startTime": q.get("startTime") or _stamp(now - LOG_RANGES[span]),
+        "startTime": q.get("startTime") or rfc3339(now - LOG_RANGES[span]),
         "endTime": "" if live else q.get("endTime", ""),
     }
     answer = view.call("GET", "/v1/logs", query=query)

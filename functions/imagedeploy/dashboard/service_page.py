@@ -14,11 +14,17 @@ from imagedeploy.dashboard.notifications import NOTIFY_CHOICES
 from imagedeploy.dashboard.observe import service_extras
 from imagedeploy.dashboard.schedule_words import next_runs
 from imagedeploy.dashboard.view import View, items
+from imagedeploy.domain.accounts import NotificationsToSend
+from imagedeploy.domain.cron import RunStatus
+from imagedeploy.domain.deploys import CANCELABLE, DeployStatus
 from imagedeploy.domain.errors import InvalidReference
 from imagedeploy.domain.reference import parse_reference
+from imagedeploy.domain.services import Plan
 
-PLANS = ("starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra")
-RUNNING = {"created", "queued", "update_in_progress", "pre_deploy_in_progress"}
+PLANS = tuple(Plan)
+# a deploy can be canceled exactly while it is unfinished: these are the ones still running
+RUNNING = CANCELABLE
+PRE_DEPLOY = (DeployStatus.PRE_DEPLOY_IN_PROGRESS, DeployStatus.PRE_DEPLOY_FAILED)
 ROLLBACK_CHECKS = 5  # earlier digests checked per page load (one registry request each)
 
 
@@ -39,28 +45,28 @@ def service_values(view: View, sid: str) -> dict[str, Any]:
     hook = view.must("GET", f"{base}/deploy-hook")
     override = view.must("GET", f"/v1/notification-settings/overrides/services/{quote(sid)}")
     live_id = (service.get("liveDeploy") or {}).get("id")
+    details = service.get("serviceDetails") or {}
+    docker = details.get("envSpecificDetails") or {}
+    credential_id = docker.get("registryCredential", {}).get("id")
     values: dict[str, Any] = {
         "service": service,
-        "details": service.get("serviceDetails") or {},
+        "details": details,
         "deploys": deploys,
         "live_id": live_id,
         "events": [describe_event(e) for e in events],
         "env": env,
         "hook": hook,
         "running": any(d.get("status") in RUNNING for d in deploys),
+        "cancelable_deploys": CANCELABLE,
         "plans": PLANS,
         "override": override,
-        "override_choices": ("default", *NOTIFY_CHOICES),
+        "override_choices": (NotificationsToSend.DEFAULT, *NOTIFY_CHOICES),
         "credentials": list_credentials(view),
-        "credential_id": ((service.get("serviceDetails") or {}).get("envSpecificDetails") or {})
-        .get("registryCredential", {})
-        .get("id"),
+        "credential_id": credential_id,
     }
-    pre_deploy = next(
-        (d for d in deploys if d.get("status") in ("pre_deploy_in_progress", "pre_deploy_failed")),
-        None,
-    ) or (deploys[0] if deploys else None)
-    docker = (service.get("serviceDetails") or {}).get("envSpecificDetails") or {}
+    pre_deploy = next((d for d in deploys if d.get("status") in PRE_DEPLOY), None) or (
+        deploys[0] if deploys else None
+    )
     if pre_deploy is not None and docker.get("preDeployCommand"):
         logs = view.call("GET", f"{base}/deploys/{pre_deploy['id']}/logs")
         if logs.ok and logs.data.get("preDeployOutput") is not None:
@@ -68,30 +74,25 @@ def service_values(view: View, sid: str) -> dict[str, Any]:
     values.update(service_extras(view, sid, service))
     values["running"] = values["running"] or values.get("jobs_running", False)
     if not view.request.headers.get("x-dashboard-poll"):  # not on every live refresh
-        values["gone"] = _gone_digests(view, service, deploys, live_id)
+        values["gone"] = _gone_digests(view, credential_id, deploys, live_id)
     if service.get("type") == "cron_job":
         runs = view.must("GET", f"/v1/cron-jobs/{quote(sid)}/runs", query={"limit": "20"})
         values["runs"] = [_run_row(r) for r in items(runs, "cronJobRun")]
         values["running"] = values["running"] or any(
-            r["status"] in ("pending", "running", "started") for r in values["runs"]
+            r["status"] == RunStatus.PENDING
+            for r in values["runs"]  # Render's word for running
         )
-        schedule = (service.get("serviceDetails") or {}).get("schedule", "")
-        values["next_runs"], values["schedule_error"] = next_runs(schedule)
+        values["next_runs"], values["schedule_error"] = next_runs(details.get("schedule", ""))
     return values
 
 
 def _gone_digests(
-    view: View, service: dict[str, Any], deploys: list[dict[str, Any]], live_id: str | None
+    view: View, credential_id: str | None, deploys: list[dict[str, Any]], live_id: str | None
 ) -> dict[str, str]:
     """Why rolling back to an earlier deploy cannot work, by deploy id: its digest is no longer
     in the registry (``/v1/images/verify`` of ``name@digest``, with the service's credential).
     A registry that does not answer leaves the button enabled: the rollback's own preflight
     decides then."""
-    credential = (
-        ((service.get("serviceDetails") or {}).get("envSpecificDetails") or {})
-        .get("registryCredential", {})
-        .get("id")
-    )
     checked: dict[str, str | None] = {}
     gone: dict[str, str] = {}
     for deploy in deploys:
@@ -105,7 +106,7 @@ def _gone_digests(
         if pinned not in checked:
             if len(checked) >= ROLLBACK_CHECKS:
                 continue
-            body = {"imageUrl": pinned, "registryCredentialId": credential}
+            body = {"imageUrl": pinned, "registryCredentialId": credential_id}
             answer = view.call("POST", "/v1/images/verify", body=body)
             refused = answer.ok and isinstance(answer.data, dict) and not answer.data.get("ok")
             checked[pinned] = str(answer.data.get("message", "")) if refused else None
@@ -117,8 +118,8 @@ def _gone_digests(
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
     duration = ""
     if run.get("finishedAt") and run.get("startedAt"):
-        start = datetime.fromisoformat(str(run["startedAt"]).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(run["finishedAt"]).replace("Z", "+00:00"))
+        start = datetime.fromisoformat(str(run["startedAt"]))
+        end = datetime.fromisoformat(str(run["finishedAt"]))
         duration = f"{(end - start).total_seconds():.1f} s"
     return {**run, "duration": duration}
 

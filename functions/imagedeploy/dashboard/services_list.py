@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 
 from imagedeploy.dashboard.http import Answer
 from imagedeploy.dashboard.view import View, items
+from imagedeploy.domain.services import ServiceType
 
-SERVICE_TYPES = ("web_service", "private_service", "background_worker", "cron_job")
+SERVICE_TYPES = tuple(ServiceType)
+# the statuses an image deploy can have, in the order a deploy goes through them
 DEPLOY_STATUSES = (
     "created", "queued", "update_in_progress", "pre_deploy_in_progress", "live", "deactivated",
     "update_failed", "pre_deploy_failed", "canceled",

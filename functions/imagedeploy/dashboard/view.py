@@ -56,7 +56,7 @@ def when(value: Any) -> str:
     if not value:
         return ""
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
