@@ -11,6 +11,7 @@ API call with the session's key (``dashboard.api``). The pages are one module a 
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 from collections.abc import Callable, Mapping
@@ -103,6 +104,7 @@ class Dashboard:
             autoescape=select_autoescape(default=True, default_for_string=True),
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # packaged templates never change: no stat of each one per render
         )
         self._templates.filters["when"] = when
         self._templates.filters["size"] = size
@@ -182,13 +184,27 @@ class Dashboard:
         )
 
 
-def _static(name: str) -> Answer:
-    resource = resources.files("imagedeploy.dashboard").joinpath("static", name)
-    if not resource.is_file():
-        return Answer(404, "not found", content_type="text/plain")
-    kind = {".js": "text/javascript", ".css": "text/css"}.get(
+@functools.cache
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """The packaged static files by name, with their content type: read once."""
+    folder = resources.files("imagedeploy.dashboard").joinpath("static")
+    return {
+        entry.name: (entry.read_bytes(), _content_type(entry.name))
+        for entry in folder.iterdir()
+        if entry.is_file()
+    }
+
+
+def _content_type(name: str) -> str:
+    return {".js": "text/javascript", ".css": "text/css"}.get(
         name[name.rfind(".") :], mimetypes.guess_type(name)[0] or "application/octet-stream"
     )
-    answer = Answer(200, resource.read_bytes(), content_type=kind)
+
+
+def _static(name: str) -> Answer:
+    if (found := _static_files().get(name)) is None:
+        return Answer(404, "not found", content_type="text/plain")
+    body, kind = found
+    answer = Answer(200, body, content_type=kind)
     answer.headers["Cache-Control"] = "public, max-age=300"
     return answer
