@@ -3,14 +3,16 @@ new token) and deleted; also the credential choices of the new-service and servi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from imagedeploy.dashboard.http import Answer, redirect
-from imagedeploy.dashboard.view import View
+from imagedeploy.dashboard.http import Answer
+from imagedeploy.dashboard.view import View, form_outcome
 from imagedeploy.domain.registries import RegistryKind
 
 REGISTRIES = tuple(RegistryKind)
+HOME = "/dashboard/credentials"
 
 
 def list_credentials(view: View) -> list[dict[str, Any]]:
@@ -36,22 +38,16 @@ def _credential_body(view: View) -> dict[str, Any]:
 def credential_create(view: View) -> Answer:
     body = {**_credential_body(view), "ownerId": view.session.owner_id}
     answer = view.call("POST", "/v1/registrycredentials", body=body)
-    if answer.ok:
-        return redirect("/dashboard/credentials")
-    return credentials_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(credentials_page, view))
 
 
 def credential_update(view: View, cid: str) -> Answer:
     answer = view.call(
         "PATCH", f"/v1/registrycredentials/{quote(cid)}", body=_credential_body(view)
     )
-    if answer.ok:
-        return redirect("/dashboard/credentials")
-    return credentials_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(credentials_page, view))
 
 
 def credential_delete(view: View, cid: str) -> Answer:
     answer = view.call("DELETE", f"/v1/registrycredentials/{quote(cid)}")
-    if answer.ok:
-        return redirect("/dashboard/credentials")
-    return credentials_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(credentials_page, view))

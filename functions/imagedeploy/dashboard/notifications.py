@@ -4,14 +4,16 @@ shows its delivery log)."""
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import quote
 
-from imagedeploy.dashboard.http import Answer, redirect
-from imagedeploy.dashboard.view import View, items
+from imagedeploy.dashboard.http import Answer
+from imagedeploy.dashboard.view import View, form_outcome, items
 from imagedeploy.domain.accounts import NotificationsToSend
 
 # a workspace's settings, from the quietest (a service's override also has "default")
 NOTIFY_CHOICES = (NotificationsToSend.NONE, NotificationsToSend.FAILURE, NotificationsToSend.ALL)
+HOME = "/dashboard/notifications"
 
 
 def notifications_page(view: View, *, error: str | None = None, status: int = 200) -> Answer:
@@ -31,9 +33,7 @@ def notifications_update(view: View) -> Answer:
     owner = quote(view.session.owner_id or "")
     body = {"notificationsToSend": view.request.field("notifications_to_send")}
     answer = view.call("PATCH", f"/v1/notification-settings/owners/{owner}", body=body)
-    if answer.ok:
-        return redirect("/dashboard/notifications")
-    return notifications_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(notifications_page, view))
 
 
 def webhook_create(view: View) -> Answer:
@@ -46,17 +46,13 @@ def webhook_create(view: View) -> Answer:
         "eventFilter": _event_filter(field("event_filter")),
     }
     answer = view.call("POST", "/v1/webhooks", body=body)
-    if answer.ok:
-        return redirect("/dashboard/notifications")
-    return notifications_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(notifications_page, view))
 
 
 def webhook_update(view: View, wid: str) -> Answer:
     body = {"enabled": view.request.field("enabled") == "true"}
     answer = view.call("PATCH", f"/v1/webhooks/{quote(wid)}", body=body)
-    if answer.ok:
-        return redirect("/dashboard/notifications")
-    return notifications_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(notifications_page, view))
 
 
 def _event_filter(text: str) -> list[str]:
@@ -78,13 +74,11 @@ def webhook_edit(view: View, wid: str) -> Answer:
         "eventFilter": _event_filter(field("event_filter")),
     }
     answer = view.call("PATCH", f"/v1/webhooks/{quote(wid)}", body=body)
-    if answer.ok:
-        return redirect(f"/dashboard/webhooks/{quote(wid)}")
-    return webhook_page(view, wid, error=answer.message, status=answer.status)
+    return form_outcome(
+        answer, f"/dashboard/webhooks/{quote(wid)}", partial(webhook_page, view, wid)
+    )
 
 
 def webhook_delete(view: View, wid: str) -> Answer:
     answer = view.call("DELETE", f"/v1/webhooks/{quote(wid)}")
-    if answer.ok:
-        return redirect("/dashboard/notifications")
-    return notifications_page(view, error=answer.message, status=answer.status)
+    return form_outcome(answer, HOME, partial(notifications_page, view))

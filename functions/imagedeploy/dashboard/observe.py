@@ -6,15 +6,13 @@ templates."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.http import Answer
+from imagedeploy.dashboard.view import View, items
 from imagedeploy.domain.jobs import JobStatus
 from imagedeploy.domain.timestamps import rfc3339
-
-if TYPE_CHECKING:
-    from imagedeploy.dashboard.view import View
 
 LOG_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 LOG_RANGE_NAMES = {"15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
@@ -89,11 +87,7 @@ def service_extras(view: View, sid: str, service: dict[str, Any]) -> dict[str, A
     base = f"/v1/services/{quote(sid)}"
     found = view.call("GET", f"{base}/instances")
     listed = view.call("GET", f"{base}/jobs", query={"limit": str(JOBS_SHOWN)})
-    jobs = [
-        entry["job"]
-        for entry in (listed.data if listed.ok and isinstance(listed.data, list) else [])
-        if isinstance(entry, dict) and "job" in entry
-    ]
+    jobs = items(listed.data, "job") if listed.ok else []
     return {
         "usage": current_usage(view, sid),
         "instances": found.data if found.ok and isinstance(found.data, list) else [],

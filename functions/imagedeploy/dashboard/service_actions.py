@@ -3,24 +3,21 @@ call; on success back to the page (303), on a refusal the page again with the AP
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from imagedeploy.dashboard.api import ApiAnswer
 from imagedeploy.dashboard.http import Answer, redirect
-from imagedeploy.dashboard.service_page import service_url, service_values
-from imagedeploy.dashboard.view import View
+from imagedeploy.dashboard.service_page import service_page, service_url
+from imagedeploy.dashboard.view import View, form_outcome
 
 
 def service_action(view: View, sid: str, action: str) -> Answer:
     result = _service_action_call(view, sid, action)
     if isinstance(result, Answer):
         return result
-    if result.ok:
-        return redirect(service_url(sid))
-    values = service_values(view, sid)
-    values["error"] = result.message
-    return view.render("service.html", values, status=result.status)
+    return form_outcome(result, service_url(sid), partial(service_page, view, sid))
 
 
 def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answer:
@@ -85,16 +82,14 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
         case "delete":
             service = view.must("GET", base)
             if field("confirm_name") != service.get("name"):
-                values = service_values(view, sid)
-                values["error"] = "Not deleted: type the service's name exactly to confirm."
-                return view.render("service.html", values, status=400)
+                error = "Not deleted: type the service's name exactly to confirm."
+                return service_page(view, sid, error=error, status=400)
             answer = view.call("DELETE", base)
             return redirect("/dashboard/services") if answer.ok else answer
         case "hook":
             answer = view.call("POST", f"{base}/deploy-hook/regenerate")
             if not answer.ok:
                 return answer
-            values = service_values(view, sid)
-            values["hook_url"] = answer.data["url"]  # shown this once; stored hashed
-            return view.render("service.html", values)
+            # shown this once; stored hashed
+            return service_page(view, sid, hook_url=answer.data["url"])
     return view.render("not_found.html", {}, status=404)

@@ -32,8 +32,9 @@ def service_url(sid: str) -> str:
     return f"/dashboard/services/{quote(sid)}"
 
 
-def service_page(view: View, sid: str) -> Answer:
-    return view.render("service.html", service_values(view, sid))
+def service_page(view: View, sid: str, *, status: int = 200, **shown: Any) -> Answer:
+    """The page; ``shown``: what the form that led here adds (an error, a new hook URL)."""
+    return view.render("service.html", {**service_values(view, sid), **shown}, status=status)
 
 
 def service_values(view: View, sid: str) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """What every page shares: ``View`` (one request being answered, with the API bound to its
-session's key) and the small shaping helpers the pages and templates use."""
+session's key), how a form's outcome is answered, and the small shaping helpers the pages and
+templates use."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from imagedeploy.dashboard.api import ApiAnswer, InProcessApi
-from imagedeploy.dashboard.http import Answer, Request
+from imagedeploy.dashboard.http import Answer, Request, redirect
 from imagedeploy.dashboard.sessions import Session
 
 if TYPE_CHECKING:
@@ -49,6 +50,14 @@ class View:
             },
         )
         return Answer(status, html)
+
+
+def form_outcome(answer: ApiAnswer, location: str, again: Callable[..., Answer]) -> Answer:
+    """A form posted: back to ``location`` (303) when the API did it; on a refusal the page
+    again (``again(error=, status=)``) with the API's message and status."""
+    if answer.ok:
+        return redirect(location)
+    return again(error=answer.message, status=answer.status)
 
 
 def when(value: Any) -> str:
