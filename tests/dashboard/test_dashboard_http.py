@@ -24,11 +24,6 @@ from imagedeploy.domain.services import ServiceType
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world).resolve)
-
-
 def test_pages_need_a_session_and_the_api_still_needs_its_key(client: FormClient) -> None:
     for path in ("/dashboard/services", "/dashboard/credentials", "/dashboard/new"):
         reply = client.get(path)

@@ -22,11 +22,6 @@ from imagedeploy.domain.services import Service
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world).resolve)
-
-
 def _alert(text: str) -> str:
     (message,) = re.findall(r'<p class="alert" role="alert">([^<]*)</p>', text)
     return str(message)
