@@ -25,7 +25,8 @@ def _service_action_call(view: View, sid: str, action: str) -> ApiAnswer | Answe
     field = view.request.field
     match action:
         case "deploy":
-            body = {"imageUrl": field("image_url").strip()} if field("image_url").strip() else {}
+            image_url = field("image_url").strip()  # none: the service's own reference
+            body = {"imageUrl": image_url} if image_url else {}
             return view.call("POST", f"{base}/deploys", body=body)
         case "rollback":
             return view.call("POST", f"{base}/rollback", body={"deployId": field("deploy_id")})

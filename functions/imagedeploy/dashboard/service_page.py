@@ -147,7 +147,6 @@ def describe_event(event: dict[str, Any]) -> dict[str, Any]:
         if key in details and not (key == "message" and event.get("type") == "image_pull_failed"):
             lines.append(f"{key}: {details[key]}")
     return {
-        "id": event.get("id"),
         "type": str(event.get("type", "")).replace("_", " "),
         "timestamp": event.get("timestamp"),
         "failed": "failed" in str(event.get("type", "")) or "failed" in str(details),
