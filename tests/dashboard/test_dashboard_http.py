@@ -17,16 +17,11 @@ from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.wsgi import _LocalContext
 from imagedeploy.dashboard.http import CSP
-from imagedeploy.dashboard.pages import SERVICES_PER_PAGE
+from imagedeploy.dashboard.services_list import SERVICES_PER_PAGE
 from imagedeploy.dashboard.sessions import COOKIE
 from imagedeploy.domain.services import ServiceType
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world).resolve)
 
 
 def test_pages_need_a_session_and_the_api_still_needs_its_key(client: FormClient) -> None:

@@ -10,17 +10,12 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from devkit.dashboard import FormClient, dashboard_over
+from devkit.dashboard import FormClient
 from devkit.world import World
 from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.domain.logs import LogLine, LogType
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world).resolve)
 
 
 def _live_service(world: World, name: str) -> str:

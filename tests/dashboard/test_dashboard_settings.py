@@ -22,14 +22,9 @@ from imagedeploy.domain.services import Service
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(world: World) -> FormClient:
-    return FormClient(dashboard_over(world).resolve)
-
-
 def _alert(text: str) -> str:
     (message,) = re.findall(r'<p class="alert" role="alert">([^<]*)</p>', text)
-    return message
+    return str(message)
 
 
 def test_the_image_its_credential_and_the_shutdown_delay_change_through_the_api(
@@ -148,9 +143,9 @@ def test_api_keys_are_listed_created_once_and_revoked(client: FormClient) -> Non
     refused = client.post("/dashboard/api-keys", {"name": ""})
     assert refused.status == 400 and "name" in _alert(refused.text)
 
-    page = client.get("/dashboard/api-keys").text
-    ids = re.findall(r'action="/dashboard/api-keys/([\w-]+)/revoke"', page)
-    new_id = next(i for i in ids if f"<code>{i}</code>" in page.split("&lt;script&gt;")[1])
+    keys = client.get("/dashboard/api-keys").text
+    ids = re.findall(r'action="/dashboard/api-keys/([\w-]+)/revoke"', keys)
+    new_id = next(i for i in ids if f"<code>{i}</code>" in keys.split("&lt;script&gt;")[1])
     assert client.post(f"/dashboard/api-keys/{new_id}/revoke", {}).status == 303
     assert "&lt;script&gt;" not in client.get("/dashboard/api-keys").text
     # the revoked key's session is signed out on its next page

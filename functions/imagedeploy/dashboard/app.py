@@ -3,11 +3,15 @@
 
 Per request: open the session cookie (an anonymous one is made when there is none), refuse a
 state-changing request whose CSRF token does not match the session's, send a visitor who is not
-signed in to the sign-in page, then run the page (``dashboard.pages``), whose every read and
-write is an in-process API call with the session's key (``dashboard.api``)."""
+signed in to the sign-in page, then run the page, whose every read and write is an in-process
+API call with the session's key (``dashboard.api``). The pages are one module a concept
+(``sign_in``, ``services_list``, ``new_service``, ``service_page``, ``service_actions``,
+``observe``, ``credentials``, ``notifications``, ``api_keys``); what they share is in
+``dashboard.view``."""
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 from collections.abc import Callable, Mapping
@@ -17,12 +21,23 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from imagedeploy.dashboard import api_keys, observe, pages
+from imagedeploy.dashboard import (
+    api_keys,
+    credentials,
+    new_service,
+    notifications,
+    observe,
+    service_actions,
+    service_page,
+    services_list,
+    sign_in,
+)
 from imagedeploy.dashboard.api import ApiCallError, InProcessApi, Resolve
 from imagedeploy.dashboard.http import Answer, Request, parse_request, redirect, session_cookie
 from imagedeploy.dashboard.paths import PREFIX
 from imagedeploy.dashboard.schedule_words import describe
 from imagedeploy.dashboard.sessions import COOKIE, Session, SessionSealer, csrf_matches, new_session
+from imagedeploy.dashboard.view import View, size, when
 
 _STATIC = re.compile(r"/dashboard/static/([a-z0-9_.-]+)")
 
@@ -36,38 +51,42 @@ class _Route:
 
 
 def _routes() -> list[_Route]:
+    sid, cid, wid, kid = (rf"(?P<{name}>[\w-]+)" for name in ("sid", "cid", "wid", "kid"))
     table: list[tuple[str, str, Callable[..., Answer], bool]] = [
-        ("GET", r"/", pages.home, True),
-        ("GET", r"/dashboard/?", pages.home, True),
-        ("GET", r"/dashboard/sign-in", pages.sign_in_form, True),
-        ("POST", r"/dashboard/sign-in", pages.sign_in, True),
-        ("POST", r"/dashboard/sign-out", pages.sign_out, True),
-        ("GET", r"/dashboard/services", pages.services_list, False),
-        ("GET", r"/dashboard/new", pages.new_service_form, False),
-        ("POST", r"/dashboard/new/verify", pages.new_service_verify, False),
-        ("POST", r"/dashboard/new", pages.new_service_create, False),
-        ("GET", r"/dashboard/services/(?P<sid>[\w-]+)", pages.service_page, False),
-        ("GET", r"/dashboard/services/(?P<sid>[\w-]+)/logs", observe.service_logs, False),
+        # sign-in: the only pages served without a signed-in session
+        ("GET", r"/", sign_in.home, True),
+        ("GET", r"/dashboard/?", sign_in.home, True),
+        ("GET", r"/dashboard/sign-in", sign_in.sign_in_form, True),
+        ("POST", r"/dashboard/sign-in", sign_in.sign_in, True),
+        ("POST", r"/dashboard/sign-out", sign_in.sign_out, True),
+        # services
+        ("GET", r"/dashboard/services", services_list.services_list, False),
+        ("GET", r"/dashboard/new", new_service.new_service_form, False),
+        ("POST", r"/dashboard/new/verify", new_service.new_service_verify, False),
+        ("POST", r"/dashboard/new", new_service.new_service_create, False),
+        ("GET", rf"/dashboard/services/{sid}", service_page.service_page, False),
+        ("GET", rf"/dashboard/services/{sid}/logs", observe.service_logs, False),
         (
             "POST",
-            r"/dashboard/services/(?P<sid>[\w-]+)/(?P<action>[\w-]+)",
-            pages.service_action,
+            rf"/dashboard/services/{sid}/(?P<action>[\w-]+)",
+            service_actions.service_action,
             False,
         ),
-        ("GET", r"/dashboard/credentials", pages.credentials_page, False),
-        ("POST", r"/dashboard/credentials", pages.credential_create, False),
-        ("POST", r"/dashboard/credentials/(?P<cid>[\w-]+)", pages.credential_update, False),
-        ("POST", r"/dashboard/credentials/(?P<cid>[\w-]+)/delete", pages.credential_delete, False),
-        ("GET", r"/dashboard/notifications", pages.notifications_page, False),
-        ("POST", r"/dashboard/notifications", pages.notifications_update, False),
-        ("POST", r"/dashboard/webhooks", pages.webhook_create, False),
-        ("GET", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_page, False),
-        ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)/delete", pages.webhook_delete, False),
-        ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)/edit", pages.webhook_edit, False),
+        # workspace settings
+        ("GET", r"/dashboard/credentials", credentials.credentials_page, False),
+        ("POST", r"/dashboard/credentials", credentials.credential_create, False),
+        ("POST", rf"/dashboard/credentials/{cid}", credentials.credential_update, False),
+        ("POST", rf"/dashboard/credentials/{cid}/delete", credentials.credential_delete, False),
+        ("GET", r"/dashboard/notifications", notifications.notifications_page, False),
+        ("POST", r"/dashboard/notifications", notifications.notifications_update, False),
+        ("POST", r"/dashboard/webhooks", notifications.webhook_create, False),
+        ("GET", rf"/dashboard/webhooks/{wid}", notifications.webhook_page, False),
+        ("POST", rf"/dashboard/webhooks/{wid}", notifications.webhook_update, False),
+        ("POST", rf"/dashboard/webhooks/{wid}/delete", notifications.webhook_delete, False),
+        ("POST", rf"/dashboard/webhooks/{wid}/edit", notifications.webhook_edit, False),
         ("GET", r"/dashboard/api-keys", api_keys.keys_page, False),
         ("POST", r"/dashboard/api-keys", api_keys.key_create, False),
-        ("POST", r"/dashboard/api-keys/(?P<kid>[\w-]+)/revoke", api_keys.key_revoke, False),
-        ("POST", r"/dashboard/webhooks/(?P<wid>[\w-]+)", pages.webhook_update, False),
+        ("POST", rf"/dashboard/api-keys/{kid}/revoke", api_keys.key_revoke, False),
     ]
     return [_Route(m, re.compile(p), v, public) for m, p, v, public in table]
 
@@ -85,9 +104,10 @@ class Dashboard:
             autoescape=select_autoescape(default=True, default_for_string=True),
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # packaged templates never change: no stat of each one per render
         )
-        self._templates.filters["when"] = pages.when
-        self._templates.filters["size"] = pages.size
+        self._templates.filters["when"] = when
+        self._templates.filters["size"] = size
         self._templates.filters["in_words"] = describe
 
     def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -115,7 +135,7 @@ class Dashboard:
         elif not route.public and not session.signed_in:
             answer = redirect(f"{PREFIX}/sign-in")
         else:
-            view = pages.View(self, request, session, InProcessApi(self._resolve, context))
+            view = View(self, request, session, InProcessApi(self._resolve, context))
             try:
                 answer = route.view(view, **params)
             except ApiCallError as exc:
@@ -148,7 +168,7 @@ class Dashboard:
         name: str,
         values: dict[str, Any],
     ) -> Answer:
-        view = pages.View(self, request, session, InProcessApi(self._resolve, context))
+        view = View(self, request, session, InProcessApi(self._resolve, context))
         return view.render(name, values, status=status)
 
     def render(self, name: str, values: Mapping[str, Any]) -> str:
@@ -164,13 +184,27 @@ class Dashboard:
         )
 
 
-def _static(name: str) -> Answer:
-    resource = resources.files("imagedeploy.dashboard").joinpath("static", name)
-    if not resource.is_file():
-        return Answer(404, "not found", content_type="text/plain")
-    kind = {".js": "text/javascript", ".css": "text/css"}.get(
+@functools.cache
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """The packaged static files by name, with their content type: read once."""
+    folder = resources.files("imagedeploy.dashboard").joinpath("static")
+    return {
+        entry.name: (entry.read_bytes(), _content_type(entry.name))
+        for entry in folder.iterdir()
+        if entry.is_file()
+    }
+
+
+def _content_type(name: str) -> str:
+    return {".js": "text/javascript", ".css": "text/css"}.get(
         name[name.rfind(".") :], mimetypes.guess_type(name)[0] or "application/octet-stream"
     )
-    answer = Answer(200, resource.read_bytes(), content_type=kind)
+
+
+def _static(name: str) -> Answer:
+    if (found := _static_files().get(name)) is None:
+        return Answer(404, "not found", content_type="text/plain")
+    body, kind = found
+    answer = Answer(200, body, content_type=kind)
     answer.headers["Cache-Control"] = "public, max-age=300"
     return answer

@@ -38,9 +38,6 @@ class Request:
         values = self.form.get(name)
         return values[0] if values else default
 
-    def fields(self, name: str) -> list[str]:
-        return list(self.form.get(name, []))
-
 
 def parse_request(event: Mapping[str, Any]) -> Request:
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}

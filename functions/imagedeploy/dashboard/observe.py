@@ -6,23 +6,19 @@ templates."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from imagedeploy.dashboard.http import Answer
-
-if TYPE_CHECKING:
-    from imagedeploy.dashboard.pages import View
+from imagedeploy.dashboard.view import View, items
+from imagedeploy.domain.jobs import JobStatus
+from imagedeploy.domain.timestamps import rfc3339
 
 LOG_RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 LOG_RANGE_NAMES = {"15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours"}
 LOG_LINES_PER_PAGE = 100
 JOBS_SHOWN = 20
-UNFINISHED_JOBS = ("pending", "running")
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+UNFINISHED_JOBS = tuple(s for s in JobStatus if not s.finished)
 
 
 def _log_row(entry: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +51,7 @@ def service_logs(view: View, sid: str) -> Answer:
         "direction": "backward",
         "limit": str(LOG_LINES_PER_PAGE),
         "text": text,
-        "startTime": q.get("startTime") or _stamp(now - LOG_RANGES[span]),
+        "startTime": q.get("startTime") or rfc3339(now - LOG_RANGES[span]),
         "endTime": "" if live else q.get("endTime", ""),
     }
     answer = view.call("GET", "/v1/logs", query=query)
@@ -91,11 +87,7 @@ def service_extras(view: View, sid: str, service: dict[str, Any]) -> dict[str, A
     base = f"/v1/services/{quote(sid)}"
     found = view.call("GET", f"{base}/instances")
     listed = view.call("GET", f"{base}/jobs", query={"limit": str(JOBS_SHOWN)})
-    jobs = [
-        entry["job"]
-        for entry in (listed.data if listed.ok and isinstance(listed.data, list) else [])
-        if isinstance(entry, dict) and "job" in entry
-    ]
+    jobs = items(listed.data, "job") if listed.ok else []
     return {
         "usage": current_usage(view, sid),
         "instances": found.data if found.ok and isinstance(found.data, list) else [],

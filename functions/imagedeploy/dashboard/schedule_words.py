@@ -1,10 +1,15 @@
-"""A cron schedule in words, for the common shapes ("every 5 minutes", "daily at 03:00 UTC");
-None for anything else (the page then shows only the next run times, which are exact)."""
+"""A cron schedule for display: its next run times (the domain's own ``next_fire``) and, for
+the common shapes, in words ("every 5 minutes", "daily at 03:00 UTC"); None for anything else
+(the page then shows only the next run times, which are exact)."""
 
 from __future__ import annotations
 
 import calendar
 import re
+from datetime import UTC, datetime
+
+from imagedeploy.domain.errors import InvalidInput
+from imagedeploy.domain.schedules import next_fire
 
 _NUMBER = re.compile(r"\d{1,2}")
 _STEP = re.compile(r"\*/(\d{1,2})")
@@ -36,3 +41,16 @@ def describe(schedule: str) -> str | None:
     if yearly and 1 <= int(month) <= 12:
         return f"every year on {calendar.month_name[int(month)]} {int(day)} {at}"
     return None
+
+
+def next_runs(schedule: str, count: int = 5) -> tuple[list[str], str | None]:
+    """The next ``count`` run times in UTC, or the schedule's problem."""
+    times: list[str] = []
+    moment = datetime.now(UTC)
+    try:
+        for _ in range(count):
+            moment = next_fire(schedule, moment)
+            times.append(moment.strftime("%Y-%m-%d %H:%M UTC (%A)"))
+    except InvalidInput as exc:
+        return [], exc.message
+    return times, None
