@@ -55,7 +55,7 @@ def list_response(
 def parameter(
     name: str, annotation: Any, default: Any = inspect.Parameter.empty
 ) -> inspect.Parameter:
-    """One query parameter of ``with_parameters``: no ``default``, a required one."""
+    """One query parameter for ``with_parameters``; required when it has no ``default``."""
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )

@@ -124,7 +124,7 @@ def _reader(deps: ApiDeps) -> LogReader:
 
 
 # The parameters of every route here, as Render documents them (``label`` of ``/values`` goes
-# after ``ownerId``); they are validated here but read from the raw query string (``log_query``).
+# after ``ownerId``): powertools validates them; the handlers read the raw query (``log_query``).
 _OWNER = parameter("ownerId", OwnerId)
 _QUERY = (
     parameter("resource", Resources),
