@@ -152,10 +152,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         """The workspace of the request's API key; None for the deploy hook (its own key)."""
         if not _path(event).startswith("/v1/"):
             return None
-        return self._owner_of(event.get("headers") or {})
-
-    def _owner_of(self, headers: Mapping[str, str]) -> str:
-        return api_key_owner(self._deps.ports, headers)
+        return api_key_owner(self._deps.ports, event.get("headers") or {})
 
     def admit_body(
         self, path: str, query: str, headers: Mapping[str, str]
@@ -164,7 +161,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         ``/v1``, the right key on a deploy hook; None when it may, else the error to answer."""
         try:
             if path.startswith("/v1/"):
-                self._owner_of(headers)
+                api_key_owner(self._deps.ports, headers)
                 return None
             if hook := _DEPLOY_HOOK.fullmatch(path):
                 key = dict(parse_qsl(query)).get("key")
