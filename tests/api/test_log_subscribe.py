@@ -4,13 +4,10 @@ answered as JSON before any stream opens."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 
@@ -19,7 +16,8 @@ from devkit.world import OWNER
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.log_stream import LogStreamer
 from imagedeploy.api.wsgi import wsgi_app
-from imagedeploy.domain.logs import LogLine, LogType
+from imagedeploy.domain.logs import LogLine
+from tests.api.test_render_compat import log_line, wsgi_request
 
 pytestmark = pytest.mark.unit
 
@@ -39,23 +37,8 @@ class Stream:
 
 
 def subscribe(app: Any, query: dict[str, str], key: str = API_KEY) -> Stream:
-    environ: dict[str, Any] = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD="GET",
-        PATH_INFO="/v1/logs/subscribe",
-        QUERY_STRING=urlencode(query),
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    environ["wsgi.input"] = io.BytesIO(b"")
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        started["status"] = int(status.split()[0])
-        started["headers"] = {k.lower(): v for k, v in headers}
-
-    body = app(environ, start_response)
-    return Stream(started["status"], started["headers"], body)
+    headers = {"Authorization": f"Bearer {key}"}
+    return Stream(*wsgi_request(app, "GET", "/v1/logs/subscribe", urlencode(query), headers))
 
 
 @pytest.fixture
@@ -72,15 +55,7 @@ def streaming(api: Api) -> tuple[Any, str, Api]:
 
 
 def line(api: Api, service_id: str, message: str) -> LogLine:
-    return LogLine(
-        id="",
-        timestamp=api.world.clock.now() + timedelta(seconds=1),
-        resource=service_id,
-        instance=f"{service_id}-abcde",
-        type=LogType.APP,
-        level="info",
-        message=message,
-    )
+    return log_line(api.world.clock.now(), service_id, -1, message)  # a second from now
 
 
 def test_new_matching_lines_arrive_as_events(streaming: tuple[Any, str, Api]) -> None:

@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -154,28 +154,42 @@ class Client:
     ) -> Reply:
         """One request through ``api.wsgi`` (what ``imagedeploy serve`` runs): raw header
         values and a raw, still URL-encoded query string."""
-        environ: dict[str, Any] = {}
-        setup_testing_defaults(environ)
-        environ.update(
-            REQUEST_METHOD=method,
-            PATH_INFO=path,
-            QUERY_STRING=query,
-            CONTENT_TYPE="application/json",
-            CONTENT_LENGTH=str(len(body)),
-        )
-        environ["wsgi.input"] = io.BytesIO(body)
-        for name, value in (headers or {}).items():
-            environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
-        started: dict[str, Any] = {}
-
-        def start_response(status: str, header_list: list[tuple[str, str]]) -> None:
-            started["status"] = int(status.split()[0])
-            started["headers"] = {k.lower(): v for k, v in header_list}
-
-        data = b"".join(wsgi_app(self.api.resolver)(environ, start_response))
-        reply = Reply(started["status"], started["headers"], data.decode())
+        app = wsgi_app(self.api.resolver)
+        status, answer_headers, answer = wsgi_request(app, method, path, query, headers, body)
+        reply = Reply(status, answer_headers, b"".join(answer).decode())
         self.replies.append(reply)
         return reply
+
+
+def wsgi_request(
+    app: Any,
+    method: str,
+    path: str,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> tuple[int, dict[str, str], Iterable[bytes]]:
+    """One request to a WSGI app: its status, headers (lower-case names) and body, unread."""
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD=method,
+        PATH_INFO=path,
+        QUERY_STRING=query,
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=str(len(body)),
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    for name, value in (headers or {}).items():
+        environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, header_list: list[tuple[str, str]]) -> None:
+        started["status"] = int(status.split()[0])
+        started["headers"] = {k.lower(): v for k, v in header_list}
+
+    answer = app(environ, start_response)
+    return started["status"], started["headers"], answer
 
 
 class _Records(logging.Handler):
@@ -2638,7 +2652,7 @@ def test_enum_filters_take_exactly_renders_values(
 LOG_OPERATIONS = ("/logs", "/logs/values", "/logs/subscribe")
 
 
-def _log_line(
+def log_line(
     now: datetime, service_id: str, seconds_ago: float, message: str, **more: Any
 ) -> LogLine:
     fields: dict[str, Any] = {
@@ -2662,11 +2676,11 @@ def logged(client: Client) -> str:
     now = client.world.clock.now()
     client.api.logs.append(
         [
-            _log_line(now, web, 40, "migrating", type=LogType.BUILD),
-            _log_line(now, web, 30, "listening on :10000"),
-            _log_line(now, web, 20, "ERROR payment 7 failed", level="error"),
-            _log_line(now, web, 15, "connecting with hunter2-pw"),
-            _log_line(
+            log_line(now, web, 40, "migrating", type=LogType.BUILD),
+            log_line(now, web, 30, "listening on :10000"),
+            log_line(now, web, 20, "ERROR payment 7 failed", level="error"),
+            log_line(now, web, 15, "connecting with hunter2-pw"),
+            log_line(
                 now,
                 web,
                 10,

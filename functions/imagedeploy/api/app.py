@@ -51,6 +51,7 @@ from imagedeploy.api.routes import (
 )
 from imagedeploy.dashboard.paths import is_dashboard_path
 from imagedeploy.domain.errors import ImagedeployError, InvalidInput, NotFound, Unauthenticated
+from imagedeploy.ports import Ports
 from imagedeploy.usecases import services as service_usecases
 from imagedeploy.usecases.api_keys import authenticate
 
@@ -151,15 +152,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         """The workspace of the request's API key; None for the deploy hook (its own key)."""
         if not _path(event).startswith("/v1/"):
             return None
-        return self._owner_of(event.get("headers") or {})
-
-    def _owner_of(self, headers: Mapping[str, str]) -> str:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        scheme, _, key = str(lowered.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthenticated("send an API key: Authorization: Bearer <key>")
-        ports = self._deps.ports
-        return authenticate(ports.store, ports.clock, key.strip()).owner_id
+        return api_key_owner(self._deps.ports, event.get("headers") or {})
 
     def admit_body(
         self, path: str, query: str, headers: Mapping[str, str]
@@ -168,7 +161,7 @@ class ImagedeployResolver(APIGatewayHttpResolver):
         ``/v1``, the right key on a deploy hook; None when it may, else the error to answer."""
         try:
             if path.startswith("/v1/"):
-                self._owner_of(headers)
+                api_key_owner(self._deps.ports, headers)
                 return None
             if hook := _DEPLOY_HOOK.fullmatch(path):
                 key = dict(parse_qsl(query)).get("key")
@@ -182,6 +175,16 @@ class ImagedeployResolver(APIGatewayHttpResolver):
                 "or send large ones through the API (for env vars: PUT /v1/services/{id}/env-vars)"
             )
         return NotFound(f"{path} is not an API route; the API is under /v1")
+
+
+def api_key_owner(ports: Ports, headers: Mapping[str, str]) -> str:
+    """The workspace of the request's ``Authorization: Bearer <key>``; ``Unauthenticated``
+    without a valid one."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    scheme, _, key = str(lowered.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("send an API key: Authorization: Bearer <key>")
+    return authenticate(ports.store, ports.clock, key.strip()).owner_id
 
 
 def _path(event: Mapping[str, Any]) -> str:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Final
+from enum import Enum
+from typing import Annotated, Final, TypeVar
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
@@ -62,6 +63,8 @@ EVENT_TYPES: Final = (
 )
 RUN_STATUSES: Final = tuple(s.value for s in RunStatus)
 JOB_STATUSES: Final = tuple(s.value for s in JobStatus)
+
+E = TypeVar("E", bound=Enum)
 
 _SEVERAL = "several: repeat the parameter or separate values with commas"
 
@@ -136,6 +139,15 @@ def chosen(parameter: str, values: Values, allowed: Sequence[str]) -> frozenset[
     return given
 
 
+def _members(
+    parameter: str, values: Values, allowed: Sequence[str], enum: type[E]
+) -> frozenset[E] | None:
+    """``chosen``, as the members of ``enum`` with those values (a value ``allowed`` that is no
+    member, such as ``static_site``, matches nothing)."""
+    given = chosen(parameter, values, allowed)
+    return None if given is None else frozenset(m for m in enum if m.value in given)
+
+
 def words(values: Values) -> frozenset[str] | None:
     """The values of a free-text array parameter (None: not given)."""
     given = frozenset(v for v in values or () if v)
@@ -155,14 +167,15 @@ def service_filter(
     updated_before: Moment,
     updated_after: Moment,
 ) -> ServiceFilter:
-    kinds = chosen("type", types, SERVICE_TYPES)
-    regions = chosen("region", region, REGIONS)
+    # checked in this order (type, region, suspended, env): the first wrong one is the answer
+    kinds = _members("type", types, SERVICE_TYPES, ServiceType)
+    regions = _members("region", region, REGIONS, Region)
     suspension = chosen("suspended", suspended, SUSPENDED)
     return ServiceFilter(
         names=words(name),
-        types=None if kinds is None else frozenset(t for t in ServiceType if t.value in kinds),
+        types=kinds,
         runtimes=chosen("env", env, RUNTIMES),
-        regions=None if regions is None else frozenset(Region(r) for r in regions),
+        regions=regions,
         suspended=None if suspension is None else frozenset(s == "suspended" for s in suspension),
         environment_ids=words(environment_id),
         created=TimeRange.between(created_after, created_before),
@@ -180,9 +193,8 @@ def deploy_filter(
     finished_before: Moment,
     finished_after: Moment,
 ) -> DeployFilter:
-    statuses = chosen("status", status, DEPLOY_STATUSES)
     return DeployFilter(
-        statuses=None if statuses is None else frozenset(DeployStatus(s) for s in statuses),
+        statuses=_members("status", status, DEPLOY_STATUSES, DeployStatus),
         created=TimeRange.between(created_after, created_before),
         updated=TimeRange.between(updated_after, updated_before),
         finished=TimeRange.between(finished_after, finished_before),
@@ -190,9 +202,8 @@ def deploy_filter(
 
 
 def event_filter(*, types: Values, start_time: Moment, end_time: Moment) -> EventFilter:
-    kinds = chosen("type", types, EVENT_TYPES)
     return EventFilter(
-        types=None if kinds is None else frozenset(t for t in EventType if t.value in kinds),
+        types=_members("type", types, EVENT_TYPES, EventType),
         time=TimeRange.inclusive(start_time, end_time),
     )
 
@@ -209,9 +220,8 @@ def run_filter(
     finished_before: Moment,
     finished_after: Moment,
 ) -> RunFilter:
-    statuses = chosen("status", status, RUN_STATUSES)
     return RunFilter(
-        statuses=None if statuses is None else frozenset(RunStatus(s) for s in statuses),
+        statuses=_members("status", status, RUN_STATUSES, RunStatus),
         started=TimeRange.between(started_after, started_before),
         finished=TimeRange.between(finished_after, finished_before),
     )
@@ -227,9 +237,8 @@ def job_filter(
     finished_before: Moment,
     finished_after: Moment,
 ) -> JobFilter:
-    statuses = chosen("status", status, JOB_STATUSES)
     return JobFilter(
-        statuses=None if statuses is None else frozenset(JobStatus(s) for s in statuses),
+        statuses=_members("status", status, JOB_STATUSES, JobStatus),
         created=TimeRange.between(created_after, created_before),
         started=TimeRange.between(started_after, started_before),
         finished=TimeRange.between(finished_after, finished_before),
@@ -246,11 +255,10 @@ def credential_filter(
     updated_before: Moment,
     updated_after: Moment,
 ) -> CredentialFilter:
-    kinds = chosen("type", types, CREDENTIAL_TYPES)
     return CredentialFilter(
         names=words(name),
         usernames=words(username),
-        registries=None if kinds is None else frozenset(RegistryKind(k) for k in kinds),
+        registries=_members("type", types, CREDENTIAL_TYPES, RegistryKind),
         created=TimeRange.between(created_after, created_before),
         updated=TimeRange.between(updated_after, updated_before),
     )

@@ -18,13 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from imagedeploy.api.app import api_key_owner
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.routes.logs import query_from_string
-from imagedeploy.domain.errors import RateLimited, Unauthenticated
+from imagedeploy.domain.errors import RateLimited
 from imagedeploy.domain.log_masking import Masker
 from imagedeploy.domain.logs import LogQuery, to_wire
 from imagedeploy.ports import FollowsLogs
-from imagedeploy.usecases.api_keys import authenticate
 from imagedeploy.usecases.logs import check_access
 
 SUBSCRIBE_PATH = "/v1/logs/subscribe"
@@ -54,10 +54,7 @@ class LogStreamer:
         """The event stream of one request the resolver accepted; ``ImagedeployError`` when no
         stream can be opened (too many already)."""
         ports = self._deps.ports
-        scheme, _, key = str(headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthenticated("send an API key: Authorization: Bearer <key>")
-        owner = authenticate(ports.store, ports.clock, key.strip()).owner_id
+        owner = api_key_owner(ports, headers)
         query = query_from_string(self._deps, raw_query, None)
         maskers = check_access(ports, owner, query)
         if self._slots is None or not self._slots.acquire(blocking=False):

@@ -173,7 +173,10 @@ def item_cursors(page: Page[Any], position: ListPosition) -> list[str]:
     return cursors
 
 
-def _wrap(key: str, bodies: Iterable[JSON], page: Page[Any], position: ListPosition) -> list[JSON]:
+def wrap_items(
+    key: str, bodies: Iterable[JSON], page: Page[Any], position: ListPosition
+) -> list[JSON]:
+    """Render's list items: ``[{key: body, "cursor": "..."}]``, one per item of ``page``."""
     return [
         {key: body, "cursor": cursor}
         for body, cursor in zip(bodies, item_cursors(page, position), strict=True)
@@ -360,7 +363,7 @@ def service_list_json(
         )
         for service in page.items
     )
-    return _wrap("service", bodies, page, position)
+    return wrap_items("service", bodies, page, position)
 
 
 def service_and_deploy_json(
@@ -395,7 +398,7 @@ def env_var_list_json(page: Page[EnvVar], position: ListPosition = START) -> lis
     ``read_page(lambda n, _c: Page(list(service.env_vars[:n]), None), cursor, limit)``; a PUT
     answers with every variable: ``env_var_list_json(Page(list(env_vars), None))``.
     """
-    return _wrap("envVar", (env_var_json(ev) for ev in page.items), page, position)
+    return wrap_items("envVar", (env_var_json(ev) for ev in page.items), page, position)
 
 
 # -- deploys ------------------------------------------------------------------------------
@@ -447,7 +450,7 @@ def deploy_list_json(
         deploy_json(d, credential=known.get(d.credential_id) if d.credential_id else None)
         for d in page.items
     )
-    return _wrap("deploy", bodies, page, position)
+    return wrap_items("deploy", bodies, page, position)
 
 
 def deploy_hook_json(deploy_id: str) -> JSON:
@@ -581,7 +584,7 @@ def event_json(event: Event) -> JSON:
 
 def event_list_json(page: Page[Event], position: ListPosition) -> list[JSON]:
     """``GET /services/{id}/events``: ``[{"event": {...}, "cursor": "..."}]``."""
-    return _wrap("event", (event_json(e) for e in page.items), page, position)
+    return wrap_items("event", (event_json(e) for e in page.items), page, position)
 
 
 # -- owners -------------------------------------------------------------------------------
@@ -594,7 +597,7 @@ def owner_json(owner: Owner) -> JSON:
 
 def owner_list_json(page: Page[Owner], position: ListPosition) -> list[JSON]:
     """``GET /owners``: ``[{"owner": {...}, "cursor": "..."}]``."""
-    return _wrap("owner", (owner_json(o) for o in page.items), page, position)
+    return wrap_items("owner", (owner_json(o) for o in page.items), page, position)
 
 
 # -- cron job runs ------------------------------------------------------------------------
@@ -609,19 +612,26 @@ def cron_run_json(run: CronRun) -> JSON:
         "startedAt": rfc3339(run.started_at),
         "triggeredBy": run.trigger.value,
     }
-    if run.finished_at is not None:
-        body["finishedAt"] = rfc3339(run.finished_at)
-    if run.exit_code is not None:
-        body["exitCode"] = run.exit_code  # extension
-    if run.reason:
-        body["reason"] = run.reason  # extension
+    return body | ending_json(run.finished_at, run.exit_code, run.reason)
+
+
+def ending_json(finished_at: datetime | None, exit_code: int | None, reason: str) -> JSON:
+    """How a run or job ended, once it has: ``finishedAt``, and the extensions ``exitCode`` and
+    ``reason`` where known."""
+    body: JSON = {}
+    if finished_at is not None:
+        body["finishedAt"] = rfc3339(finished_at)
+    if exit_code is not None:
+        body["exitCode"] = exit_code  # extension
+    if reason:
+        body["reason"] = reason  # extension
     return body
 
 
 def cron_run_list_json(page: Page[CronRun], position: ListPosition) -> list[JSON]:
     """``GET /cron-jobs/{id}/runs`` (imagedeploy's; Render has none), wrapped the Render way:
     ``[{"cronJobRun": {...}, "cursor": "..."}]``."""
-    return _wrap("cronJobRun", (cron_run_json(r) for r in page.items), page, position)
+    return wrap_items("cronJobRun", (cron_run_json(r) for r in page.items), page, position)
 
 
 # -- webhooks -----------------------------------------------------------------------------
@@ -644,7 +654,7 @@ def api_key_json(key: ApiKey, secret: str | None = None) -> JSON:
 
 def api_key_list_json(page: Page[ApiKey], position: ListPosition) -> list[JSON]:
     """``GET /api-keys``: ``[{"apiKey": {...}, "cursor": "..."}]``."""
-    return _wrap("apiKey", (api_key_json(k) for k in page.items), page, position)
+    return wrap_items("apiKey", (api_key_json(k) for k in page.items), page, position)
 
 
 def webhook_json(webhook: Webhook) -> JSON:
@@ -661,7 +671,7 @@ def webhook_json(webhook: Webhook) -> JSON:
 
 def webhook_list_json(page: Page[Webhook], position: ListPosition) -> list[JSON]:
     """``GET /webhooks``: ``[{"webhook": {...}, "cursor": "..."}]``."""
-    return _wrap("webhook", (webhook_json(w) for w in page.items), page, position)
+    return wrap_items("webhook", (webhook_json(w) for w in page.items), page, position)
 
 
 def webhook_event_json(delivery: WebhookDelivery) -> JSON:
@@ -681,7 +691,7 @@ def webhook_event_json(delivery: WebhookDelivery) -> JSON:
 
 def webhook_event_list_json(page: Page[WebhookDelivery], position: ListPosition) -> list[JSON]:
     """``GET /webhooks/{id}/events``: ``[{"webhookEvent": {...}, "cursor": "..."}]``."""
-    return _wrap("webhookEvent", (webhook_event_json(d) for d in page.items), page, position)
+    return wrap_items("webhookEvent", (webhook_event_json(d) for d in page.items), page, position)
 
 
 # -- notification settings ----------------------------------------------------------------
@@ -719,4 +729,4 @@ def notification_override_list_json(
     """``GET /notification-settings/overrides``: ``[{"override": {...}, "cursor": "..."}]``.
     Render requires an untyped ``type`` in each override; ``"service"`` is what it overrides."""
     bodies = ({**notification_override_json(o), "type": "service"} for o in page.items)
-    return _wrap("override", bodies, page, position)
+    return wrap_items("override", bodies, page, position)

@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from imagedeploy.api.wire import ListPosition, item_cursors
+from imagedeploy.api.wire import JSON, ListPosition, ending_json, wrap_items
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.timestamps import rfc3339
 from imagedeploy.ports import Instance, Page
-
-JSON = dict[str, Any]
 
 
 def job_json(job: OneOffJob) -> JSON:
@@ -26,22 +22,12 @@ def job_json(job: OneOffJob) -> JSON:
     }
     if job.started_at is not None:
         body["startedAt"] = rfc3339(job.started_at)
-    if job.finished_at is not None:
-        body["finishedAt"] = rfc3339(job.finished_at)
-    if job.exit_code is not None:
-        body["exitCode"] = job.exit_code  # extension
-    if job.reason:
-        body["reason"] = job.reason  # extension
-    return body
+    return body | ending_json(job.finished_at, job.exit_code, job.reason)
 
 
 def job_list_json(page: Page[OneOffJob], position: ListPosition) -> list[JSON]:
     """``[{"job": {...}, "cursor": "..."}]`` (Render ``jobWithCursor``)."""
-    cursors = item_cursors(page, position)
-    return [
-        {"job": job_json(job), "cursor": cursor}
-        for job, cursor in zip(page.items, cursors, strict=True)
-    ]
+    return wrap_items("job", (job_json(job) for job in page.items), page, position)
 
 
 def instance_list_json(instances: list[Instance]) -> list[JSON]:

@@ -116,9 +116,7 @@ def wsgi_app(
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY:  # api.http_server refuses these before reading them
-            too_large = errors.payload_too_large(MAX_BODY)
-            start_response("413 Payload Too Large", [("Content-Type", "application/json")])
-            return [json.dumps(too_large.body).encode()]
+            return _error(errors.payload_too_large(MAX_BODY), start_response)
         body = environ["wsgi.input"].read(length) if length else b""
         event = to_event(environ, body)
         result = resolver.resolve(event, cast("LambdaContext", context))
@@ -145,12 +143,15 @@ def _stream(
     try:
         events = log_stream.open(event["headers"], event["rawQueryString"])
     except ImagedeployError as exc:
-        mapped = errors.error_response(exc)
-        headers = [("Content-Type", "application/json"), *mapped.headers.items()]
-        start_response(f"{mapped.status} {_REASONS.get(mapped.status, 'Status')}", headers)
-        return [json.dumps(mapped.body).encode()]
+        return _error(errors.error_response(exc), start_response)
     start_response(
         "200 OK",
         [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
     )
     return events
+
+
+def _error(mapped: errors.ErrorResponse, start_response: StartResponse) -> list[bytes]:
+    headers = [("Content-Type", "application/json"), *mapped.headers.items()]
+    start_response(f"{mapped.status} {_REASONS.get(mapped.status, 'Status')}", headers)
+    return [json.dumps(mapped.body).encode()]

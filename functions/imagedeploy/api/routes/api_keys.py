@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owner_id
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, list_response, owner_id
 from imagedeploy.api.schemas import ApiKeyPOST
 from imagedeploy.usecases import api_keys
 
@@ -22,10 +22,12 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
 
     @r.get("/v1/api-keys", summary="List API keys")
     def list_api_keys(limit: Limit = 20, cursor: Cursor = None) -> Response[str]:
-        page, position = wire.read_page(
-            lambda n, c: api_keys.list_keys(ports.store, owner_id(r), n, c), cursor, limit
+        return list_response(
+            lambda n, c: api_keys.list_keys(ports.store, owner_id(r), n, c),
+            cursor,
+            limit,
+            wire.api_key_list_json,
         )
-        return json_response(200, wire.api_key_list_json(page, position))
 
     @r.post("/v1/api-keys", summary="Create an API key (the key is shown once)")
     def create_api_key(body: Annotated[ApiKeyPOST, Body()]) -> Response[str]:

@@ -1,17 +1,24 @@
-"""Helpers shared by the routers: the authenticated owner, JSON responses, list parameters."""
+"""Helpers shared by the routers: the authenticated owner, JSON responses, list parameters and
+pages, and signatures shared by several routes."""
 
 from __future__ import annotations
 
+import inspect
 import json
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from imagedeploy.api import wire
 from imagedeploy.domain.errors import NotFound
 from imagedeploy.domain.services import Service
-from imagedeploy.ports import Ports
+from imagedeploy.ports import Page, Ports
+
+T = TypeVar("T")
+Handler = TypeVar("Handler", bound=Callable[..., Response[str]])
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
 Cursor = Annotated[str | None, Query(description="The cursor of the last item you have")]
@@ -31,6 +38,37 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         body=json.dumps(body),
         headers=headers or {},
     )
+
+
+def list_response(
+    fetch: Callable[[int, str | None], Page[T]],
+    cursor: str | None,
+    limit: int,
+    to_json: Callable[[Page[T], wire.ListPosition], Any],
+) -> Response[str]:
+    """One page of a list for the request's ``cursor`` and ``limit`` (``wire.read_page``), as
+    ``to_json`` (a ``wire.*_list_json``) writes it."""
+    page, position = wire.read_page(fetch, cursor, limit)
+    return json_response(200, to_json(page, position))
+
+
+def parameter(
+    name: str, annotation: Any, default: Any = inspect.Parameter.empty
+) -> inspect.Parameter:
+    """One query parameter for ``with_parameters``; required when it has no ``default``."""
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+def with_parameters(handler: Handler, parameters: Sequence[inspect.Parameter]) -> Handler:
+    """``handler`` (taking ``**kwargs``) declaring ``parameters`` as its own. Powertools reads a
+    route's parameters from its handler's signature (to validate and to document them) and
+    calls it with keywords, so routes that share parameters share one list this way."""
+    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        list(parameters), return_annotation=Response[str]
+    )
+    return handler
 
 
 def owned_service(ports: Ports, router: APIGatewayHttpRouter, service_id: str) -> Service:

@@ -8,7 +8,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
+from imagedeploy.api.routes.common import (
+    Cursor,
+    Limit,
+    json_response,
+    list_response,
+    owned_service,
+)
 from imagedeploy.usecases import cron
 
 
@@ -46,9 +52,11 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             finished_after=finishedAfter,
         )
         owned_service(ports, r, cronJobId)
-        page, position = wire.read_page(
-            lambda n, c: cron.list_runs(ports, cronJobId, n, c, where), cursor, limit
+        return list_response(
+            lambda n, c: cron.list_runs(ports, cronJobId, n, c, where),
+            cursor,
+            limit,
+            wire.cron_run_list_json,
         )
-        return json_response(200, wire.cron_run_list_json(page, position))
 
     return r

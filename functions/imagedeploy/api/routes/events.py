@@ -8,7 +8,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service, owner_id
+from imagedeploy.api.routes.common import (
+    Cursor,
+    Limit,
+    json_response,
+    list_response,
+    owned_service,
+    owner_id,
+)
 from imagedeploy.domain.errors import NotFound
 
 
@@ -27,10 +34,12 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ) -> Response[str]:
         where = lf.event_filter(types=type_, start_time=startTime, end_time=endTime)
         owned_service(ports, r, serviceId)
-        page, position = wire.read_page(
-            lambda n, c: ports.store.list_events(serviceId, n, c, where), cursor, limit
+        return list_response(
+            lambda n, c: ports.store.list_events(serviceId, n, c, where),
+            cursor,
+            limit,
+            wire.event_list_json,
         )
-        return json_response(200, wire.event_list_json(page, position))
 
     @r.get("/v1/events/<eventId>", summary="Retrieve an event")
     def get_event(eventId: str) -> Response[str]:

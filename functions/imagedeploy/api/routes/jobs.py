@@ -9,9 +9,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import list_filters as lf
-from imagedeploy.api import wire, wire_jobs
+from imagedeploy.api import wire_jobs
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owned_service
+from imagedeploy.api.routes.common import (
+    Cursor,
+    Limit,
+    json_response,
+    list_response,
+    owned_service,
+)
 from imagedeploy.api.schemas import JobPOST
 from imagedeploy.usecases import instances, jobs
 
@@ -49,10 +55,12 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             finished_after=finishedAfter,
         )
         owned_service(ports, r, serviceId)
-        page, position = wire.read_page(
-            lambda n, c: jobs.list_jobs(ports, serviceId, n, c, where), cursor, limit
+        return list_response(
+            lambda n, c: jobs.list_jobs(ports, serviceId, n, c, where),
+            cursor,
+            limit,
+            wire_jobs.job_list_json,
         )
-        return json_response(200, wire_jobs.job_list_json(page, position))
 
     @r.get("/v1/services/<serviceId>/jobs/<jobId>", summary="Retrieve a one-off job")
     def get_job(serviceId: str, jobId: str) -> Response[str]:

@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import json_response, owner_id
+from imagedeploy.api.routes.common import json_response, owner_id, parameter, with_parameters
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.logs import (
     DEFAULT_LIMIT,
@@ -123,29 +123,33 @@ def _reader(deps: ApiDeps) -> LogReader:
     return deps.log_reader
 
 
+# The parameters of every route here, as Render documents them (``label`` of ``/values`` goes
+# after ``ownerId``): powertools validates them; the handlers read the raw query (``log_query``).
+_OWNER = parameter("ownerId", OwnerId)
+_QUERY = (
+    parameter("resource", Resources),
+    parameter("startTime", StartTime, None),
+    parameter("endTime", EndTime, None),
+    parameter("direction", Direction, None),
+    parameter("instance", Instances, None),
+    parameter("host", Hosts, None),
+    parameter("statusCode", StatusCodes, None),
+    parameter("method", Methods, None),
+    parameter("task", Tasks, None),
+    parameter("taskRun", TaskRuns, None),
+    parameter("level", Levels, None),
+    parameter("type_", Types, None),
+    parameter("text", Texts, None),
+    parameter("path", Paths, None),
+    parameter("limit", Limit, DEFAULT_LIMIT),
+)
+
+
 def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
     ports = deps.ports
 
-    @r.get("/v1/logs", summary="List logs")
-    def list_logs(
-        ownerId: OwnerId,
-        resource: Resources,
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        direction: Direction = None,
-        instance: Instances = None,
-        host: Hosts = None,
-        statusCode: StatusCodes = None,
-        method: Methods = None,
-        task: Tasks = None,
-        taskRun: TaskRuns = None,
-        level: Levels = None,
-        type_: Types = None,
-        text: Texts = None,
-        path: Paths = None,
-        limit: Limit = DEFAULT_LIMIT,
-    ) -> Response[str]:
+    def list_logs(limit: int, **_: Any) -> Response[str]:
         query = log_query(deps, r, limit)
         page = log_usecases.list_logs(ports, _reader(deps), owner_id(r), query)
         return json_response(
@@ -158,49 +162,12 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             },
         )
 
-    @r.get("/v1/logs/values", summary="List log label values")
-    def list_log_values(
-        ownerId: OwnerId,
-        label: Label,
-        resource: Resources,
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        direction: Direction = None,
-        instance: Instances = None,
-        host: Hosts = None,
-        statusCode: StatusCodes = None,
-        method: Methods = None,
-        task: Tasks = None,
-        taskRun: TaskRuns = None,
-        level: Levels = None,
-        type_: Types = None,
-        text: Texts = None,
-        path: Paths = None,
-        limit: Limit = DEFAULT_LIMIT,
-    ) -> Response[str]:
+    def list_log_values(label: str, limit: int, **_: Any) -> Response[str]:
         query = log_query(deps, r, limit)
         values = log_usecases.label_values(ports, _reader(deps), owner_id(r), query, label)
         return json_response(200, values)
 
-    @r.get("/v1/logs/subscribe", summary="Subscribe to new logs")
-    def subscribe_logs(
-        ownerId: OwnerId,
-        resource: Resources,
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        direction: Direction = None,
-        instance: Instances = None,
-        host: Hosts = None,
-        statusCode: StatusCodes = None,
-        method: Methods = None,
-        task: Tasks = None,
-        taskRun: TaskRuns = None,
-        level: Levels = None,
-        type_: Types = None,
-        text: Texts = None,
-        path: Paths = None,
-        limit: Limit = DEFAULT_LIMIT,
-    ) -> Response[str]:
+    def subscribe_logs(limit: int, **_: Any) -> Response[str]:
         query = log_query(deps, r, limit)
         log_usecases.check_access(ports, owner_id(r), query)
         return Response(
@@ -210,6 +177,13 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
             headers={"Cache-Control": "no-cache"},
         )
 
+    r.get("/v1/logs", summary="List logs")(with_parameters(list_logs, (_OWNER, *_QUERY)))
+    r.get("/v1/logs/values", summary="List log label values")(
+        with_parameters(list_log_values, (_OWNER, parameter("label", Label), *_QUERY))
+    )
+    r.get("/v1/logs/subscribe", summary="Subscribe to new logs")(
+        with_parameters(subscribe_logs, (_OWNER, *_QUERY))
+    )
     return r
 
 

@@ -3,9 +3,10 @@ metrics of web services, with Render's parameters for each path."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -13,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import list_filters as lf
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import json_response, owner_id
+from imagedeploy.api.routes.common import json_response, owner_id, parameter, with_parameters
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.metrics import Aggregation, Metric, Series
 from imagedeploy.domain.timestamps import rfc3339
@@ -69,119 +70,84 @@ def _numbers(parameter: str, values: lf.Values) -> list[float]:
         raise InvalidInput(f"query parameter {parameter} takes numbers, e.g. 0.99") from None
 
 
+# The parameters of every metric: the time range, its resolution and the services.
+_RANGE = (
+    parameter("startTime", StartTime, None),
+    parameter("endTime", EndTime, None),
+    parameter("resolutionSeconds", Resolution, None),
+    parameter("resource", Resources, None),
+    parameter("service", ServiceParam, None),
+)
+_INSTANCE = parameter("instance", Instances, None)
+_REQUEST = (parameter("host", Hosts, None), parameter("path", Paths, None))
+
+
+def _instances(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {"instances": sorted(lf.words(given["instance"]) or ())}
+
+
+def _cpu(given: Mapping[str, Any]) -> dict[str, Any]:
+    how = _one_of("aggregationMethod", given["aggregationMethod"], AGGREGATIONS)
+    return {**_instances(given), "aggregation": None if how is None else Aggregation(how)}
+
+
+class _Route(NamedTuple):
+    metric: Metric  # at /v1/metrics/<its value>
+    summary: str
+    # the parameters beyond ``_RANGE``, and the keywords of ``metrics.query`` they make
+    parameters: tuple[inspect.Parameter, ...]
+    options: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+_ROUTES = (
+    _Route(
+        Metric.CPU,
+        "CPU usage",
+        (_INSTANCE, parameter("aggregationMethod", AggregationParam, None)),
+        _cpu,
+    ),
+    _Route(Metric.MEMORY, "Memory usage", (_INSTANCE,), _instances),
+    _Route(Metric.CPU_LIMIT, "CPU limit", (_INSTANCE,), _instances),
+    _Route(Metric.MEMORY_LIMIT, "Memory limit", (_INSTANCE,), _instances),
+    _Route(Metric.INSTANCE_COUNT, "Instance count", (), lambda given: {}),
+    _Route(
+        Metric.HTTP_REQUESTS,
+        "HTTP request count",
+        (*_REQUEST, parameter("aggregateBy", AggregateBy, None)),
+        lambda given: {"aggregate_by": _one_of("aggregateBy", given["aggregateBy"], AGGREGATE_BY)},
+    ),
+    _Route(
+        Metric.HTTP_LATENCY,
+        "HTTP latency",
+        (*_REQUEST, parameter("quantile", Quantiles, None)),
+        lambda given: {"quantiles": _numbers("quantile", given["quantile"])},
+    ),
+)
+
+
 def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     r = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # powertools lacks a hint
     ports = deps.ports
 
-    def answer(metric: Metric, resource: lf.Values, service: lf.Values, **kw: Any) -> Response[str]:
-        resources = [*(lf.words(resource) or ()), *(lf.words(service) or ())]
-        found = metrics.query(ports, owner_id(r), metric, sorted(resources), **kw)
-        return json_response(200, series_json(found))
-
-    @r.get("/v1/metrics/cpu", summary="CPU usage")
-    def cpu(
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        resolutionSeconds: Resolution = None,
-        resource: Resources = None,
-        service: ServiceParam = None,
-        instance: Instances = None,
-        aggregationMethod: AggregationParam = None,
-    ) -> Response[str]:
-        how = _one_of("aggregationMethod", aggregationMethod, AGGREGATIONS)
-        return answer(
-            Metric.CPU,
-            resource,
-            service,
-            start=startTime,
-            end=endTime,
-            resolution_seconds=resolutionSeconds,
-            instances=sorted(lf.words(instance) or ()),
-            aggregation=None if how is None else Aggregation(how),
-        )
-
-    def per_instance(metric: Metric) -> Any:
-        def handler(
-            startTime: StartTime = None,
-            endTime: EndTime = None,
-            resolutionSeconds: Resolution = None,
-            resource: Resources = None,
-            service: ServiceParam = None,
-            instance: Instances = None,
-        ) -> Response[str]:
-            return answer(
-                metric,
-                resource,
-                service,
-                start=startTime,
-                end=endTime,
-                resolution_seconds=resolutionSeconds,
-                instances=sorted(lf.words(instance) or ()),
+    def handler(route: _Route) -> Callable[..., Response[str]]:
+        def answer(**given: Any) -> Response[str]:
+            options = route.options(given)
+            resources = [*(lf.words(given["resource"]) or ()), *(lf.words(given["service"]) or ())]
+            found = metrics.query(
+                ports,
+                owner_id(r),
+                route.metric,
+                sorted(resources),
+                start=given["startTime"],
+                end=given["endTime"],
+                resolution_seconds=given["resolutionSeconds"],
+                **options,
             )
+            return json_response(200, series_json(found))
 
-        return handler
+        answer.__name__ = route.metric.name.lower()  # the OpenAPI operation id: name and path
+        return with_parameters(answer, (*_RANGE, *route.parameters))
 
-    r.get("/v1/metrics/memory", summary="Memory usage")(per_instance(Metric.MEMORY))
-    r.get("/v1/metrics/cpu-limit", summary="CPU limit")(per_instance(Metric.CPU_LIMIT))
-    r.get("/v1/metrics/memory-limit", summary="Memory limit")(per_instance(Metric.MEMORY_LIMIT))
-
-    @r.get("/v1/metrics/instance-count", summary="Instance count")
-    def instance_count(
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        resolutionSeconds: Resolution = None,
-        resource: Resources = None,
-        service: ServiceParam = None,
-    ) -> Response[str]:
-        return answer(
-            Metric.INSTANCE_COUNT,
-            resource,
-            service,
-            start=startTime,
-            end=endTime,
-            resolution_seconds=resolutionSeconds,
-        )
-
-    @r.get("/v1/metrics/http-requests", summary="HTTP request count")
-    def http_requests(
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        resolutionSeconds: Resolution = None,
-        resource: Resources = None,
-        service: ServiceParam = None,
-        host: Hosts = None,
-        path: Paths = None,
-        aggregateBy: AggregateBy = None,
-    ) -> Response[str]:
-        return answer(
-            Metric.HTTP_REQUESTS,
-            resource,
-            service,
-            start=startTime,
-            end=endTime,
-            resolution_seconds=resolutionSeconds,
-            aggregate_by=_one_of("aggregateBy", aggregateBy, AGGREGATE_BY),
-        )
-
-    @r.get("/v1/metrics/http-latency", summary="HTTP latency")
-    def http_latency(
-        startTime: StartTime = None,
-        endTime: EndTime = None,
-        resolutionSeconds: Resolution = None,
-        resource: Resources = None,
-        service: ServiceParam = None,
-        host: Hosts = None,
-        path: Paths = None,
-        quantile: Quantiles = None,
-    ) -> Response[str]:
-        return answer(
-            Metric.HTTP_LATENCY,
-            resource,
-            service,
-            start=startTime,
-            end=endTime,
-            resolution_seconds=resolutionSeconds,
-            quantiles=_numbers("quantile", quantile),
-        )
-
+    for route in _ROUTES:
+        r.get(f"/v1/metrics/{route.metric.value}", summary=route.summary)(handler(route))
     return r

@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, owner_id
+from imagedeploy.api.routes.common import Cursor, Limit, json_response, list_response, owner_id
+from imagedeploy.domain.accounts import Owner
 from imagedeploy.domain.errors import NotFound
 from imagedeploy.ports import Page
 
@@ -29,11 +30,10 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
         if mine is not None and not where.matches(mine):
             mine = None
 
-        def fetch(n: int, c: str | None) -> Page[object]:
+        def fetch(n: int, c: str | None) -> Page[Owner]:
             return Page([mine] if mine is not None and c is None else [], None)
 
-        page, position = wire.read_page(fetch, cursor, limit)
-        return json_response(200, wire.owner_list_json(page, position))  # type: ignore[arg-type]
+        return list_response(fetch, cursor, limit, wire.owner_list_json)
 
     @r.get("/v1/owners/<ownerId>", summary="Retrieve a workspace")
     def get_owner(ownerId: str) -> Response[str]:

@@ -11,7 +11,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from imagedeploy.api import list_filters as lf
 from imagedeploy.api import wire
 from imagedeploy.api.deps import ApiDeps
-from imagedeploy.api.routes.common import Cursor, Limit, json_response, own_owner, owner_id
+from imagedeploy.api.routes.common import (
+    Cursor,
+    Limit,
+    json_response,
+    list_response,
+    own_owner,
+    owner_id,
+)
 from imagedeploy.api.schemas import (
     WebhookPATCH,
     WebhookPOST,
@@ -34,10 +41,12 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ) -> Response[str]:
         if not lf.mine(owner_id(r), ownerId):
             return json_response(200, [])
-        page, position = wire.read_page(
-            lambda n, c: notifications.list_webhooks(ports, owner_id(r), n, c), cursor, limit
+        return list_response(
+            lambda n, c: notifications.list_webhooks(ports, owner_id(r), n, c),
+            cursor,
+            limit,
+            wire.webhook_list_json,
         )
-        return json_response(200, wire.webhook_list_json(page, position))
 
     @r.post("/v1/webhooks", summary="Create a webhook")
     def create_webhook(body: Annotated[WebhookPOST, Body()]) -> Response[str]:
@@ -81,11 +90,11 @@ def router(deps: ApiDeps) -> APIGatewayHttpRouter:
     ) -> Response[str]:
         where = lf.delivery_filter(sent_before=sentBefore, sent_after=sentAfter)
         owned_webhook(webhookId)
-        page, position = wire.read_page(
+        return list_response(
             lambda n, c: notifications.list_webhook_events(ports, webhookId, n, c, where),
             cursor,
             limit,
+            wire.webhook_event_list_json,
         )
-        return json_response(200, wire.webhook_event_list_json(page, position))
 
     return r
