@@ -436,18 +436,7 @@ class EngineApi:
         """The container's output as it comes (stdout and stderr interleaved); with
         ``follow``, until the container exits."""
         params = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
-        with self._http.stream(
-            "GET",
-            f"{COMPAT}/containers/{container}/logs",
-            params=params,
-            timeout=httpx.Timeout(self._timeout, read=None if follow else self._timeout),
-        ) as response:
-            if response.status_code >= 400:
-                raise EngineError(f"reading logs of {container} failed: {_message(response)}")
-            multiplexed = "multiplexed" in response.headers.get("content-type", "") or (
-                self._kind == "podman"
-            )
-            raw = response.iter_raw()
+        with self._open_logs(container, params, follow=follow) as (raw, multiplexed):
             yield from demultiplex(raw) if multiplexed else raw
 
     def stream_log_frames(
@@ -460,6 +449,18 @@ class EngineApi:
         params["follow"] = "true" if follow else "false"
         if since is not None:
             params["since"] = f"{since:.6f}"
+        with self._open_logs(container, params, follow=follow) as (raw, multiplexed):
+            if not multiplexed:
+                yield from ((1, chunk) for chunk in raw)
+                return
+            yield from demultiplex_frames(raw)
+
+    @contextlib.contextmanager
+    def _open_logs(
+        self, container: str, params: Mapping[str, str], *, follow: bool
+    ) -> Iterator[tuple[Iterator[bytes], bool]]:
+        """The container's logs response, open: its raw chunks and whether they are
+        multiplexed (podman's always are, whatever its content type says)."""
         with self._http.stream(
             "GET",
             f"{COMPAT}/containers/{container}/logs",
@@ -471,10 +472,7 @@ class EngineApi:
             multiplexed = "multiplexed" in response.headers.get("content-type", "") or (
                 self._kind == "podman"
             )
-            if not multiplexed:
-                yield from ((1, chunk) for chunk in response.iter_raw())
-                return
-            yield from demultiplex_frames(response.iter_raw())
+            yield response.iter_raw(), multiplexed
 
     def logs(self, container: str, *, tail: int | None = None) -> str:
         """The container's output so far (last ``tail`` lines)."""
