@@ -228,6 +228,8 @@ class Embedded:
         self.router.stop()
         self.registry.close()
         self.log_store.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.store.close()
         for thread in self._threads:
             thread.join(timeout=5)
