@@ -33,12 +33,11 @@ from imagedeploy.adapters.local.engine import ContainerState, EngineEvent
 from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.adapters.local.runtime import (
     DEPLOY,
-    INSTALLATION,
     INSTANCE,
     JOB,
-    MANAGED,
     ROLE,
     RUN,
+    installation_filter,
 )
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.watcher import EngineWatcher
@@ -136,7 +135,7 @@ class LogCollector:
         self._engine = engine
         self._store = store
         self._masker_for = masker_for
-        self._mine = {MANAGED: "1", INSTALLATION: installation}
+        self._mine = installation_filter(installation)
         self._retention = retention
         self._max_bytes = max_bytes
         self._max_followers = max_followers
