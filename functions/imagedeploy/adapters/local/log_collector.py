@@ -25,12 +25,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from imagedeploy.adapters.local.engine import ContainerState, EngineEvent
-from imagedeploy.adapters.local.log_store import SqliteLogStore
+from imagedeploy.adapters.local.log_store import SqliteLogStore, masked_line
 from imagedeploy.adapters.local.runtime import (
     DEPLOY,
     INSTANCE,
@@ -212,6 +212,7 @@ class LogCollector:
 
     # -- reading a container -------------------------------------------------------------------
     def _read(self, container_id: str, source: Source) -> None:
+        newest: datetime | None = None  # the newest line read
         try:
             stored = self._store.last_timestamp(source.resource, source.instance)
             with self._lock:
@@ -228,24 +229,27 @@ class LogCollector:
                 *complete, rest = data.split(b"\n")
                 pending[stream] = rest[: _MAX_LINE * 2]
                 for raw in complete:
-                    self._emit(container_id, source, stream, raw, last)
+                    newest = self._emit(source, stream, raw, last) or newest
             for stream, rest in pending.items():
                 if rest:
-                    self._emit(container_id, source, stream, rest, last)
+                    newest = self._emit(source, stream, rest, last) or newest
         except Exception as exc:  # the container went away, the engine restarted: resync retries
             logger.debug("following a container's output ended", extra={"why": repr(exc)})
         finally:
+            # Kept when the follower ends (not per line): only a later follower reads it, and
+            # it starts only once this one is out of ``_following``.
             with self._lock:
+                if newest is not None:
+                    self._last_read[container_id] = newest
                 self._following.discard(container_id)
 
     def _emit(
-        self, container_id: str, source: Source, stream: int, raw: bytes, last: datetime | None
-    ) -> None:
+        self, source: Source, stream: int, raw: bytes, last: datetime | None
+    ) -> datetime | None:
+        """Queue one line read; its time, or None when it was kept (or read) before."""
         timestamp, text = parse_line(raw, datetime.now(UTC))
         if last is not None and timestamp <= last:
-            return  # kept (or read) before: this container was followed already
-        with self._lock:
-            self._last_read[container_id] = timestamp
+            return None  # this container was followed already
         line = LogLine(
             id="",
             timestamp=timestamp,
@@ -260,6 +264,7 @@ class LogCollector:
             self._queue.put_nowait((line, source.deploy))
         except queue.Full:
             self.dropped += 1
+        return timestamp
 
     def add_line(self, line: LogLine) -> None:
         """Store a line that does not come from a container (the router's request lines);
@@ -270,9 +275,9 @@ class LogCollector:
             self.dropped += 1
 
     # -- writing -------------------------------------------------------------------------------
-    def _masker(self, resource: str, deploy: str) -> Masker:
-        """The service's masker, read again for a new deploy (new env) and every few seconds."""
-        now = time.monotonic()
+    def _masker(self, resource: str, deploy: str, now: float) -> Masker:
+        """The service's masker, read again for a new deploy (new env) and every few seconds
+        (``now``: monotonic seconds)."""
         cached = self._maskers.get((resource, deploy))
         if cached is None or now - cached[0] > _MASKER_TTL_SECONDS:
             if len(self._maskers) > 10_000:
@@ -294,10 +299,11 @@ class LogCollector:
                 except queue.Empty:
                     break
             try:
-                masked = []
-                for line, deploy in batch:
-                    text = self._masker(line.resource, deploy).mask(line.message)
-                    masked.append(line if text == line.message else _with_message(line, text))
+                now = time.monotonic()
+                masked = [
+                    masked_line(line, self._masker(line.resource, deploy, now))
+                    for line, deploy in batch
+                ]
                 self._store.append(masked)
                 self.stored += len(masked)
             except Exception:
@@ -320,7 +326,3 @@ class LogCollector:
         deadline = time.monotonic() + timeout
         while not self._queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
-
-
-def _with_message(line: LogLine, message: str) -> LogLine:
-    return replace(line, message=message)
