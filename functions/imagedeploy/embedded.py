@@ -371,6 +371,7 @@ def _build(
     port: int,
 ) -> Embedded:
     clock = SystemClock()
+    installation = installation_id(data_dir)
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     observed: dict[str, Callable[[str, ObservedRequest], None]] = {}
@@ -385,7 +386,7 @@ def _build(
         pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
         cron_timeout_seconds=settings.cron_run_timeout_seconds,
         apply_limits=settings.container_limits,
-        installation=installation_id(data_dir),
+        installation=installation,
         output_max_bytes=settings.pre_deploy_output_max_bytes,
         resync_seconds=settings.engine_resync_seconds,
         on_engine_lost=engine_service.ensure_running,
@@ -448,7 +449,7 @@ def _build(
         engine,
         log_store,
         masker_for,
-        installation=installation_id(data_dir),
+        installation=installation,
         retention=timedelta(days=settings.logs_retention_days),
         max_bytes=settings.logs_max_bytes,
         max_followers=settings.logs_max_followers,
