@@ -150,7 +150,6 @@ class LogCollector:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.dropped = 0  # lines dropped because the writer fell behind
-        self.stored = 0  # lines stored since start
         self._watcher = EngineWatcher(
             lambda since: engine.events(self._mine, since=since),
             self._on_event,
@@ -172,11 +171,6 @@ class LogCollector:
         self._watcher.stop()
         for thread in self._threads:
             thread.join(timeout=5)
-
-    @property
-    def followers(self) -> int:
-        with self._lock:
-            return len(self._following)
 
     # -- which containers ------------------------------------------------------------------------
     def _on_event(self, event: EngineEvent) -> None:
@@ -305,7 +299,6 @@ class LogCollector:
                     for line, deploy in batch
                 ]
                 self._store.append(masked)
-                self.stored += len(masked)
             except Exception:
                 logger.exception("storing log lines failed; %d lines lost", len(batch))
 
@@ -320,9 +313,3 @@ class LogCollector:
             )
         except Exception:
             logger.exception("enforcing the log retention failed; retrying later")
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until the lines queued so far are stored (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
