@@ -31,6 +31,7 @@ from typing import Protocol
 
 from imagedeploy.adapters.local.engine import ContainerState, EngineEvent
 from imagedeploy.adapters.local.log_store import SqliteLogStore, masked_line
+from imagedeploy.adapters.local.periodic import Periodic
 from imagedeploy.adapters.local.runtime import (
     DEPLOY,
     INSTANCE,
@@ -139,7 +140,6 @@ class LogCollector:
         self._retention = retention
         self._max_bytes = max_bytes
         self._max_followers = max_followers
-        self._retention_interval = retention_interval_seconds
         self._queue: queue.Queue[tuple[LogLine, str]] = queue.Queue(queue_lines)
         self._lock = threading.Lock()
         self._following: set[str] = set()
@@ -148,7 +148,13 @@ class LogCollector:
         self._last_read: dict[str, datetime] = {}
         self._maskers: dict[tuple[str, str], tuple[float, Masker]] = {}
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
+        self._retention_pass = Periodic(
+            "log-retain",
+            retention_interval_seconds,
+            self._enforce_retention,
+            failure="enforcing the log retention failed; retrying later",
+        )
         self.dropped = 0  # lines dropped because the writer fell behind
         self._watcher = EngineWatcher(
             lambda since: engine.events(self._mine, since=since),
@@ -158,10 +164,8 @@ class LogCollector:
         )
 
     def start(self) -> LogCollector:
-        for target, name in ((self._write_loop, "log-writer"), (self._retain_loop, "log-retain")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._writer.start()
+        self._retention_pass.start()
         self._watcher.start()
         self._watcher.resync_soon()  # follow what already runs
         return self
@@ -169,8 +173,9 @@ class LogCollector:
     def stop(self) -> None:
         self._stopping.set()
         self._watcher.stop()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        if self._writer.is_alive():
+            self._writer.join(timeout=5)
+        self._retention_pass.stop(5)
 
     # -- which containers ------------------------------------------------------------------------
     def _on_event(self, event: EngineEvent) -> None:
@@ -302,14 +307,7 @@ class LogCollector:
             except Exception:
                 logger.exception("storing log lines failed; %d lines lost", len(batch))
 
-    def _retain_loop(self) -> None:
-        while not self._stopping.wait(self._retention_interval):
-            self.enforce_retention()
-
-    def enforce_retention(self) -> None:
-        try:
-            self._store.enforce_retention(
-                oldest=datetime.now(UTC) - self._retention, max_bytes=self._max_bytes
-            )
-        except Exception:
-            logger.exception("enforcing the log retention failed; retrying later")
+    def _enforce_retention(self) -> None:
+        self._store.enforce_retention(
+            oldest=datetime.now(UTC) - self._retention, max_bytes=self._max_bytes
+        )

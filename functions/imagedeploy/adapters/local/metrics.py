@@ -15,7 +15,6 @@ into a ``requests`` table of the same file, and ``domain.metrics.series_from_req
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from imagedeploy.adapters.local.datadir import create_private
 from imagedeploy.adapters.local.engine import ContainerState, EngineError
+from imagedeploy.adapters.local.periodic import Periodic
 from imagedeploy.domain.metrics import (
     MetricQuery,
     RequestSample,
@@ -36,8 +36,6 @@ from imagedeploy.domain.metrics import (
     series_from_samples,
 )
 from imagedeploy.domain.services import Service
-
-logger = logging.getLogger(__name__)
 
 _MAX_PENDING_REQUESTS = 100_000  # between two writes; beyond, requests are not counted
 
@@ -157,23 +155,25 @@ class MetricsSampler:
         self._store = store
         self._list = list_instances
         self._stats = stats
-        self._interval = interval_seconds
         self._retention = retention_seconds
         self._service_label = service_label
         self._instance_label = instance_label
         self._previous: dict[str, _Reading] = {}  # container id -> its last CPU reading
         self._requests: list[RequestSample] = []  # observed, not yet written
         self._requests_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
+        self._sampler = Periodic(
+            "metrics",
+            interval_seconds,
+            self.sample_once,
+            failure="sampling metrics failed; trying again at the next interval",
+        )
 
     def start(self) -> MetricsSampler:
-        self._thread.start()
+        self._sampler.start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(10)
+        self._sampler.stop(10)
 
     def close(self) -> None:
         """Close the store (after ``stop``, once no query can come)."""
@@ -207,13 +207,6 @@ class MetricsSampler:
             s for svc in services for s in self._store.samples(svc.id, query.start, query.end)
         ]
         return series_from_samples(query, samples)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self.sample_once()
-            except Exception:
-                logger.exception("sampling metrics failed; trying again at the next interval")
 
     def sample_once(self) -> int:
         """One pass: one list, one stats request per running instance; returns the samples
