@@ -26,7 +26,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -91,22 +91,20 @@ def _registry_auth_header(auth: RegistryAuth, kind: EngineKind) -> str:
 
 def demultiplex(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The payloads of a multiplexed log stream (8-byte header: stream, 0, 0, 0, size BE),
-    stdout and stderr interleaved in order."""
-    buffer = b""
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= 8:
-            size = struct.unpack(">I", buffer[4:8])[0]
-            if len(buffer) < 8 + size:
-                break
-            yield buffer[8 : 8 + size]
-            buffer = buffer[8 + size :]
-    if buffer:
-        yield buffer[8:] if len(buffer) > 8 else b""
+    stdout and stderr interleaved in order; of a frame cut short at the end, what came of it."""
+    frames = demultiplex_frames(chunks)
+    while True:
+        try:
+            yield next(frames)[1]
+        except StopIteration as end:
+            if end.value:
+                yield end.value[8:]
+            return
 
 
-def demultiplex_frames(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-    """``demultiplex`` keeping each payload's stream (1 stdout, 2 stderr)."""
+def demultiplex_frames(chunks: Iterator[bytes]) -> Generator[tuple[int, bytes], None, bytes]:
+    """``demultiplex`` keeping each payload's stream (1 stdout, 2 stderr); returns what is left
+    of a frame cut short at the end."""
     buffer = b""
     for chunk in chunks:
         buffer = buffer + chunk if buffer else chunk
@@ -118,6 +116,7 @@ def demultiplex_frames(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
             yield buffer[at], buffer[at + 8 : at + 8 + size]
             at += 8 + size
         buffer = buffer[at:]
+    return buffer
 
 
 def json_lines(chunks: Iterator[str]) -> Iterator[dict[str, Any]]:
