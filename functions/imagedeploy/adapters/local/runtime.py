@@ -868,8 +868,7 @@ def container_spec(
     suffix = run_id or (spec.deploy_id if role == "pre_deploy" else secrets.token_hex(3))
     instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
     labels = {
-        MANAGED: "1",
-        INSTALLATION: installation,
+        **installation_filter(installation),
         SERVICE: spec.service_id,
         DEPLOY: spec.deploy_id,
         ROLE: role,
