@@ -27,6 +27,7 @@ from imagedeploy.adapters.local.jobs import ThreadJobs
 from imagedeploy.adapters.local.log_collector import LogCollector
 from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.adapters.local.metrics import MetricsSampler, MetricsStore
+from imagedeploy.adapters.local.periodic import Periodic
 from imagedeploy.adapters.local.request_sink import request_sink
 from imagedeploy.adapters.local.router import Router
 from imagedeploy.adapters.local.runtime import INSTANCE as INSTANCE_LABEL
@@ -138,7 +139,8 @@ class Embedded:
     _server: Any = None
     _log_stream: LogStreamer | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
-    _stopping: threading.Event = field(default_factory=threading.Event)
+    _reconciler: Periodic | None = None
+    _progress: reconcile.Progress = field(default_factory=reconcile.Progress)
 
     @property
     def base_url(self) -> str:
@@ -203,14 +205,18 @@ class Embedded:
         self.jobs.start()
         self.webhook_jobs.start()
         self.scheduler.start()
-        reconciler = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
-        reconciler.start()
-        self._threads.append(reconciler)
+        self._reconciler = Periodic(
+            "reconcile",
+            30,
+            self._reconcile_pass,
+            failure="reconcile failed; retrying at the next interval",
+        ).start()
         logger.info("imagedeploy serve started", extra={"url": self.base_url})
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        if self._reconciler is not None:
+            self._reconciler.stop(5)
         if self._log_stream is not None:
             self._log_stream.stop()
         if self._server is not None:
@@ -228,6 +234,8 @@ class Embedded:
         self.router.stop()
         self.registry.close()
         self.log_store.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.store.close()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -293,14 +301,9 @@ class Embedded:
             if cursor is None:
                 return
 
-    def _reconcile_loop(self) -> None:
-        progress = reconcile.Progress()
+    def _reconcile_pass(self) -> None:
         budget = self.settings.reconcile_budget_seconds
-        while not self._stopping.wait(30):
-            try:
-                reconcile.reconcile(self.ports, budget_seconds=budget, progress=progress)
-            except Exception:
-                logger.exception("reconcile failed; retrying at the next interval")
+        reconcile.reconcile(self.ports, budget_seconds=budget, progress=self._progress)
 
     def _read_logs(self, subject_id: str, offset: int, limit: int | None) -> LogPage | None:
         path = self.runtime.logs_path(subject_id)
@@ -369,6 +372,7 @@ def _build(
     port: int,
 ) -> Embedded:
     clock = SystemClock()
+    installation = installation_id(data_dir)
     store = SqliteStore(data_dir / "state.db")
     reports = _Reports()
     observed: dict[str, Callable[[str, ObservedRequest], None]] = {}
@@ -383,7 +387,7 @@ def _build(
         pre_deploy_timeout_seconds=settings.pre_deploy_timeout_seconds,
         cron_timeout_seconds=settings.cron_run_timeout_seconds,
         apply_limits=settings.container_limits,
-        installation=installation_id(data_dir),
+        installation=installation,
         output_max_bytes=settings.pre_deploy_output_max_bytes,
         resync_seconds=settings.engine_resync_seconds,
         on_engine_lost=engine_service.ensure_running,
@@ -446,7 +450,7 @@ def _build(
         engine,
         log_store,
         masker_for,
-        installation=installation_id(data_dir),
+        installation=installation,
         retention=timedelta(days=settings.logs_retention_days),
         max_bytes=settings.logs_max_bytes,
         max_followers=settings.logs_max_followers,

@@ -16,6 +16,7 @@ doctor sees does not depend on stray variables of the shell it was started from.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import secrets
@@ -42,12 +43,12 @@ DOCTOR_NETWORK = "imagedeploy-doctor"
 _NO_DNS = re.compile(r"aardvark-dns binary not found", re.I)
 PAGE = b"imagedeploy doctor\n"
 _PORT = 8080
-_COMMAND = f'["/bin/busybox", "httpd", "-f", "-p", "{_PORT}", "-h", "/www"]'
+_HTTPD = ["/bin/busybox", "httpd", "-f", "-p", str(_PORT), "-h", "/www"]
+_COMMAND = json.dumps(_HTTPD)  # the image's CMD
 # The test container ends and removes itself even if the doctor is killed before its own
 # ``rm`` (serve runs the checks in the background and may be stopped at any time).
 LIFETIME_SECONDS = 120
-_BOUNDED_COMMAND = ["/bin/busybox", "timeout", str(LIFETIME_SECONDS)]
-_BOUNDED_COMMAND += ["/bin/busybox", "httpd", "-f", "-p", str(_PORT), "-h", "/www"]
+_BOUNDED_COMMAND = ["/bin/busybox", "timeout", str(LIFETIME_SECONDS), *_HTTPD]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Besides PATH and HOME, only what decides which engine and which configuration is used.
 ENGINE_VARIABLES = ("CONTAINERS_CONF", "XDG_RUNTIME_DIR", "CONTAINER_HOST", "DOCKER_HOST")

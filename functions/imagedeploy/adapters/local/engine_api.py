@@ -26,7 +26,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -91,22 +91,20 @@ def _registry_auth_header(auth: RegistryAuth, kind: EngineKind) -> str:
 
 def demultiplex(chunks: Iterator[bytes]) -> Iterator[bytes]:
     """The payloads of a multiplexed log stream (8-byte header: stream, 0, 0, 0, size BE),
-    stdout and stderr interleaved in order."""
-    buffer = b""
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= 8:
-            size = struct.unpack(">I", buffer[4:8])[0]
-            if len(buffer) < 8 + size:
-                break
-            yield buffer[8 : 8 + size]
-            buffer = buffer[8 + size :]
-    if buffer:
-        yield buffer[8:] if len(buffer) > 8 else b""
+    stdout and stderr interleaved in order; of a frame cut short at the end, what came of it."""
+    frames = demultiplex_frames(chunks)
+    while True:
+        try:
+            yield next(frames)[1]
+        except StopIteration as end:
+            if end.value:
+                yield end.value[8:]
+            return
 
 
-def demultiplex_frames(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-    """``demultiplex`` keeping each payload's stream (1 stdout, 2 stderr)."""
+def demultiplex_frames(chunks: Iterator[bytes]) -> Generator[tuple[int, bytes], None, bytes]:
+    """``demultiplex`` keeping each payload's stream (1 stdout, 2 stderr); returns what is left
+    of a frame cut short at the end."""
     buffer = b""
     for chunk in chunks:
         buffer = buffer + chunk if buffer else chunk
@@ -118,6 +116,7 @@ def demultiplex_frames(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
             yield buffer[at], buffer[at + 8 : at + 8 + size]
             at += 8 + size
         buffer = buffer[at:]
+    return buffer
 
 
 def json_lines(chunks: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -436,18 +435,7 @@ class EngineApi:
         """The container's output as it comes (stdout and stderr interleaved); with
         ``follow``, until the container exits."""
         params = {"stdout": "true", "stderr": "true", "follow": "true" if follow else "false"}
-        with self._http.stream(
-            "GET",
-            f"{COMPAT}/containers/{container}/logs",
-            params=params,
-            timeout=httpx.Timeout(self._timeout, read=None if follow else self._timeout),
-        ) as response:
-            if response.status_code >= 400:
-                raise EngineError(f"reading logs of {container} failed: {_message(response)}")
-            multiplexed = "multiplexed" in response.headers.get("content-type", "") or (
-                self._kind == "podman"
-            )
-            raw = response.iter_raw()
+        with self._open_logs(container, params, follow=follow) as (raw, multiplexed):
             yield from demultiplex(raw) if multiplexed else raw
 
     def stream_log_frames(
@@ -460,6 +448,18 @@ class EngineApi:
         params["follow"] = "true" if follow else "false"
         if since is not None:
             params["since"] = f"{since:.6f}"
+        with self._open_logs(container, params, follow=follow) as (raw, multiplexed):
+            if not multiplexed:
+                yield from ((1, chunk) for chunk in raw)
+                return
+            yield from demultiplex_frames(raw)
+
+    @contextlib.contextmanager
+    def _open_logs(
+        self, container: str, params: Mapping[str, str], *, follow: bool
+    ) -> Iterator[tuple[Iterator[bytes], bool]]:
+        """The container's logs response, open: its raw chunks and whether they are
+        multiplexed (podman's always are, whatever its content type says)."""
         with self._http.stream(
             "GET",
             f"{COMPAT}/containers/{container}/logs",
@@ -471,10 +471,7 @@ class EngineApi:
             multiplexed = "multiplexed" in response.headers.get("content-type", "") or (
                 self._kind == "podman"
             )
-            if not multiplexed:
-                yield from ((1, chunk) for chunk in response.iter_raw())
-                return
-            yield from demultiplex_frames(response.iter_raw())
+            yield response.iter_raw(), multiplexed
 
     def logs(self, container: str, *, tail: int | None = None) -> str:
         """The container's output so far (last ``tail`` lines)."""

@@ -89,16 +89,10 @@ class _Framer:
             if view[0] not in _METHOD_BYTES:
                 self.stop()  # TLS, binary: not HTTP/1.x
                 return view[:0]
-        start = max(len(self._buf) - 3, 0)
-        self._buf += view
-        end = self._buf.find(b"\r\n\r\n", start)
-        if end < 0:
-            if len(self._buf) > MAX_HEAD:
-                self.stop()
+        taken = self._take(view, b"\r\n\r\n")
+        if taken is None:
             return view[:0]
-        head = bytes(self._buf[:end])
-        rest = memoryview(bytes(self._buf[end + 4 :]))
-        self._buf.clear()
+        head, rest = taken
         framing = self._on_head(head)
         if framing == STOP:
             self.stop()
@@ -109,16 +103,10 @@ class _Framer:
         return rest
 
     def _line(self, view: memoryview) -> memoryview:
-        start = max(len(self._buf) - 1, 0)
-        self._buf += view
-        end = self._buf.find(b"\r\n", start)
-        if end < 0:
-            if len(self._buf) > MAX_HEAD:
-                self.stop()
+        taken = self._take(view, b"\r\n")
+        if taken is None:
             return view[:0]
-        line = bytes(self._buf[:end])
-        rest = memoryview(bytes(self._buf[end + 2 :]))
-        self._buf.clear()
+        line, rest = taken
         if self.state is _State.TRAILER:
             if not line:
                 self.state = _State.HEAD
@@ -133,6 +121,21 @@ class _Framer:
         else:
             self.state, self._remaining = _State.CHUNK_DATA, size + 2  # data and its CRLF
         return rest
+
+    def _take(self, view: memoryview, end_mark: bytes) -> tuple[bytes, memoryview] | None:
+        """What the buffer and ``view`` hold before ``end_mark``, and what follows it; None
+        while the mark has not come (all of ``view`` buffered; beyond ``MAX_HEAD``, stop)."""
+        start = max(len(self._buf) - len(end_mark) + 1, 0)
+        self._buf += view
+        end = self._buf.find(end_mark, start)
+        if end < 0:
+            if len(self._buf) > MAX_HEAD:
+                self.stop()
+            return None
+        taken = bytes(self._buf[:end])
+        rest = memoryview(bytes(self._buf[end + len(end_mark) :]))
+        self._buf.clear()
+        return taken, rest
 
 
 def _headers(head: bytes) -> tuple[str, dict[str, str]]:

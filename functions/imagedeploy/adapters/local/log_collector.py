@@ -25,20 +25,20 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from imagedeploy.adapters.local.engine import ContainerState, EngineEvent
-from imagedeploy.adapters.local.log_store import SqliteLogStore
+from imagedeploy.adapters.local.log_store import SqliteLogStore, masked_line
+from imagedeploy.adapters.local.periodic import Periodic
 from imagedeploy.adapters.local.runtime import (
     DEPLOY,
-    INSTALLATION,
     INSTANCE,
     JOB,
-    MANAGED,
     ROLE,
     RUN,
+    installation_filter,
 )
 from imagedeploy.adapters.local.runtime import SERVICE as SERVICE_LABEL
 from imagedeploy.adapters.local.watcher import EngineWatcher
@@ -136,11 +136,10 @@ class LogCollector:
         self._engine = engine
         self._store = store
         self._masker_for = masker_for
-        self._mine = {MANAGED: "1", INSTALLATION: installation}
+        self._mine = installation_filter(installation)
         self._retention = retention
         self._max_bytes = max_bytes
         self._max_followers = max_followers
-        self._retention_interval = retention_interval_seconds
         self._queue: queue.Queue[tuple[LogLine, str]] = queue.Queue(queue_lines)
         self._lock = threading.Lock()
         self._following: set[str] = set()
@@ -149,9 +148,14 @@ class LogCollector:
         self._last_read: dict[str, datetime] = {}
         self._maskers: dict[tuple[str, str], tuple[float, Masker]] = {}
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
+        self._retention_pass = Periodic(
+            "log-retain",
+            retention_interval_seconds,
+            self._enforce_retention,
+            failure="enforcing the log retention failed; retrying later",
+        )
         self.dropped = 0  # lines dropped because the writer fell behind
-        self.stored = 0  # lines stored since start
         self._watcher = EngineWatcher(
             lambda since: engine.events(self._mine, since=since),
             self._on_event,
@@ -160,10 +164,8 @@ class LogCollector:
         )
 
     def start(self) -> LogCollector:
-        for target, name in ((self._write_loop, "log-writer"), (self._retain_loop, "log-retain")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._writer.start()
+        self._retention_pass.start()
         self._watcher.start()
         self._watcher.resync_soon()  # follow what already runs
         return self
@@ -171,13 +173,9 @@ class LogCollector:
     def stop(self) -> None:
         self._stopping.set()
         self._watcher.stop()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    @property
-    def followers(self) -> int:
-        with self._lock:
-            return len(self._following)
+        if self._writer.is_alive():
+            self._writer.join(timeout=5)
+        self._retention_pass.stop(5)
 
     # -- which containers ------------------------------------------------------------------------
     def _on_event(self, event: EngineEvent) -> None:
@@ -213,6 +211,7 @@ class LogCollector:
 
     # -- reading a container -------------------------------------------------------------------
     def _read(self, container_id: str, source: Source) -> None:
+        newest: datetime | None = None  # the newest line read
         try:
             stored = self._store.last_timestamp(source.resource, source.instance)
             with self._lock:
@@ -229,24 +228,27 @@ class LogCollector:
                 *complete, rest = data.split(b"\n")
                 pending[stream] = rest[: _MAX_LINE * 2]
                 for raw in complete:
-                    self._emit(container_id, source, stream, raw, last)
+                    newest = self._emit(source, stream, raw, last) or newest
             for stream, rest in pending.items():
                 if rest:
-                    self._emit(container_id, source, stream, rest, last)
+                    newest = self._emit(source, stream, rest, last) or newest
         except Exception as exc:  # the container went away, the engine restarted: resync retries
             logger.debug("following a container's output ended", extra={"why": repr(exc)})
         finally:
+            # Kept when the follower ends (not per line): only a later follower reads it, and
+            # it starts only once this one is out of ``_following``.
             with self._lock:
+                if newest is not None:
+                    self._last_read[container_id] = newest
                 self._following.discard(container_id)
 
     def _emit(
-        self, container_id: str, source: Source, stream: int, raw: bytes, last: datetime | None
-    ) -> None:
+        self, source: Source, stream: int, raw: bytes, last: datetime | None
+    ) -> datetime | None:
+        """Queue one line read; its time, or None when it was kept (or read) before."""
         timestamp, text = parse_line(raw, datetime.now(UTC))
         if last is not None and timestamp <= last:
-            return  # kept (or read) before: this container was followed already
-        with self._lock:
-            self._last_read[container_id] = timestamp
+            return None  # this container was followed already
         line = LogLine(
             id="",
             timestamp=timestamp,
@@ -261,6 +263,7 @@ class LogCollector:
             self._queue.put_nowait((line, source.deploy))
         except queue.Full:
             self.dropped += 1
+        return timestamp
 
     def add_line(self, line: LogLine) -> None:
         """Store a line that does not come from a container (the router's request lines);
@@ -271,9 +274,9 @@ class LogCollector:
             self.dropped += 1
 
     # -- writing -------------------------------------------------------------------------------
-    def _masker(self, resource: str, deploy: str) -> Masker:
-        """The service's masker, read again for a new deploy (new env) and every few seconds."""
-        now = time.monotonic()
+    def _masker(self, resource: str, deploy: str, now: float) -> Masker:
+        """The service's masker, read again for a new deploy (new env) and every few seconds
+        (``now``: monotonic seconds)."""
         cached = self._maskers.get((resource, deploy))
         if cached is None or now - cached[0] > _MASKER_TTL_SECONDS:
             if len(self._maskers) > 10_000:
@@ -295,33 +298,16 @@ class LogCollector:
                 except queue.Empty:
                     break
             try:
-                masked = []
-                for line, deploy in batch:
-                    text = self._masker(line.resource, deploy).mask(line.message)
-                    masked.append(line if text == line.message else _with_message(line, text))
+                now = time.monotonic()
+                masked = [
+                    masked_line(line, self._masker(line.resource, deploy, now))
+                    for line, deploy in batch
+                ]
                 self._store.append(masked)
-                self.stored += len(masked)
             except Exception:
                 logger.exception("storing log lines failed; %d lines lost", len(batch))
 
-    def _retain_loop(self) -> None:
-        while not self._stopping.wait(self._retention_interval):
-            self.enforce_retention()
-
-    def enforce_retention(self) -> None:
-        try:
-            self._store.enforce_retention(
-                oldest=datetime.now(UTC) - self._retention, max_bytes=self._max_bytes
-            )
-        except Exception:
-            logger.exception("enforcing the log retention failed; retrying later")
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until the lines queued so far are stored (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-def _with_message(line: LogLine, message: str) -> LogLine:
-    return replace(line, message=message)
+    def _enforce_retention(self) -> None:
+        self._store.enforce_retention(
+            oldest=datetime.now(UTC) - self._retention, max_bytes=self._max_bytes
+        )

@@ -413,5 +413,10 @@ def _line(row: Sequence[Any]) -> LogLine:
 
 
 def _masked(line: LogLine, maskers: Mapping[str, Masker]) -> LogLine:
-    masked = maskers.get(line.resource, NO_MASK).mask(line.message)
+    return masked_line(line, maskers.get(line.resource, NO_MASK))
+
+
+def masked_line(line: LogLine, masker: Masker) -> LogLine:
+    """``line`` with its message masked (the same object when nothing was masked)."""
+    masked = masker.mask(line.message)
     return line if masked == line.message else replace(line, message=masked)

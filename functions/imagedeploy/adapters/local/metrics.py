@@ -15,12 +15,10 @@ into a ``requests`` table of the same file, and ``domain.metrics.series_from_req
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from imagedeploy.adapters.local.datadir import create_private
 from imagedeploy.adapters.local.engine import ContainerState, EngineError
+from imagedeploy.adapters.local.periodic import Periodic
 from imagedeploy.domain.metrics import (
     MetricQuery,
     RequestSample,
@@ -37,8 +36,6 @@ from imagedeploy.domain.metrics import (
     series_from_samples,
 )
 from imagedeploy.domain.services import Service
-
-logger = logging.getLogger(__name__)
 
 _MAX_PENDING_REQUESTS = 100_000  # between two writes; beyond, requests are not counted
 
@@ -54,69 +51,84 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS requests_by_age ON requests (at)",
 )
 
+_INSERT = {  # a sample replaces one of the same instance and time; every request counts
+    "samples": "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?)",
+    "requests": "INSERT INTO requests VALUES (?, ?, ?, ?, ?)",
+}
+
 
 class MetricsStore:
-    """Samples in one SQLite file; a connection per call (sampling is once per interval)."""
+    """Samples in one SQLite file over one kept connection, one thread at a time (a query
+    reads one index range per service: a connection per read was a connect per service)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         create_private(path)
-        with self._connect() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
 
-    def _connect(self) -> closing[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return closing(db)
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def add(self, samples: Sequence[Sample], *, keep_after: datetime) -> None:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?)",
-                [
-                    (s.service_id, s.at.timestamp(), s.instance_id, s.cpu, s.memory_bytes)
-                    for s in samples
-                ],
-            )
-            db.execute("DELETE FROM samples WHERE at < ?", (keep_after.timestamp(),))
-            db.execute("COMMIT")
+        rows = [
+            (s.service_id, s.at.timestamp(), s.instance_id, s.cpu, s.memory_bytes) for s in samples
+        ]
+        self._add("samples", rows, keep_after)
 
     def add_requests(self, requests: Sequence[RequestSample], *, keep_after: datetime) -> None:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "INSERT INTO requests VALUES (?, ?, ?, ?, ?)",
-                [
-                    (r.service_id, r.at.timestamp(), r.status_code, r.host, r.duration_ms)
-                    for r in requests
-                ],
-            )
-            db.execute("DELETE FROM requests WHERE at < ?", (keep_after.timestamp(),))
-            db.execute("COMMIT")
+        rows = [
+            (r.service_id, r.at.timestamp(), r.status_code, r.host, r.duration_ms) for r in requests
+        ]
+        self._add("requests", rows, keep_after)
+
+    def _add(self, table: str, rows: list[tuple[Any, ...]], keep_after: datetime) -> None:
+        """Insert ``rows`` and delete the rows before ``keep_after``, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(_INSERT[table], rows)
+                self._db.execute(f"DELETE FROM {table} WHERE at < ?", (keep_after.timestamp(),))  # noqa: S608
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def requests(self, service_id: str, start: datetime, end: datetime) -> Iterator[RequestSample]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT at, status, host, duration_ms FROM requests "
-                "WHERE service_id = ? AND at >= ? AND at < ?",
-                (service_id, start.timestamp(), end.timestamp()),
-            ).fetchall()
+        rows = self._range(
+            "SELECT at, status, host, duration_ms FROM requests "
+            "WHERE service_id = ? AND at >= ? AND at < ?",
+            service_id,
+            start,
+            end,
+        )
         for at, status, host, duration_ms in rows:
             yield RequestSample(
                 service_id, datetime.fromtimestamp(at, UTC), status, host, duration_ms
             )
 
     def samples(self, service_id: str, start: datetime, end: datetime) -> Iterator[Sample]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT instance_id, at, cpu, memory FROM samples "
-                "WHERE service_id = ? AND at >= ? AND at < ? ORDER BY at",
-                (service_id, start.timestamp(), end.timestamp()),
-            ).fetchall()
+        rows = self._range(
+            "SELECT instance_id, at, cpu, memory FROM samples "
+            "WHERE service_id = ? AND at >= ? AND at < ? ORDER BY at",
+            service_id,
+            start,
+            end,
+        )
         for instance_id, at, cpu, memory in rows:
             yield Sample(service_id, instance_id, datetime.fromtimestamp(at, UTC), cpu, memory)
+
+    def _range(
+        self, select: str, service_id: str, start: datetime, end: datetime
+    ) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(
+                select, (service_id, start.timestamp(), end.timestamp())
+            ).fetchall()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +155,29 @@ class MetricsSampler:
         self._store = store
         self._list = list_instances
         self._stats = stats
-        self._interval = interval_seconds
         self._retention = retention_seconds
         self._service_label = service_label
         self._instance_label = instance_label
         self._previous: dict[str, _Reading] = {}  # container id -> its last CPU reading
         self._requests: list[RequestSample] = []  # observed, not yet written
         self._requests_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
+        self._sampler = Periodic(
+            "metrics",
+            interval_seconds,
+            self.sample_once,
+            failure="sampling metrics failed; trying again at the next interval",
+        )
 
     def start(self) -> MetricsSampler:
-        self._thread.start()
+        self._sampler.start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(10)
+        self._sampler.stop(10)
+
+    def close(self) -> None:
+        """Close the store (after ``stop``, once no query can come)."""
+        self._store.close()
 
     def record_request(self, request: RequestSample) -> None:
         """Keep one observed request (cheap: the router's loop calls it)."""
@@ -189,13 +207,6 @@ class MetricsSampler:
             s for svc in services for s in self._store.samples(svc.id, query.start, query.end)
         ]
         return series_from_samples(query, samples)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self.sample_once()
-            except Exception:
-                logger.exception("sampling metrics failed; trying again at the next interval")
 
     def sample_once(self) -> int:
         """One pass: one list, one stats request per running instance; returns the samples

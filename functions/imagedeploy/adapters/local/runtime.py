@@ -94,6 +94,11 @@ INSTALLATION = "imagedeploy.installation"  # which serve (data directory) owns t
 HOST_PORT = "imagedeploy.host_port"  # the loopback port an instance is published on
 
 
+def installation_filter(installation: str) -> dict[str, str]:
+    """The labels of every container this installation (data directory) started."""
+    return {MANAGED: "1", INSTALLATION: installation}
+
+
 class RuntimeReports(Protocol):
     """Where the runtime's outcomes go (the use cases, wired by ``serve``)."""
 
@@ -198,9 +203,9 @@ class LocalRuntime:
         self._starting: set[str] = set()  # instances started and not yet healthy
         self._exited: set[str] = set()  # of those, the ones the engine says have exited
         self._stopping = threading.Event()
-        mine = {MANAGED: "1", INSTALLATION: installation}
+        self._mine = installation_filter(installation)
         self._watcher = EngineWatcher(
-            lambda since: engine.events(mine, since=since),
+            lambda since: engine.events(self._mine, since=since),
             self._on_event,
             self._resync,
             resync_seconds=resync_seconds,
@@ -226,8 +231,7 @@ class LocalRuntime:
         Returns the removed ids and how many instance containers were kept (adopted)."""
         removed = []
         kept = 0
-        mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
-        for state in self._engine.list(mine):
+        for state in self._engine.list({**self._mine, ROLE: "instance"}):
             if state.labels.get(DEPLOY) not in keep_deploys:
                 self._engine.remove(state.id)
                 removed.append(state.id)
@@ -295,14 +299,7 @@ class LocalRuntime:
         self._runs_queue.submit(self._start_run, spec, "job", job_id)
 
     def stop_job(self, service_id: str, job_id: str) -> None:
-        with self._lock:
-            self._canceled_runs.add(job_id)
-
-        def stop() -> None:
-            for state in self._engine.list({JOB: job_id}):
-                self._engine.stop(state.id, 10)
-
-        self._runs_queue.submit(stop)
+        self._cancel_run(JOB, job_id)
 
     def list_instances(self, service_id: str) -> list[Instance]:
         """The live instances, by their ``imagedeploy.instance`` label (the container's
@@ -312,10 +309,10 @@ class LocalRuntime:
             serving = set(live.instances) if live is not None else set()
         if not serving:
             return []
-        labels = {MANAGED: "1", INSTALLATION: self._installation, SERVICE: service_id}
+        labels = {**self._mine, SERVICE: service_id, ROLE: "instance"}
         found = [
             Instance(s.labels.get(INSTANCE) or s.name, s.created_at or _EPOCH)
-            for s in self._engine.list({**labels, ROLE: "instance"}, all=False)
+            for s in self._engine.list(labels, all=False)
             if s.id in serving and s.running
         ]
         return sorted(found, key=lambda i: (i.created_at, i.id))
@@ -323,17 +320,20 @@ class LocalRuntime:
     def running_instances(self) -> list[ContainerState]:
         """Every running instance container of this installation (one list request; the
         metrics sampler's pass)."""
-        mine = {MANAGED: "1", INSTALLATION: self._installation, ROLE: "instance"}
-        return self._engine.list(mine, all=False)
+        return self._engine.list({**self._mine, ROLE: "instance"}, all=False)
 
     def stop_cron_run(self, service_id: str, run_id: str) -> None:
-        # Recorded first: a run whose container is not started yet never starts, and one that
-        # is starting is stopped by its own thread once it has an id (``_start_run``).
+        self._cancel_run(RUN, run_id)
+
+    def _cancel_run(self, label: str, key: str) -> None:
+        """Stop the container of a cron run (``label`` RUN) or one-off job (JOB). Recorded
+        first: a run whose container is not started yet never starts, and one that is starting
+        is stopped by its own thread once it has an id (``_start_run``)."""
         with self._lock:
-            self._canceled_runs.add(run_id)
+            self._canceled_runs.add(key)
 
         def stop() -> None:
-            for state in self._engine.list({RUN: run_id}):
+            for state in self._engine.list({label: key}):
                 self._engine.stop(state.id, 10)
 
         self._runs_queue.submit(stop)
@@ -793,7 +793,7 @@ class LocalRuntime:
         event had arrived."""
         with self._lock:
             starting = set(self._starting)
-        states = self._engine.list({MANAGED: "1", INSTALLATION: self._installation})
+        states = self._engine.list(self._mine)
         running = {s.id for s in states if s.running}
         with self._lock:
             self._exited.update(starting - running)
@@ -868,8 +868,7 @@ def container_spec(
     suffix = run_id or (spec.deploy_id if role == "pre_deploy" else secrets.token_hex(3))
     instance_id = f"{spec.service_id}-{secrets.token_hex(3)[:5]}"
     labels = {
-        MANAGED: "1",
-        INSTALLATION: installation,
+        **installation_filter(installation),
         SERVICE: spec.service_id,
         DEPLOY: spec.deploy_id,
         ROLE: role,
