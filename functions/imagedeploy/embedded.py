@@ -378,6 +378,22 @@ def _build(
     observed: dict[str, Callable[[str, ObservedRequest], None]] = {}
     router = Router(host, on_request=lambda sid, req: observed["sink"](sid, req))
     engine = EngineApi(engine_service.socket)
+    log_store = SqliteLogStore(data_dir / "logs.sqlite")
+
+    def masker_for(service_id: str) -> Masker:  # ``ports`` is set below, before any line
+        service = store.get_service(service_id)
+        return NO_MASK if service is None else service_masker(ports, service)
+
+    log_collector = LogCollector(
+        engine,
+        log_store,
+        masker_for,
+        installation=installation,
+        retention=timedelta(days=settings.logs_retention_days),
+        max_bytes=settings.logs_max_bytes,
+        max_followers=settings.logs_max_followers,
+        resync_seconds=settings.engine_resync_seconds,
+    )
     runtime = LocalRuntime(
         engine,
         router,
@@ -391,6 +407,7 @@ def _build(
         output_max_bytes=settings.pre_deploy_output_max_bytes,
         resync_seconds=settings.engine_resync_seconds,
         on_engine_lost=engine_service.ensure_running,
+        before_remove=log_collector.drain,
     )
     registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
     webhook_targets = webhook_egress(settings, Home.SERVE)
@@ -440,22 +457,6 @@ def _build(
     )
     holder["ports"] = ports
     reports.ports = ports
-    log_store = SqliteLogStore(data_dir / "logs.sqlite")
-
-    def masker_for(service_id: str) -> Masker:
-        service = store.get_service(service_id)
-        return NO_MASK if service is None else service_masker(ports, service)
-
-    log_collector = LogCollector(
-        engine,
-        log_store,
-        masker_for,
-        installation=installation,
-        retention=timedelta(days=settings.logs_retention_days),
-        max_bytes=settings.logs_max_bytes,
-        max_followers=settings.logs_max_followers,
-        resync_seconds=settings.engine_resync_seconds,
-    )
     observed["sink"] = request_sink(log_collector, metrics)
     return Embedded(
         settings,

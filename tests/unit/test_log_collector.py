@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import struct
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,8 @@ class FakeEngine:
         self.labels: dict[str, dict[str, str]] = {}
         self.events_queue: queue.Queue[EngineEvent] = queue.Queue()
         self.since: dict[str, float | None] = {}
+        self.streams: list[str] = []  # the containers whose output was asked for, in order
+        self.running: dict[str, threading.Event] = {}  # set: the container exits
 
     def start(
         self, container: str, container_labels: dict[str, str], lines: list[tuple[int, str]]
@@ -81,6 +84,9 @@ class FakeEngine:
         self, container: str, *, follow: bool, since: float | None = None
     ) -> Iterator[tuple[int, bytes]]:
         self.since[container] = since
+        self.streams.append(container)
+        if container in self.running:  # followed while it runs: the stream ends when it exits
+            self.running[container].wait(10)
         raw = b"".join(frame(stream, text) for stream, text in self.output[container])
         # frames split across reads, as a socket delivers them
         yield from demultiplex_frames(raw[i : i + 7] for i in range(0, len(raw), 7))
@@ -159,3 +165,43 @@ def test_parse_line_keeps_microseconds_and_falls_back() -> None:
     moment, text = parse_line(b"2026-01-02T12:00:01.123456789Z hi there\n", T0)
     assert moment == T0 + timedelta(seconds=1, microseconds=123456) and text == "hi there"
     assert parse_line(b"no stamp", T0) == (T0, "no stamp")
+
+
+def test_a_container_that_exited_before_it_was_followed_is_read_before_its_removal(
+    tmp_path: Path,
+) -> None:
+    """Under load a short run's container can exit, and the runtime remove it, before the
+    collector handles its start event: ``drain`` (the runtime's ``before_remove``) reads it."""
+    store = SqliteLogStore(tmp_path / "logs.sqlite")
+    engine = FakeEngine()
+    running = collector(engine, store, {}).start()
+    job = labels("job", **{JOB: "job-1"})
+    engine.output["c-job"] = [(1, stamped(1, "done quickly"))]  # no start event handled yet
+    running.drain("c-job", job)
+    wait_for(lambda: all_lines(store), 10, "the job's line stored")
+    assert all_lines(store) == [("job-1", "app", "stdout", "done quickly")]
+    engine.labels["c-job"] = job
+    engine.events_queue.put(EngineEvent("start", "c-job", job))  # the late event
+    wait_for(lambda: engine.streams.count("c-job") == 2, 10, "the late follower")
+    assert engine.since["c-job"] == (T0 + timedelta(seconds=1)).timestamp()  # after the drain
+    running.stop()
+    assert all_lines(store) == [("job-1", "app", "stdout", "done quickly")]
+
+
+def test_drain_waits_for_the_follower_of_a_container_until_its_stream_ends(tmp_path: Path) -> None:
+    store = SqliteLogStore(tmp_path / "logs.sqlite")
+    engine = FakeEngine()
+    running = collector(engine, store, {}).start()
+    engine.running["c-web"] = exited = threading.Event()
+    engine.start("c-web", labels("instance", **{INSTANCE: "srv-a-x"}), [(1, stamped(1, "bye"))])
+    wait_for(lambda: engine.streams == ["c-web"], 10, "the follower")
+    drained = threading.Thread(target=running.drain, args=("c-web", None))
+    drained.start()
+    drained.join(0.3)
+    assert drained.is_alive()  # the follower still reads: the removal waits
+    exited.set()
+    drained.join(10)
+    assert not drained.is_alive()
+    assert engine.streams == ["c-web"]  # waited for, not read a second time
+    wait_for(lambda: all_lines(store), 10, "the line stored")
+    running.stop()

@@ -143,6 +143,7 @@ class LogCollector:
         self._queue: queue.Queue[tuple[LogLine, str]] = queue.Queue(queue_lines)
         self._lock = threading.Lock()
         self._following: set[str] = set()
+        self._follower_ended = threading.Condition(self._lock)
         # the newest line read per container: a container followed again (its stream broke)
         # resumes after it even before the writer has stored it
         self._last_read: dict[str, datetime] = {}
@@ -209,6 +210,25 @@ class LogCollector:
         )
         thread.start()
 
+    def drain(
+        self, container_id: str, labels: Mapping[str, str] | None, timeout: float = 5.0
+    ) -> None:
+        """Before the runtime removes an exited container: have all its output read, however
+        quickly it ran. A follower still reading it is waited for (its stream ends with the
+        container); a container no follower reached (it exited before its start event was
+        handled, e.g. under load) is read now, from the newest line kept."""
+        if self._stopping.is_set():
+            return
+        with self._follower_ended:
+            if container_id in self._following:
+                self._follower_ended.wait_for(lambda: container_id not in self._following, timeout)
+                return
+            source = source_of(labels or {}, container_id)
+            if source is None or not container_id:
+                return
+            self._following.add(container_id)
+        self._read(container_id, source)
+
     # -- reading a container -------------------------------------------------------------------
     def _read(self, container_id: str, source: Source) -> None:
         newest: datetime | None = None  # the newest line read
@@ -237,10 +257,11 @@ class LogCollector:
         finally:
             # Kept when the follower ends (not per line): only a later follower reads it, and
             # it starts only once this one is out of ``_following``.
-            with self._lock:
+            with self._follower_ended:
                 if newest is not None:
                     self._last_read[container_id] = newest
                 self._following.discard(container_id)
+                self._follower_ended.notify_all()
 
     def _emit(
         self, source: Source, stream: int, raw: bytes, last: datetime | None

@@ -24,7 +24,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,7 +170,12 @@ class LocalRuntime:
         installation: str = "default",
         output_max_bytes: int = 1024 * 1024,
         on_engine_lost: Callable[[], object] | None = None,
+        before_remove: Callable[[str, Mapping[str, str] | None], object] | None = None,
     ) -> None:
+        """``before_remove(container_id, labels)``: called before a container that has exited
+        is removed (the log collector reads what it has not read yet; the engine's copy of the
+        output goes with the container)."""
+        self._before_remove = before_remove or (lambda container_id, labels: None)
         self._output_max_bytes = output_max_bytes
         self._installation = installation
         self._engine = engine
@@ -233,6 +238,7 @@ class LocalRuntime:
         kept = 0
         for state in self._engine.list({**self._mine, ROLE: "instance"}):
             if state.labels.get(DEPLOY) not in keep_deploys:
+                self._before_remove(state.id, state.labels)
                 self._engine.remove(state.id)
                 removed.append(state.id)
             else:
@@ -398,6 +404,7 @@ class LocalRuntime:
         }
         alive = [s for s in running.values() if s.running]
         for dead in (s for s in running.values() if not s.running):
+            self._before_remove(dead.id, dead.labels)
             self._engine.remove(dead.id)
         instances = {s.id: self._port_of(s, spec) for s in alive}
         missing = spec.num_instances - len(instances)
@@ -516,6 +523,7 @@ class LocalRuntime:
             return
         code = state.exit_code if state is not None else event_exit_code
         self._keep_logs(container_id, key)
+        self._before_remove(container_id, state.labels if state is not None else None)
         # It has exited: no kill first (a wasted request, refused by the engine, during a
         # minute's burst of cron runs starting); forced only if the plain removal is refused.
         try:
@@ -740,6 +748,7 @@ class LocalRuntime:
                 self._engine.stop(container_id, timeout)
             except EngineError:
                 logger.warning("stopping a container failed", extra={"container": container_id})
+            self._before_remove(container_id, None)  # its follower, if any, ends with it
             self._engine.remove(container_id)
 
     def _remove_deploy_containers(self, service_id: str, deploy_id: str) -> None:
@@ -822,6 +831,7 @@ class LocalRuntime:
         self._reports.instance_failed(service_id, instance_id, failure)
         live.instances.pop(container_id, None)
         if state is not None:
+            self._before_remove(container_id, state.labels)
             self._engine.remove(container_id)
         if len(live.instances) < spec.num_instances:
             self._converge(spec)
