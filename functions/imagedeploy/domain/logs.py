@@ -40,7 +40,6 @@ class LogDirection(StrEnum):
 
 # The labels ``/logs/values`` answers (Render's ``label`` enum).
 VALUE_LABELS: Final = ("instance", "host", "statusCode", "method", "level", "type")
-LEVELS: Final = ("debug", "info", "warning", "error", "fatal")
 DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
 DEFAULT_WINDOW: Final = timedelta(hours=1)
@@ -215,11 +214,6 @@ class LogQuery:
             if value is None or not any(p.matches_label(value) for p in patterns):
                 return False
         return True
-
-    @property
-    def request_only(self) -> bool:
-        """Whether a request-field filter is set: only request lines can match."""
-        return any(n in self.label_filters for n in ("method", "path", "statusCode", "host"))
 
 
 _ARRAY_PARAMETERS: Final = {
