@@ -22,7 +22,7 @@ from imagedeploy.domain.service_rules import split_command
 from imagedeploy.domain.services import PLAN_RESOURCES, Plan
 from imagedeploy.ports import Page, Ports, RunSpec
 from imagedeploy.usecases.common import get_service
-from imagedeploy.usecases.deploys import pinned_image, run_spec
+from imagedeploy.usecases.deploys import pinned_image, run_spec, runnable_live_deploy
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 PLANS = tuple(p.value for p in Plan)
@@ -48,8 +48,8 @@ def create_job(
     if not split_command(start_command):
         raise InvalidInput("startCommand is empty; give the command the job runs")
     plan = _plan(plan_id, service.plan)
-    live = ports.store.get_deploy(service.live_deploy_id or "")
-    if live is None or live.platform_digest is None:
+    live = runnable_live_deploy(ports, service)
+    if live is None:
         raise InvalidInput(
             f"service {service_id} has no live deploy to run a job on; deploy it first"
         )
