@@ -789,7 +789,7 @@ class DynamoStore:
         for op, reason in zip(ops, reasons, strict=False):
             code = reason.get("Code")
             if code == "ConditionalCheckFailed" and op.slug:
-                return SlugTaken(f"host name {op.slug!r} is taken by another service")
+                return SlugTaken(op.slug)
             if code == "ConditionalCheckFailed":
                 return ConcurrentUpdate(_stale_message(op, reason.get("Item")))
             if code == "TransactionConflict":

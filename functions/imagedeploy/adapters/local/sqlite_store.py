@@ -669,9 +669,7 @@ class SqliteStore:
                 ).rowcount
             except sqlite3.IntegrityError as exc:  # another unique column, e.g. key_hash
                 if table.name == "services" and "services.slug" in str(exc):
-                    raise SlugTaken(
-                        f"host name {row['slug']!r} is taken by another service"
-                    ) from exc
+                    raise SlugTaken(str(row["slug"])) from exc
                 raise Conflict(f"{table.kind} {key} clashes with a stored one: {exc}") from exc
             if inserted != 1:
                 raise ConcurrentUpdate(f"{table.kind} {key} already exists")
