@@ -233,16 +233,7 @@ def execute(ports: Ports, effect: Effect) -> None:
         case StopCronRun(service_id=service_id, run_id=run_id):
             runtime.stop_cron_run(service_id, run_id)
         case StartJob(job_id=job_id):
-            job = store.get_job(job_id)
-            if job is None or job.status.finished:
-                return
-            job_spec = jobs.job_spec(ports, job)
-            if job_spec is None:
-                gone = RunEnd(RunStatus.UNSUCCESSFUL, None, "its service or deploy is gone")
-                jobs.job_ended(ports, job_id, gone)
-                return
-            runtime.start_job(job_spec, job_id)
-            jobs.job_started(ports, job_id)
+            jobs.launch(ports, job_id)
         case StopJob(service_id=service_id, job_id=job_id):
             runtime.stop_job(service_id, job_id)
         case SyncSchedule(service_id=service_id):
