@@ -216,15 +216,8 @@ class LogQuery:
         return True
 
 
-_ARRAY_PARAMETERS: Final = {
-    "instance": "instance",
-    "level": "level",
-    "type": "type",
-    "method": "method",
-    "path": "path",
-    "statusCode": "statusCode",
-    "host": "host",
-}
+# The array parameters that filter by a label of the same name.
+_LABEL_PARAMETERS: Final = ("instance", "level", "type", "method", "path", "statusCode", "host")
 
 
 def parse_query(
@@ -260,10 +253,10 @@ def parse_query(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
     texts = tuple(parse_pattern("text", v, text=True) for v in _present(filters.get("text")))
     label_filters: dict[str, tuple[Pattern, ...]] = {}
-    for parameter, label in _ARRAY_PARAMETERS.items():
-        values = _present(filters.get(parameter))
+    for label in _LABEL_PARAMETERS:
+        values = _present(filters.get(label))
         if values:
-            label_filters[label] = tuple(parse_pattern(parameter, v) for v in values)
+            label_filters[label] = tuple(parse_pattern(label, v) for v in values)
     return LogQuery(
         owner_id=owner_id,
         resources=resource_ids,
