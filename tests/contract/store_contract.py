@@ -58,6 +58,7 @@ from imagedeploy.ports import Entity, Page, Store
 pytestmark = pytest.mark.integration
 
 E = TypeVar("E", bound=Entity)
+V = TypeVar("V")
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 StoreFactory = Callable[[], Store]
 
@@ -797,6 +798,12 @@ def _wanted(i: int) -> bool:
     return i % 3 == 0
 
 
+def _pick(i: int, criterion: int, hit: V, miss: V) -> V:
+    """Item ``i``'s value for a two-criterion filter's first or second ``criterion``: items 1,
+    4, 7… miss the first, 2, 5, 8… the second, so exactly the ``_wanted`` ones match both."""
+    return miss if i % 3 == criterion else hit
+
+
 FILTER_CASES: dict[str, FilterCase] = {
     "services by name": FilterCase(
         add=lambda s, i, t: put_one(
@@ -812,8 +819,8 @@ FILTER_CASES: dict[str, FilterCase] = {
             s,
             make_service(
                 "tea-1",
-                type=ServiceType.CRON_JOB if i % 3 != 1 else ServiceType.WEB_SERVICE,
-                suspended=i % 3 != 2,
+                type=_pick(i, 1, ServiceType.CRON_JOB, ServiceType.WEB_SERVICE),
+                suspended=_pick(i, 2, True, False),
                 created_at=t,
             ),
         ),
@@ -833,8 +840,8 @@ FILTER_CASES: dict[str, FilterCase] = {
             s,
             make_service(
                 "tea-1",
-                region=Region.FRANKFURT if i % 3 != 1 else Region.OHIO,
-                updated_at=at(10_000) if i % 3 != 2 else at(-10_000),
+                region=_pick(i, 1, Region.FRANKFURT, Region.OHIO),
+                updated_at=_pick(i, 2, at(10_000), at(-10_000)),
                 created_at=t,
             ),
         ),
@@ -853,8 +860,8 @@ FILTER_CASES: dict[str, FilterCase] = {
             s,
             make_credential(
                 "tea-1",
-                registry=RegistryKind.GITHUB if i % 3 != 1 else RegistryKind.DOCKER,
-                created_at=at(5) if i % 3 != 2 else None,
+                registry=_pick(i, 1, RegistryKind.GITHUB, RegistryKind.DOCKER),
+                created_at=_pick(i, 2, at(5), None),
                 updated_at=t,
             ),
         ),
@@ -925,8 +932,8 @@ FILTER_CASES: dict[str, FilterCase] = {
             s,
             make_job(
                 "srv-1",
-                status=JobStatus.SUCCEEDED if i % 3 != 1 else JobStatus.FAILED,
-                started_at=at(5) if i % 3 != 2 else at(50),
+                status=_pick(i, 1, JobStatus.SUCCEEDED, JobStatus.FAILED),
+                started_at=_pick(i, 2, at(5), at(50)),
                 created_at=t,
             ),
         ),

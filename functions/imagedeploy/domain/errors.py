@@ -57,6 +57,10 @@ class SlugTaken(Conflict):
 
     code = "conflict"
 
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"host name {slug!r} is taken by another service")
+        self.slug = slug
+
 
 class RateLimited(ImagedeployError):
     """Too many requests for one service in the current window (429)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from imagedeploy.domain.accounts import CredentialRecord, Owner, WebhookDelivery
 from imagedeploy.domain.cron import CronRun, RunStatus
@@ -108,24 +108,39 @@ class ListFilter(Protocol[T_contra]):
     def matches(self, item: T_contra) -> bool: ...
 
 
-def _only_key_range(criteria: Any, key_field: str) -> bool:
-    """No criterion set besides the key range: every item of the range matches."""
-    return all(
-        getattr(criteria, f.name) in (None, ALL_TIMES)
-        for f in fields(criteria)
-        if f.name != key_field
-    )
-
-
 def _within(value: object, allowed: Collection[object] | None) -> bool:
     return allowed is None or value in allowed
 
 
+class _KeyedFilter:
+    """What every list filter shares: ``key_range`` is the field named by ``_KEY`` (the list's
+    time sort key; "" for a list with none), ``unfiltered`` is true when no other field is set."""
+
+    __slots__ = ()
+    _KEY: ClassVar[str]
+
+    @property
+    def unfiltered(self) -> bool:
+        """No criterion set besides the key range: every item of the range matches."""
+        return all(
+            getattr(self, f.name) in (None, ALL_TIMES)
+            for f in fields(self)  # type: ignore[arg-type]  # every subclass is a dataclass
+            if f.name != self._KEY
+        )
+
+    @property
+    def key_range(self) -> TimeRange:
+        key_range: TimeRange = getattr(self, self._KEY) if self._KEY else ALL_TIMES
+        return key_range
+
+
 @dataclass(frozen=True, slots=True)
-class ServiceFilter:
+class ServiceFilter(_KeyedFilter):
     """``GET /services``: Render's ``name``, ``type``, ``env``, ``region``, ``suspended``,
     ``environmentId`` and ``created…``/``updated…`` (``ownerId`` picks the partition: the use
     case answers it)."""
+
+    _KEY: ClassVar[str] = "created"
 
     names: frozenset[str] | None = None  # exact names
     types: frozenset[ServiceType] | None = None
@@ -135,14 +150,6 @@ class ServiceFilter:
     environment_ids: frozenset[str] | None = None  # no service belongs to an environment
     created: TimeRange = ALL_TIMES  # the list's sort key
     updated: TimeRange = ALL_TIMES
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "created")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.created
 
     def matches(self, service: Service) -> bool:
         return (
@@ -157,22 +164,16 @@ class ServiceFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class DeployFilter:
+class DeployFilter(_KeyedFilter):
     """``GET /services/{id}/deploys``: ``status`` and ``created…``/``updated…``/
     ``finished…``."""
+
+    _KEY: ClassVar[str] = "created"
 
     statuses: frozenset[DeployStatus] | None = None
     created: TimeRange = ALL_TIMES  # the list's sort key
     updated: TimeRange = ALL_TIMES
     finished: TimeRange = ALL_TIMES
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "created")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.created
 
     def matches(self, deploy: Deploy) -> bool:
         return (
@@ -183,80 +184,56 @@ class DeployFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class EventFilter:
+class EventFilter(_KeyedFilter):
     """``GET /services/{id}/events``: ``type`` and ``startTime``/``endTime``."""
+
+    _KEY: ClassVar[str] = "time"
 
     types: frozenset[EventType] | None = None
     time: TimeRange = ALL_TIMES  # the list's sort key
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "time")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.time
 
     def matches(self, event: Event) -> bool:
         return _within(event.type, self.types)
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryFilter:
+class DeliveryFilter(_KeyedFilter):
     """``GET /webhooks/{id}/events``: ``sentBefore``/``sentAfter``."""
 
+    _KEY: ClassVar[str] = "sent"
+
     sent: TimeRange = ALL_TIMES  # the list's sort key
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "sent")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.sent
 
     def matches(self, delivery: WebhookDelivery) -> bool:
         return True
 
 
 @dataclass(frozen=True, slots=True)
-class RunFilter:
+class RunFilter(_KeyedFilter):
     """A cron job's runs (an extension), with the vocabulary of Render's job lists:
     ``status``, ``started…`` (the sort key) and ``finished…``."""
+
+    _KEY: ClassVar[str] = "started"
 
     statuses: frozenset[RunStatus] | None = None
     started: TimeRange = ALL_TIMES  # the list's sort key
     finished: TimeRange = ALL_TIMES
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "started")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.started
 
     def matches(self, run: CronRun) -> bool:
         return _within(run.status, self.statuses) and self.finished.contains(run.finished_at)
 
 
 @dataclass(frozen=True, slots=True)
-class JobFilter:
+class JobFilter(_KeyedFilter):
     """``GET /services/{id}/jobs``: ``status`` and ``created…`` (the sort key)/``started…``/
     ``finished…``."""
+
+    _KEY: ClassVar[str] = "created"
 
     statuses: frozenset[JobStatus] | None = None
     created: TimeRange = ALL_TIMES  # the list's sort key
     started: TimeRange = ALL_TIMES
     finished: TimeRange = ALL_TIMES
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "created")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return self.created
 
     def matches(self, job: OneOffJob) -> bool:
         return (
@@ -267,25 +244,19 @@ class JobFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class CredentialFilter:
+class CredentialFilter(_KeyedFilter):
     """``GET /registrycredentials``: ``name``, ``username``, ``type`` and ``created…``/
     ``updated…``. The list is in creation order (no time sort key): every criterion is checked
     per item. A credential stored before creation times were kept has none, so a ``created…``
     bound leaves it out."""
+
+    _KEY: ClassVar[str] = ""
 
     names: frozenset[str] | None = None
     usernames: frozenset[str] | None = None
     registries: frozenset[RegistryKind] | None = None
     created: TimeRange = ALL_TIMES
     updated: TimeRange = ALL_TIMES
-
-    @property
-    def unfiltered(self) -> bool:
-        return _only_key_range(self, "")
-
-    @property
-    def key_range(self) -> TimeRange:
-        return ALL_TIMES
 
     def matches(self, record: CredentialRecord) -> bool:
         return (

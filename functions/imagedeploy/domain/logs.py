@@ -40,7 +40,6 @@ class LogDirection(StrEnum):
 
 # The labels ``/logs/values`` answers (Render's ``label`` enum).
 VALUE_LABELS: Final = ("instance", "host", "statusCode", "method", "level", "type")
-LEVELS: Final = ("debug", "info", "warning", "error", "fatal")
 DEFAULT_LIMIT: Final = 20
 MAX_LIMIT: Final = 100
 DEFAULT_WINDOW: Final = timedelta(hours=1)
@@ -216,21 +215,9 @@ class LogQuery:
                 return False
         return True
 
-    @property
-    def request_only(self) -> bool:
-        """Whether a request-field filter is set: only request lines can match."""
-        return any(n in self.label_filters for n in ("method", "path", "statusCode", "host"))
 
-
-_ARRAY_PARAMETERS: Final = {
-    "instance": "instance",
-    "level": "level",
-    "type": "type",
-    "method": "method",
-    "path": "path",
-    "statusCode": "statusCode",
-    "host": "host",
-}
+# The array parameters that filter by a label of the same name.
+_LABEL_PARAMETERS: Final = ("instance", "level", "type", "method", "path", "statusCode", "host")
 
 
 def parse_query(
@@ -266,10 +253,10 @@ def parse_query(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
     texts = tuple(parse_pattern("text", v, text=True) for v in _present(filters.get("text")))
     label_filters: dict[str, tuple[Pattern, ...]] = {}
-    for parameter, label in _ARRAY_PARAMETERS.items():
-        values = _present(filters.get(parameter))
+    for label in _LABEL_PARAMETERS:
+        values = _present(filters.get(label))
         if values:
-            label_filters[label] = tuple(parse_pattern(parameter, v) for v in values)
+            label_filters[label] = tuple(parse_pattern(label, v) for v in values)
     return LogQuery(
         owner_id=owner_id,
         resources=resource_ids,

@@ -16,7 +16,7 @@ from imagedeploy.domain.outbox import StartCronRun, StopCronRun
 from imagedeploy.domain.services import Service, ServiceType
 from imagedeploy.ports import Page, Ports
 from imagedeploy.usecases.common import get_service
-from imagedeploy.usecases.deploys import pinned_image
+from imagedeploy.usecases.deploys import pinned_image, runnable_live_deploy
 from imagedeploy.usecases.unit_of_work import UnitOfWork, retry_on_conflict, unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -165,8 +165,8 @@ def _ended_run(
 
 def _start(ports: Ports, tx: UnitOfWork, service: Service, trigger: RunTrigger) -> CronRun:
     """A new pending run, the service's active-run pointer, the started event and the launch."""
-    live = ports.store.get_deploy(service.live_deploy_id or "")
-    if live is None or live.platform_digest is None:
+    live = runnable_live_deploy(ports, service)
+    if live is None:
         raise Conflict(f"cron job {service.id} has no live deploy to run")
     now = ports.clock.now()
     run = tx.put(

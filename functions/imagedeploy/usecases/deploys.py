@@ -293,6 +293,13 @@ def pinned_image(deploy: Deploy) -> str:
     return f"{parse_reference(deploy.image_ref).name}@{deploy.platform_digest}"
 
 
+def runnable_live_deploy(ports: Ports, service: Service) -> Deploy | None:
+    """The service's live deploy when it has a pinned digest to run a new container of (a cron
+    run, a one-off job); None when there is none yet."""
+    live = ports.store.get_deploy(service.live_deploy_id or "")
+    return None if live is None or live.platform_digest is None else live
+
+
 def run_spec(ports: Ports, service: Service, deploy: Deploy, command: str | None = None) -> RunSpec:
     """What to run for ``deploy``: its pinned digest with its settings, the service's current env
     vars and instance count. ``command`` overrides the deploy's command (pre-deploy)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from imagedeploy.domain.cron import RunEnd
+from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.errors import InvalidInput, NotFound
 from imagedeploy.domain.ids import new_id
 from imagedeploy.domain.jobs import JobStatus, OneOffJob, job_status
@@ -22,7 +22,7 @@ from imagedeploy.domain.service_rules import split_command
 from imagedeploy.domain.services import PLAN_RESOURCES, Plan
 from imagedeploy.ports import Page, Ports, RunSpec
 from imagedeploy.usecases.common import get_service
-from imagedeploy.usecases.deploys import pinned_image, run_spec
+from imagedeploy.usecases.deploys import pinned_image, run_spec, runnable_live_deploy
 from imagedeploy.usecases.unit_of_work import retry_on_conflict, unit_of_work
 
 PLANS = tuple(p.value for p in Plan)
@@ -48,8 +48,8 @@ def create_job(
     if not split_command(start_command):
         raise InvalidInput("startCommand is empty; give the command the job runs")
     plan = _plan(plan_id, service.plan)
-    live = ports.store.get_deploy(service.live_deploy_id or "")
-    if live is None or live.platform_digest is None:
+    live = runnable_live_deploy(ports, service)
+    if live is None:
         raise InvalidInput(
             f"service {service_id} has no live deploy to run a job on; deploy it first"
         )
@@ -120,6 +120,22 @@ def job_spec(ports: Ports, job: OneOffJob) -> RunSpec | None:
         return None
     spec = run_spec(ports, service, deploy, command=job.start_command)
     return dataclasses.replace(spec, resources=PLAN_RESOURCES[job.plan], num_instances=1)
+
+
+def launch(ports: Ports, job_id: str) -> None:
+    """The ``StartJob`` effect: hand an unfinished job to the runtime and mark it running; a
+    job whose service or deploy is gone meanwhile ends unsuccessful instead."""
+    job = ports.store.get_job(job_id)
+    if job is None or job.status.finished:
+        return
+    spec = job_spec(ports, job)
+    if spec is None:
+        job_ended(
+            ports, job_id, RunEnd(RunStatus.UNSUCCESSFUL, None, "its service or deploy is gone")
+        )
+        return
+    ports.runtime.start_job(spec, job_id)
+    job_started(ports, job_id)
 
 
 @retry_on_conflict

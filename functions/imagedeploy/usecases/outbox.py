@@ -103,53 +103,64 @@ def _delete(ports: Ports, record: OutboxRecord) -> None:
 def _failed(ports: Ports, record: OutboxRecord, effect: Effect, exc: Exception) -> None:
     attempts = record.attempts + 1
     text = error_text(exc)
-    fields = {
-        "record_id": record.id,
-        "effect": type(effect).__name__,
-        "attempts": attempts,
-        "error": text,
-    }
-    budget = ports.limits.effect_retry_seconds
-    if retries_left(attempts, budget) or isinstance(effect, Remove):
-        delay = backoff_seconds(attempts)
-        logger.warning("effect failed; retrying", extra={**fields, "retry_in_s": delay})
-        retry = dataclasses.replace(
-            record,
-            attempts=attempts,
-            last_error=text,
-            due_at=ports.clock.now() + timedelta(seconds=delay),
-        )
-        ports.store.write(put=[retry])
-        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
+    delay = _retry_delay(
+        ports, effect, attempts, text, always=isinstance(effect, Remove), record_id=record.id
+    )
+    if delay is None:
+        give_up(ports, effect, text)
+        if _advance(ports, record):
+            ports.jobs.enqueue(dispatch_job(record))  # the effects after it
         return
-    logger.error("effect failed for good", extra=fields)
-    give_up(ports, effect, text)
-    if _advance(ports, record):
-        ports.jobs.enqueue(dispatch_job(record))  # the effects after it
+    retry = dataclasses.replace(
+        record,
+        attempts=attempts,
+        last_error=text,
+        due_at=ports.clock.now() + timedelta(seconds=delay),
+    )
+    ports.store.write(put=[retry])
+    ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
 
 
 def retry_effect(ports: Ports, effect: Effect, attempts: int, text: str) -> None:
     """``effect``, executed in the background by the runtime, failed its ``attempts``-th time
     in a row with ``text``: a record of its own retries it after the backoff while the budget
     lasts (as ``dispatch`` retries a failing effect), else the failure is recorded."""
-    fields = {"effect": type(effect).__name__, "attempts": attempts, "error": text}
-    if retries_left(attempts, ports.limits.effect_retry_seconds):
-        delay = backoff_seconds(attempts)
-        now = ports.clock.now()
-        record = OutboxRecord(
-            id=new_id("obx"),
-            effects=(encode_effect(effect),),
-            created_at=now,
-            due_at=now + timedelta(seconds=delay),
-            attempts=attempts,
-            last_error=text,
-        )
-        logger.warning("effect failed; retrying", extra={**fields, "retry_in_s": delay})
-        ports.store.write(put=[record])
-        ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
+    delay = _retry_delay(ports, effect, attempts, text)
+    if delay is None:
+        give_up(ports, effect, text)
         return
+    now = ports.clock.now()
+    record = OutboxRecord(
+        id=new_id("obx"),
+        effects=(encode_effect(effect),),
+        created_at=now,
+        due_at=now + timedelta(seconds=delay),
+        attempts=attempts,
+        last_error=text,
+    )
+    ports.store.write(put=[record])
+    ports.jobs.enqueue(dispatch_job(record), delay_seconds=delay)
+
+
+def _retry_delay(
+    ports: Ports,
+    effect: Effect,
+    attempts: int,
+    text: str,
+    *,
+    always: bool = False,
+    **context: str,
+) -> int | None:
+    """The backoff before the next attempt of ``effect`` (failed ``attempts`` times in a row,
+    last with ``text``) while the retry budget lasts, or always (a removal); None: it failed
+    for good. Logged either way, with ``context``."""
+    fields = {**context, "effect": type(effect).__name__, "attempts": attempts, "error": text}
+    if retries_left(attempts, ports.limits.effect_retry_seconds) or always:
+        delay = backoff_seconds(attempts)
+        logger.warning("effect failed; retrying", extra={**fields, "retry_in_s": delay})
+        return delay
     logger.error("effect failed for good", extra=fields)
-    give_up(ports, effect, text)
+    return None
 
 
 def give_up(ports: Ports, effect: Effect, text: str) -> None:
@@ -222,16 +233,7 @@ def execute(ports: Ports, effect: Effect) -> None:
         case StopCronRun(service_id=service_id, run_id=run_id):
             runtime.stop_cron_run(service_id, run_id)
         case StartJob(job_id=job_id):
-            job = store.get_job(job_id)
-            if job is None or job.status.finished:
-                return
-            job_spec = jobs.job_spec(ports, job)
-            if job_spec is None:
-                gone = RunEnd(RunStatus.UNSUCCESSFUL, None, "its service or deploy is gone")
-                jobs.job_ended(ports, job_id, gone)
-                return
-            runtime.start_job(job_spec, job_id)
-            jobs.job_started(ports, job_id)
+            jobs.launch(ports, job_id)
         case StopJob(service_id=service_id, job_id=job_id):
             runtime.stop_job(service_id, job_id)
         case SyncSchedule(service_id=service_id):

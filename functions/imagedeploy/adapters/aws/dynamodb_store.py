@@ -110,7 +110,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -133,7 +133,6 @@ from imagedeploy.domain.errors import ConcurrentUpdate, InvalidInput, SlugTaken
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
-    ALL_TIMES,
     ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
@@ -151,6 +150,7 @@ from imagedeploy.domain.listing import (
     ServiceFilter,
 )
 from imagedeploy.domain.outbox import OutboxRecord
+from imagedeploy.domain.paging import MAX_LIMIT, page_read, take_page
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
 
@@ -159,7 +159,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MAX_LIMIT = 100
 MAX_WRITE_ITEMS = 100  # TransactWriteItems' limit
 _MAX_CURSOR_CHARS = 1024
 _MAC_BYTES = 12
@@ -552,11 +551,6 @@ _LISTS = {
 }
 
 
-def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
-
-
 # -- attribute values ----------------------------------------------------------------------------
 
 
@@ -795,7 +789,7 @@ class DynamoStore:
         for op, reason in zip(ops, reasons, strict=False):
             code = reason.get("Code")
             if code == "ConditionalCheckFailed" and op.slug:
-                return SlugTaken(f"host name {op.slug!r} is taken by another service")
+                return SlugTaken(op.slug)
             if code == "ConditionalCheckFailed":
                 return ConcurrentUpdate(_stale_message(op, reason.get("Item")))
             if code == "TransactionConflict":
@@ -835,13 +829,11 @@ class DynamoStore:
         """One page of a ``Query``. With a filter: its time range is part of the key condition
         (the list's sort key starts with the time), and its ``matches`` is applied to the items
         as responses come, reading on until ``limit`` + 1 match or the partition ends."""
-        _check_limit(limit)
+        span, matches = page_read(limit, where)
         lst = _LISTS[list_name]
         partition = lst.partition(argument)
-        span = ALL_TIMES if where is None else where.key_range
         if span.empty:
             return Page([], None)
-        matches = None if where is None or where.unfiltered else where.matches
         key_condition, values = "#pk = :pk", {":pk": _s(partition)}
         if not span.unbounded:
             if lst.position is not _TIME_POSITION:
@@ -870,25 +862,30 @@ class DynamoStore:
         if cursor is not None:
             position = self._decode_cursor(lst, partition, cursor)
             request["ExclusiveStartKey"] = self._start_key(lst, partition, position)
-        page: list[tuple[Any, str]] = []  # (item, its index sort key)
-        while True:  # a response stops at 1 MB or Limit: go on until limit + 1 or the end
-            # unfiltered, one more than asked tells whether there is a next page; filtered,
-            # full-size reads (how many of them match is unknown)
-            request["Limit"] = limit + 1 - len(page) if matches is None else MAX_LIMIT + 1
+        # unfiltered, one more than asked tells whether there is a next page; filtered,
+        # full-size reads (how many of them match is unknown)
+        wanted = limit + 1 if matches is None else None
+        items, last = take_page(self._query(request, lst, wanted), limit, matches)
+        return Page(items, None if last is None else self._encode_cursor(lst, partition, last))
+
+    def _query(
+        self, request: dict[str, Any], lst: _List, wanted: int | None
+    ) -> Iterator[tuple[Any, str]]:
+        """The items of ``request`` (each with its index sort key), response after response:
+        a response stops at 1 MB or ``Limit``, so the next one is asked for only when the
+        caller reads on. ``wanted``: how many items the caller reads at most (None: unknown,
+        full-size responses)."""
+        read = 0
+        while True:
+            request["Limit"] = MAX_LIMIT + 1 if wanted is None else wanted - read
             response = self.client.query(**request)
             for raw in response.get("Items", []):
-                item = _decode(lst.kind, raw)
-                if matches is None or matches(item):
-                    page.append((item, raw[f"{lst.index}SK"]["S"]))
-                    if len(page) > limit:
-                        break
+                read += 1
+                yield _decode(lst.kind, raw), raw[f"{lst.index}SK"]["S"]
             last = response.get("LastEvaluatedKey")
-            if len(page) > limit or not last:
-                break
+            if not last:
+                return
             request["ExclusiveStartKey"] = last
-        more = len(page) > limit
-        next_cursor = self._encode_cursor(lst, partition, page[limit - 1][1]) if more else None
-        return Page([item for item, _ in page[:limit]], next_cursor)
 
     def _start_key(self, lst: _List, partition: str, position: str) -> dict[str, Any]:
         match = lst.position.fullmatch(position)

@@ -77,7 +77,6 @@ from imagedeploy.domain.errors import (
 from imagedeploy.domain.events import Event
 from imagedeploy.domain.jobs import OneOffJob
 from imagedeploy.domain.listing import (
-    ALL_TIMES,
     ANY_CREDENTIAL,
     ANY_DELIVERY,
     ANY_DEPLOY,
@@ -95,6 +94,7 @@ from imagedeploy.domain.listing import (
     ServiceFilter,
 )
 from imagedeploy.domain.outbox import OutboxRecord
+from imagedeploy.domain.paging import page_read, take_page
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Entity, Page
 
@@ -105,7 +105,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_LIMIT = 100
 _MAX_CURSOR_CHARS = 1024
 _EXPIRE_BATCH = 64  # expired claims deleted per call, to keep calls cheap
 
@@ -477,11 +476,6 @@ def decode_cursor(lst: _List, cursor: str) -> tuple[object, ...]:
     return after
 
 
-def check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}")
-
-
 class _Holder:
     """A thread's connection; weak-referenceable (``sqlite3.Connection`` is not), so the store
     can close the connections of live threads while those of finished threads go away with
@@ -675,9 +669,7 @@ class SqliteStore:
                 ).rowcount
             except sqlite3.IntegrityError as exc:  # another unique column, e.g. key_hash
                 if table.name == "services" and "services.slug" in str(exc):
-                    raise SlugTaken(
-                        f"host name {row['slug']!r} is taken by another service"
-                    ) from exc
+                    raise SlugTaken(str(row["slug"])) from exc
                 raise Conflict(f"{table.kind} {key} clashes with a stored one: {exc}") from exc
             if inserted != 1:
                 raise ConcurrentUpdate(f"{table.kind} {key} already exists")
@@ -743,19 +735,16 @@ class SqliteStore:
         cursor: str | None,
         where: ListFilter[Any] | None = None,
     ) -> Page[Any]:
-        """One page; with a filter, its time range bounds the index range and its
-        ``matches`` is applied to rows as they are read, until ``limit`` + 1 match."""
-        check_limit(limit)
+        """One page (``domain.paging``); with a filter, its time range bounds the index range
+        and its ``matches`` is applied to rows as they are read, until ``limit`` + 1 match."""
+        span, matches = page_read(limit, where)
         lst = _LISTS[list_name]
         after = lst.start if cursor is None else decode_cursor(lst, cursor)
-        span = ALL_TIMES if where is None else where.key_range
         if span.empty:
             return Page([], None)
         bounds = [encode_datetime(t) for t in (span.start, span.end) if t is not None]
         sql = lst.sql(since=span.start is not None, until=span.end is not None)
-        matches = None if where is None or where.unfiltered else where.matches
         width = len(lst.order)
-        page: list[tuple[Any, Sequence[object]]] = []  # (item, its sort key)
         with _storage_errors():
             # Unfiltered: exactly limit + 1 rows. Filtered: rows stream from the index range
             # (LIMIT -1 is none) and reading stops once limit + 1 have matched.
@@ -763,17 +752,17 @@ class SqliteStore:
                 sql, (*params, *after, *bounds, limit + 1 if matches is None else -1)
             )
             try:
-                for row in rows:
-                    item = self._decode(lst.table, row[width], row[width + 1])
-                    if matches is None or matches(item):
-                        page.append((item, row[:width]))
-                        if len(page) > limit:
-                            break
+                items, last = take_page(
+                    (
+                        (self._decode(lst.table, row[width], row[width + 1]), row[:width])
+                        for row in rows
+                    ),
+                    limit,
+                    matches,
+                )
             finally:
                 rows.close()
-        more = len(page) > limit
-        next_cursor = encode_cursor(lst.name, page[limit - 1][1]) if more else None
-        return Page([item for item, _ in page[:limit]], next_cursor)
+        return Page(items, None if last is None else encode_cursor(lst.name, last))
 
     def get_owner(self, owner_id: str) -> Owner | None:
         return self._get(Owner, "id", owner_id)
