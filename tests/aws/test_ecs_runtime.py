@@ -357,7 +357,7 @@ def test_tags_a_rollout_leaves_empty_are_removed(aws: Aws, runtime: EcsRuntime) 
     arn = ecs_service(aws, runtime, WEB.id)["serviceArn"]
     old = {t["key"]: t["value"] for t in second.tags()}
 
-    runtime._record(arn, first, old)  # a ref without a previous task definition
+    runtime.services.record(arn, first, old)  # a ref without a previous task definition
 
     assert runtime.rollout_ref(WEB.id) == first
 
