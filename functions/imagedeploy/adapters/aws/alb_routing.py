@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.ecs_config import (
     EcsConfig,
     EcsRuntimeError,
-    error_code,
     resource_tags,
 )
 from imagedeploy.adapters.aws.route_records import LoadBalancer, Route, RouteRecords

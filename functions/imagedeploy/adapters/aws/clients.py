@@ -42,3 +42,8 @@ class Clients:
                     name, region_name=self._region or None, config=config
                 )
             return self._clients[name]
+
+
+def error_code(exc: Any) -> str:
+    """The AWS error code of a botocore ``ClientError`` ("" when it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

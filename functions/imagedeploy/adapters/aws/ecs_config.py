@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
-
 from imagedeploy.domain.ecs_rules import (
     TAG_OWNER,
     TAG_SERVICE,
@@ -124,7 +122,3 @@ def lazy_client(name: str, given: Any, region: str) -> Callable[[], Any]:
         return made[0]
 
     return client
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -16,12 +16,12 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from imagedeploy.adapters.aws.alb_routing import AlbRouting
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.cloud_map import CloudMap
 from imagedeploy.adapters.aws.ecs_config import (
     EcsConfig,
     EcsRuntimeError,
     ServiceKind,
-    error_code,
     resource_tags,
     service_kind,
 )

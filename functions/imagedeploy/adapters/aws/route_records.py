@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError
 
 POOL: Final = "ALBPOOL"
@@ -112,77 +113,69 @@ class RouteRecords:
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
     def claim(self, service_id: str, lb: LoadBalancer, capacity: int) -> bool:
         """Take a slot of ``lb`` for the service: False when ``lb`` is full or the service
         already holds a slot (read the route again)."""
-        try:
-            self._client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"PK": _s(POOL), "SK": _s(lb.key)},
-                            "UpdateExpression": "SET used = used + :one",
-                            "ConditionExpression": "used < :capacity",
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":capacity": {"N": str(capacity)},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._route_key(service_id),
-                            "UpdateExpression": "SET albKey = :key",
-                            "ConditionExpression": "attribute_not_exists(albKey)",
-                            "ExpressionAttributeValues": {":key": _s(lb.key)},
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        return self._transact(
+            self._update(
+                {"PK": _s(POOL), "SK": _s(lb.key)},
+                "SET used = used + :one",
+                "used < :capacity",
+                {":one": {"N": "1"}, ":capacity": {"N": str(capacity)}},
+            ),
+            self._update(
+                self._route_key(service_id),
+                "SET albKey = :key",
+                "attribute_not_exists(albKey)",
+                {":key": _s(lb.key)},
+            ),
+        )
 
     def release(self, route: Route) -> None:
         """Give the service's slot back (nothing when it holds none, or no longer)."""
         if not route.alb_key:
             return
+        self._transact(
+            self._update(
+                {"PK": _s(POOL), "SK": _s(route.alb_key)},
+                "SET used = used - :one",
+                "used > :zero",
+                {":one": {"N": "1"}, ":zero": {"N": "0"}},
+            ),
+            self._update(
+                self._route_key(route.service_id),
+                "REMOVE albKey, targetGroupArn, host",
+                "albKey = :key",
+                {":key": _s(route.alb_key)},
+            ),
+        )
+
+    def _update(
+        self, key: dict[str, Any], expression: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One conditional ``Update`` of a transaction."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, *updates: dict[str, Any]) -> bool:
+        """Write ``updates`` together: False when a condition failed (nothing was written)."""
         try:
-            self._client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"PK": _s(POOL), "SK": _s(route.alb_key)},
-                            "UpdateExpression": "SET used = used - :one",
-                            "ConditionExpression": "used > :zero",
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":zero": {"N": "0"},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._route_key(route.service_id),
-                            "UpdateExpression": "REMOVE albKey, targetGroupArn, host",
-                            "ConditionExpression": "albKey = :key",
-                            "ExpressionAttributeValues": {":key": _s(route.alb_key)},
-                        }
-                    },
-                ]
-            )
+            self._client().transact_write_items(TransactItems=list(updates))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
+            if error_code(exc) == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     # -- a service's route -----------------------------------------------------------------
     def route(self, service_id: str) -> Route:

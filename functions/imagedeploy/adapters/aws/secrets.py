@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -43,11 +44,6 @@ RECOVERY_WINDOW_DAYS: Final = 7
 # Secrets Manager names: letters, digits and /_+=.@- (the id adds no "/": one level per secret).
 _PREFIX = re.compile(r"[A-Za-z0-9_+=.@/-]{1,256}")
 _CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_+=.@-]{1,128}")
-
-
-def _code(exc: Any) -> str:
-    code: str = exc.response.get("Error", {}).get("Code", "")
-    return code
 
 
 class SecretsManagerSecretStore:
@@ -116,12 +112,12 @@ class SecretsManagerSecretStore:
             # The name is taken: by a live secret (ResourceExistsException), or by one scheduled
             # for deletion (AWS: InvalidRequestException; moto: ResourceExistsException, so ask
             # rather than trust the code; updates are rare, one DescribeSecret is cheap).
-            if _code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
+            if error_code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
                 raise
             if self._scheduled_for_deletion(name):
                 self.client.restore_secret(SecretId=name)
                 logger.info("registry secret restored", extra={"credential_id": credential_id})
-            elif _code(exc) != "ResourceExistsException":
+            elif error_code(exc) != "ResourceExistsException":
                 raise
         response = self.client.put_secret_value(SecretId=name, SecretString=value)
         self._remember(credential_id, response)
@@ -132,9 +128,9 @@ class SecretsManagerSecretStore:
         try:
             response = self.client.get_secret_value(SecretId=name)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            if _code(exc) == "InvalidRequestException" and self._scheduled_for_deletion(name):
+            if error_code(exc) == "InvalidRequestException" and self._scheduled_for_deletion(name):
                 return None  # deleted, still recoverable: gone as far as deploys are concerned
             raise
         self._remember(credential_id, response)
@@ -155,7 +151,7 @@ class SecretsManagerSecretStore:
         try:
             self.client.delete_secret(SecretId=name, RecoveryWindowInDays=RECOVERY_WINDOW_DAYS)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code == "ResourceNotFoundException":
                 pass
             elif not (code == "InvalidRequestException" and self._scheduled_for_deletion(name)):
@@ -179,7 +175,7 @@ class SecretsManagerSecretStore:
         try:
             response = self.client.describe_secret(SecretId=name)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         if response.get("DeletedDate") is not None:
