@@ -54,9 +54,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from imagedeploy.adapters.aws.alb_routing import AlbRouting
+from imagedeploy.adapters.aws.clients import lazy_client
 from imagedeploy.adapters.aws.cloud_map import CloudMap
 from imagedeploy.adapters.aws.ecs_cleanup import ServiceCleanup
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, lazy_client
+from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError
 from imagedeploy.adapters.aws.ecs_names import EcsNames
 from imagedeploy.adapters.aws.ecs_network import TaskNetwork
 from imagedeploy.adapters.aws.ecs_one_off_tasks import OneOffTasks

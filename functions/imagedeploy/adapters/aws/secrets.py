@@ -24,14 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
-from imagedeploy.adapters.aws.clients import error_code
+from imagedeploy.adapters.aws.clients import error_code, lazy_client
 from imagedeploy.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -70,8 +69,7 @@ class SecretsManagerSecretStore:
         if tags and CREDENTIAL_ID_TAG in tags:
             raise ValueError(f"the {CREDENTIAL_ID_TAG} tag is set per secret, not per stack")
         self.prefix = prefix
-        self._client = client
-        self._client_lock = threading.Lock()
+        self._client = lazy_client("secretsmanager", client)
         self._tags = dict(tags or {})
         self._kms_key_id = kms_key_id
         self._arns: dict[str, str] = {}  # credential id -> ARN, as learned from AWS
@@ -82,13 +80,7 @@ class SecretsManagerSecretStore:
     @property
     def client(self) -> Any:
         """The boto3 client (the injected one, or one made on first use)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]  # lazily: cold start
-
-                    self._client = boto3.client("secretsmanager")
-        return self._client
+        return self._client()
 
     def name_of(self, credential_id: str) -> str:
         """The secret's name; ``InvalidInput`` for an id that cannot be part of one."""
