@@ -154,9 +154,6 @@ class EcsRuntime:
     def name_of(self, service_id: str) -> str:
         return self.names.name_of(service_id)
 
-    def name_for(self, spec: RunSpec) -> str:
-        return self.names.name_for(spec)
-
     def service_id_of(self, arn_or_name: str) -> str | None:
         return self.names.service_id_of(arn_or_name)
 
