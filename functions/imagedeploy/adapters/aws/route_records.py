@@ -71,29 +71,28 @@ class RouteRecords:
     # -- the pool --------------------------------------------------------------------------
     def load_balancers(self) -> list[LoadBalancer]:
         """The pool in order (one partition: at most a few hundred small items)."""
-        found: list[LoadBalancer] = []
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pool",
-            "ExpressionAttributeValues": {":pool": _s(POOL)},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client().query(**params)
-            for item in page.get("Items", []):
-                found.append(
-                    LoadBalancer(
-                        key=item["SK"]["S"],
-                        arn=item["arn"]["S"],
-                        listener_arn=item["listenerArn"]["S"],
-                        dns_name=item["dnsName"]["S"],
-                        zone_id=item["zoneId"]["S"],
-                        used=int(item["used"]["N"]),
-                    )
-                )
-            if "LastEvaluatedKey" not in page:
-                return found
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = (
+            self._client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self._table,
+                KeyConditionExpression="PK = :pool",
+                ExpressionAttributeValues={":pool": _s(POOL)},
+                ConsistentRead=True,
+            )
+        )
+        return [
+            LoadBalancer(
+                key=item["SK"]["S"],
+                arn=item["arn"]["S"],
+                listener_arn=item["listenerArn"]["S"],
+                dns_name=item["dnsName"]["S"],
+                zone_id=item["zoneId"]["S"],
+                used=int(item["used"]["N"]),
+            )
+            for page in pages
+            for item in page.get("Items", [])
+        ]
 
     def add_load_balancer(self, lb: LoadBalancer) -> None:
         """Put ``lb`` into the pool unless its key is already there (a concurrent creation
