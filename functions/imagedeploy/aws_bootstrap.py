@@ -5,7 +5,7 @@
   ones), read once per cold start by ``app()``, never at import time.
 - Adapters: ``DynamoStore``, ``SecretsManagerSecretStore``, ``EcrAwareRegistry(RegistryClient)``,
   ``EcsRuntime``, ``EventBridgeScheduler`` (functions without the scheduler variables get one
-  that refuses: only the API and reconcile functions manage schedules), ``SqsJobs``,
+  that refuses: only the worker manages schedules, as it executes every effect), ``SqsJobs``,
   ``SnsNotifier`` (when the stack has a topic) and the home-neutral ``WebhookSender``.
 - Webhooks never block a Lambda: each delivery is a ``webhook`` job the worker runs with short
   timeouts and a bounded total time (``webhook_*`` settings). SNS publishes directly (one short
@@ -109,7 +109,7 @@ def _ecs_config(settings: Settings) -> Any:
     return EcsConfig(
         cluster=settings.cluster,
         region=settings.aws_region,
-        subnets=tuple(s.strip() for s in settings.subnets.split(",") if s.strip()),
+        subnets=_csv(settings.subnets),
         # Web services: the web group (ingress from the ALB only), or the worker group when
         # there is no web group. Workers, cron runs and pre-deploy tasks: the worker group (no
         # inbound traffic), or the web group when there is no worker group.
@@ -133,12 +133,15 @@ def _ecs_config(settings: Settings) -> Any:
         table_name=settings.table_name,
         services_per_load_balancer=settings.services_per_load_balancer,
         hosted_zone_id=settings.hosted_zone_id,
-        load_balancer_subnets=tuple(
-            s.strip() for s in settings.load_balancer_subnets.split(",") if s.strip()
-        ),
+        load_balancer_subnets=_csv(settings.load_balancer_subnets),
         load_balancer_security_groups=groups(settings.load_balancer_security_group),
         certificate_arn=settings.certificate_arn,
     )
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    """The ids of a comma-separated setting (subnets)."""
+    return tuple(s.strip() for s in value.split(",") if s.strip())
 
 
 def build(

@@ -6,7 +6,8 @@ other fixtures build the stack's shared resources the way ``template.yaml`` decl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -97,15 +98,25 @@ def secret_arns() -> dict[str, str]:
 
 
 @pytest.fixture
-def runtime(aws: Aws, ecs_config: EcsConfig, secret_arns: dict[str, str]) -> EcsRuntime:
-    return EcsRuntime(
-        ecs_config,
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
-        secretsmanager=aws.client("secretsmanager"),
-        dynamodb=aws.client("dynamodb"),
-        route53=aws.client("route53"),
-        secret_arn=secret_arns.get,
-    )
+def runtime_of(aws: Aws) -> Callable[..., EcsRuntime]:
+    """Makes an ``EcsRuntime`` of a config on moto's clients; ``options``: ``secret_arn``,
+    ``on_new_revision``."""
+
+    def make(config: EcsConfig, **options: Any) -> EcsRuntime:
+        clients = ("ecs", "elbv2", "servicediscovery", "logs", "secretsmanager", "ec2")
+        return EcsRuntime(
+            config,
+            **{name: aws.client(name) for name in clients},
+            dynamodb=aws.client("dynamodb"),
+            route53=aws.client("route53"),
+            **options,
+        )
+
+    return make
+
+
+@pytest.fixture
+def runtime(
+    runtime_of: Callable[..., EcsRuntime], ecs_config: EcsConfig, secret_arns: dict[str, str]
+) -> EcsRuntime:
+    return runtime_of(ecs_config, secret_arn=secret_arns.get)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -43,20 +44,8 @@ def pool_config(ecs_config: EcsConfig, network: Network, zone: str) -> EcsConfig
 
 
 @pytest.fixture
-def pooled(aws: Aws, pool_config: EcsConfig) -> EcsRuntime:
-    return runtime_of(aws, pool_config)
-
-
-def runtime_of(aws: Aws, config: EcsConfig) -> EcsRuntime:
-    return EcsRuntime(
-        config,
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
-        dynamodb=aws.client("dynamodb"),
-        route53=aws.client("route53"),
-    )
+def pooled(runtime_of: Callable[..., EcsRuntime], pool_config: EcsConfig) -> EcsRuntime:
+    return runtime_of(pool_config)
 
 
 def web_spec(n: int) -> RunSpec:
@@ -160,9 +149,9 @@ def test_two_creations_racing_for_the_last_slot_cannot_both_win(pooled: EcsRunti
 
 
 def test_without_a_hosted_zone_the_stacks_alb_is_the_whole_pool(
-    aws: Aws, ecs_config: EcsConfig, alb: Alb
+    ecs_config: EcsConfig, alb: Alb, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
-    runtime = runtime_of(aws, dataclasses.replace(ecs_config, services_per_load_balancer=2))
+    runtime = runtime_of(dataclasses.replace(ecs_config, services_per_load_balancer=2))
     for n in range(2):
         runtime.routing.ensure(web_spec(n))
     with pytest.raises(EcsRuntimeError, match="HostedZoneId"):
@@ -226,13 +215,12 @@ def test_two_private_services_named_alike_keep_separate_cloud_map_services(
 
 
 def test_new_albs_get_the_stacks_https_listener_and_the_http_redirect(
-    aws: Aws, pool_config: EcsConfig, zone: str
+    aws: Aws, pool_config: EcsConfig, zone: str, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
     certificate = aws.client("acm").request_certificate(
         DomainName=f"*.{DOMAIN}", ValidationMethod="DNS"
     )["CertificateArn"]
     pooled = runtime_of(
-        aws,
         dataclasses.replace(pool_config, services_per_load_balancer=1, certificate_arn=certificate),
     )
     for n in range(2):

@@ -5,6 +5,7 @@ runtime makes carries the stack, owner, service id, name and type as tags."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -52,13 +53,10 @@ def test_ecs_service_family_and_target_group_are_named_after_the_service(
 
 
 def test_a_service_running_under_its_old_name_keeps_it(
-    aws: Aws, runtime: EcsRuntime, ecs_config: EcsConfig
+    aws: Aws, runtime: EcsRuntime, ecs_config: EcsConfig, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
-    before = EcsRuntime(  # a runtime from before names were recorded
-        dataclasses.replace(ecs_config, table_name=""),
-        ecs=aws.client("ecs"),
-        logs=aws.client("logs"),
-    )
+    # a runtime from before names were recorded
+    before = runtime_of(dataclasses.replace(ecs_config, table_name=""))
     before.rollout(make_spec(WORKER, "dep-00000000000000000001"))
     assert before.name_of(WORKER.id) == f"imagedeploy-{WORKER.id}"
 

@@ -18,6 +18,7 @@ moto gaps, and what the tests do about them (each named where it matters):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -235,18 +236,9 @@ def test_web_service_runs_behind_the_alb_with_a_target_group_and_host_rule(
 
 
 def test_without_a_base_domain_web_services_get_a_path_rule_and_any_http_answer_is_healthy(
-    aws: Aws, ecs_config: EcsConfig, alb: Alb
+    aws: Aws, ecs_config: EcsConfig, alb: Alb, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
-    import dataclasses
-
-    runtime = EcsRuntime(
-        dataclasses.replace(ecs_config, base_domain=""),
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
-        dynamodb=aws.client("dynamodb"),
-    )
+    runtime = runtime_of(dataclasses.replace(ecs_config, base_domain=""))
     no_path = make_service(service_id="srv-00000000000000000np", name="plain")
 
     runtime.rollout(make_spec(no_path, DEP1))
@@ -357,7 +349,7 @@ def test_tags_a_rollout_leaves_empty_are_removed(aws: Aws, runtime: EcsRuntime) 
     arn = ecs_service(aws, runtime, WEB.id)["serviceArn"]
     old = {t["key"]: t["value"] for t in second.tags()}
 
-    runtime._record(arn, first, old)  # a ref without a previous task definition
+    runtime.services.record(arn, first, old)  # a ref without a previous task definition
 
     assert runtime.rollout_ref(WEB.id) == first
 
@@ -689,16 +681,12 @@ def test_rollout_ref_round_trips_through_tags() -> None:
 
 
 def test_the_health_check_grace_period_is_the_configured_one(
-    aws: Aws, ecs_config: EcsConfig, alb: Alb
+    aws: Aws, ecs_config: EcsConfig, alb: Alb, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
     """An app that needs 10 minutes before it answers its health check gets them (a fixed 60 s
     failed every deploy of such an app); the stack sets it (HealthCheckGraceSeconds)."""
-    runtime = EcsRuntime(
+    runtime = runtime_of(
         dataclasses.replace(ecs_config, health_check_grace_seconds=600),
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
         secret_arn=lambda _credential_id: None,
     )
     calls = record(aws.client("ecs"))

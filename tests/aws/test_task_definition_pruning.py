@@ -6,6 +6,7 @@ queues that job instead of cleaning up in the deploy's effect; removal deletes t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -55,18 +56,10 @@ def test_pruning_keeps_the_live_the_rollback_and_the_newest_revisions(
 
 
 def test_a_new_revision_queues_the_prune_job_and_reusing_one_does_not(
-    aws: Aws, ecs_config: EcsConfig
+    aws: Aws, ecs_config: EcsConfig, runtime_of: Callable[..., EcsRuntime]
 ) -> None:
     queued: list[str] = []
-    runtime = EcsRuntime(
-        ecs_config,
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
-        secretsmanager=aws.client("secretsmanager"),
-        on_new_revision=queued.append,
-    )
+    runtime = runtime_of(ecs_config, on_new_revision=queued.append)
     calls = record(aws.client("ecs"))
     runtime.task_definitions.ensure(spec(1))
     runtime.task_definitions.ensure(spec(1))  # same content: the same revision

@@ -5,6 +5,7 @@ every other task of the workspace joins that group too; another workspace gets i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -21,16 +22,8 @@ OTHER_OWNER = "tea-00000000000000000other"
 
 
 @pytest.fixture
-def runtime(aws: Aws, ecs_config: EcsConfig) -> EcsRuntime:
-    return EcsRuntime(
-        dataclasses.replace(ecs_config, workspace_security_groups=True),
-        ecs=aws.client("ecs"),
-        elbv2=aws.client("elbv2"),
-        servicediscovery=aws.client("servicediscovery"),
-        logs=aws.client("logs"),
-        secretsmanager=aws.client("secretsmanager"),
-        ec2=aws.client("ec2"),
-    )
+def runtime(runtime_of: Callable[..., EcsRuntime], ecs_config: EcsConfig) -> EcsRuntime:
+    return runtime_of(dataclasses.replace(ecs_config, workspace_security_groups=True))
 
 
 def groups_of(calls: list[dict[str, object]]) -> list[str]:
@@ -69,12 +62,13 @@ def test_a_workspaces_private_services_admit_its_own_tasks_only(
 
 
 def test_the_group_is_found_again_by_a_new_cold_start(
-    aws: Aws, runtime: EcsRuntime, ecs_config: EcsConfig
+    aws: Aws,
+    runtime: EcsRuntime,
+    ecs_config: EcsConfig,
+    runtime_of: Callable[..., EcsRuntime],
 ) -> None:
     first = runtime.workspaces.ensure(PRIVATE.owner_id)
-    fresh = EcsRuntime(
-        dataclasses.replace(ecs_config, workspace_security_groups=True), ec2=aws.client("ec2")
-    )
+    fresh = runtime_of(dataclasses.replace(ecs_config, workspace_security_groups=True))
     assert fresh.workspaces.ensure(PRIVATE.owner_id) == first
     named = aws.client("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [f"imagedeploy-ws-{PRIVATE.owner_id}"]}]

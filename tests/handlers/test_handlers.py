@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -160,28 +161,25 @@ def test_image_pull_failure_during_rollout_fails_the_deploy_and_publishes(stack:
     assert pulled[0]["MessageAttributes"]["failure"]["Value"] == "true"
 
 
-def test_pre_deploy_exit_1_fails_the_deploy_and_leaves_ecs_untouched(stack: Stack) -> None:
+def test_pre_deploy_exit_1_fails_the_deploy_and_leaves_ecs_untouched(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     details = dict(WEB_DETAILS, preDeployCommand="./migrate --yes")
     created = create_service(stack, "web_service", details)
     service_id, deploy_id = created["service"]["id"], created["deployId"]
     stack.drain()
     assert deploy_status(stack, deploy_id) is DeployStatus.PRE_DEPLOY_IN_PROGRESS
-    tasks = stack.tasks_started_by(deploy_id)
-    assert len(tasks) == 1
-    task = stack.aws.client("ecs").describe_tasks(cluster="imagedeploy", tasks=tasks)["tasks"][0]
-    event = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=deploy_id,
-        task_definition_arn=task["taskDefinitionArn"],
-        exit_code=1,
-    )
+    assert len(stack.tasks_started_by(deploy_id)) == 1
+    event = essential_exit(deploy_id, 1)
     assert stack.ecs_event(event)["outcome"] == f"pre-deploy {deploy_id}: PreDeployExited"
     assert deploy_status(stack, deploy_id) is DeployStatus.PRE_DEPLOY_FAILED
     assert stack.ecs_service(service_id) is None  # no ECS service was created or updated
     assert EventType.PRE_DEPLOY_ENDED in event_types(stack, service_id)
 
 
-def test_cron_handler_honours_the_single_run_rule(stack: Stack) -> None:
+def test_cron_handler_honours_the_single_run_rule(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     from imagedeploy.handlers import cron as cron_handler
 
     created = create_cron_job(stack)
@@ -206,15 +204,7 @@ def test_cron_handler_honours_the_single_run_rule(stack: Stack) -> None:
     runs = stack.app.ports.store.list_runs(service_id, 10).items
     assert [r.id for r in runs] == [run_id]
 
-    task = stack.aws.client("ecs").describe_tasks(
-        cluster="imagedeploy", tasks=stack.tasks_started_by(run_id)
-    )["tasks"][0]
-    ended = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=run_id,
-        task_definition_arn=task["taskDefinitionArn"],
-        exit_code=0,
-    )
+    ended = essential_exit(run_id, 0)
     assert stack.ecs_event(ended)["outcome"] == f"cron run {run_id}: successful"
     stack.ecs_event(ended)  # a duplicate delivery changes nothing
     stack.drain()
@@ -241,19 +231,16 @@ def test_reconcile_handler_times_out_a_stuck_deploy(stack: Stack) -> None:
     assert deploy_status(stack, deploy_id) is DeployStatus.UPDATE_FAILED
 
 
-def test_duplicate_and_reordered_events_leave_the_same_state(stack: Stack) -> None:
+def test_duplicate_and_reordered_events_leave_the_same_state(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     created = create_service(stack, "web_service", WEB_DETAILS)
     service_id, deploy_id = created["service"]["id"], created["deployId"]
     stack.drain()
     ref = stack.ref(service_id)
     completed = stack.deployment_event(service_id)
     failed = stack.deployment_event(service_id, completed=False)
-    crashed = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=ref.deployment_id,
-        task_definition_arn=ref.task_definition_arn,
-        exit_code=1,
-    )
+    crashed = essential_exit(ref.deployment_id, 1, ref.task_definition_arn)
     assert stack.ecs_event(completed)["outcome"] == f"rollout {deploy_id}: RolloutHealthy"
     state = stack.app.ports.store.get_deploy(deploy_id)
     assert state is not None and state.status is DeployStatus.LIVE
@@ -303,17 +290,14 @@ def test_handlers_import_without_settings_or_clients() -> None:
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def test_rollout_failures_fail_the_deploy(stack: Stack) -> None:
+def test_rollout_failures_fail_the_deploy(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     created = create_service(stack, "web_service", WEB_DETAILS, name="oom")
     service_id, deploy_id = created["service"]["id"], created["deployId"]
     stack.drain()
     ref = stack.ref(service_id)
-    oom = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=ref.deployment_id,
-        task_definition_arn=ref.task_definition_arn,
-        exit_code=137,
-    )
+    oom = essential_exit(ref.deployment_id, 137, ref.task_definition_arn)
     oom["detail"]["containers"][0]["reason"] = (
         "OutOfMemoryError: Container killed due to memory usage"
     )
@@ -573,7 +557,7 @@ def test_the_api_lambda_gives_registry_io_the_short_request_budget(stack: Stack)
 
 
 def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group(
-    stack: Stack, network: Network
+    stack: Stack, network: Network, essential_exit: Callable[..., dict[str, Any]]
 ) -> None:
     from imagedeploy.handlers import cron as cron_handler
 
@@ -625,12 +609,7 @@ def test_workers_cron_runs_and_pre_deploy_tasks_run_in_the_worker_security_group
     assert groups(pre_deploy) == [worker_sg, workspace]
     (task_arn,) = stack.tasks_started_by(deploy_id)
     task = stack.aws.client("ecs").describe_tasks(cluster="imagedeploy", tasks=[task_arn])
-    exited = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=deploy_id,
-        task_definition_arn=task["tasks"][0]["taskDefinitionArn"],
-        exit_code=0,
-    )
+    exited = essential_exit(deploy_id, 0, task["tasks"][0]["taskDefinitionArn"])
     stack.ecs_event(exited)
     stack.drain()
     assert groups(created_service(web_id)) == [network.tasks_sg, workspace]  # ALB ingress
@@ -742,7 +721,7 @@ def test_a_resource_initialization_error_during_a_rollout_fails_it_as_a_pull_fai
 
 
 def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_nothing(
-    stack: Stack,
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
 ) -> None:
     from imagedeploy.handlers import cron as cron_handler
 
@@ -771,12 +750,7 @@ def test_a_cron_run_canceled_by_a_user_is_stopped_and_its_stop_event_changes_not
     assert events_before.count(EventType.CRON_JOB_RUN_ENDED) == 1
 
     # ECS then reports the task stopped by the user (SIGTERM: exit 143)
-    stopped = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=run_id,
-        task_definition_arn=task["taskDefinitionArn"],
-        exit_code=143,
-    )
+    stopped = essential_exit(run_id, 143, task["taskDefinitionArn"])
     stopped["detail"]["stopCode"] = "UserInitiated"
     stopped["detail"]["stoppedReason"] = "cron run stopped"
     assert stack.ecs_event(stopped)["outcome"] == f"cron run {run_id}: canceled"

@@ -3,6 +3,7 @@ dispatch runs one ECS task (RunTask), and the ECS task-state event ends it; canc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,7 +33,9 @@ def _status(stack: Stack, service_id: str, job_id: str) -> dict[str, Any]:
     return body
 
 
-def test_jobs_run_as_ecs_tasks_and_end_from_task_events(stack: Stack) -> None:
+def test_jobs_run_as_ecs_tasks_and_end_from_task_events(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     created, _, _ = live_web_service(stack)
     service_id = created["service"]["id"]
 
@@ -44,29 +47,21 @@ def test_jobs_run_as_ecs_tasks_and_end_from_task_events(stack: Stack) -> None:
     stack.drain()  # a repeated dispatch starts no second task
     assert len(stack.tasks_started_by(ok_job)) == 1
 
-    event = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=ok_job,
-        task_definition_arn=task["taskDefinitionArn"],
-        exit_code=0,
-    )
+    event = essential_exit(ok_job, 0, task["taskDefinitionArn"])
     assert stack.ecs_event(event)["outcome"] == f"job {ok_job}: succeeded"
     assert stack.ecs_event(event)["outcome"] == f"job {ok_job}: ended already"
     body = _status(stack, service_id, ok_job)
     assert body["status"] == "succeeded" and "finishedAt" in body and body["exitCode"] == 0
 
     failing = _run(stack, service_id, "false")
-    event = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=failing,
-        task_definition_arn=_task(stack, failing)["taskDefinitionArn"],
-        exit_code=2,
-    )
+    event = essential_exit(failing, 2, _task(stack, failing)["taskDefinitionArn"])
     assert stack.ecs_event(event)["outcome"] == f"job {failing}: failed"
     assert _status(stack, service_id, failing)["exitCode"] == 2
 
 
-def test_a_canceled_job_stops_its_task_and_its_stop_event_changes_nothing(stack: Stack) -> None:
+def test_a_canceled_job_stops_its_task_and_its_stop_event_changes_nothing(
+    stack: Stack, essential_exit: Callable[..., dict[str, Any]]
+) -> None:
     created, _, _ = live_web_service(stack)
     service_id = created["service"]["id"]
     job_id = _run(stack, service_id, "sleep 600")
@@ -78,12 +73,7 @@ def test_a_canceled_job_stops_its_task_and_its_stop_event_changes_nothing(stack:
     stopped = _task(stack, job_id)
     assert (stopped["desiredStatus"], stopped["stoppedReason"]) == ("STOPPED", "job canceled")
 
-    event = stack.task_event(
-        "task_stopped_essential_exit.json",
-        started_by=job_id,
-        task_definition_arn=task["taskDefinitionArn"],
-        exit_code=143,
-    )
+    event = essential_exit(job_id, 143, task["taskDefinitionArn"])
     event["detail"]["stopCode"] = "UserInitiated"
     assert stack.ecs_event(event)["outcome"] == f"job {job_id}: ended already"
     assert _status(stack, service_id, job_id)["status"] == "canceled"

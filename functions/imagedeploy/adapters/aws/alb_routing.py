@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.ecs_config import (
     EcsConfig,
     EcsRuntimeError,
-    error_code,
     resource_tags,
 )
 from imagedeploy.adapters.aws.route_records import LoadBalancer, Route, RouteRecords
@@ -320,16 +320,11 @@ class AlbRouting:
         raise EcsRuntimeError("no free listener rule priority found")
 
     def _rules(self, listener_arn: str) -> Iterator[dict[str, Any]]:
-        marker: str | None = None
-        while True:
-            params: dict[str, Any] = {"ListenerArn": listener_arn, "PageSize": 400}
-            if marker:
-                params["Marker"] = marker
-            page = self._elbv2.describe_rules(**params)
+        pages = self._elbv2.get_paginator("describe_rules").paginate(
+            ListenerArn=listener_arn, PaginationConfig={"PageSize": 400}
+        )
+        for page in pages:
             yield from page.get("Rules", [])
-            marker = page.get("NextMarker")
-            if not marker:
-                return
 
     def target_group_arn(self, service_id: str) -> str | None:
         """The web service's target group, or None (not routed yet, or removed)."""

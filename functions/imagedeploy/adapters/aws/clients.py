@@ -7,7 +7,7 @@ They are botocore clients from one botocore session: the same objects ``boto3.cl
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -42,3 +42,28 @@ class Clients:
                     name, region_name=self._region or None, config=config
                 )
             return self._clients[name]
+
+
+def lazy_client(name: str, given: Any = None, region: str | None = None) -> Callable[[], Any]:
+    """``given``, or a boto3 client of ``name`` made once, on first use: an adapter built
+    without a client (tests, tools) pays for boto3 only when it calls AWS."""
+    if given is not None:
+        return lambda: given
+    made: list[Any] = []
+    lock = threading.Lock()
+
+    def client() -> Any:
+        if not made:
+            with lock:
+                if not made:
+                    import boto3  # type: ignore[import-untyped]  # lazily: cold start
+
+                    made.append(boto3.client(name, region_name=region))
+        return made[0]
+
+    return client
+
+
+def error_code(exc: Any) -> str:
+    """The AWS error code of a botocore ``ClientError`` ("" when it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -11,7 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, error_code, resource_tags
+from imagedeploy.adapters.aws.clients import error_code
+from imagedeploy.adapters.aws.ecs_config import EcsConfig, resource_tags
 from imagedeploy.adapters.aws.route_records import RouteRecords
 from imagedeploy.ports import RunSpec
 

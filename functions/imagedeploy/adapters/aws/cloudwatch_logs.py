@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.domain.log_masking import NO_MASK, Masker
 from imagedeploy.domain.logs import (
     LogDirection,
@@ -125,7 +126,7 @@ class CloudWatchLogReader:
             try:
                 answer = self._logs().filter_log_events(**request)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     return  # no group yet: the service never ran
                 raise
             for event in answer.get("events", []):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.reference import ImageReference
 from imagedeploy.domain.registries import RegistryCredential, RegistryKind, registry_kind_of
@@ -97,7 +98,7 @@ class EcrAuthorizer:
         try:
             answer = self._ecr(region).get_authorization_token()
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             raise ImagePullError(
                 PullFailureReason.UNAUTHORIZED,
                 f"could not log in to {host} through the platform's IAM role ({code}); it needs "

@@ -1,15 +1,10 @@
 """The ECS runtime's configuration and what its parts share: ``EcsConfig`` (the stack's
-shared resources and naming), the kind of service a spec runs, the runtime's error, and lazily
-made boto3 clients."""
+shared resources and naming), the kind of service a spec runs, and the runtime's error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from imagedeploy.domain.ecs_rules import (
     TAG_OWNER,
@@ -109,22 +104,3 @@ def _tag_value(value: str) -> str:
 
 class EcsRuntimeError(Exception):
     """ECS refused or could not place something; the caller's retry (Lambda) tries again."""
-
-
-def lazy_client(name: str, given: Any, region: str) -> Callable[[], Any]:
-    """``given``, or a boto3 client made on first use (keeps cold starts small; a worker-only
-    stack never needs the ELB or Cloud Map clients)."""
-    made: list[Any] = [] if given is None else [given]
-
-    def client() -> Any:
-        if not made:
-            import boto3  # type: ignore[import-untyped]
-
-            made.append(boto3.client(name, region_name=region))
-        return made[0]
-
-    return client
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,4 +1,4 @@
-"""Task definitions of the ECS runtime: one family per service (``<prefix>-<service id>``), one
+"""Task definitions of the ECS runtime: one family per service (its ECS name, ``ecs_names.py``), one
 revision per distinct content (a content fingerprint kept as a tag, so retries and cron runs
 reuse a revision), awslogs to ``<log prefix>/<service id>``, ``repositoryCredentials`` for
 private registries other than ECR. Environment values are ``secrets`` read from the service's
@@ -15,10 +15,10 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.ecs_config import (
     EcsConfig,
     EcsRuntimeError,
-    error_code,
     resource_tags,
 )
 from imagedeploy.adapters.aws.service_env import EnvReference, ServiceEnvSecrets
@@ -62,7 +62,8 @@ class TaskDefinitions:
         secret_arn: Callable[[str], str | None] | None,
         env_secrets: ServiceEnvSecrets,
         on_new_revision: Callable[[str], None] | None = None,
-        names: Callable[[str], str] | None = None,
+        *,
+        names: Callable[[str], str],
     ) -> None:
         self._config = config
         self._ecs = ecs
@@ -70,16 +71,14 @@ class TaskDefinitions:
         self._secret_arn = secret_arn
         self.env_secrets = env_secrets
         self._on_new_revision = on_new_revision
-        self._names = names  # service id -> ECS name (EcsRuntime.name_of): the family
+        self._names = names  # service id -> ECS name (EcsNames.name_of): the family
 
     @property
     def _logs(self) -> Any:
         return self._logs_client()
 
     def family(self, service_id: str) -> str:
-        if self._names is not None:
-            return self._names(service_id)
-        return f"{self._config.name_prefix}-{service_id}"
+        return self._names(service_id)
 
     def log_group(self, service_id: str) -> str:
         return f"{self._config.log_group_prefix}/{service_id}"

@@ -8,9 +8,9 @@ queue's dead-letter queue after ``maxReceiveCount`` receives (``template.yaml``)
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
+from imagedeploy.adapters.aws.clients import lazy_client
 from imagedeploy.ports import Job
 
 __all__ = ["SqsJobs", "job_body", "job_from_body"]
@@ -40,21 +40,14 @@ class SqsJobs:
         if not queue_url:
             raise ValueError("SqsJobs needs a queue URL")
         self.queue_url = queue_url
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = lazy_client("sqs", client)
 
     def __repr__(self) -> str:
         return f"SqsJobs({self.queue_url!r})"
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]  # lazily: cold start
-
-                    self._client = boto3.client("sqs")
-        return self._client
+        return self._client()
 
     def enqueue(self, job: Job, delay_seconds: int = 0) -> None:
         extra = {"DelaySeconds": min(MAX_DELAY_SECONDS, delay_seconds)} if delay_seconds > 0 else {}

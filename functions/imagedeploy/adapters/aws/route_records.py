@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError
 
 POOL: Final = "ALBPOOL"
@@ -70,29 +71,28 @@ class RouteRecords:
     # -- the pool --------------------------------------------------------------------------
     def load_balancers(self) -> list[LoadBalancer]:
         """The pool in order (one partition: at most a few hundred small items)."""
-        found: list[LoadBalancer] = []
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pool",
-            "ExpressionAttributeValues": {":pool": _s(POOL)},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client().query(**params)
-            for item in page.get("Items", []):
-                found.append(
-                    LoadBalancer(
-                        key=item["SK"]["S"],
-                        arn=item["arn"]["S"],
-                        listener_arn=item["listenerArn"]["S"],
-                        dns_name=item["dnsName"]["S"],
-                        zone_id=item["zoneId"]["S"],
-                        used=int(item["used"]["N"]),
-                    )
-                )
-            if "LastEvaluatedKey" not in page:
-                return found
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = (
+            self._client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self._table,
+                KeyConditionExpression="PK = :pool",
+                ExpressionAttributeValues={":pool": _s(POOL)},
+                ConsistentRead=True,
+            )
+        )
+        return [
+            LoadBalancer(
+                key=item["SK"]["S"],
+                arn=item["arn"]["S"],
+                listener_arn=item["listenerArn"]["S"],
+                dns_name=item["dnsName"]["S"],
+                zone_id=item["zoneId"]["S"],
+                used=int(item["used"]["N"]),
+            )
+            for page in pages
+            for item in page.get("Items", [])
+        ]
 
     def add_load_balancer(self, lb: LoadBalancer) -> None:
         """Put ``lb`` into the pool unless its key is already there (a concurrent creation
@@ -112,77 +112,69 @@ class RouteRecords:
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
     def claim(self, service_id: str, lb: LoadBalancer, capacity: int) -> bool:
         """Take a slot of ``lb`` for the service: False when ``lb`` is full or the service
         already holds a slot (read the route again)."""
-        try:
-            self._client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"PK": _s(POOL), "SK": _s(lb.key)},
-                            "UpdateExpression": "SET used = used + :one",
-                            "ConditionExpression": "used < :capacity",
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":capacity": {"N": str(capacity)},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._route_key(service_id),
-                            "UpdateExpression": "SET albKey = :key",
-                            "ConditionExpression": "attribute_not_exists(albKey)",
-                            "ExpressionAttributeValues": {":key": _s(lb.key)},
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        return self._transact(
+            self._update(
+                {"PK": _s(POOL), "SK": _s(lb.key)},
+                "SET used = used + :one",
+                "used < :capacity",
+                {":one": {"N": "1"}, ":capacity": {"N": str(capacity)}},
+            ),
+            self._update(
+                self._route_key(service_id),
+                "SET albKey = :key",
+                "attribute_not_exists(albKey)",
+                {":key": _s(lb.key)},
+            ),
+        )
 
     def release(self, route: Route) -> None:
         """Give the service's slot back (nothing when it holds none, or no longer)."""
         if not route.alb_key:
             return
+        self._transact(
+            self._update(
+                {"PK": _s(POOL), "SK": _s(route.alb_key)},
+                "SET used = used - :one",
+                "used > :zero",
+                {":one": {"N": "1"}, ":zero": {"N": "0"}},
+            ),
+            self._update(
+                self._route_key(route.service_id),
+                "REMOVE albKey, targetGroupArn, host",
+                "albKey = :key",
+                {":key": _s(route.alb_key)},
+            ),
+        )
+
+    def _update(
+        self, key: dict[str, Any], expression: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One conditional ``Update`` of a transaction."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, *updates: dict[str, Any]) -> bool:
+        """Write ``updates`` together: False when a condition failed (nothing was written)."""
         try:
-            self._client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"PK": _s(POOL), "SK": _s(route.alb_key)},
-                            "UpdateExpression": "SET used = used - :one",
-                            "ConditionExpression": "used > :zero",
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":zero": {"N": "0"},
-                            },
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._route_key(route.service_id),
-                            "UpdateExpression": "REMOVE albKey, targetGroupArn, host",
-                            "ConditionExpression": "albKey = :key",
-                            "ExpressionAttributeValues": {":key": _s(route.alb_key)},
-                        }
-                    },
-                ]
-            )
+            self._client().transact_write_items(TransactItems=list(updates))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
+            if error_code(exc) == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     # -- a service's route -----------------------------------------------------------------
     def route(self, service_id: str) -> Route:

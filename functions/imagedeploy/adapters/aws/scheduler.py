@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from imagedeploy.adapters.aws.clients import error_code
 from imagedeploy.domain.schedules_aws import to_eventbridge
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class EventBridgeScheduler:
         try:
             self._client.create_schedule(**request)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConflictException":
+            if error_code(exc) != "ConflictException":
                 raise
             self._client.update_schedule(**request)
         logger.info(
@@ -121,5 +122,5 @@ class EventBridgeScheduler:
         try:
             self._client.delete_schedule(Name=name, GroupName=self._group)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise

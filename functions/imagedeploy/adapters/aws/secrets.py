@@ -24,13 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
+from imagedeploy.adapters.aws.clients import error_code, lazy_client
 from imagedeploy.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -43,11 +43,6 @@ RECOVERY_WINDOW_DAYS: Final = 7
 # Secrets Manager names: letters, digits and /_+=.@- (the id adds no "/": one level per secret).
 _PREFIX = re.compile(r"[A-Za-z0-9_+=.@/-]{1,256}")
 _CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_+=.@-]{1,128}")
-
-
-def _code(exc: Any) -> str:
-    code: str = exc.response.get("Error", {}).get("Code", "")
-    return code
 
 
 class SecretsManagerSecretStore:
@@ -74,8 +69,7 @@ class SecretsManagerSecretStore:
         if tags and CREDENTIAL_ID_TAG in tags:
             raise ValueError(f"the {CREDENTIAL_ID_TAG} tag is set per secret, not per stack")
         self.prefix = prefix
-        self._client = client
-        self._client_lock = threading.Lock()
+        self._client = lazy_client("secretsmanager", client)
         self._tags = dict(tags or {})
         self._kms_key_id = kms_key_id
         self._arns: dict[str, str] = {}  # credential id -> ARN, as learned from AWS
@@ -86,13 +80,7 @@ class SecretsManagerSecretStore:
     @property
     def client(self) -> Any:
         """The boto3 client (the injected one, or one made on first use)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]  # lazily: cold start
-
-                    self._client = boto3.client("secretsmanager")
-        return self._client
+        return self._client()
 
     def name_of(self, credential_id: str) -> str:
         """The secret's name; ``InvalidInput`` for an id that cannot be part of one."""
@@ -116,12 +104,12 @@ class SecretsManagerSecretStore:
             # The name is taken: by a live secret (ResourceExistsException), or by one scheduled
             # for deletion (AWS: InvalidRequestException; moto: ResourceExistsException, so ask
             # rather than trust the code; updates are rare, one DescribeSecret is cheap).
-            if _code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
+            if error_code(exc) not in ("ResourceExistsException", "InvalidRequestException"):
                 raise
             if self._scheduled_for_deletion(name):
                 self.client.restore_secret(SecretId=name)
                 logger.info("registry secret restored", extra={"credential_id": credential_id})
-            elif _code(exc) != "ResourceExistsException":
+            elif error_code(exc) != "ResourceExistsException":
                 raise
         response = self.client.put_secret_value(SecretId=name, SecretString=value)
         self._remember(credential_id, response)
@@ -132,9 +120,9 @@ class SecretsManagerSecretStore:
         try:
             response = self.client.get_secret_value(SecretId=name)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            if _code(exc) == "InvalidRequestException" and self._scheduled_for_deletion(name):
+            if error_code(exc) == "InvalidRequestException" and self._scheduled_for_deletion(name):
                 return None  # deleted, still recoverable: gone as far as deploys are concerned
             raise
         self._remember(credential_id, response)
@@ -155,7 +143,7 @@ class SecretsManagerSecretStore:
         try:
             self.client.delete_secret(SecretId=name, RecoveryWindowInDays=RECOVERY_WINDOW_DAYS)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code == "ResourceNotFoundException":
                 pass
             elif not (code == "InvalidRequestException" and self._scheduled_for_deletion(name)):
@@ -179,7 +167,7 @@ class SecretsManagerSecretStore:
         try:
             response = self.client.describe_secret(SecretId=name)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
         if response.get("DeletedDate") is not None:

@@ -31,7 +31,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError, error_code
+from imagedeploy.adapters.aws.clients import error_code
+from imagedeploy.adapters.aws.ecs_config import EcsRuntimeError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from imagedeploy.adapters.aws.ecs_config import EcsConfig, error_code
+from imagedeploy.adapters.aws.clients import error_code
+from imagedeploy.adapters.aws.ecs_config import EcsConfig
 
 OWNER_TAG = "imagedeploy:owner"
 STACK_TAG = "imagedeploy:stack"
