@@ -29,10 +29,10 @@ from urllib.parse import quote
 import httpx
 
 from bench.deploy_overhead import _free_port, _run_args, read_log
-from bench.hooks import machine_note, start_serve
+from bench.proc import machine_note
 from devkit.containers import ENGINE_ENV
 from devkit.images import DEFAULT_PORT
-from devkit.serve import Platform, remove_containers
+from devkit.serve import running_platform
 from devkit.stack import registry_stack
 from imagedeploy.adapters.local.engine import ContainerSpec, PortBinding
 from imagedeploy.adapters.local.health import probe
@@ -93,10 +93,8 @@ def main() -> None:
         assert stack.images is not None
         host = stack.anonymous.host
         v1, v2 = stack.images.demo.web_v1, stack.images.demo.web_v2
-        serve = start_serve(Path(tmp) / "serve", verbosity=2)
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
+        with running_platform(Path(tmp) / "serve", verbosity=2) as platform:
+            serve = platform.serve
             made = [
                 platform.create_service(
                     "web_service", f"k-{i}", v1.ref_on(host), healthCheckPath="/"
@@ -143,10 +141,6 @@ def main() -> None:
                 kind = re.sub(r"/[0-9a-f]{12,}", "/{id}", str(r.fields.get("engine_request")))
                 kinds[kind] = kinds.get(kind, 0) + 1
             print("\nrequests in the window, by kind (path ids vary):", kinds)
-        finally:
-            serve.stop()
-            http.close()
-            remove_containers(platform.created)
 
 
 if __name__ == "__main__":

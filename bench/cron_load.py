@@ -22,9 +22,9 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.hooks import machine_note, start_serve
+from bench.proc import machine_note
 from devkit.containers import ENGINE_ENV
-from devkit.serve import Platform, remove_containers, wait_for
+from devkit.serve import running_platform, wait_for
 from devkit.stack import registry_stack
 
 
@@ -49,10 +49,8 @@ def main() -> None:
         assert stack.images is not None
         host = stack.anonymous.host
         v1, v2 = stack.images.demo.web_v1, stack.images.demo.web_v2
-        serve = start_serve(Path(tmp) / "serve")
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
+        with running_platform(Path(tmp) / "serve", verbosity=0) as platform:
+            http = platform.http
             web = platform.create_service(
                 "web_service", "web", v1.ref_on(host), healthCheckPath="/"
             )
@@ -101,10 +99,6 @@ def main() -> None:
                 f"at the end) | {med(loaded):.2f} | {', '.join(f'{x:.2f}' for x in loaded)} "
                 f"| {med(loaded) / med(idle):.2f} |"
             )
-        finally:
-            serve.stop()
-            http.close()
-            remove_containers(platform.created)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.deploy_overhead import read_log
-from bench.hooks import machine_note, start_serve
+from bench.proc import machine_note
 from devkit.containers import engine_service
-from devkit.serve import Platform, remove_containers
+from devkit.serve import running_platform
 from devkit.stack import registry_stack
 from imagedeploy.adapters.local.engine import ContainerSpec
 from imagedeploy.adapters.local.engine_api import EngineApi
@@ -92,10 +92,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None
         image = stack.images.demo.web_v1.ref_on(stack.anonymous.host)
-        serve = start_serve(Path(tmp) / "serve", verbosity=1)
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
+        with running_platform(Path(tmp) / "serve", verbosity=1) as platform:
+            serve, http = platform.serve, platform.http
             jobs = [
                 platform.create_service(
                     "cron_job",
@@ -136,10 +134,6 @@ def main() -> None:
             expected = args.jobs * args.minutes
             missed = expected - len(per)
             doubled = sum(1 for n in per.values() if n > 1)
-        finally:
-            serve.stop()
-            http.close()
-            remove_containers(platform.created)
     p50, p99, top = percentiles(late)
     b50, b99, btop = percentiles(base)
     print(f"{args.jobs} jobs on '* * * * *', {args.minutes} minutes; {note}\n")

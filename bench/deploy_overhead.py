@@ -53,10 +53,10 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.hooks import machine_note, start_serve
+from bench.proc import machine_note
 from devkit.containers import ENGINE_ENV
 from devkit.images import DEFAULT_PORT, PushedImage
-from devkit.serve import Platform, remove_containers, wait_for
+from devkit.serve import Platform, ServeProcess, wait_for
 from devkit.stack import registry_stack
 from imagedeploy.adapters.local.engine import PLATFORM, ContainerSpec, PortBinding
 from imagedeploy.adapters.local.health import probe
@@ -357,16 +357,13 @@ def main() -> None:
     note = machine_note()
     deploys: list[DeployTimes] = []
     baselines: list[Baseline] = []
-    created: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None
         host = stack.anonymous.host
         v1, v2 = stack.images.demo.web_v1, stack.images.demo.web_v2
-        serve = start_serve(Path(tmp) / "serve", verbosity=2)
-        http = serve.client()
+        serve = ServeProcess.start(Path(tmp) / "serve", verbosity=2)
+        platform = Platform.on(serve)
         try:
-            owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-            platform = Platform(serve, http, owner_id)
             c = platform.create_service(
                 "web_service",
                 "web",
@@ -374,7 +371,6 @@ def main() -> None:
                 healthCheckPath="/",
                 maxShutdownDelaySeconds=SHUTDOWN_DELAY,
             )
-            created = platform.created
             service_id, hook_url = c["service"]["id"], c["deployHookUrl"]
             assert platform.wait_deploy(service_id, c["deployId"], timeout=180) == "live"
             assert serve.log_path is not None
@@ -390,9 +386,7 @@ def main() -> None:
                         )
                     )
         finally:
-            serve.stop()
-            http.close()
-            remove_containers(created)
+            platform.close()
             with contextlib.suppress(Exception):
                 if serve.process.returncode not in (0, None):
                     print(serve.logs()[-2000:])

@@ -34,13 +34,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,77 +46,9 @@ from typing import Any
 
 import httpx
 
-from devkit.containers import ENGINE_ENV
-from devkit.serve import (
-    IMAGEDEPLOY,
-    Platform,
-    ServeProcess,
-    private_data_dir,
-    private_log,
-    remove_containers,
-    wait_for,
-)
+from bench.proc import cpu_seconds, machine_note
+from devkit.serve import FINISHED, Platform, ServeProcess
 from devkit.stack import registry_stack
-
-_URL = re.compile(r"serving the API at (http://\S+)")
-_KEY = re.compile(r"API key \(shown once, store it now\): (\S+)")
-FINISHED = {"live", "deactivated", "update_failed", "pre_deploy_failed", "canceled"}
-
-
-# -- serve --------------------------------------------------------------------------------------
-
-
-def start_serve(
-    data_dir: Path, *, verbosity: int = 0, extra_env: dict[str, str] | None = None
-) -> ServeProcess:
-    """``imagedeploy serve`` as a child process, like ``devkit.serve.ServeProcess.start`` but
-    with the log level chosen (0: warnings only, as a user runs it; 2: debug, with every engine
-    command's duration)."""
-    private_data_dir(data_dir)
-    log_path = private_log(data_dir)
-    flags = ["-" + "v" * verbosity] if verbosity else []
-    process = subprocess.Popen(
-        [IMAGEDEPLOY, *flags, "serve", "--data-dir", str(data_dir), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=log_path.open("w"),
-        text=True,
-        env={**os.environ, **ENGINE_ENV, **(extra_env or {})},
-    )
-    assert process.stdout is not None
-    stdout = process.stdout
-    output: list[str] = []
-    found: dict[str, str] = {}
-
-    def read() -> None:
-        for line in stdout:
-            output.append(line)
-            if m := _URL.search(line):
-                found["url"] = m.group(1)
-            if m := _KEY.search(line):
-                found["key"] = m.group(1)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        wait_for(lambda: "key" in found or process.poll() is not None, 60, "serve to start")
-    except AssertionError:
-        process.kill()
-        raise
-    if "key" not in found:
-        raise RuntimeError(f"serve exited: {log_path.read_text()[-3000:]}")
-    return ServeProcess(data_dir, process, found["url"], found["key"], output, log_path)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its waited-for children, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_note() -> str:
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    return f"{os.cpu_count()} cores, load average {' '.join(load)} at start"
-
 
 # -- wrk ----------------------------------------------------------------------------------------
 
@@ -225,9 +154,9 @@ def run_wrk(
         str(script),
         base_url,
     ]
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = cpu_seconds(server_pid, waited_children=True)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 90)
-    cpu = cpu_seconds(server_pid) - cpu_before
+    cpu = cpu_seconds(server_pid, waited_children=True) - cpu_before
     line = next((x for x in result.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stdout}\n{result.stderr}")
@@ -363,19 +292,18 @@ def main() -> None:
     note = machine_note()
     runs: list[Run] = []
     drains: list[Drain] = []
-    created: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None
         image = stack.images.demo.web_v1.ref_on(stack.anonymous.host)
-        serve = start_serve(
-            Path(tmp) / "serve", extra_env={"IMAGEDEPLOY_DEPLOYS_PER_MINUTE": "1000000"}
+        serve = ServeProcess.start(
+            Path(tmp) / "serve",
+            extra_env={"IMAGEDEPLOY_DEPLOYS_PER_MINUTE": "1000000"},
+            verbosity=0,
         )
-        http = serve.client()
+        platform = Platform.on(serve)
+        http = platform.http
         try:
-            owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-            platform = Platform(serve, http, owner_id)
             services = create_services(platform, image, args.services, args.service_type)
-            created = platform.created
             ids = [s for s, _ in services]
             hook_paths = [p for _, p in services]
             wrong_paths = [p.split("?")[0] + "?key=wrong" for p in hook_paths]
@@ -411,16 +339,21 @@ def main() -> None:
                 runs.append(wrk("`GET /v1/owners` (baseline)", ["/v1/owners"], c, auth))
                 runs.append(wrk("hook, wrong key (404)", wrong_paths, c, {}))
                 runs.append(wrk("hook (deploy)", hook_paths, c, {}))
-                cpu_before, started = cpu_seconds(pid), time.monotonic()
+                cpu_before, started = cpu_seconds(pid, waited_children=True), time.monotonic()
                 wait_drained(http, ids, timeout=900)
                 seconds = time.monotonic() - started
                 after = deploy_statuses(http, ids)
-                drains.append(Drain(c, seconds, cpu_seconds(pid) - cpu_before, after - before))
+                drains.append(
+                    Drain(
+                        c,
+                        seconds,
+                        cpu_seconds(pid, waited_children=True) - cpu_before,
+                        after - before,
+                    )
+                )
                 before = after
         finally:
-            serve.stop()
-            http.close()
-            remove_containers(created)
+            platform.close()
             if args.keep_log and serve.log_path is not None:
                 shutil.copyfile(serve.log_path, args.keep_log)
 

@@ -13,33 +13,13 @@ idle cost is 0 by construction, and serve's number is the price of watching.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from devkit.serve import Platform, ServeProcess, remove_containers
+from bench.proc import children, cpu_seconds
+from devkit.serve import running_platform
 from devkit.stack import registry_stack
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def main() -> None:
@@ -50,10 +30,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None
         image = stack.images.demo.web_v1.ref_on(stack.anonymous.host)
-        serve = ServeProcess.start(Path(tmp) / "serve")
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
+        with running_platform(Path(tmp) / "serve") as platform:
+            serve = platform.serve
             made = [
                 platform.create_service("web_service", f"idle-{i}", image)
                 for i in range(args.services)
@@ -62,7 +40,7 @@ def main() -> None:
                 status = platform.wait_deploy(created["service"]["id"], created["deployId"], 300)
                 assert status == "live", status
             time.sleep(5)  # let the last rollouts' retirements finish
-            pids = [serve.process.pid, *children(serve.process.pid)]
+            pids = [serve.process.pid, *(child for child, _ in children(serve.process.pid))]
             before = {pid: cpu_seconds(pid) for pid in pids}
             time.sleep(args.seconds)
             used = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
@@ -72,10 +50,6 @@ def main() -> None:
             print(f"serve + its podman service CPU: {total * scale:.3f} s per 30 s")
             print(f"per service: {total * scale / args.services:.4f} s per 30 s")
             print("podman direct (no watcher): 0 s per 30 s")
-        finally:
-            serve.stop()
-            http.close()
-            remove_containers(platform.created)
 
 
 if __name__ == "__main__":

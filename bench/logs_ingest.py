@@ -20,15 +20,14 @@ streams them to serve, so both are the cost of collecting). The overhead per 1,0
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
 
-from bench.hooks import machine_note
-from devkit.serve import Platform, ServeProcess, remove_containers
+from bench.proc import children, cpu_seconds, machine_note
+from devkit.serve import ServeProcess, running_platform
 from devkit.stack import registry_stack
 
 SILENT = "/bin/sh -c 'sleep 100000'"
@@ -41,28 +40,12 @@ FLOOD = (
     "/bin/sh -c 'i=0; while true; do "
     'echo "flood $i lorem ipsum dolor sit amet consectetur"; i=$((i+1)); done\''
 )
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def engine_service_pid(serve_pid: int) -> int | None:
     """The ``podman system service`` serve started (its child)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == serve_pid and b"system service" in cmdline:
-            return int(entry.name)
-    return None
+    found = [pid for pid, cmdline in children(serve_pid) if b"system service" in cmdline]
+    return found[0] if found else None
 
 
 def stored(db: Path) -> int:
@@ -95,10 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, registry_stack(Path(tmp)) as stack:
         assert stack.images is not None
         image = stack.images.demo.web_v1.ref_on(stack.anonymous.host)
-        serve = ServeProcess.start(Path(tmp) / "serve")
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
+        with running_platform(Path(tmp) / "serve") as platform:
+            serve, http = platform.serve, platform.http
             for name, command in (("silent", SILENT), ("paced", PACED), ("flood", FLOOD)):
                 made = [
                     platform.create_service(
@@ -117,10 +98,6 @@ def main() -> None:
                 for created in made:
                     http.post(f"/v1/services/{created['service']['id']}/suspend")
                 time.sleep(5)
-        finally:
-            http.close()
-            serve.stop()
-            remove_containers(platform.created)
     print(f"{args.containers} containers per set, {args.seconds:.0f} s each; {note}\n")
     print("| set | lines stored/s | serve CPU (s/s) | podman service CPU (s/s) |")
     print("|---|---:|---:|---:|")

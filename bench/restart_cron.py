@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from bench.deploy_overhead import read_log
-from bench.hooks import machine_note
+from bench.proc import machine_note
 from devkit.serve import Platform, ServeProcess, wait_for
 from devkit.stack import registry_stack
 
@@ -76,9 +76,7 @@ def main() -> None:
         assert stack.images is not None
         image = stack.images.demo.web_v1.ref_on(stack.anonymous.host)
         data = Path(tmp) / "serve"
-        serve = ServeProcess.start(data)
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+        platform = Platform.on(ServeProcess.start(data))
         created_at = time.perf_counter()
 
         def create(i: int) -> tuple[str, str]:
@@ -91,8 +89,7 @@ def main() -> None:
             assert platform.wait_deploy(service_id, deploy_id, 600) == "live"
         time.sleep(5)
         created_s = time.perf_counter() - created_at
-        http.close()
-        serve.stop()
+        platform.close()
         times: dict[str, list[float]] = {"this tree": [], "baseline tree": []}
         print(f"{args.jobs} cron jobs (created in {created_s:.0f} s); {note}\n")
         for _ in range(args.rounds):
@@ -100,7 +97,7 @@ def main() -> None:
             if args.baseline_tree is not None:
                 trees.append(("baseline tree", args.baseline_tree))
             for name, tree in trees:
-                answering, marks = restart(data, serve.api_key, tree)
+                answering, marks = restart(data, platform.serve.api_key, tree)
                 times[name].append(answering)
                 print(f"{name}: restart → API answering {answering:.2f} s; {'; '.join(marks)}")
         print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

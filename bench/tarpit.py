@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from devkit.serve import Platform, ServeProcess
+from devkit.serve import running_platform
 from devkit.sockets import UNREACHABLE_IMAGE, Tarpit
 
 
@@ -48,16 +48,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--stuck", type=int, default=4)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        serve = ServeProcess.start(
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_platform(
             Path(tmp) / "serve", extra_env={"IMAGEDEPLOY_DEPLOYS_PER_MINUTE": "1000000"}
-        )
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
+        ) as platform,
+        httpx.Client(timeout=120) as hooks,
+    ):
+        http = platform.http
         hook_url = platform.create_service("web_service", "tarpit-bench", UNREACHABLE_IMAGE)[
             "deployHookUrl"
         ]
-        hooks = httpx.Client(timeout=120)
 
         def owners() -> httpx.Response:
             return http.get("/v1/owners")
@@ -65,42 +66,37 @@ def main() -> None:
         def hook() -> httpx.Response:
             return hooks.post(hook_url)
 
-        try:
-            rows = [
-                summary("`GET /v1/owners`, idle", timed(args.samples, owners)),
-                summary("deploy hook, idle", timed(args.samples, hook)),
-            ]
-            answers: list[tuple[int, float]] = []
-            with Tarpit() as tarpit:
+        rows = [
+            summary("`GET /v1/owners`, idle", timed(args.samples, owners)),
+            summary("deploy hook, idle", timed(args.samples, hook)),
+        ]
+        answers: list[tuple[int, float]] = []
+        with Tarpit() as tarpit:
 
-                def verify() -> None:
-                    started = time.perf_counter()
-                    reply = http.post(
-                        "/v1/images/verify",
-                        json={"imageUrl": f"{tarpit.host}/stuck/image:1"},
-                        timeout=120,
-                    )
-                    answers.append((reply.status_code, time.perf_counter() - started))
+            def verify() -> None:
+                started = time.perf_counter()
+                reply = http.post(
+                    "/v1/images/verify",
+                    json={"imageUrl": f"{tarpit.host}/stuck/image:1"},
+                    timeout=120,
+                )
+                answers.append((reply.status_code, time.perf_counter() - started))
 
-                threads = [threading.Thread(target=verify) for _ in range(args.stuck)]
-                for thread in threads:
-                    thread.start()
-                tarpit.wait_for_connections(args.stuck)
-                rows.append(summary("`GET /v1/owners`, verify stuck", timed(args.samples, owners)))
-                rows.append(summary("deploy hook, verify stuck", timed(args.samples, hook)))
-                for thread in threads:
-                    thread.join()
-            print(f"serve on loopback; {args.stuck} verify requests stuck on a tarpit registry\n")
-            print("| request | samples | p50 ms | p99 ms | max ms |")
-            print("|---|---:|---:|---:|---:|")
-            print("\n".join(rows))
-            statuses = sorted({status for status, _ in answers})
-            slowest = max(seconds for _, seconds in answers)
-            print(f"\nstuck verify requests answered {statuses} after at most {slowest:.2f} s")
-        finally:
-            hooks.close()
-            serve.stop()
-            http.close()
+            threads = [threading.Thread(target=verify) for _ in range(args.stuck)]
+            for thread in threads:
+                thread.start()
+            tarpit.wait_for_connections(args.stuck)
+            rows.append(summary("`GET /v1/owners`, verify stuck", timed(args.samples, owners)))
+            rows.append(summary("deploy hook, verify stuck", timed(args.samples, hook)))
+            for thread in threads:
+                thread.join()
+        print(f"serve on loopback; {args.stuck} verify requests stuck on a tarpit registry\n")
+        print("| request | samples | p50 ms | p99 ms | max ms |")
+        print("|---|---:|---:|---:|---:|")
+        print("\n".join(rows))
+        statuses = sorted({status for status, _ in answers})
+        slowest = max(seconds for _, seconds in answers)
+        print(f"\nstuck verify requests answered {statuses} after at most {slowest:.2f} s")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ then joins every handler thread, so no thread outlives the fixture that started 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -68,3 +69,24 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], OSError):
             return
         super().handle_error(request, client_address)
+
+
+class WebhookReceiver(LoopbackHTTPServer):
+    """A loopback webhook receiver: every POST answered 204 and kept in ``received`` as
+    ``{"headers": ..., "body": <the JSON body>}``, in the order they came."""
+
+    def __init__(self) -> None:
+        super().__init__(_RecordingHandler)
+        self.received: list[dict[str, Any]] = []
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        delivery = {"headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
+        cast(WebhookReceiver, self.server).received.append(delivery)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass

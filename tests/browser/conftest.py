@@ -11,16 +11,13 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from devkit.browser import DESKTOP, Screenshots, chromium
-from devkit.serve import ServeProcess, remove_containers
+from devkit.serve import ServeProcess, remove_containers, running_serve
 
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    running = ServeProcess.start(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
+    with running_serve(tmp_path_factory.mktemp("serve")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

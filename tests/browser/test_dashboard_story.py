@@ -24,6 +24,7 @@ from devkit.serve import ServeProcess
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 LIVE_WAIT = 150_000  # ms: a deploy pulls and starts a real container on a shared machine
+START_COMMAND = "Start command (overrides the image's CMD; empty: the image's own)"
 
 
 def sign_in(page: Page, serve: ServeProcess) -> None:
@@ -44,6 +45,31 @@ def verify(page: Page, image: str, credential: str | None = None) -> None:
 
 def latest_deploy(page: Page) -> Locator:
     return page.locator("#deploys tbody tr").first
+
+
+def create_and_deploy(page: Page, name: str, created: set[str]) -> str:
+    """Submit the verified new-service form; the service's page opens (its URL is returned, its
+    id kept in ``created``)."""
+    page.get_by_role("button", name="Create and deploy").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    created.add(page.url.rsplit("/", 1)[1])
+    return page.url
+
+
+def live_web_service(
+    page: Page, image: str, name: str, created: set[str], start_command: str | None = None
+) -> str:
+    """A web service of ``image`` (health check ``/``) created on the dashboard and live; its
+    page's URL."""
+    verify(page, image)
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("web_service").check()
+    page.get_by_label("Health check path (web services)").fill("/")
+    if start_command is not None:
+        page.get_by_label(START_COMMAND).fill(start_command)
+    service_url = create_and_deploy(page, name, created)
+    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    return service_url
 
 
 def test_the_whole_story(
@@ -84,11 +110,7 @@ def test_the_whole_story(
     page.get_by_label("Health check path (web services)").fill("/")
     page.get_by_label("Environment variables (one KEY=value a line)").fill("GREETING=hello")
     screenshots.take(page, "new-service")
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name="story-web")).to_be_visible()
-    service_url = page.url
-    sid = service_url.rsplit("/", 1)[1]
-    created.add(sid)
+    service_url = create_and_deploy(page, "story-web", created)
 
     # it goes live while the page refreshes itself (no reload here)
     expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
@@ -135,16 +157,12 @@ def test_the_whole_story(
     page.get_by_label("Name", exact=True).fill("story-cron")
     page.get_by_label("cron_job").check()
     page.get_by_label("Schedule (cron jobs; cron expression, UTC)").fill("0 0 1 1 *")
-    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
-        "/bin/sh -c 'exit 3'"
-    )
+    page.get_by_label(START_COMMAND).fill("/bin/sh -c 'exit 3'")
     page.get_by_role("button", name="Preview schedule").click()
     expect(page.locator(".runs li")).to_have_count(5)
     expect(page.locator("div.runs")).to_contain_text("every year on January 1 at 00:00 UTC")
     expect(page.locator(".runs li").first).to_contain_text("-01-01 00:00 UTC")
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name="story-cron")).to_be_visible()
-    created.add(page.url.rsplit("/", 1)[1])
+    create_and_deploy(page, "story-cron", created)
     expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
     page.get_by_role("button", name="Run now").click()
     expect(page.locator("#runs tbody tr").first).to_contain_text("unsuccessful", timeout=LIVE_WAIT)
@@ -224,12 +242,8 @@ def test_headers_and_escaping_in_the_browser(
     name = "<script>alert('x')</script><img src=x onerror=alert(2)>"
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("background_worker").check()
-    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
-        "/bin/sh -c 'sleep 600'"
-    )
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name=name)).to_be_visible()
-    created.add(page.url.rsplit("/", 1)[1])
+    page.get_by_label(START_COMMAND).fill("/bin/sh -c 'sleep 600'")
+    create_and_deploy(page, name, created)
     page.goto(serve.url + "/dashboard/services")
     expect(page.get_by_role("link", name=name)).to_be_visible()
     assert dialogs == []
@@ -249,15 +263,11 @@ def test_rollback_is_disabled_with_the_reason_once_the_digest_is_gone(
     verify(page, first.ref_on(anon_registry.host))
     page.get_by_label("Name", exact=True).fill("gone-worker")
     page.get_by_label("background_worker").check()
-    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
-        "/bin/sh -c 'sleep 600'"
-    )
+    page.get_by_label(START_COMMAND).fill("/bin/sh -c 'sleep 600'")
     page.get_by_label("Pre-deploy command (not for cron jobs)").fill(
         "/bin/sh -c 'echo migrating the schema'"
     )
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name="gone-worker")).to_be_visible()
-    created.add(page.url.rsplit("/", 1)[1])
+    create_and_deploy(page, "gone-worker", created)
     expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
     expect(page.locator("#pre-deploy pre")).to_contain_text("migrating the schema")
     page.get_by_label("Deploy another image (tag or digest of this image)").fill(
@@ -286,18 +296,9 @@ def test_a_live_services_logs_tail_and_a_one_off_job(
 ) -> None:
     marker = f"<b>hello</b> {uuid.uuid4().hex[:8]}"
     sign_in(page, serve)
-    verify(page, test_images.demo.web_v1.ref_on(anon_registry.host))
-    page.get_by_label("Name", exact=True).fill("logs-web")
-    page.get_by_label("web_service").check()
-    page.get_by_label("Health check path (web services)").fill("/")
-    page.get_by_label("Start command (overrides the image's CMD; empty: the image's own)").fill(
-        f"/bin/sh -c 'echo \"{marker}\"; exec /bin/busybox httpd -f -p $PORT -h /www'"
-    )
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name="logs-web")).to_be_visible()
-    service_url = page.url
-    created.add(service_url.rsplit("/", 1)[1])
-    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    command = f"/bin/sh -c 'echo \"{marker}\"; exec /bin/busybox httpd -f -p $PORT -h /www'"
+    web_v1 = test_images.demo.web_v1.ref_on(anon_registry.host)
+    service_url = live_web_service(page, web_v1, "logs-web", created, start_command=command)
     page.reload()
     expect(page.locator("#instances tbody tr")).to_have_count(1)
 
@@ -331,15 +332,7 @@ def test_image_settings_webhook_edit_and_an_api_key_shown_once(
     sign_in(page, serve)
     web_v1 = test_images.demo.web_v1.ref_on(anon_registry.host)
     web_v2 = test_images.demo.web_v2.ref_on(anon_registry.host)
-    verify(page, web_v1)
-    page.get_by_label("Name", exact=True).fill("settings-web")
-    page.get_by_label("web_service").check()
-    page.get_by_label("Health check path (web services)").fill("/")
-    page.get_by_role("button", name="Create and deploy").click()
-    expect(page.get_by_role("heading", name="settings-web")).to_be_visible()
-    service_url = page.url
-    created.add(service_url.rsplit("/", 1)[1])
-    expect(latest_deploy(page)).to_contain_text("live", timeout=LIVE_WAIT)
+    service_url = live_web_service(page, web_v1, "settings-web", created)
 
     # the live service's image URL changes on its settings form; the page shows the new one
     page.get_by_label("Image URL").fill(web_v2)

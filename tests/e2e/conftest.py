@@ -8,6 +8,10 @@
 - Every container and network a test makes carries the session's ``TEST_LABELS`` and is removed
   at the end (per test for containers, per session as a safety net).
 - ``recording_engine``: an ``EngineApi`` whose transport records every request.
+- ``serve`` (module): a real ``imagedeploy serve`` (``devkit.serve.running_serve``), and
+  ``user`` (module): a ``CliUser`` logged in to it, for the modules that drive it as a user
+  does (the CLI); modules that drive it through the API use
+  ``devkit.serve.running_platform`` in a fixture of their own (with their settings).
 - Images come from the local test registry (``test_images`` pushed to ``anon_registry``);
   plain-HTTP loopback registries are pulled with ``insecure=True``.
 """
@@ -20,6 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devkit.cli import CliUser
 from devkit.containers import (
     SESSION,
     TEST_LABELS,
@@ -28,6 +33,7 @@ from devkit.containers import (
     engine_service,
     remove_session_leftovers,
 )
+from devkit.serve import ServeProcess, running_serve
 from imagedeploy.adapters.local.engine import EngineError
 from imagedeploy.adapters.local.engine_api import EngineApi
 
@@ -81,3 +87,18 @@ def network(engine: EngineApi) -> Iterator[str]:
     yield name
     with contextlib.suppress(EngineError):
         engine.remove_network(name)
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    with running_serve(tmp_path_factory.mktemp("serve")) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory, serve: ServeProcess) -> CliUser:
+    """A user of the ``imagedeploy`` CLI logged in to ``serve`` (the key is never echoed)."""
+    cli = CliUser(tmp_path_factory.mktemp("home"))
+    out = cli.ok("login", "--url", serve.url, stdin=serve.api_key + "\n")
+    assert serve.api_key not in out
+    return cli

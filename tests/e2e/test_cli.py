@@ -21,27 +21,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    running = ServeProcess.start(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
 def created() -> Iterator[set[str]]:
     services: set[str] = set()
     yield services
     remove_containers(services)
-
-
-@pytest.fixture(scope="module")
-def user(tmp_path_factory: pytest.TempPathFactory, serve: ServeProcess) -> CliUser:
-    cli = CliUser(tmp_path_factory.mktemp("home"))
-    out = cli.ok("login", "--url", serve.url, stdin=serve.api_key + "\n")
-    assert serve.api_key not in out
-    return cli
 
 
 def test_login_stores_a_private_profile_and_refuses_a_wrong_key(

@@ -15,7 +15,7 @@ import pytest
 from devkit.images import StandardImages
 from devkit.mounts import fail_read_only, fill, loop_ext4
 from devkit.registry import RunningRegistry
-from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, refused_serve, remove_containers
+from devkit.serve import IMAGEDEPLOY, ServeProcess, refused_serve, running_platform, running_serve
 from imagedeploy.embedded import build
 from imagedeploy.settings import Settings
 
@@ -43,11 +43,8 @@ def test_a_served_data_dir_is_private_and_keeps_secrets_sealed(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
     data = tmp_path / "data"
-    serve = ServeProcess.start(data)
-    http = serve.client()
-    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-    platform = Platform(serve, http, owner_id)
-    try:
+    with running_platform(data) as platform:
+        serve, http, owner_id = platform.serve, platform.http, platform.owner_id
         created = platform.create_service(
             "web_service",
             "private-data",
@@ -87,44 +84,33 @@ def test_a_served_data_dir_is_private_and_keeps_secrets_sealed(
             assert secret.encode() not in database
         everything = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
         assert ENV_SECRET.encode() not in everything and hook_secret.encode() not in everything
-    finally:
         serve.stop()
-        http.close()
 
-    # a looser mode (an operator's chmod, a restore from backup) is refused with the fix
-    (data / "state.db").chmod(0o644)
-    refused = refused_serve(data)
-    assert refused.returncode != 0
-    assert f"`chmod -R go-rwx {data}`" in refused.stderr
-    assert str(data / "state.db") in refused.stderr
-    subprocess.run(["chmod", "-R", "go-rwx", str(data)], check=True)
-    again = ServeProcess.start(data, api_key=serve.api_key)
-    try:
-        with again.client() as client:
-            env_var = client.get(f"/v1/services/{service_id}/env-vars/DB_PASSWORD").json()
-            assert env_var == {"key": "DB_PASSWORD", "value": ENV_SECRET}  # unsealed again
-    finally:
-        again.stop()
-        remove_containers(platform.created)
+        # a looser mode (an operator's chmod, a restore from backup) is refused with the fix
+        (data / "state.db").chmod(0o644)
+        refused = refused_serve(data)
+        assert refused.returncode != 0
+        assert f"`chmod -R go-rwx {data}`" in refused.stderr
+        assert str(data / "state.db") in refused.stderr
+        subprocess.run(["chmod", "-R", "go-rwx", str(data)], check=True)
+        platform.restart()
+        env_var = platform.http.get(f"/v1/services/{service_id}/env-vars/DB_PASSWORD").json()
+        assert env_var == {"key": "DB_PASSWORD", "value": ENV_SECRET}  # unsealed again
 
 
 def test_a_second_serve_on_the_same_data_dir_is_refused_naming_the_first(tmp_path: Path) -> None:
-    serve = ServeProcess.start(tmp_path / "data")
-    try:
+    with running_serve(tmp_path / "data") as serve:
         refused = refused_serve(tmp_path / "data")
         assert refused.returncode != 0
         assert f"another imagedeploy serve (PID {serve.process.pid})" in refused.stderr
         with serve.client() as client:
             assert client.get("/v1/owners").status_code == 200  # the first one is unharmed
-    finally:
-        serve.stop()
     ServeProcess.start(tmp_path / "data", api_key=serve.api_key).stop()  # free once it stopped
 
 
 def test_keys_made_on_the_command_line_work_on_the_running_serve(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    serve = ServeProcess.start(data)
-    try:
+    with running_serve(data) as serve:
         created = _keys(data, "create", "--name", "from the cli")
         secret = created.split("only its hash is stored): ")[1].strip()
         key_id = created.split()[3]
@@ -137,8 +123,6 @@ def test_keys_made_on_the_command_line_work_on_the_running_serve(tmp_path: Path)
             assert c.get("/v1/owners").status_code == 401
         listing = _keys(data, "list")
         assert "first key" in listing and "from the cli" not in listing
-    finally:
-        serve.stop()
 
 
 def _keys(data: Path, *args: str) -> str:
@@ -165,17 +149,13 @@ def test_a_disk_turning_read_only_answers_503_and_serve_then_refuses_to_start(
 ) -> None:
     with loop_ext4(tmp_path) as disk:
         data = disk / "data"
-        serve = ServeProcess.start(data)
-        try:
-            with serve.client() as client:
-                assert client.post("/v1/api-keys", json={"name": "before"}).status_code == 201
-                fail_read_only(disk)
-                _assert_storage_unavailable(
-                    client.post("/v1/api-keys", json={"name": "after"}), "read-only"
-                )
-                assert client.get("/v1/owners").status_code == 200  # reads still answer
-        finally:
-            serve.stop()
+        with running_serve(data) as serve, serve.client() as client:
+            assert client.post("/v1/api-keys", json={"name": "before"}).status_code == 201
+            fail_read_only(disk)
+            _assert_storage_unavailable(
+                client.post("/v1/api-keys", json={"name": "after"}), "read-only"
+            )
+            assert client.get("/v1/owners").status_code == 200  # reads still answer
         refused = refused_serve(data)
         assert refused.returncode != 0
         assert f"the data directory {data} is not writable" in refused.stderr
@@ -184,22 +164,16 @@ def test_a_disk_turning_read_only_answers_503_and_serve_then_refuses_to_start(
 def test_a_full_disk_answers_503_and_serve_then_refuses_to_start(tmp_path: Path) -> None:
     with loop_ext4(tmp_path) as disk:
         data = disk / "data"
-        serve = ServeProcess.start(data)
-        try:
-            with serve.client() as client:
-                filler = fill(disk)
-                replies = [
-                    client.post("/v1/api-keys", json={"name": f"key {i} " + "x" * 90})
-                    for i in range(200)
-                ]
-                statuses = {r.status_code for r in replies}
-                assert statuses <= {201, 503}, statuses  # never a 500
-                _assert_storage_unavailable(
-                    next(r for r in replies if r.status_code == 503), "full"
-                )
-                assert client.get("/v1/owners").status_code == 200
-        finally:
-            serve.stop()
+        with running_serve(data) as serve, serve.client() as client:
+            filler = fill(disk)
+            replies = [
+                client.post("/v1/api-keys", json={"name": f"key {i} " + "x" * 90})
+                for i in range(200)
+            ]
+            statuses = {r.status_code for r in replies}
+            assert statuses <= {201, 503}, statuses  # never a 500
+            _assert_storage_unavailable(next(r for r in replies if r.status_code == 503), "full")
+            assert client.get("/v1/owners").status_code == 200
         refused = refused_serve(data)
         assert refused.returncode != 0
         assert f"the filesystem of the data directory {data} is full" in refused.stderr

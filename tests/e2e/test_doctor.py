@@ -18,7 +18,7 @@ import pytest
 from devkit.containers import ENGINE_ENV, conf_without_aardvark, engine_only_path
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import IMAGEDEPLOY, Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import IMAGEDEPLOY, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -91,10 +91,8 @@ def test_serve_warns_at_start_and_a_failed_deploy_says_what_to_install(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
     path = engine_only_path(tmp_path / "bin")
-    serve = ServeProcess.start(tmp_path / "serve", extra_env={"PATH": path})
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
+    with running_platform(tmp_path / "serve", extra_env={"PATH": path}) as platform:
+        serve = platform.serve
         # serve runs the doctor's checks in the background once the API is up
         wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
         warnings = [
@@ -118,10 +116,6 @@ def test_serve_warns_at_start_and_a_failed_deploy_says_what_to_install(
         reason = str(failed[0]["details"])
         assert "netavark: No such file or directory" in reason, events
         assert IPTABLES_FIX in reason
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
 
 
 def pytest_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import SecretStr
 
+from devkit.serve import wait_for
 from imagedeploy.adapters.local.engine import (
     EngineError,
     EnginePullError,
@@ -178,9 +179,8 @@ def test_stop_sends_sigkill_after_the_timeout(containers: Containers, web_v1: st
     container_id = containers.run(
         containers.spec(web_v1, command=("/bin/sh", "-c", "trap '' TERM; echo ready; sleep 600"))
     )
-    deadline = time.monotonic() + 20
-    while "ready" not in engine.logs(container_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # it ignores SIGTERM from "ready" on (a stop before that would end it by SIGTERM)
+    wait_for(lambda: "ready" in engine.logs(container_id), 20, "the trap", interval=0.05)
     started = time.monotonic()
     engine.stop(container_id, 2)
     elapsed = time.monotonic() - started

@@ -14,6 +14,7 @@ import pytest
 from devkit.containers import TEST_LABELS, engine_service
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
+from devkit.serve import wait_for
 from imagedeploy.adapters.local.engine import ContainerSpec, EngineEvent
 from imagedeploy.adapters.local.engine_api import EngineApi
 from imagedeploy.adapters.local.watcher import EngineWatcher
@@ -39,10 +40,13 @@ def test_exit_events_arrive_before_and_after_the_engine_service_is_killed(
             e.action == "die" and e.labels.get("name") == name and e.exit_code == code for e in seen
         )
 
+    # The first connection asks for the events since now too: one that opens after the first
+    # container's exit still gets its event (no sleep until "the stream is open").
+    opened = time.time()
     with engine_service(tmp_path) as service:
         engine = EngineApi(service.socket)
         watcher = EngineWatcher(
-            lambda since: engine.events(labels, since=since),
+            lambda since: engine.events(labels, since=opened if since is None else since),
             on_event,
             lambda: None,
             resync_seconds=3600,
@@ -51,28 +55,25 @@ def test_exit_events_arrive_before_and_after_the_engine_service_is_killed(
         watcher.start()
         made: list[str] = []
         try:
-            time.sleep(0.5)  # the stream is open
-            for name, code in ((f"ev-a-{labels['imagedeploy.test.events']}", 3),):
-                spec = ContainerSpec(
-                    name,
-                    image,
-                    ("/bin/sh", "-c", f"exit {code}"),
-                    labels=labels,
-                    insecure_registry=True,
-                )
-                made.append(engine.run(spec))
-                with arrived:
-                    assert arrived.wait_for(lambda n=name, c=code: exit_seen(n, c), 30)
+            name = f"ev-a-{labels['imagedeploy.test.events']}"
+            spec = ContainerSpec(
+                name, image, ("/bin/sh", "-c", "exit 3"), labels=labels, insecure_registry=True
+            )
+            made.append(engine.run(spec))
+            with arrived:
+                assert arrived.wait_for(lambda: exit_seen(name, 3), 30), seen
 
             first = service.process
             assert first is not None
             first.kill()
             first.wait(10)
             name = f"ev-b-{labels['imagedeploy.test.events']}"
-            deadline = time.monotonic() + 60
-            while service.process is first or service.process is None:
-                assert time.monotonic() < deadline, "the service was not started again"
-                time.sleep(0.1)
+            wait_for(
+                lambda: service.process not in (first, None),
+                60,
+                "the service to be started again",
+                interval=0.1,
+            )
             # The restart assigns the new process before its socket answers; ensure_running takes
             # the same lock, so it returns once the restart in progress has finished.
             assert not service.ensure_running()

@@ -13,7 +13,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,18 +34,16 @@ def test_deploys_and_runs_spawn_no_podman_process(
     bin_dir.mkdir()
     log = tmp_path / "podman-invocations.log"
     podman_wrapper(bin_dir, log)
-    serve = ServeProcess.start(
+    with running_platform(
         tmp_path / "serve", extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    )
-    http = serve.client()
-    # At start, serve starts the engine's API service and, once the API is up, runs the
-    # doctor's engine checks (a few CLI commands, once); from then on, every operation is an
-    # API request.
-    wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
-    at_start = log.read_text().splitlines()
-    assert at_start[0].startswith("system service"), at_start
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
+    ) as platform:
+        serve, http = platform.serve, platform.http
+        # At start, serve starts the engine's API service and, once the API is up, runs the
+        # doctor's engine checks (a few CLI commands, once); from then on, every operation is
+        # an API request.
+        wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
+        at_start = log.read_text().splitlines()
+        assert at_start[0].startswith("system service"), at_start
         web = platform.create_service(
             "web_service", "counted", test_images.demo.web_v1.ref_on(anon_registry.host)
         )
@@ -74,7 +72,3 @@ def test_deploys_and_runs_spawn_no_podman_process(
         wait_for(ended, 60, "the cron run")
         invocations = log.read_text().splitlines()
         assert invocations == at_start, invocations[len(at_start) :]
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)

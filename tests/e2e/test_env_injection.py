@@ -21,7 +21,7 @@ import pytest
 from devkit.images import ImagePusher
 from devkit.preload import build_marker_library, prove_it_loads
 from devkit.registry import RunningRegistry
-from devkit.serve import ServeProcess, remove_containers, wait_for
+from devkit.serve import Platform, running_platform
 from imagedeploy.adapters.local.engine_api import COMPAT, EngineApi
 
 pytestmark = pytest.mark.e2e
@@ -30,17 +30,14 @@ LIBRARY = "opt/evil/marker.so"
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[ServeProcess]:
-    process = ServeProcess.start(tmp_path / "serve")
-    try:
-        yield process
-    finally:
-        process.stop()
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with running_platform(tmp_path / "serve") as started:
+        yield started
 
 
 def test_env_values_with_newlines_never_reach_the_engine_process(
     tmp_path: Path,
-    serve: ServeProcess,
+    platform: Platform,
     engine: EngineApi,
     engine_socket: str,
     image_pusher: ImagePusher,
@@ -68,38 +65,17 @@ def test_env_values_with_newlines_never_reach_the_engine_process(
         "MULTI": "a\r\nb\n\nc\r",
     }
     record = "/bin/busybox env -0 > /www/env.bin; exec /bin/busybox httpd -f -p $PORT -h /www"
-    http = serve.client()
-    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-    created = http.post(
-        "/v1/services",
-        json={
-            "type": "web_service",
-            "name": "preload",
-            "ownerId": owner_id,
-            "image": {"ownerId": owner_id, "imagePath": image},
-            "envVars": [{"key": k, "value": v} for k, v in hostile.items()],
-            "serviceDetails": {
-                "runtime": "image",
-                "envSpecificDetails": {"dockerCommand": f"/bin/sh -c '{record}'"},
-            },
-        },
+    created = platform.create_service(
+        "web_service",
+        "preload",
+        image,
+        env_vars=hostile,
+        envSpecificDetails={"dockerCommand": f"/bin/sh -c '{record}'"},
     )
-    assert created.status_code == 201, created.text
-    service_id, deploy_id = created.json()["service"]["id"], created.json()["deployId"]
-    try:
-
-        def finished() -> str | None:
-            status = str(
-                http.get(f"/v1/services/{service_id}/deploys/{deploy_id}").json()["status"]
-            )
-            return status if status in {"live", "update_failed", "canceled"} else None
-
-        assert wait_for(finished, 120, "the deploy") == "live", serve.logs()[-3000:]
-        url = http.get(f"/v1/services/{service_id}").json()["serviceDetails"]["url"]
-        seen = httpx.get(f"{url}/env.bin", timeout=10).content.split(b"\0")
-        for key, value in hostile.items():
-            assert f"{key}={value}".encode() in seen, key
-        assert not marker.exists(), "the library ran on the host"
-    finally:
-        http.close()
-        remove_containers({service_id})
+    service_id = created["service"]["id"]
+    status = platform.wait_deploy(service_id, created["deployId"])
+    assert status == "live", platform.serve.logs()[-3000:]
+    seen = httpx.get(f"{platform.url_of(service_id)}/env.bin", timeout=10).content.split(b"\0")
+    for key, value in hostile.items():
+        assert f"{key}={value}".encode() in seen, key
+    assert not marker.exists(), "the library ran on the host"

@@ -14,7 +14,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import Platform, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,16 +27,8 @@ WEB = (
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    serve = ServeProcess.start(tmp_path_factory.mktemp("serve"))
-    http = serve.client()
-    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-    platform = Platform(serve, http, owner_id)
-    try:
-        yield platform
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
+    with running_platform(tmp_path_factory.mktemp("serve")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -162,15 +154,13 @@ def test_a_cron_runs_output_carries_its_run_id(
     platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
     marker = f"cron-{uuid.uuid4().hex[:10]}"
-    created = platform.create_service(
+    service_id = platform.live_service(
         "cron_job",
         "logged-cron",
         test_images.demo.web_v1.ref_on(anon_registry.host),
         schedule="0 3 1 1 *",
         envSpecificDetails={"dockerCommand": f"/bin/sh -c 'sleep 1; echo {marker}; sleep 1'"},
     )
-    service_id = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
     run = platform.http.post(f"/v1/cron-jobs/{service_id}/runs")
     assert run.status_code == 200, run.text
     [entry] = found(platform, service_id, marker)

@@ -11,30 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from devkit.cli import IMAGEDEPLOY, CliUser
+from devkit.cli import CliUser
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import ServeProcess, remove_containers, wait_for
+from devkit.serve import IMAGEDEPLOY, remove_containers, wait_for
 
 pytestmark = pytest.mark.e2e
 
 TICKER = "/bin/sh -c 'i=0; while true; do echo \"tick $i\"; i=$((i+1)); sleep 0.5; done'"
-
-
-@pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    running = ServeProcess.start(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def user(tmp_path_factory: pytest.TempPathFactory, serve: ServeProcess) -> CliUser:
-    cli = CliUser(tmp_path_factory.mktemp("home"))
-    cli.ok("login", "--url", serve.url, stdin=serve.api_key + "\n")
-    return cli
 
 
 @pytest.fixture(scope="module")

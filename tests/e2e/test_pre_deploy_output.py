@@ -12,7 +12,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, remove_containers
+from devkit.serve import Platform, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -25,15 +25,8 @@ FLOOD = (
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    serve = ServeProcess.start(tmp_path / "serve")
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        yield platform
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
+    with running_platform(tmp_path / "serve") as started:
+        yield started
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -5,14 +5,14 @@ backends, round-robin over two containers."""
 from __future__ import annotations
 
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
+from devkit.serve import wait_for
 from imagedeploy.adapters.local.router import Router
 
 if TYPE_CHECKING:
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.e2e
 def fetch(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as response:
         return str(response.read().decode()).strip()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -82,12 +75,17 @@ def test_switch_under_traffic_loses_no_request(
     for thread in clients:
         thread.start()
     try:
-        wait_until(lambda: len(results) >= 40)
+        wait_for(lambda: len(results) >= 40, 30, "40 answers from A", interval=0.01)
         router.set_backends("srv-e2e", [("127.0.0.1", b_port)])
         switched.set()
         assert router.drain("srv-e2e", [("127.0.0.1", a_port)], timeout=30)
         containers.engine.stop(a_id, 1)  # A is gone from here on
-        wait_until(lambda: sum(after for after, _ in results) >= 40)
+        wait_for(
+            lambda: sum(after for after, _ in results) >= 40,
+            30,
+            "40 answers after the switch",
+            interval=0.01,
+        )
     finally:
         stop.set()
         for thread in clients:

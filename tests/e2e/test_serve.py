@@ -3,23 +3,20 @@ driven through the HTTP API exactly as a user (or a Render client) would."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from devkit.httpserver import LoopbackHTTPServer
+from devkit.httpserver import WebhookReceiver
 from devkit.images import ImagePusher, StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
+from devkit.serve import Platform, containers_of, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +25,10 @@ pytestmark = pytest.mark.e2e
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     # 60 deploys a minute per service, so the 50-hook test creates 50 deploys (the limit itself
     # is tested in tests/api and tests/usecases)
-    serve = ServeProcess.start(
+    with running_platform(
         tmp_path_factory.mktemp("serve"), extra_env={"IMAGEDEPLOY_DEPLOYS_PER_MINUTE": "60"}
-    )
-    http = serve.client()
-    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-    platform = Platform(serve, http, owner_id)
-    try:
-        yield platform
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
+    ) as started:
+        yield started
 
 
 def get_text(url: str) -> str:
@@ -183,22 +172,9 @@ def test_arm64_only_image_fails_before_anything_runs(
 def test_a_failed_deploy_reaches_a_webhook_through_a_webhook_job(
     platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            received.append(
-                {"headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
-            )
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = LoopbackHTTPServer(Receiver)
+    server = WebhookReceiver()
     server.start("webhook-receiver")
+    received = server.received
     hook = platform.http.post(
         "/v1/webhooks",
         json={
@@ -310,15 +286,13 @@ def test_wrong_private_credential_is_unauthorized_then_fixed_and_in_use(
 def test_cron_job_runs_once_at_a_time(
     platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    created = platform.create_service(
+    service_id = platform.live_service(
         "cron_job",
         "nightly",
         test_images.demo.web_v1.ref_on(anon_registry.host),
         schedule="0 3 1 1 *",
         envSpecificDetails={"dockerCommand": "/bin/sh -c 'echo tick; sleep 5'"},
     )
-    service_id = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
     first = platform.http.post(f"/v1/cron-jobs/{service_id}/runs")
     assert first.status_code == 200, first.text
     wait_for(lambda: containers_of(service_id, "cron"), 30, "the first run's container")
@@ -338,14 +312,12 @@ def test_cron_job_runs_once_at_a_time(
 def test_a_crashed_worker_is_restarted_with_an_event(
     platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    created = platform.create_service(
+    service_id = platform.live_service(
         "background_worker",
         "crashy",
         test_images.demo.web_v1.ref_on(anon_registry.host),
         envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 6; exit 7'"},
     )
-    service_id = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
     failed = wait_for(
         lambda: [e for e in platform.events(service_id) if e["type"] == "server_failed"],
         60,
@@ -405,12 +377,8 @@ def test_fifty_concurrent_hooks_end_with_one_live_deploy(
 def test_a_killed_serve_resumes_its_deploy_without_duplicates(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    serve = ServeProcess.start(tmp_path / "crash")
-    http = serve.client()
-    owner = http.get("/v1/owners").json()[0]["owner"]["id"]
-    platform = Platform(serve, http, owner)
-    try:
-        created = platform.create_service(
+    with running_platform(tmp_path / "crash") as crashing:
+        created = crashing.create_service(
             "web_service",
             "survivor",
             test_images.demo.web_v1.ref_on(anon_registry.host),
@@ -419,18 +387,14 @@ def test_a_killed_serve_resumes_its_deploy_without_duplicates(
         )
         service_id = created["service"]["id"]
         wait_for(lambda: containers_of(service_id), 60, "the rollout to start containers")
-        serve.kill()
-        serve = ServeProcess.start(tmp_path / "crash", api_key=serve.api_key)
-        platform.serve, platform.http = serve, serve.client()
-        status = platform.wait_deploy(service_id, created["deployId"], timeout=180)
+        crashing.serve.kill()
+        crashing.restart()
+        status = crashing.wait_deploy(service_id, created["deployId"], timeout=180)
         assert status in ("live", "update_failed")
         if status == "live":
-            assert get_text(platform.url_of(service_id)) == test_images.demo.web_v1.text
+            assert get_text(crashing.url_of(service_id)) == test_images.demo.web_v1.text
         expected = 2 if status == "live" else 0
         wait_for(lambda: len(containers_of(service_id)) == expected, 90, "exactly the instances")
-    finally:
-        serve.stop()
-        remove_containers(platform.created)
 
 
 def test_a_private_service_is_reachable_by_name_from_other_services(
@@ -466,16 +430,13 @@ def test_a_private_service_is_reachable_by_name_from_other_services(
 
 
 def _cron(platform: Platform, registry: RunningRegistry, images: StandardImages) -> str:
-    created = platform.create_service(
+    return platform.live_service(
         "cron_job",
         "long-run",
         images.demo.web_v1.ref_on(registry.host),
         schedule="0 3 1 1 *",
         envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
     )
-    service_id: str = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
-    return service_id
 
 
 def test_a_cron_run_canceled_at_once_never_keeps_a_container(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devkit.serve import Platform, ServeProcess, remove_containers
+from devkit.serve import Platform, running_platform
 from devkit.sockets import UNREACHABLE_IMAGE, Tarpit, head_only, stream_until_answered
 from imagedeploy.api.app import SMALL_BODY
 from imagedeploy.api.wsgi import MAX_BODY
@@ -30,19 +30,11 @@ HUNDREDS_OF_MB = 300 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    serve = ServeProcess.start(
+    with running_platform(
         tmp_path_factory.mktemp("serve"),
         extra_env={"IMAGEDEPLOY_REQUEST_REGISTRY_BUDGET_SECONDS": str(BUDGET_SECONDS)},
-    )
-    http = serve.client()
-    owner_id = http.get("/v1/owners").json()[0]["owner"]["id"]
-    platform = Platform(serve, http, owner_id)
-    try:
-        yield platform
-    finally:
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
+    ) as started:
+        yield started
 
 
 class InFlight:

@@ -29,7 +29,7 @@ from devkit.effect_hold import hold_effect_env
 from devkit.engine_fault import EngineFault, EngineFaultProxy
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
+from devkit.serve import Platform, containers_of, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -48,20 +48,21 @@ def proxy(engine_socket: str) -> Iterator[EngineFaultProxy]:
 @pytest.fixture(scope="module")
 def faulty(proxy: EngineFaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One serve for the module, driving podman through the fault proxy."""
-    serve = ServeProcess.start(
+    with running_platform(
         tmp_path_factory.mktemp("faults"),
         extra_env={"IMAGEDEPLOY_EFFECT_RETRY_SECONDS": str(RETRY_SECONDS)},
         engine_socket=proxy.socket,
-    )
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        yield platform
-    finally:
-        proxy.clear()
-        serve.stop()
-        http.close()
-        remove_containers(platform.created)
+    ) as started:
+        try:
+            yield started
+        finally:
+            proxy.clear()  # nothing held: serve stops without waiting on the engine
+
+
+@pytest.fixture(scope="module")
+def web_v1(anon_registry: RunningRegistry, test_images: StandardImages) -> str:
+    """The image every service here runs (the fault is in the engine, not the image)."""
+    return test_images.demo.web_v1.ref_on(anon_registry.host)
 
 
 @pytest.fixture
@@ -72,13 +73,11 @@ def engine(proxy: EngineFaultProxy) -> Iterator[EngineFaultProxy]:
     proxy.clear()
 
 
-def _worker(
-    platform: Platform, registry: RunningRegistry, images: StandardImages
-) -> tuple[str, str]:
+def _worker(platform: Platform, image: str) -> tuple[str, str]:
     created = platform.create_service(
         "background_worker",
         "faulty-worker",
-        images.demo.web_v1.ref_on(registry.host),
+        image,
         envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
     )
     return str(created["service"]["id"]), str(created["deployId"])
@@ -87,11 +86,10 @@ def _worker(
 def test_engine_failing_create_once_is_retried_and_the_deploy_goes_live(
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
     engine.add(EngineFault.fail("POST", CREATE, message=ENGINE_ERROR))
-    service_id, deploy_id = _worker(faulty, anon_registry, test_images)
+    service_id, deploy_id = _worker(faulty, web_v1)
     assert faulty.wait_deploy(service_id, deploy_id) == "live"
     assert engine.count("POST", CREATE) == 2  # the failed one, then the retry
     assert engine.count("POST", CREATE, forwarded=True) == 1
@@ -110,11 +108,10 @@ def test_engine_failing_create_once_is_retried_and_the_deploy_goes_live(
 def test_engine_failing_create_for_good_fails_the_deploy_with_its_error(
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
     engine.add(EngineFault.fail("POST", CREATE, message=ENGINE_ERROR, times=1000))
-    service_id, deploy_id = _worker(faulty, anon_registry, test_images)
+    service_id, deploy_id = _worker(faulty, web_v1)
     assert faulty.wait_deploy(service_id, deploy_id, RETRY_SECONDS + 60) == "update_failed"
     assert engine.count("POST", CREATE) >= 2  # retried before giving up
     assert engine.count("POST", CREATE, forwarded=True) == 0
@@ -126,46 +123,33 @@ def test_engine_failing_create_for_good_fails_the_deploy_with_its_error(
 def test_serve_killed_before_its_command_reached_the_engine_runs_it_once_after_restart(
     engine_socket: str,
     tmp_path: Path,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
     with EngineFaultProxy(engine_socket) as engine:
         held = EngineFault.hold("POST", CREATE)
         engine.add(held)
-        serve = ServeProcess.start(tmp_path / "data", engine_socket=engine.socket)
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
-            service_id, deploy_id = _worker(platform, anon_registry, test_images)
+        with running_platform(tmp_path / "data", engine_socket=engine.socket) as platform:
+            service_id, deploy_id = _worker(platform, web_v1)
             held.wait_arrived()  # the rollout is committed; its create is here, not in podman
-            serve.kill()
+            platform.serve.kill()
             held.drop_held()  # the engine never sees it
-            serve = ServeProcess.start(
-                tmp_path / "data", api_key=serve.api_key, engine_socket=engine.socket
-            )
-            platform.serve, platform.http = serve, serve.client()
+            platform.restart(engine_socket=engine.socket)
             assert platform.wait_deploy(service_id, deploy_id) == "live"
             assert engine.count("POST", CREATE, forwarded=True) == 1
             assert len(containers_of(service_id, stopped=True)) == 1
-        finally:
-            serve.stop()
-            remove_containers(platform.created)
 
 
 # -- a cron run's cancel or delete, before or during its container's start ------------------
 
 
-def _cron_job(platform: Platform, registry: RunningRegistry, images: StandardImages) -> str:
-    created = platform.create_service(
+def _cron_job(platform: Platform, image: str) -> str:
+    return platform.live_service(
         "cron_job",
         "held-run",
-        images.demo.web_v1.ref_on(registry.host),
+        image,
         schedule="0 3 1 1 *",
         envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
     )
-    service_id: str = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
-    return service_id
 
 
 def _stop_while_held(
@@ -200,10 +184,9 @@ def test_a_cron_run_stopped_before_its_container_is_created_never_runs(
     stop: str,
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
-    service_id = _cron_job(faulty, anon_registry, test_images)
+    service_id = _cron_job(faulty, web_v1)
     _stop_while_held(faulty, engine, service_id, _name_of(service_id), stop)
 
 
@@ -212,25 +195,22 @@ def test_a_cron_run_stopped_while_its_container_starts_is_stopped(
     stop: str,
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
-    service_id = _cron_job(faulty, anon_registry, test_images)
+    service_id = _cron_job(faulty, web_v1)
     _stop_while_held(faulty, engine, service_id, START, stop)
 
 
 # -- a deploy's cancel, or its service's delete, before, during or after an instance's start ------
 
 
-def _held_web_service(
-    platform: Platform, registry: RunningRegistry, images: StandardImages
-) -> tuple[str, str]:
+def _held_web_service(platform: Platform, image: str) -> tuple[str, str]:
     """A web service whose instances never answer their health check: its first deploy stays
     in its rollout (its instance started, waiting to be healthy) until it is stopped."""
     created = platform.create_service(
         "web_service",
         "never-healthy",
-        images.demo.web_v1.ref_on(registry.host),
+        image,
         healthCheckPath="/no-such-page",
     )
     return str(created["service"]["id"]), str(created["deployId"])
@@ -260,8 +240,7 @@ def test_an_instance_stopped_before_or_while_its_container_starts_is_gone(
     stop: str,
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
     """``create``: the cancel/delete arrives before the engine has the container; ``start``: it
     exists, and its start is under way."""
@@ -270,7 +249,7 @@ def test_an_instance_stopped_before_or_while_its_container_starts_is_gone(
         path = r"/containers/create\?name=srv-[a-z0-9]+-instance-"
     hold = EngineFault.hold("POST", path)
     engine.add(hold)
-    service_id, deploy_id = _held_web_service(faulty, anon_registry, test_images)
+    service_id, deploy_id = _held_web_service(faulty, web_v1)
     hold.wait_arrived()
     _stop_instance(faulty, service_id, deploy_id, stop)
     hold.release()
@@ -283,10 +262,9 @@ def test_an_instance_stopped_after_its_container_started_is_gone(
     stop: str,
     faulty: Platform,
     engine: EngineFaultProxy,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
-    service_id, deploy_id = _held_web_service(faulty, anon_registry, test_images)
+    service_id, deploy_id = _held_web_service(faulty, web_v1)
     wait_for(lambda: containers_of(service_id), 60, "the instance running")
     _stop_instance(faulty, service_id, deploy_id, stop)
     _no_instance_left(faulty, service_id, deploy_id, stop)
@@ -295,35 +273,27 @@ def test_an_instance_stopped_after_its_container_started_is_gone(
 def test_serve_killed_between_commit_and_dispatch_runs_the_command_once_after_restart(
     engine_socket: str,
     tmp_path: Path,
-    anon_registry: RunningRegistry,
-    test_images: StandardImages,
+    web_v1: str,
 ) -> None:
     """The rollout is committed with its outbox record; the dispatcher is held before it
     executes ``StartRollout`` (``devkit.effect_hold``), and serve is SIGKILLed there. After the
     restart both the record and reconcile's resume ask for the rollout: one create."""
     marker = tmp_path / "held"
-    with EngineFaultProxy(engine_socket) as engine:
-        serve = ServeProcess.start(
+    with (
+        EngineFaultProxy(engine_socket) as engine,
+        running_platform(
             tmp_path / "data",
             extra_env=hold_effect_env("StartRollout", marker),
             engine_socket=engine.socket,
-        )
-        http = serve.client()
-        platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-        try:
-            service_id, deploy_id = _worker(platform, anon_registry, test_images)
-            wait_for(marker.exists, 60, "the dispatcher to hold StartRollout")
-            serve.kill()
-            assert engine.count("POST", CREATE) == 0  # nothing reached the engine
-            serve = ServeProcess.start(
-                tmp_path / "data", api_key=serve.api_key, engine_socket=engine.socket
-            )
-            platform.serve, platform.http = serve, serve.client()
-            assert platform.wait_deploy(service_id, deploy_id) == "live"
-            time.sleep(2)  # a second rollout, if one were asked for, would create by now
-            assert engine.count("POST", CREATE) == 1
-            assert len(containers_of(service_id, stopped=True)) == 1
-            assert [e["type"] for e in platform.events(service_id)].count("deploy_ended") == 1
-        finally:
-            serve.stop()
-            remove_containers(platform.created)
+        ) as platform,
+    ):
+        service_id, deploy_id = _worker(platform, web_v1)
+        wait_for(marker.exists, 60, "the dispatcher to hold StartRollout")
+        platform.serve.kill()
+        assert engine.count("POST", CREATE) == 0  # nothing reached the engine
+        platform.restart(engine_socket=engine.socket)
+        assert platform.wait_deploy(service_id, deploy_id) == "live"
+        time.sleep(2)  # a second rollout, if one were asked for, would create by now
+        assert engine.count("POST", CREATE) == 1
+        assert len(containers_of(service_id, stopped=True)) == 1
+        assert [e["type"] for e in platform.events(service_id)].count("deploy_ended") == 1

@@ -12,7 +12,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
+from devkit.serve import Platform, containers_of, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -21,21 +21,8 @@ ENDED = {"succeeded", "failed", "canceled"}
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    serve = ServeProcess.start(tmp_path / "serve")
-    http = serve.client()
-    made = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        yield made
-    finally:
-        serve.stop()
-        remove_containers(made.created)
-
-
-def _live_web(platform: Platform, image: str) -> str:
-    created = platform.create_service("web_service", "jobs", image)
-    service_id: str = created["service"]["id"]
-    assert platform.wait_deploy(service_id, created["deployId"]) == "live"
-    return service_id
+    with running_platform(tmp_path / "serve") as started:
+        yield started
 
 
 def _job(platform: Platform, service_id: str, command: str) -> dict[str, Any]:
@@ -58,7 +45,8 @@ def test_instances_jobs_and_cancel(
     platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
     http = platform.http
-    service_id = _live_web(platform, test_images.demo.web_v1.ref_on(anon_registry.host))
+    image = test_images.demo.web_v1.ref_on(anon_registry.host)
+    service_id = platform.live_service("web_service", "jobs", image)
 
     # instances: one, named like its RENDER_INSTANCE_ID; a restart replaces it
     (first,) = http.get(f"/v1/services/{service_id}/instances").json()
@@ -99,33 +87,19 @@ def test_instances_jobs_and_cancel(
 
 
 def test_a_job_running_when_serve_stops_is_adopted_by_the_next_serve(
-    tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
+    platform: Platform, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    serve = ServeProcess.start(tmp_path / "serve")
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        created = platform.create_service(
-            "background_worker",
-            "adopt",
-            test_images.demo.web_v1.ref_on(anon_registry.host),
-            envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
-        )
-        service_id = created["service"]["id"]
-        assert platform.wait_deploy(service_id, created["deployId"]) == "live"
-        job = _job(platform, service_id, "/bin/sh -c 'sleep 10; exit 5'")
-        wait_for(lambda: containers_of(service_id, "job"), 60, "the job's container")
-        http.close()
-        serve.stop()
-        assert containers_of(service_id, "job"), "the job's container keeps running"
+    service_id = platform.live_service(
+        "background_worker",
+        "adopt",
+        test_images.demo.web_v1.ref_on(anon_registry.host),
+        envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 600'"},
+    )
+    job = _job(platform, service_id, "/bin/sh -c 'sleep 10; exit 5'")
+    wait_for(lambda: containers_of(service_id, "job"), 60, "the job's container")
+    platform.serve.stop()
+    assert containers_of(service_id, "job"), "the job's container keeps running"
 
-        again = ServeProcess.start(tmp_path / "serve", api_key=serve.api_key)
-        try:
-            platform.http = again.client()
-            ended = _ended(platform, service_id, job["id"])
-            assert (ended["status"], ended["exitCode"]) == ("failed", 5), ended
-        finally:
-            again.stop()
-    finally:
-        serve.stop()
-        remove_containers(platform.created)
+    platform.restart()
+    ended = _ended(platform, service_id, job["id"])
+    assert (ended["status"], ended["exitCode"]) == ("failed", 5), ended

@@ -10,7 +10,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -18,20 +18,16 @@ pytestmark = pytest.mark.e2e
 def test_cpu_and_memory_series_of_a_live_service(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    serve = ServeProcess.start(
+    with running_platform(
         tmp_path / "serve", extra_env={"IMAGEDEPLOY_METRICS_SAMPLE_SECONDS": "1"}
-    )
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        created = platform.create_service(
+    ) as platform:
+        http = platform.http
+        service_id = platform.live_service(
             "background_worker",
             "busy",
             test_images.demo.web_v1.ref_on(anon_registry.host),
             envSpecificDetails={"dockerCommand": "/bin/sh -c 'while :; do :; done'"},
         )
-        service_id = created["service"]["id"]
-        assert platform.wait_deploy(service_id, created["deployId"]) == "live"
         (instance,) = http.get(f"/v1/services/{service_id}/instances").json()
         query = {"resource": service_id, "resolutionSeconds": "30"}
 
@@ -56,6 +52,3 @@ def test_cpu_and_memory_series_of_a_live_service(
         assert http.get("/v1/metrics/http-requests", params=query).json() == []  # a worker
         bad = http.get("/v1/metrics/cpu", params={**query, "resolutionSeconds": "5"})
         assert bad.status_code == 400, bad.text
-    finally:
-        serve.stop()
-        remove_containers(platform.created)

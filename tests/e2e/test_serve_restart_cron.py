@@ -10,7 +10,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, containers_of, remove_containers, wait_for
+from devkit.serve import containers_of, running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -18,40 +18,28 @@ pytestmark = pytest.mark.e2e
 def test_sigint_with_a_cron_run_in_progress_then_the_run_is_adopted(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    serve = ServeProcess.start(tmp_path / "serve")
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
-    try:
-        created = platform.create_service(
+    with running_platform(tmp_path / "serve") as platform:
+        service_id = platform.live_service(
             "cron_job",
             "slow",
             test_images.demo.web_v1.ref_on(anon_registry.host),
             schedule="0 3 1 1 *",
             envSpecificDetails={"dockerCommand": "/bin/sh -c 'sleep 12; exit 4'"},
         )
-        service_id = created["service"]["id"]
-        assert platform.wait_deploy(service_id, created["deployId"]) == "live"
-        run = http.post(f"/v1/cron-jobs/{service_id}/runs").json()
+        run = platform.http.post(f"/v1/cron-jobs/{service_id}/runs").json()
         wait_for(lambda: containers_of(service_id, "cron"), 30, "the run's container")
-        http.close()
 
-        serve.process.send_signal(signal.SIGINT)
-        serve.process.wait(10)  # exits within 10 s of SIGINT, else TimeoutExpired
+        serve = platform.serve.process
+        serve.send_signal(signal.SIGINT)
+        serve.wait(10)  # exits within 10 s of SIGINT, else TimeoutExpired
         assert containers_of(service_id, "cron"), "the run's container keeps running"
 
-        again = ServeProcess.start(tmp_path / "serve", api_key=serve.api_key)
-        try:
-            with again.client() as http2:
+        platform.restart()
 
-                def ended() -> str | None:
-                    items = http2.get(f"/v1/cron-jobs/{service_id}/runs").json()
-                    status = {i["cronJobRun"]["id"]: i["cronJobRun"]["status"] for i in items}
-                    found = status.get(run["id"])
-                    return found if found not in (None, "pending", "running") else None
+        def ended() -> str | None:
+            items = platform.http.get(f"/v1/cron-jobs/{service_id}/runs").json()
+            status = {i["cronJobRun"]["id"]: i["cronJobRun"]["status"] for i in items}
+            found = status.get(run["id"])
+            return found if found not in (None, "pending", "running") else None
 
-                assert wait_for(ended, 60, "the adopted run to end") == "unsuccessful"
-        finally:
-            again.stop()
-    finally:
-        serve.stop()
-        remove_containers(platform.created)
+        assert wait_for(ended, 60, "the adopted run to end") == "unsuccessful"

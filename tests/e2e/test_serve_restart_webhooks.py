@@ -4,19 +4,17 @@ restart, once."""
 
 from __future__ import annotations
 
-import json
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.effect_hold import hold_effect_env
-from devkit.httpserver import LoopbackHTTPServer
+from devkit.httpserver import WebhookReceiver
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import running_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,58 +22,45 @@ pytestmark = pytest.mark.e2e
 def test_a_webhook_delivery_pending_when_serve_is_killed_is_made_once_after_restart(
     tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
 ) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = LoopbackHTTPServer(Receiver)
+    server = WebhookReceiver()
     server.start("webhook-receiver")
     marker = tmp_path / "held"
-    serve = ServeProcess.start(
-        tmp_path / "data", extra_env=hold_effect_env("DeliverWebhook", marker)
-    )
-    http = serve.client()
-    platform = Platform(serve, http, http.get("/v1/owners").json()[0]["owner"]["id"])
     try:
-        hook = platform.http.post(
-            "/v1/webhooks",
-            json={
-                "ownerId": platform.owner_id,
-                "name": "failures",
-                "url": f"http://{server.host}/hook",
-                "enabled": True,
-                "eventFilter": ["deploy_ended"],
-            },
-        )
-        assert hook.status_code == 201, hook.text
-        created = platform.create_service(  # fails its preflight: no container, one failure
-            "web_service", "arm-hooked", test_images.demo.arm64_only.ref_on(anon_registry.host)
-        )
-        service_id = created["service"]["id"]
-        assert platform.wait_deploy(service_id, created["deployId"]) == "update_failed"
-        wait_for(marker.exists, 30, "the delivery to be held")
-        serve.kill()
-        assert received == []
-        serve = ServeProcess.start(tmp_path / "data", api_key=serve.api_key)
-        platform.serve, platform.http = serve, serve.client()
+        with running_platform(
+            tmp_path / "data", extra_env=hold_effect_env("DeliverWebhook", marker)
+        ) as platform:
+            hook = platform.http.post(
+                "/v1/webhooks",
+                json={
+                    "ownerId": platform.owner_id,
+                    "name": "failures",
+                    "url": f"http://{server.host}/hook",
+                    "enabled": True,
+                    "eventFilter": ["deploy_ended"],
+                },
+            )
+            assert hook.status_code == 201, hook.text
+            created = platform.create_service(  # fails its preflight: no container, one failure
+                "web_service", "arm-hooked", test_images.demo.arm64_only.ref_on(anon_registry.host)
+            )
+            service_id = created["service"]["id"]
+            assert platform.wait_deploy(service_id, created["deployId"]) == "update_failed"
+            wait_for(marker.exists, 30, "the delivery to be held")
+            platform.serve.kill()
+            assert server.received == []
+            platform.restart()
 
-        def mine() -> list[dict[str, Any]]:
-            return [r for r in received if r["data"]["serviceId"] == service_id]
+            def mine() -> list[dict[str, Any]]:
+                return [
+                    r["body"]
+                    for r in server.received
+                    if r["body"]["data"]["serviceId"] == service_id
+                ]
 
-        wait_for(mine, 30, "the delivery after the restart")
-        time.sleep(2)  # a second delivery, if one were made, would be here by now
-        assert [r["type"] for r in mine()] == ["deploy_ended"]
-        log = platform.http.get(f"/v1/webhooks/{hook.json()['id']}/events").json()
-        assert [entry["webhookEvent"]["eventType"] for entry in log] == ["deploy_ended"]
+            wait_for(mine, 30, "the delivery after the restart")
+            time.sleep(2)  # a second delivery, if one were made, would be here by now
+            assert [r["type"] for r in mine()] == ["deploy_ended"]
+            log = platform.http.get(f"/v1/webhooks/{hook.json()['id']}/events").json()
+            assert [entry["webhookEvent"]["eventType"] for entry in log] == ["deploy_ended"]
     finally:
-        serve.stop()
         server.stop()
-        remove_containers(platform.created)

@@ -13,7 +13,7 @@ import pytest
 
 from devkit.images import StandardImages
 from devkit.registry import RunningRegistry
-from devkit.serve import ServeProcess, containers_of, remove_containers, wait_for
+from devkit.serve import containers_of, remove_containers, running_serve, wait_for
 from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.domain.services import Service
 from imagedeploy.embedded import Embedded, build
@@ -141,17 +141,14 @@ def test_requests_during_the_resume_are_answered_queued_and_not_undone(
 def test_failed_engine_checks_are_logged_after_the_api_is_up(
     tmp_path: Path, engine_socket: str
 ) -> None:
-    serve = ServeProcess.start(
+    with running_serve(
         tmp_path / "serve",
         extra_env={"IMAGEDEPLOY_CONTAINER_ENGINE": "no-such-engine"},
         engine_socket=engine_socket,
-    )
-    try:
+    ) as serve:
         with serve.client() as http:
             assert http.get("/v1/owners").status_code == 200
         wait_for(lambda: "engine checks done" in serve.logs(), 60, "the doctor's checks")
         assert "imagedeploy doctor: FAIL  container engine: no-such-engine not found" in (
             serve.logs()
         )
-    finally:
-        serve.stop()

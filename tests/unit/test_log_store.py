@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.log_lines import log_line, log_query
 from imagedeploy.adapters.local.log_store import SqliteLogStore
 from imagedeploy.domain.log_masking import masker
-from imagedeploy.domain.logs import LogLine, LogQuery, LogType, RequestFields, parse_query
+from imagedeploy.domain.logs import LogLine, LogQuery, LogType, RequestFields
 
 pytestmark = pytest.mark.unit
 
@@ -20,30 +21,12 @@ A, B = "srv-a", "srv-b"
 
 
 def line(resource: str, seconds_ago: float, message: str, **more: object) -> LogLine:
-    fields: dict[str, object] = {
-        "id": "",
-        "timestamp": NOW - timedelta(seconds=seconds_ago),
-        "resource": resource,
-        "instance": f"{resource}-i1",
-        "type": LogType.APP,
-        "level": "info",
-        "message": message,
-    }
-    fields.update(more)
-    return LogLine(**fields)  # type: ignore[arg-type]
+    at = NOW - timedelta(seconds=seconds_ago)
+    return log_line(resource, at, message, **{"instance": f"{resource}-i1", **more})
 
 
 def q(*resources: str, limit: int = 100, **filters: Sequence[str]) -> LogQuery:
-    return parse_query(
-        owner_id="tea-1",
-        resources=list(resources),
-        start=None,
-        end=None,
-        direction=None,
-        limit=limit,
-        now=NOW,
-        filters=filters,
-    )
+    return log_query(NOW, resources=list(resources), limit=limit, filters=filters)
 
 
 @pytest.fixture
@@ -129,15 +112,12 @@ def test_paging_through_the_store(store: SqliteLogStore) -> None:
         seen += [x.message for x in page.lines]
         if not page.has_more:
             break
-        query = parse_query(
-            owner_id="tea-1",
+        query = log_query(
+            NOW,
             resources=[A],
             start=page.next_start,
             end=page.next_end,
-            direction=None,
             limit=2,
-            now=NOW,
-            filters={},
         )
     assert len(seen) == 4 and len(set(seen)) == 4
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devkit.log_lines import log_line, log_query
 from imagedeploy.domain.errors import InvalidInput
 from imagedeploy.domain.log_masking import MASK, is_secret, masker
 from imagedeploy.domain.logs import (
@@ -19,7 +20,6 @@ from imagedeploy.domain.logs import (
     detect_level,
     labels,
     parse_label,
-    parse_query,
     to_wire,
 )
 
@@ -30,32 +30,11 @@ SRV = "srv-00000000000000000001"
 
 
 def query(**given: object) -> LogQuery:
-    args: dict[str, object] = {
-        "owner_id": "tea-1",
-        "resources": [SRV],
-        "start": None,
-        "end": None,
-        "direction": None,
-        "limit": None,
-        "now": NOW,
-        "filters": {},
-    }
-    args.update(given)
-    return parse_query(**args)  # type: ignore[arg-type]
+    return log_query(NOW, **{"resources": [SRV], **given})
 
 
 def line(seconds: float, message: str = "hello", **more: object) -> LogLine:
-    fields: dict[str, object] = {
-        "id": f"{seconds}",
-        "timestamp": NOW - timedelta(seconds=seconds),
-        "resource": SRV,
-        "instance": f"{SRV}-abcde",
-        "type": LogType.APP,
-        "level": "info",
-        "message": message,
-    }
-    fields.update(more)
-    return LogLine(**fields)  # type: ignore[arg-type]
+    return log_line(SRV, NOW - timedelta(seconds=seconds), message, **{"id": f"{seconds}", **more})
 
 
 def test_defaults_are_renders() -> None:
