@@ -4,12 +4,14 @@ storage, and no line stored twice when a restarted collector follows a container
 
 from __future__ import annotations
 
+import logging
 import queue
 import struct
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,7 +95,10 @@ class FakeEngine:
 
 
 def collector(
-    engine: FakeEngine, store: SqliteLogStore, maskers: dict[str, Masker]
+    engine: FakeEngine,
+    store: SqliteLogStore,
+    maskers: dict[str, Masker],
+    queue_lines: int = 100_000,
 ) -> LogCollector:
     return LogCollector(
         engine,
@@ -103,7 +108,20 @@ def collector(
         retention=timedelta(days=7),
         max_bytes=1 << 30,
         resync_seconds=3600,
+        queue_lines=queue_lines,
     )
+
+
+class HeldStore(SqliteLogStore):
+    """A log store whose first ``append`` waits for ``release``: a writer that fell behind."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+
+    def append(self, lines: Any) -> None:
+        self.release.wait(10)
+        super().append(lines)
 
 
 def all_lines(store: SqliteLogStore) -> list[tuple[str, str, str, str]]:
@@ -204,4 +222,24 @@ def test_drain_waits_for_the_follower_of_a_container_until_its_stream_ends(tmp_p
     assert not drained.is_alive()
     assert engine.streams == ["c-web"]  # waited for, not read a second time
     wait_for(lambda: all_lines(store), 10, "the line stored")
+    running.stop()
+
+
+def test_lines_dropped_behind_a_slow_writer_are_counted_and_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = HeldStore(tmp_path / "logs.sqlite")
+    engine = FakeEngine()
+    running = collector(engine, store, {}, queue_lines=5).start()
+    flood = [(1, stamped(i, f"line {i}")) for i in range(200)]
+    engine.start("c-web", labels("instance", **{INSTANCE: "srv-a-x"}), flood)
+    wait_for(lambda: running.dropped > 0 and engine.streams, 10, "lines dropped")
+    wait_for(lambda: "c-web" not in running._following, 10, "the flood read")
+    with caplog.at_level(logging.WARNING, logger="imagedeploy.adapters.local.log_collector"):
+        store.release.set()
+        wait_for(lambda: caplog.records, 10, "the drop warning")
+    [warning] = caplog.records
+    assert "log lines dropped" in warning.getMessage()
+    stored = len(all_lines(store))
+    assert warning.dropped == running.dropped == 200 - stored  # type: ignore[attr-defined]
     running.stop()

@@ -157,6 +157,8 @@ class LogCollector:
             failure="enforcing the log retention failed; retrying later",
         )
         self.dropped = 0  # lines dropped because the writer fell behind
+        self._dropped_reported = 0
+        self._next_drop_report = 0.0  # monotonic: a drop warning at most once a minute
         self._watcher = EngineWatcher(
             lambda since: engine.events(self._mine, since=since),
             self._on_event,
@@ -327,6 +329,17 @@ class LogCollector:
                 self._store.append(masked)
             except Exception:
                 logger.exception("storing log lines failed; %d lines lost", len(batch))
+            self._report_dropped()
+
+    def _report_dropped(self) -> None:
+        """Warn (at most once a minute) when lines were dropped since the last warning."""
+        dropped, now = self.dropped, time.monotonic()
+        if dropped > self._dropped_reported and now >= self._next_drop_report:
+            logger.warning(
+                "log lines dropped: containers print faster than the log store keeps up",
+                extra={"dropped": dropped - self._dropped_reported, "dropped_total": dropped},
+            )
+            self._dropped_reported, self._next_drop_report = dropped, now + 60
 
     def _enforce_retention(self) -> None:
         self._store.enforce_retention(
