@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from devkit.containers import ENGINE_ENV
-from devkit.serve import Platform, ServeProcess, remove_containers, wait_for
+from devkit.serve import Platform, ServeProcess, running_platform, wait_for
 from devkit.stack import registry_stack
 
 
@@ -61,20 +61,16 @@ def main(argv: list[str] | None = None) -> None:
         host = stack.token.host
         say(f"A private registry (token auth) serves {v1.ref_on(host)} and {v2.ref_on(host)}")
 
-        serve = ServeProcess.start(Path(tmp) / "imagedeploy")
-        say(f"imagedeploy serve is up at {serve.url}")
-        show("first API key (shown once)", serve.api_key[:12] + "…")
-        http = serve.client()
-        owner = http.get("/v1/owners").json()[0]["owner"]["id"]
-        platform = Platform(serve, http, owner)
-        try:
-            run_story(platform, stack, v1, v2, host)
-            if args.keep:
-                keep_serving(serve)
-        finally:
-            say("Stopping serve and removing the demo's containers")
-            serve.stop()
-            remove_containers(platform.created)
+        with running_platform(Path(tmp) / "imagedeploy") as platform:
+            serve = platform.serve
+            say(f"imagedeploy serve is up at {serve.url}")
+            show("first API key (shown once)", serve.api_key[:12] + "…")
+            try:
+                run_story(platform, stack, v1, v2, host)
+                if args.keep:
+                    keep_serving(serve)
+            finally:
+                say("Stopping serve and removing the demo's containers")
 
 
 def keep_serving(serve: ServeProcess) -> None:

@@ -46,7 +46,6 @@ from imagedeploy.domain.cron import RunEnd, RunStatus
 from imagedeploy.domain.deploy_machine import Signal
 from imagedeploy.domain.errors import PullFailureReason
 from imagedeploy.domain.ids import new_id
-from imagedeploy.domain.log_masking import NO_MASK, Masker
 from imagedeploy.domain.outbox import Effect
 from imagedeploy.domain.outcomes import ServerFailure
 from imagedeploy.domain.services import ServiceType
@@ -56,7 +55,7 @@ from imagedeploy.registry import RegistryClient
 from imagedeploy.settings import Settings
 from imagedeploy.usecases import api_keys, cron, deploys, instances, outbox, reconcile
 from imagedeploy.usecases import jobs as one_off_jobs
-from imagedeploy.usecases.logs import service_masker
+from imagedeploy.usecases import logs as service_logs
 from imagedeploy.usecases.notifications import WEBHOOK_JOB
 from imagedeploy.usecases.unit_of_work import DELIVERY_JOB
 from imagedeploy.usecases.worker import run_job
@@ -378,16 +377,13 @@ def _build(
     observed: dict[str, Callable[[str, ObservedRequest], None]] = {}
     router = Router(host, on_request=lambda sid, req: observed["sink"](sid, req))
     engine = EngineApi(engine_service.socket)
+    holder: dict[str, Ports] = {}  # set once built; the callbacks below read it when called
     log_store = SqliteLogStore(data_dir / "logs.sqlite")
-
-    def masker_for(service_id: str) -> Masker:  # ``ports`` is set below, before any line
-        service = store.get_service(service_id)
-        return NO_MASK if service is None else service_masker(ports, service)
 
     log_collector = LogCollector(
         engine,
         log_store,
-        masker_for,
+        lambda service_id: service_logs.masker_of(holder["ports"], service_id),
         installation=installation,
         retention=timedelta(days=settings.logs_retention_days),
         max_bytes=settings.logs_max_bytes,
@@ -411,7 +407,6 @@ def _build(
     )
     registry = RegistryClient(settings, egress=registry_egress(settings, Home.SERVE))
     webhook_targets = webhook_egress(settings, Home.SERVE)
-    holder: dict[str, Ports] = {}
     jobs = ThreadJobs(lambda job: run_job(holder["ports"], job), workers=4)
     webhook_jobs = ThreadJobs(
         lambda job: run_job(holder["ports"], job), workers=2, name="imagedeploy-webhooks"

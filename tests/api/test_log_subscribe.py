@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from devkit.apigw import API_KEY, BASE, Api
+from devkit.log_lines import log_line
 from devkit.world import OWNER
 from imagedeploy.api.deps import ApiDeps
 from imagedeploy.api.log_stream import LogStreamer
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.logs import LogLine
-from tests.api.test_render_compat import log_line, wsgi_request
+from tests.api.test_render_compat import wsgi_request
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +57,7 @@ def streaming(api: Api) -> tuple[Any, str, Api]:
 
 
 def line(api: Api, service_id: str, message: str) -> LogLine:
-    return log_line(api.world.clock.now(), service_id, -1, message)  # a second from now
+    return log_line(service_id, api.world.clock.now() + timedelta(seconds=1), message)
 
 
 def test_new_matching_lines_arrive_as_events(streaming: tuple[Any, str, Api]) -> None:

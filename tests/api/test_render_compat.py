@@ -30,6 +30,7 @@ import pytest
 from pydantic import SecretStr
 
 from devkit.apigw import API_KEY, BASE, Api, Reply
+from devkit.log_lines import log_line
 from devkit.render_openapi import (
     document as render_document,
 )
@@ -52,7 +53,7 @@ from imagedeploy.domain.deploy_machine import InstanceFailed, PreDeployExited
 from imagedeploy.domain.deploys import DeployStatus
 from imagedeploy.domain.errors import ImagePullError, PullFailureReason
 from imagedeploy.domain.ids import new_id
-from imagedeploy.domain.logs import LogLine, LogType, RequestFields
+from imagedeploy.domain.logs import LogType, RequestFields
 from imagedeploy.domain.metrics import Metric
 from imagedeploy.domain.outcomes import NonZeroExit, OomKilled
 from imagedeploy.domain.registries import RegistryKind
@@ -2652,22 +2653,6 @@ def test_enum_filters_take_exactly_renders_values(
 LOG_OPERATIONS = ("/logs", "/logs/values", "/logs/subscribe")
 
 
-def log_line(
-    now: datetime, service_id: str, seconds_ago: float, message: str, **more: Any
-) -> LogLine:
-    fields: dict[str, Any] = {
-        "id": "",
-        "timestamp": now - timedelta(seconds=seconds_ago),
-        "resource": service_id,
-        "instance": f"{service_id}-abcde",
-        "type": LogType.APP,
-        "level": "info",
-        "message": message,
-    }
-    fields.update(more)
-    return LogLine(**fields)
-
-
 @pytest.fixture
 def logged(client: Client) -> str:
     """A live web service with app, build and request lines kept; its id."""
@@ -2676,14 +2661,13 @@ def logged(client: Client) -> str:
     now = client.world.clock.now()
     client.api.logs.append(
         [
-            log_line(now, web, 40, "migrating", type=LogType.BUILD),
-            log_line(now, web, 30, "listening on :10000"),
-            log_line(now, web, 20, "ERROR payment 7 failed", level="error"),
-            log_line(now, web, 15, "connecting with hunter2-pw"),
+            log_line(web, now - timedelta(seconds=40), "migrating", type=LogType.BUILD),
+            log_line(web, now - timedelta(seconds=30), "listening on :10000"),
+            log_line(web, now - timedelta(seconds=20), "ERROR payment 7 failed", level="error"),
+            log_line(web, now - timedelta(seconds=15), "connecting with hunter2-pw"),
             log_line(
-                now,
                 web,
-                10,
+                now - timedelta(seconds=10),
                 "GET /orders 200",
                 type=LogType.REQUEST,
                 request=RequestFields("GET", "/orders", 200, "web.example.com", 4),

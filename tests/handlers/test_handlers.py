@@ -9,12 +9,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
-from devkit.httpserver import LoopbackHTTPServer
+from devkit.httpserver import WebhookReceiver
 from devkit.images import ImagePusher
 from devkit.lambda_stack import (
     ECR_IMAGE,
@@ -316,21 +315,8 @@ def test_rollout_failures_fail_the_deploy(
 
 
 def test_webhooks_are_queued_and_delivered_by_the_worker(stack: Stack) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            received.append(
-                {"headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
-            )
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = LoopbackHTTPServer(Receiver)
+    server = WebhookReceiver()
+    received = server.received
     server.start("webhook-receiver")
     # AWS takes public https:// receivers only: open loopback and plain http for this one.
     stack.rebuild(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from imagedeploy.domain.cron import CronRun, RunStatus, RunTrigger
+from imagedeploy.domain.cron import RUN_TIME_LIMIT_SECONDS, CronRun, RunStatus, RunTrigger
 from imagedeploy.domain.errors import Conflict, NotFound
 from imagedeploy.domain.events import EventType
 from imagedeploy.domain.ids import new_id
@@ -149,7 +149,7 @@ def _failure_reason(exit_code: int | None, reason: str) -> dict[str, object]:
     if exit_code is not None and exit_code != 0:
         why["nonZeroExit"] = exit_code
     if reason == "timed out":
-        why["timedOutSeconds"] = 12 * 3600
+        why["timedOutSeconds"] = RUN_TIME_LIMIT_SECONDS
     elif reason and exit_code is None:
         why["platformError"] = reason
     return why

@@ -9,7 +9,7 @@ them before they are stored (``service_masker``).
 from __future__ import annotations
 
 from imagedeploy.domain.errors import NotFound
-from imagedeploy.domain.log_masking import Masker, masker
+from imagedeploy.domain.log_masking import NO_MASK, Masker, masker
 from imagedeploy.domain.logs import LogPage, LogQuery, parse_label
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import LogReader, Ports
@@ -23,6 +23,12 @@ def service_masker(ports: Ports, service: Service) -> Masker:
         if token is not None:
             tokens.append(token.get_secret_value())
     return masker({v.key: v.value for v in service.env_vars}, tokens)
+
+
+def masker_of(ports: Ports, service_id: str) -> Masker:
+    """The masker of the service ``service_id``; none for a service that is gone."""
+    service = ports.store.get_service(service_id)
+    return NO_MASK if service is None else service_masker(ports, service)
 
 
 def readable_services(ports: Ports, caller_owner_id: str, query: LogQuery) -> list[Service]:

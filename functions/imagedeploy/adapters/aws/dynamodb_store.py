@@ -117,6 +117,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from imagedeploy.adapters import entity_codec as codec
+from imagedeploy.adapters.aws.clients import lazy_client
 from imagedeploy.adapters.entity_codec import EntityCodec, encode_datetime
 from imagedeploy.domain.accounts import (
     ApiKey,
@@ -592,8 +593,7 @@ class DynamoStore:
         if not table_name:
             raise ValueError("DynamoStore needs a table name")
         self.table_name = table_name
-        self._client = client
-        self._client_lock = threading.Lock()
+        self._client = lazy_client("dynamodb", client)
         self._clock = clock
         self._mac_key = cursor_secret if cursor_secret is not None else table_name.encode()
         self._seq_lock = threading.Lock()
@@ -605,13 +605,7 @@ class DynamoStore:
     @property
     def client(self) -> Any:
         """The boto3 client (the injected one, or one made on first use)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]  # lazily: cold start
-
-                    self._client = boto3.client("dynamodb")
-        return self._client
+        return self._client()
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from imagedeploy.api import wire
 from imagedeploy.domain.errors import NotFound
+from imagedeploy.domain.paging import MAX_LIMIT
 from imagedeploy.domain.services import Service
 from imagedeploy.ports import Page, Ports
 
 T = TypeVar("T")
 Handler = TypeVar("Handler", bound=Callable[..., Response[str]])
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (1-{MAX_LIMIT})")]
 Cursor = Annotated[str | None, Query(description="The cursor of the last item you have")]
 
 
