@@ -39,7 +39,7 @@ from imagedeploy.adapters.local.sqlite_store import SqliteStore
 from imagedeploy.adapters.webhooks import WebhookSender
 from imagedeploy.api.app import build_resolver
 from imagedeploy.api.deps import ApiDeps, LogPage, request_ports
-from imagedeploy.api.http_server import api_server
+from imagedeploy.api.http_server import api_server, stop_server
 from imagedeploy.api.log_stream import LogStreamer
 from imagedeploy.api.wsgi import wsgi_app
 from imagedeploy.domain.cron import RunEnd, RunStatus
@@ -219,7 +219,7 @@ class Embedded:
         if self._log_stream is not None:
             self._log_stream.stop()
         if self._server is not None:
-            self._server.close()
+            stop_server(self._server)
         self.log_collector.stop()
         self.scheduler.stop()
         self.jobs.stop(timeout=10)

@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -175,3 +176,24 @@ def test_a_one_off_jobs_output_carries_its_job_id(platform: Platform, web: str) 
     assert started.status_code in (200, 201, 202), started.text
     [entry] = found(platform, web, marker)
     assert label(entry, "instance") == started.json()["id"]
+
+
+def test_serve_stops_cleanly_with_a_subscription_open(
+    tmp_path: Path, anon_registry: RunningRegistry, test_images: StandardImages
+) -> None:
+    """SIGINT with a stream open: the stream ends (the client sees its end, not a reset) and
+    serve exits 0 with no traceback (the HTTP server closed while a stream still wrote)."""
+    with running_platform(tmp_path / "serve") as platform:
+        worker = platform.live_service(
+            "background_worker", "quiet", test_images.demo.web_v1.ref_on(anon_registry.host)
+        )
+        params = {"ownerId": platform.owner_id, "resource": worker}
+        ended: list[str] = []
+        with platform.http.stream("GET", "/v1/logs/subscribe", params=params) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == ": subscribed"
+            platform.serve.stop()
+            ended.extend(lines)  # a clean end of the stream; a reset would raise here
+        assert platform.serve.process.returncode == 0
+        log = platform.serve.logs()
+        assert "Traceback" not in log and "Exception" not in log, log[-3000:]

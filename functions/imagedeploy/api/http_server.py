@@ -96,3 +96,11 @@ def api_server(app: WsgiApp, gate: BodyGate, *, host: str, port: int, threads: i
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = channel
     return server
+
+
+def stop_server(server: Any, timeout: float = 5.0) -> None:
+    """Stop ``api_server``'s server: its task threads finish what they are writing (a log
+    stream ends at its next poll once the streamer stops), then the sockets close. A single
+    listener's ``close()`` alone closed the sockets under a thread still writing (EBADF)."""
+    server.task_dispatcher.shutdown(timeout=timeout)
+    server.close()

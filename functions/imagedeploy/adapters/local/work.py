@@ -79,7 +79,10 @@ class WorkQueue:
             try:
                 operation(*args)
             except Exception:  # a worker must never die silently
-                logger.exception(
-                    "runtime operation failed",
-                    extra={"operation": getattr(operation, "__name__", "?"), "queue": self.name},
-                )
+                extra = {"operation": getattr(operation, "__name__", "?"), "queue": self.name}
+                if self._stopping.is_set():
+                    # ``stop`` does not wait for it (a drain may last minutes) and the engine's
+                    # client is closed next: not a failure; the next start's resume repairs it.
+                    logger.info("runtime operation cut short by the stop", extra=extra)
+                else:
+                    logger.exception("runtime operation failed", extra=extra)
