@@ -102,6 +102,9 @@ def test_the_router_writes_request_lines_and_http_metrics(platform: Platform, we
     seen = {(label(e, "method"), label(e, "path"), label(e, "statusCode")) for e in entries}
     assert seen == {("GET", f"/{marker}", "404"), ("HEAD", f"/{marker}/head", "404")}
     assert all(label(e, "type") == "request" and label(e, "host") for e in entries)
+    started = found(platform, web, "started ")[0]  # the instance's own line names it
+    instance = started["message"].removeprefix("started ")
+    assert {label(e, "instance") for e in entries} == {instance}  # the one that answered
     assert SECRET not in json.dumps(entries)  # the query string is not kept
     query = {"resource": web, "resolutionSeconds": "30"}
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from imagedeploy.adapters.local.http_observer import ObservedRequest
 from imagedeploy.adapters.local.router import Backend, Router, RouterError
 
 pytestmark = pytest.mark.integration
@@ -294,13 +295,21 @@ def test_observed_requests_are_reported_and_other_bytes_pass_untouched(
     backends: dict[str, FakeBackend],
 ) -> None:
     seen: list[tuple[str, str, str, int]] = []
-    with Router(on_request=lambda sid, r: seen.append((sid, r.method, r.path, r.status))) as router:
+    instances: list[str] = []
+
+    def record(sid: str, r: ObservedRequest) -> None:
+        seen.append((sid, r.method, r.path, r.status))
+        instances.append(r.instance)
+
+    with Router(on_request=record) as router:
         port = router.add_route("srv-obs")
-        router.set_backends("srv-obs", [add(backends, "web").address])
+        web = add(backends, "web").address
+        router.set_backends("srv-obs", [web], {web: "srv-obs-ab12c"})
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"GET /p?token=x HTTP/1.1\r\nHost: test\r\n\r\n")
             assert read_response(sock) == (200, "web")
         assert wait_until(lambda: seen == [("srv-obs", "GET", "/p", 200)])
+        assert instances == ["srv-obs-ab12c"]  # the instance behind the backend that answered
         router.set_backends("srv-obs", [add(backends, "echo", "echo").address])
         tls_hello = b"\x16\x03\x01\x00\x05hello"
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

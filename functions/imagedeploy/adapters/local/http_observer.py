@@ -36,6 +36,7 @@ class ObservedRequest:
     status: int
     at: float  # wall-clock seconds when the request head was seen
     duration_ms: float  # request head seen -> response status line seen
+    instance: str = ""  # the instance that answered (set by the router, which knows it)
 
 
 class _State(Enum):

@@ -27,7 +27,7 @@ def request_sink(
             host=observed.host,
             duration_ms=round(observed.duration_ms),
         )
-        logs.add_line(request_line(service_id, at, fields))
+        logs.add_line(request_line(service_id, at, fields, instance=observed.instance))
         if metrics is not None:
             metrics.record_request(
                 RequestSample(service_id, at, observed.status, observed.host, observed.duration_ms)

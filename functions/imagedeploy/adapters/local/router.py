@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from imagedeploy.adapters.local.http_observer import HttpObserver, ObservedRequest
@@ -68,6 +69,7 @@ class _Route:
         self.port = 0
         self.server: asyncio.Server | None = None
         self.backends: tuple[Backend, ...] = ()
+        self.instances: dict[Backend, str] = {}  # the instance id behind each backend
         self.turn = 0
         self.active: Counter[Backend] = Counter()
         self.closed = False
@@ -243,11 +245,22 @@ class Router:
 
     # --- backends -----------------------------------------------------------------------------
 
-    def set_backends(self, service_id: str, backends: Iterable[tuple[str, int]]) -> None:
-        """Send new connections of ``service_id`` to ``backends`` (empty: answer 503)."""
+    def set_backends(
+        self,
+        service_id: str,
+        backends: Iterable[tuple[str, int]],
+        instances: Mapping[tuple[str, int], str] | None = None,
+    ) -> None:
+        """Send new connections of ``service_id`` to ``backends`` (empty: answer 503);
+        ``instances``: the instance id behind a backend, reported with its requests."""
         new = tuple(Backend(host, int(port)) for host, port in backends)
+        named = {b: (instances or {}).get((b.host, b.port), "") for b in new}
         with self._cond:
-            self._route(service_id).backends = new
+            route = self._route(service_id)
+            route.backends = new
+            route.instances.update(named)  # old ones too: their open connections carry on
+            for gone in set(route.instances) - set(new) - set(route.active):
+                del route.instances[gone]
             self._cond.notify_all()
         logger.info(
             "backends set",
@@ -339,13 +352,15 @@ class Router:
                         },
                     )
                     continue
-                await self._splice(reader, writer, *upstream, self._observer(route))
+                with self._cond:
+                    instance = route.instances.get(backend, "")
+                await self._splice(reader, writer, *upstream, self._observer(route, instance))
                 return
             finally:
                 self._release(route, backend)
         await self._refuse(reader, writer, BAD_GATEWAY if tried else NO_BACKEND)
 
-    def _observer(self, route: _Route) -> HttpObserver | None:
+    def _observer(self, route: _Route, instance: str) -> HttpObserver | None:
         on_request = self._on_request
         if on_request is None:
             return None
@@ -353,7 +368,7 @@ class Router:
 
         def report(observed: ObservedRequest) -> None:
             try:
-                on_request(service_id, observed)
+                on_request(service_id, dataclasses.replace(observed, instance=instance))
             except Exception:
                 logger.exception("reporting a request failed", extra={"service_id": service_id})
 

@@ -206,6 +206,8 @@ class LocalRuntime:
         self._busy: dict[str, threading.Lock] = {}  # one operation at a time per service
         self._runs: dict[str, _Run] = {}  # run id / deploy id -> its running container
         self._starting: set[str] = set()  # instances started and not yet healthy
+        # container id -> its instance id (label), for the router's request lines
+        self._instance_ids: dict[str, str] = {}
         self._exited: set[str] = set()  # of those, the ones the engine says have exited
         self._stopping = threading.Event()
         self._mine = installation_filter(installation)
@@ -238,7 +240,7 @@ class LocalRuntime:
         kept = 0
         for state in self._engine.list({**self._mine, ROLE: "instance"}):
             if state.labels.get(DEPLOY) not in keep_deploys:
-                self._before_remove(state.id, state.labels)
+                self._removing(state.id, state.labels)
                 self._engine.remove(state.id)
                 removed.append(state.id)
             else:
@@ -404,9 +406,11 @@ class LocalRuntime:
         }
         alive = [s for s in running.values() if s.running]
         for dead in (s for s in running.values() if not s.running):
-            self._before_remove(dead.id, dead.labels)
+            self._removing(dead.id, dead.labels)
             self._engine.remove(dead.id)
         instances = {s.id: self._port_of(s, spec) for s in alive}
+        with self._lock:
+            self._instance_ids.update((s.id, s.labels.get(INSTANCE, "")) for s in alive)
         missing = spec.num_instances - len(instances)
         if missing > 0:
             more = self._start_healthy(spec, Converge(spec.service_id), phase=None, count=missing)
@@ -523,7 +527,7 @@ class LocalRuntime:
             return
         code = state.exit_code if state is not None else event_exit_code
         self._keep_logs(container_id, key)
-        self._before_remove(container_id, state.labels if state is not None else None)
+        self._removing(container_id, state.labels if state is not None else None)
         # It has exited: no kill first (a wasted request, refused by the engine, during a
         # minute's burst of cron runs starting); forced only if the plain removal is refused.
         try:
@@ -678,13 +682,17 @@ class LocalRuntime:
         # not start is a fact, reported at once; a name taken means the run's container exists
         # (the caller adopts it); a port taken, another port (``_run_instance``).
         try:
-            return self._engine.run(container)
+            container_id = self._engine.run(container)
         except (EnginePullError, EngineStartError):
             raise
         except EngineError as exc:
             if _NAME_TAKEN.search(exc.message) or _PORT_TAKEN.search(exc.message):
                 raise
             raise EngineCreateFailed(exc.message) from exc
+        if role == "instance":
+            with self._lock:
+                self._instance_ids[container_id] = container.labels.get(INSTANCE, "")
+        return container_id
 
     def _port_of(self, state: ContainerState, spec: RunSpec) -> int | None:
         if spec.port is None:
@@ -708,8 +716,12 @@ class LocalRuntime:
         if spec.route_port is not None:
             if not self._has_route(spec.service_id):
                 self._router.add_route(spec.service_id, spec.route_port)
+            with self._lock:
+                named = {cid: self._instance_ids.get(cid, "") for cid in instances}
             self._router.set_backends(
-                spec.service_id, [("127.0.0.1", p) for p in instances.values() if p is not None]
+                spec.service_id,
+                [("127.0.0.1", p) for p in instances.values() if p is not None],
+                {("127.0.0.1", p): named[cid] for cid, p in instances.items() if p is not None},
             )
         with self._lock:
             self._live[spec.service_id] = _Live(spec, dict(instances))
@@ -748,8 +760,14 @@ class LocalRuntime:
                 self._engine.stop(container_id, timeout)
             except EngineError:
                 logger.warning("stopping a container failed", extra={"container": container_id})
-            self._before_remove(container_id, None)  # its follower, if any, ends with it
+            self._removing(container_id, None)  # its follower, if any, ends with it
             self._engine.remove(container_id)
+
+    def _removing(self, container_id: str, labels: Mapping[str, str] | None) -> None:
+        """Just before the engine removes ``container_id`` (it has exited or is stopped)."""
+        with self._lock:
+            self._instance_ids.pop(container_id, None)
+        self._before_remove(container_id, labels)
 
     def _remove_deploy_containers(self, service_id: str, deploy_id: str) -> None:
         live = self._live.get(service_id)
@@ -831,7 +849,7 @@ class LocalRuntime:
         self._reports.instance_failed(service_id, instance_id, failure)
         live.instances.pop(container_id, None)
         if state is not None:
-            self._before_remove(container_id, state.labels)
+            self._removing(container_id, state.labels)
             self._engine.remove(container_id)
         if len(live.instances) < spec.num_instances:
             self._converge(spec)
