@@ -392,7 +392,18 @@ def test_a_killed_serve_resumes_its_deploy_without_duplicates(
         status = crashing.wait_deploy(service_id, created["deployId"], timeout=180)
         assert status in ("live", "update_failed")
         if status == "live":
-            assert get_text(crashing.url_of(service_id)) == test_images.demo.web_v1.text
+            url = crashing.url_of(service_id)
+
+            def served() -> str | None:
+                # The deploy may have gone live before the kill; the restarted serve answers its
+                # API before the resume adds the service's route, so the first tries may be refused.
+                try:
+                    return get_text(url)
+                except httpx.ConnectError:
+                    return None
+
+            text = wait_for(served, 30, "the service to answer after the restart")
+            assert text == test_images.demo.web_v1.text
         expected = 2 if status == "live" else 0
         wait_for(lambda: len(containers_of(service_id)) == expected, 90, "exactly the instances")
 
