@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
@@ -23,26 +24,16 @@ from imagedeploy.domain.ecs_rules import RolloutRef, tag_map
 logger = logging.getLogger(__name__)
 
 
+@dataclass
 class ServiceCleanup:
-    def __init__(
-        self,
-        config: EcsConfig,
-        names: EcsNames,
-        services: EcsServices,
-        tasks: OneOffTasks,
-        task_definitions: TaskDefinitions,
-        routing: AlbRouting,
-        discovery: CloudMap,
-        records: RouteRecords,
-    ) -> None:
-        self._config = config
-        self._names = names
-        self._services = services
-        self._tasks = tasks
-        self._task_definitions = task_definitions
-        self._routing = routing
-        self._discovery = discovery
-        self._records = records
+    _config: EcsConfig
+    _names: EcsNames
+    _services: EcsServices
+    _tasks: OneOffTasks
+    _task_definitions: TaskDefinitions
+    _routing: AlbRouting
+    _discovery: CloudMap
+    _records: RouteRecords
 
     def remove(self, service_id: str) -> None:
         """Delete the ECS service, its routing (listener rule, target group, Cloud Map

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from imagedeploy.adapters.aws.ecs_config import EcsConfig, EcsRuntimeError, resource_tags
@@ -27,20 +28,13 @@ from imagedeploy.ports import RunSpec
 logger = logging.getLogger(__name__)
 
 
+@dataclass
 class OneOffTasks:
-    def __init__(
-        self,
-        config: EcsConfig,
-        ecs: Any,
-        names: EcsNames,
-        task_definitions: TaskDefinitions,
-        network: TaskNetwork,
-    ) -> None:
-        self._config = config
-        self._ecs = ecs
-        self._names = names
-        self._task_definitions = task_definitions
-        self._network = network
+    _config: EcsConfig
+    _ecs: Any
+    _names: EcsNames
+    _task_definitions: TaskDefinitions
+    _network: TaskNetwork
 
     def run_once(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
@@ -43,24 +44,15 @@ logger = logging.getLogger(__name__)
 _NO_SERVICE = frozenset({"ServiceNotFoundException", "ServiceNotActiveException"})
 
 
+@dataclass
 class EcsServices:
-    def __init__(
-        self,
-        config: EcsConfig,
-        ecs: Any,
-        names: EcsNames,
-        task_definitions: TaskDefinitions,
-        network: TaskNetwork,
-        routing: AlbRouting,
-        discovery: CloudMap,
-    ) -> None:
-        self._config = config
-        self._ecs = ecs
-        self._names = names
-        self._task_definitions = task_definitions
-        self._network = network
-        self._routing = routing
-        self._discovery = discovery
+    _config: EcsConfig
+    _ecs: Any
+    _names: EcsNames
+    _task_definitions: TaskDefinitions
+    _network: TaskNetwork
+    _routing: AlbRouting
+    _discovery: CloudMap
 
     def current(self, service_id: str) -> dict[str, Any] | None:
         """The service's ACTIVE ECS service (with its tags), or None."""
